@@ -1,0 +1,623 @@
+//! Typed helpers: a [`Call`], its [`TurnSpan`]s, and their [`Stage`]s.
+//!
+//! Each helper is a thin wrapper over a `tracing` span with the names and units of
+//! [`semconv`](crate::semconv), so the spans are the same whether an agent uses these helpers or
+//! plain `tracing` macros. Children always name their parent explicitly, so a stage run in a
+//! spawned task (where `tracing`'s "current span" is lost) still lands in the right turn.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::{Context, KeyValue, Value};
+use sha2::{Digest, Sha256};
+use tracing::field::Empty;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::processor::Registration;
+use crate::semconv;
+use crate::trace_id::{parse_traceparent, to_hex, trace_id_for_call};
+
+/// Which way the call goes (`call.direction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The caller dialled the agent.
+    Inbound,
+    /// The agent dialled out.
+    Outbound,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// Why a call ended (`call.end_reason`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller hung up.
+    ClientHangup,
+    /// The agent hung up.
+    AgentHangup,
+    /// Nobody spoke for too long.
+    Inactivity,
+    /// The call was transferred.
+    Transfer,
+    /// The call failed (also sets the root span's status to ERROR).
+    Error,
+    /// Any other reason.
+    Other(String),
+}
+
+impl EndReason {
+    /// The reason as written in `call.end_reason`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            EndReason::ClientHangup => "client_hangup",
+            EndReason::AgentHangup => "agent_hangup",
+            EndReason::Inactivity => "inactivity",
+            EndReason::Transfer => "transfer",
+            EndReason::Error => semconv::END_REASON_ERROR,
+            EndReason::Other(s) => s,
+        }
+    }
+}
+
+/// A custom metric's value (`metric.value`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricValue {
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Double(f64),
+    /// A string.
+    Text(String),
+}
+
+impl From<i64> for MetricValue {
+    fn from(v: i64) -> Self {
+        MetricValue::Int(v)
+    }
+}
+impl From<f64> for MetricValue {
+    fn from(v: f64) -> Self {
+        MetricValue::Double(v)
+    }
+}
+impl From<&str> for MetricValue {
+    fn from(v: &str) -> Self {
+        MetricValue::Text(v.to_string())
+    }
+}
+impl From<String> for MetricValue {
+    fn from(v: String) -> Self {
+        MetricValue::Text(v)
+    }
+}
+
+impl From<MetricValue> for Value {
+    fn from(v: MetricValue) -> Self {
+        match v {
+            MetricValue::Int(i) => Value::I64(i),
+            MetricValue::Double(d) => Value::F64(d),
+            MetricValue::Text(s) => Value::String(s.into()),
+        }
+    }
+}
+
+/// Records a custom event on `span` (Cartesia's `LogMessage`): the event is named `name` and
+/// carries `log.level`, `log.message` and `metadata.<key>` for each metadata pair.
+pub fn log_event_on(span: &Span, name: &str, level: &str, message: &str, metadata: &[(&str, &str)]) {
+    let mut attrs = Vec::with_capacity(2 + metadata.len());
+    attrs.push(KeyValue::new(semconv::LOG_LEVEL, level.to_string()));
+    attrs.push(KeyValue::new(semconv::LOG_MESSAGE, message.to_string()));
+    for (k, v) in metadata {
+        attrs.push(KeyValue::new(format!("{}{k}", semconv::METADATA_PREFIX), v.to_string()));
+    }
+    span.add_event(name.to_string(), attrs);
+}
+
+/// Records a custom metric on `span` (Cartesia's `LogMetric`): a `log_metric` event with
+/// `metric.name` and `metric.value`.
+pub fn log_metric_on(span: &Span, name: &str, value: impl Into<MetricValue>) {
+    span.add_event(
+        semconv::EVENT_LOG_METRIC,
+        vec![
+            KeyValue::new(semconv::METRIC_NAME, name.to_string()),
+            KeyValue::new(semconv::METRIC_VALUE, Value::from(value.into())),
+        ],
+    );
+}
+
+/// [`log_event_on`] the current span.
+pub fn log_event(name: &str, level: &str, message: &str, metadata: &[(&str, &str)]) {
+    log_event_on(&Span::current(), name, level, message, metadata);
+}
+
+/// [`log_metric_on`] the current span.
+pub fn log_metric(name: &str, value: impl Into<MetricValue>) {
+    log_metric_on(&Span::current(), name, value);
+}
+
+/// Records `metrics.ttfb` (seconds) on any span that declared it, e.g. one made by
+/// [`llm_span!`](crate::llm_span).
+pub fn record_ttfb(span: &Span, ttfb: Duration) {
+    span.record(semconv::METRICS_TTFB, ttfb.as_secs_f64());
+}
+
+/// Starts a call: builder for the `conversation` root span.
+#[derive(Debug, Clone)]
+pub struct CallBuilder {
+    id: String,
+    attributes: Vec<KeyValue>,
+    traceparent: Option<String>,
+}
+
+impl CallBuilder {
+    fn attr(mut self, key: impl Into<opentelemetry::Key>, value: impl Into<Value>) -> Self {
+        self.attributes.push(KeyValue::new(key, value));
+        self
+    }
+
+    /// `gen_ai.agent.id`.
+    pub fn agent_id(self, id: impl Into<String>) -> Self {
+        self.attr(semconv::GEN_AI_AGENT_ID, id.into())
+    }
+
+    /// `gen_ai.agent.name`.
+    pub fn agent_name(self, name: impl Into<String>) -> Self {
+        self.attr(semconv::GEN_AI_AGENT_NAME, name.into())
+    }
+
+    /// `call.direction`.
+    pub fn direction(self, direction: Direction) -> Self {
+        self.attr(semconv::CALL_DIRECTION, direction.as_str())
+    }
+
+    /// `call.from`.
+    pub fn from(self, from: impl Into<String>) -> Self {
+        self.attr(semconv::CALL_FROM, from.into())
+    }
+
+    /// `call.to`.
+    pub fn to(self, to: impl Into<String>) -> Self {
+        self.attr(semconv::CALL_TO, to.into())
+    }
+
+    /// `call.recording_url`.
+    pub fn recording_url(self, url: impl Into<String>) -> Self {
+        self.attr(semconv::CALL_RECORDING_URL, url.into())
+    }
+
+    /// User metadata: `call.metadata.<key>`.
+    pub fn metadata(self, key: &str, value: impl Into<String>) -> Self {
+        self.attr(format!("{}{key}", semconv::CALL_METADATA_PREFIX), value.into())
+    }
+
+    /// An incoming W3C `traceparent` (from the telephony layer or a parent service): the call
+    /// joins that trace instead of the one derived from its id. An invalid header is reported
+    /// with a `warn!` and ignored.
+    pub fn traceparent(mut self, header: impl Into<String>) -> Self {
+        self.traceparent = Some(header.into());
+        self
+    }
+
+    /// Opens the call's root span.
+    pub fn start(self) -> Call {
+        let call_id: Arc<str> = Arc::from(self.id.as_str());
+        let span = tracing::info_span!(
+            parent: None,
+            "conversation",
+            conversation.type = semconv::CONVERSATION_TYPE_VOICE,
+            gen_ai.conversation.id = %call_id,
+            call.end_reason = Empty,
+        );
+        let parent = self.parent_context(&call_id);
+        let trace_id = parent.span().span_context().trace_id();
+        // Fails only when no OpenTelemetry layer is installed (export disabled): then there is
+        // no trace to join and nothing to do.
+        let _ = span.set_parent(parent);
+        for kv in self.attributes {
+            span.set_attribute(kv.key, kv.value);
+        }
+        Call {
+            registration: Registration::new(trace_id, call_id.clone()),
+            span,
+            id: call_id,
+            trace_id,
+            next_turn: AtomicU32::new(0),
+        }
+    }
+
+    /// The remote parent that forces the call's trace id (SDK 0.33 has no other way to choose a
+    /// trace id per span): the incoming traceparent, else the id derived from the call id with
+    /// a span id taken from the same hash.
+    fn parent_context(&self, call_id: &str) -> Context {
+        if let Some(header) = &self.traceparent {
+            match parse_traceparent(header) {
+                Ok(tp) => {
+                    let flags = TraceFlags::new(tp.flags);
+                    return Context::new().with_remote_span_context(SpanContext::new(
+                        TraceId::from_bytes(tp.trace_id),
+                        SpanId::from_bytes(tp.span_id),
+                        flags,
+                        true,
+                        TraceState::default(),
+                    ));
+                }
+                Err(e) => tracing::warn!(call_id, error = %e, "ignoring invalid traceparent"),
+            }
+        }
+        let trace_id = trace_id_for_call(call_id);
+        let digest = Sha256::digest(call_id.as_bytes());
+        let mut span_id = [0u8; 8];
+        span_id.copy_from_slice(&digest[16..24]);
+        if span_id == [0; 8] {
+            span_id[7] = 1;
+        }
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from_bytes(trace_id),
+            SpanId::from_bytes(span_id),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        ))
+    }
+}
+
+/// One call: the `conversation` root span. Dropping it ends the call (without an end reason);
+/// prefer [`Call::end`].
+#[derive(Debug)]
+pub struct Call {
+    span: Span,
+    id: Arc<str>,
+    trace_id: TraceId,
+    next_turn: AtomicU32,
+    #[allow(dead_code)] // held for its Drop
+    registration: Registration,
+}
+
+impl Call {
+    /// A builder for a call with this id.
+    pub fn builder(id: impl Into<String>) -> CallBuilder {
+        CallBuilder {
+            id: id.into(),
+            attributes: Vec::new(),
+            traceparent: None,
+        }
+    }
+
+    /// Starts a call with no attributes beyond its id.
+    pub fn start(id: impl Into<String>) -> Call {
+        Self::builder(id).start()
+    }
+
+    /// The call id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The call's trace id, 32 lowercase hex digits.
+    pub fn trace_id(&self) -> String {
+        to_hex(&self.trace_id.to_bytes())
+    }
+
+    /// The root span, to parent plain `tracing` spans or `.instrument()` a task.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// Starts the next turn (0, 1, 2, ... in call order).
+    pub fn turn(&self) -> TurnSpan {
+        let index = self.next_turn.fetch_add(1, Ordering::Relaxed);
+        self.turn_at(index)
+    }
+
+    /// Starts a turn with an explicit 0-based index.
+    pub fn turn_at(&self, index: u32) -> TurnSpan {
+        let span = tracing::info_span!(
+            parent: &self.span,
+            "turn",
+            turn.index = index as i64,
+            turn.user.text = Empty,
+            turn.agent.text = Empty,
+            turn.was_interrupted = false,
+            turn.user_bot_latency_seconds = Empty,
+        );
+        TurnSpan { span, index }
+    }
+
+    /// A custom event on the call's root span.
+    pub fn log_event(&self, name: &str, level: &str, message: &str, metadata: &[(&str, &str)]) {
+        log_event_on(&self.span, name, level, message, metadata);
+    }
+
+    /// A custom metric on the call's root span.
+    pub fn log_metric(&self, name: &str, value: impl Into<MetricValue>) {
+        log_metric_on(&self.span, name, value);
+    }
+
+    /// Ends the call with a reason; [`EndReason::Error`] also marks the root span as failed.
+    pub fn end(self, reason: EndReason) {
+        self.span.record(semconv::CALL_END_REASON, reason.as_str());
+        if reason == EndReason::Error {
+            self.span.set_status(Status::error("call failed"));
+        }
+    }
+
+    /// Ends the call as failed because of `error` (status ERROR, an `exception` event, and
+    /// `call.end_reason` = `error`).
+    pub fn fail<E: std::error::Error + ?Sized>(self, error: &E) {
+        record_error(&self.span, error);
+        self.span.record(semconv::CALL_END_REASON, semconv::END_REASON_ERROR);
+    }
+}
+
+fn record_error<E: std::error::Error + ?Sized>(span: &Span, error: &E) {
+    let message = error.to_string();
+    span.add_event(
+        semconv::EVENT_EXCEPTION,
+        vec![
+            KeyValue::new(semconv::EXCEPTION_TYPE, std::any::type_name::<E>()),
+            KeyValue::new(semconv::EXCEPTION_MESSAGE, message.clone()),
+        ],
+    );
+    span.set_status(Status::error(message));
+}
+
+/// Figures of a barge-in, recorded as the `interruption` event.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Interruption {
+    /// User starts speaking → interruption detected.
+    pub detection_latency: Option<Duration>,
+    /// Interruption detected → agent audio stopped.
+    pub stop_latency: Option<Duration>,
+    /// Agent words heard after the user started speaking.
+    pub bleed_through_words: Option<u32>,
+}
+
+/// One turn of a call: the `turn` span. Ends when dropped.
+#[derive(Debug)]
+pub struct TurnSpan {
+    span: Span,
+    index: u32,
+}
+
+impl TurnSpan {
+    /// The turn's 0-based index.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The turn span, to parent plain `tracing` spans or `.instrument()` a task.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// What the user said.
+    pub fn user_text(&self, text: &str) -> &Self {
+        self.span.record(semconv::TURN_USER_TEXT, text);
+        self
+    }
+
+    /// What the agent said.
+    pub fn agent_text(&self, text: &str) -> &Self {
+        self.span.record(semconv::TURN_AGENT_TEXT, text);
+        self
+    }
+
+    /// Voice-to-voice latency, when the agent measured it (end of user speech → first agent
+    /// audio). Without it the receiver estimates stt + llm + tts.
+    pub fn voice_to_voice(&self, latency: Duration) -> &Self {
+        self.span
+            .record(semconv::TURN_USER_BOT_LATENCY_SECONDS, latency.as_secs_f64());
+        self
+    }
+
+    /// The user barged in: marks the turn interrupted and records the `interruption` event.
+    pub fn interrupted(&self, figures: Interruption) -> &Self {
+        self.span.record(semconv::TURN_WAS_INTERRUPTED, true);
+        let mut attrs = Vec::with_capacity(3);
+        if let Some(d) = figures.detection_latency {
+            attrs.push(KeyValue::new(semconv::INTERRUPTION_DETECTION_LATENCY_SECONDS, d.as_secs_f64()));
+        }
+        if let Some(d) = figures.stop_latency {
+            attrs.push(KeyValue::new(semconv::INTERRUPTION_STOP_LATENCY_SECONDS, d.as_secs_f64()));
+        }
+        if let Some(w) = figures.bleed_through_words {
+            attrs.push(KeyValue::new(semconv::INTERRUPTION_BLEED_THROUGH_WORDS, i64::from(w)));
+        }
+        self.span.add_event(semconv::EVENT_INTERRUPTION, attrs);
+        self
+    }
+
+    /// A custom event on the turn.
+    pub fn log_event(&self, name: &str, level: &str, message: &str, metadata: &[(&str, &str)]) -> &Self {
+        log_event_on(&self.span, name, level, message, metadata);
+        self
+    }
+
+    /// A custom metric on the turn.
+    pub fn log_metric(&self, name: &str, value: impl Into<MetricValue>) -> &Self {
+        log_metric_on(&self.span, name, value);
+        self
+    }
+
+    /// Starts speech-to-text, at the end of the user's speech.
+    pub fn stt(&self) -> Stage {
+        Stage::new(StageKind::Stt, &self.span)
+    }
+
+    /// Starts a language-model request.
+    pub fn llm(&self) -> Stage {
+        Stage::new(StageKind::Llm, &self.span)
+    }
+
+    /// Starts text-to-speech.
+    pub fn tts(&self) -> Stage {
+        Stage::new(StageKind::Tts, &self.span)
+    }
+
+    /// Starts a speech-to-speech exchange.
+    pub fn s2s(&self) -> Stage {
+        Stage::new(StageKind::S2s, &self.span)
+    }
+
+    /// Starts a tool execution.
+    pub fn tool(&self, name: &str) -> Stage {
+        let stage = Stage::new(StageKind::Tool, &self.span);
+        stage.span.set_attribute(semconv::GEN_AI_TOOL_NAME, name.to_string());
+        stage.span.set_attribute(semconv::FUNCTION_NAME, name.to_string());
+        stage
+    }
+}
+
+/// The kind of a stage span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageKind {
+    /// `stt`
+    Stt,
+    /// `llm`
+    Llm,
+    /// `tts`
+    Tts,
+    /// `tool_call`
+    Tool,
+    /// `s2s`
+    S2s,
+}
+
+/// One stage of a turn (stt, llm, tts, tool_call, s2s). Ends when dropped or [`Stage::end`]ed.
+#[derive(Debug)]
+pub struct Stage {
+    span: Span,
+    kind: StageKind,
+    started: Instant,
+}
+
+impl Stage {
+    fn new(kind: StageKind, parent: &Span) -> Stage {
+        // One callsite per kind: span names are static in `tracing`.
+        let span = match kind {
+            StageKind::Stt => crate::stt_span!(parent: parent),
+            StageKind::Llm => crate::llm_span!(parent: parent),
+            StageKind::Tts => crate::tts_span!(parent: parent),
+            StageKind::Tool => crate::tool_span!(parent: parent),
+            StageKind::S2s => crate::s2s_span!(parent: parent),
+        };
+        Stage {
+            span,
+            kind,
+            started: Instant::now(),
+        }
+    }
+
+    /// The stage's kind.
+    pub fn kind(&self) -> StageKind {
+        self.kind
+    }
+
+    /// The stage span, to parent plain `tracing` spans or `.instrument()` a task.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// The first byte / token / final transcript arrived now: records `metrics.ttfb` as the
+    /// time since the stage started.
+    pub fn first_byte(&self) -> &Self {
+        self.ttfb(self.started.elapsed())
+    }
+
+    /// Records `metrics.ttfb` as measured by the caller.
+    pub fn ttfb(&self, ttfb: Duration) -> &Self {
+        record_ttfb(&self.span, ttfb);
+        self
+    }
+
+    /// `gen_ai.provider.name` (and `stt.provider` / `tts.provider`).
+    pub fn provider(&self, provider: &str) -> &Self {
+        self.span.record(semconv::GEN_AI_PROVIDER_NAME, provider);
+        match self.kind {
+            StageKind::Stt => self.set(semconv::STT_PROVIDER, provider.to_string()),
+            StageKind::Tts => self.set(semconv::TTS_PROVIDER, provider.to_string()),
+            _ => self,
+        }
+    }
+
+    /// `gen_ai.request.model`.
+    pub fn model(&self, model: &str) -> &Self {
+        self.span.record(semconv::GEN_AI_REQUEST_MODEL, model);
+        self
+    }
+
+    /// The stage's text: the final transcript (stt, `stt.transcript`), the model's answer (llm),
+    /// the spoken text (tts, `text`, with `tts.characters`).
+    pub fn text(&self, text: &str) -> &Self {
+        match self.kind {
+            StageKind::Stt | StageKind::S2s => self.set(semconv::STT_TRANSCRIPT, text.to_string()),
+            StageKind::Llm => self.set(semconv::pipecat::OUTPUT, text.to_string()),
+            StageKind::Tts => self
+                .set(semconv::TEXT, text.to_string())
+                .set(semconv::TTS_CHARACTERS, text.chars().count() as i64),
+            StageKind::Tool => self.set(semconv::FUNCTION_OUTPUT, text.to_string()),
+        }
+    }
+
+    /// Token usage of an llm or s2s stage.
+    pub fn usage(&self, input_tokens: u64, output_tokens: u64) -> &Self {
+        self.set(semconv::GEN_AI_USAGE_INPUT_TOKENS, input_tokens as i64)
+            .set(semconv::GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens as i64)
+    }
+
+    /// Characters synthesised (tts), when not given by [`Stage::text`].
+    pub fn characters(&self, n: u64) -> &Self {
+        self.set(semconv::TTS_CHARACTERS, n as i64)
+    }
+
+    /// The TTS voice.
+    pub fn voice(&self, voice: &str) -> &Self {
+        self.set(semconv::TTS_VOICE, voice.to_string())
+    }
+
+    /// STT confidence (0..1).
+    pub fn confidence(&self, confidence: f64) -> &Self {
+        self.set(semconv::STT_CONFIDENCE, confidence)
+    }
+
+    /// Spoken language (BCP 47).
+    pub fn language(&self, language: &str) -> &Self {
+        self.set(semconv::LANGUAGE, language.to_string())
+    }
+
+    /// A tool's arguments (`function.input`).
+    pub fn input(&self, input: &str) -> &Self {
+        self.set(semconv::FUNCTION_INPUT, input.to_string())
+    }
+
+    /// The TTS output was cut off by a barge-in (`tts.interrupted`).
+    pub fn interrupted(&self) -> &Self {
+        self.set(semconv::TTS_INTERRUPTED, true)
+    }
+
+    /// Any other attribute.
+    pub fn set(&self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> &Self {
+        self.span.set_attribute(opentelemetry::Key::new(key.into()), value);
+        self
+    }
+
+    /// The stage failed: status ERROR and an `exception` event.
+    pub fn fail<E: std::error::Error + ?Sized>(&self, error: &E) -> &Self {
+        record_error(&self.span, error);
+        self
+    }
+
+    /// Ends the stage now.
+    pub fn end(self) {}
+}

@@ -1,0 +1,398 @@
+//! The OTLP pipeline: `tracing` → `tracing-opentelemetry` → batch processor → OTLP exporter.
+//!
+//! [`Config`] reads the standard OpenTelemetry environment variables and lets code override
+//! them; [`Config::init`] installs a global subscriber, [`Config::build_layer`] hands back the
+//! layer for applications that already have one. Either way a [`VoicetraceGuard`] owns the
+//! pipeline and flushes it on drop.
+//!
+//! Two things make the pipeline safe to use from any context:
+//! - the gRPC exporter's channel runs on a small runtime owned by the guard, so exporting never
+//!   depends on the application's runtime (current-thread, multi-thread, or none at all);
+//! - shutdown runs on a plain thread, so dropping the guard inside async code neither blocks the
+//!   runtime the exporter needs nor trips tokio's "blocking inside a runtime" checks.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, Tracer};
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use super::processor::CallIdProcessor;
+
+/// Default service name when neither the builder nor `OTEL_SERVICE_NAME` names one.
+const DEFAULT_SERVICE_NAME: &str = "voice-agent";
+/// How long the guard waits for the last spans to leave on shutdown. Long enough for one
+/// export with the exporter's own retries to a slow collector, short enough not to hang an exit.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Instrumentation scope name on every span.
+const SCOPE_NAME: &str = "voicetrace";
+
+/// The OTLP wire protocol (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/gRPC (default port 4317); voicetrace's default.
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (default port 4318).
+    HttpProtobuf,
+    /// OTLP/HTTP with JSON bodies (default port 4318).
+    HttpJson,
+}
+
+impl Protocol {
+    /// Parses the values the OpenTelemetry spec names: `grpc`, `http/protobuf`, `http/json`.
+    pub fn parse(value: &str) -> Result<Self, InitError> {
+        match value.trim() {
+            "grpc" => Ok(Protocol::Grpc),
+            "http/protobuf" => Ok(Protocol::HttpProtobuf),
+            "http/json" => Ok(Protocol::HttpJson),
+            other => Err(InitError::Config(format!(
+                "unknown OTLP protocol {other:?}: expected grpc, http/protobuf or http/json"
+            ))),
+        }
+    }
+}
+
+/// Why the pipeline could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A setting (from the environment or the builder) is invalid.
+    #[error("invalid voicetrace configuration: {0}")]
+    Config(String),
+    /// The OTLP exporter could not be built.
+    #[error("cannot build the OTLP exporter: {0}")]
+    Exporter(String),
+    /// A global subscriber is already installed; use [`Config::build_layer`] instead.
+    #[error("a global tracing subscriber is already set: add voicetrace's layer to it with Config::build_layer ({0})")]
+    SubscriberAlreadySet(String),
+}
+
+/// How the agent exports its spans. Start from [`Config::from_env`], override what you need.
+#[derive(Debug, Clone)]
+pub struct Config {
+    disabled: bool,
+    protocol: Protocol,
+    endpoint: Option<String>,
+    headers: Vec<(String, String)>,
+    service_name: Option<String>,
+    resource_attributes: Vec<(String, String)>,
+    batch_delay: Option<Duration>,
+    log_filter: Option<String>,
+    fmt_output: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::from_env()
+    }
+}
+
+impl Config {
+    /// Reads the standard variables. The exporter itself also reads
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+    /// `OTEL_EXPORTER_OTLP_HEADERS` and `_TIMEOUT`; the resource reads `OTEL_SERVICE_NAME` and
+    /// `OTEL_RESOURCE_ATTRIBUTES`. Here: `OTEL_SDK_DISABLED` and `OTEL_EXPORTER_OTLP_PROTOCOL`
+    /// (or `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`). An unknown protocol falls back to gRPC and is
+    /// reported by [`Config::init`].
+    pub fn from_env() -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let disabled = env("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let protocol = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"))
+            .map(|p| Protocol::parse(&p).unwrap_or(Protocol::Grpc))
+            .unwrap_or(Protocol::Grpc);
+        Config {
+            disabled,
+            protocol,
+            endpoint: None,
+            headers: Vec::new(),
+            service_name: None,
+            resource_attributes: Vec::new(),
+            batch_delay: None,
+            log_filter: None,
+            fmt_output: true,
+        }
+    }
+
+    /// Turns export off (as `OTEL_SDK_DISABLED=true`): spans are still created, nothing leaves.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// The wire protocol.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// The collector or receiver's base endpoint, as `OTEL_EXPORTER_OTLP_ENDPOINT` would give it
+    /// (`http://127.0.0.1:4317` for gRPC, `http://127.0.0.1:4318` for HTTP: `/v1/traces` is
+    /// appended for HTTP).
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// An extra header (gRPC metadata) on every export, e.g. `authorization`.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// `service.name` of the agent (overrides `OTEL_SERVICE_NAME`).
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// An extra resource attribute (beside `OTEL_RESOURCE_ATTRIBUTES`).
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.resource_attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// How often the batch processor exports (default `OTEL_BSP_SCHEDULE_DELAY` or 5 s).
+    pub fn batch_delay(mut self, delay: Duration) -> Self {
+        self.batch_delay = Some(delay);
+        self
+    }
+
+    /// For [`Config::init`]: the `tracing` filter (default `RUST_LOG`, else `info`).
+    pub fn log_filter(mut self, filter: impl Into<String>) -> Self {
+        self.log_filter = Some(filter.into());
+        self
+    }
+
+    /// For [`Config::init`]: also print log lines to stderr (default true).
+    pub fn fmt_output(mut self, on: bool) -> Self {
+        self.fmt_output = on;
+        self
+    }
+
+    /// Builds the pipeline and installs a global subscriber: an env filter, a stderr fmt layer
+    /// and the OpenTelemetry layer.
+    pub fn init(self) -> Result<VoicetraceGuard, InitError> {
+        let filter = match &self.log_filter {
+            Some(f) => tracing_subscriber::EnvFilter::try_new(f)
+                .map_err(|e| InitError::Config(format!("log filter {f:?}: {e}")))?,
+            None => tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        };
+        let fmt = self
+            .fmt_output
+            .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+        let (layer, guard) = self.build_layer()?;
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt)
+            .with(layer)
+            .try_init()
+            .map_err(|e| InitError::SubscriberAlreadySet(e.to_string()))?;
+        Ok(guard)
+    }
+
+    /// Builds the pipeline and returns its layer, for an application that composes its own
+    /// subscriber. `None` as the layer when export is disabled (a `None` layer is a no-op).
+    #[allow(clippy::type_complexity)]
+    pub fn build_layer<S>(
+        self,
+    ) -> Result<
+        (
+            Option<tracing_opentelemetry::OpenTelemetryLayer<S, Tracer>>,
+            VoicetraceGuard,
+        ),
+        InitError,
+    >
+    where
+        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    {
+        if self.disabled {
+            return Ok((None, VoicetraceGuard { inner: None }));
+        }
+        if let Ok(p) = std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL") {
+            if !p.trim().is_empty() {
+                Protocol::parse(&p)?;
+            }
+        }
+        let (provider, runtime) = self.build_provider()?;
+        let tracer = provider.tracer(SCOPE_NAME);
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false);
+        Ok((
+            Some(layer),
+            VoicetraceGuard {
+                inner: Some(Inner { provider, runtime }),
+            },
+        ))
+    }
+
+    /// Builds the tracer provider on a plain thread (the HTTP client builds its own runtime,
+    /// which tokio forbids inside an async context) with the exporter's runtime entered.
+    fn build_provider(&self) -> Result<(SdkTracerProvider, tokio::runtime::Runtime), InitError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("voicetrace-export")
+            .enable_all()
+            .build()
+            .map_err(|e| InitError::Exporter(format!("export runtime: {e}")))?;
+        let handle = runtime.handle().clone();
+        let config = self.clone();
+        let provider = std::thread::scope(|s| {
+            s.spawn(move || {
+                let _entered = handle.enter();
+                config.provider()
+            })
+            .join()
+            .map_err(|_| InitError::Exporter("exporter construction panicked".into()))?
+        })?;
+        Ok((provider, runtime))
+    }
+
+    fn provider(&self) -> Result<SdkTracerProvider, InitError> {
+        let exporter = self.exporter()?;
+        let mut batch = BatchConfigBuilder::default();
+        if let Some(delay) = self.batch_delay {
+            batch = batch.with_scheduled_delay(delay);
+        }
+        let processor = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(batch.build())
+            .build();
+        let mut resource = Resource::builder();
+        let service_name = self
+            .service_name
+            .clone()
+            .or_else(|| std::env::var("OTEL_SERVICE_NAME").ok().filter(|s| !s.is_empty()));
+        resource = resource.with_service_name(service_name.unwrap_or_else(|| DEFAULT_SERVICE_NAME.into()));
+        resource = resource.with_attributes(
+            self.resource_attributes
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+        );
+        Ok(SdkTracerProvider::builder()
+            .with_span_processor(CallIdProcessor)
+            .with_span_processor(processor)
+            .with_resource(resource.build())
+            .build())
+    }
+
+    fn exporter(&self) -> Result<opentelemetry_otlp::SpanExporter, InitError> {
+        let err = |e: opentelemetry_otlp::ExporterBuildError| InitError::Exporter(e.to_string());
+        match self.protocol {
+            Protocol::Grpc => {
+                let mut b = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+                if let Some(endpoint) = &self.endpoint {
+                    b = b.with_endpoint(endpoint.clone());
+                }
+                if !self.headers.is_empty() {
+                    let mut map = tonic::metadata::MetadataMap::new();
+                    for (k, v) in &self.headers {
+                        let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+                            .map_err(|_| InitError::Config(format!("invalid header name {k:?}")))?;
+                        let value = v
+                            .parse()
+                            .map_err(|_| InitError::Config(format!("invalid value for header {k:?}")))?;
+                        map.insert(key, value);
+                    }
+                    b = b.with_metadata(map);
+                }
+                b.build().map_err(err)
+            }
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                let protocol = if self.protocol == Protocol::HttpJson {
+                    opentelemetry_otlp::Protocol::HttpJson
+                } else {
+                    opentelemetry_otlp::Protocol::HttpBinary
+                };
+                let mut b = opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_protocol(protocol);
+                if let Some(endpoint) = &self.endpoint {
+                    b = b.with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')));
+                }
+                if !self.headers.is_empty() {
+                    b = b.with_headers(self.headers.iter().cloned().collect::<HashMap<_, _>>());
+                }
+                b.build().map_err(err)
+            }
+        }
+    }
+}
+
+/// Sets up the pipeline from the environment and installs a global subscriber.
+///
+/// ```no_run
+/// let _guard = voicetrace::init()?; // keep it alive until the agent exits
+/// # Ok::<(), voicetrace::instrument::InitError>(())
+/// ```
+pub fn init() -> Result<VoicetraceGuard, InitError> {
+    Config::from_env().init()
+}
+
+struct Inner {
+    provider: SdkTracerProvider,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// Owns the export pipeline. Dropping it (or calling [`VoicetraceGuard::shutdown`]) exports
+/// every span that has ended and stops the exporter.
+#[must_use = "dropping the guard shuts the pipeline down: keep it alive while the agent runs"]
+pub struct VoicetraceGuard {
+    inner: Option<Inner>,
+}
+
+impl std::fmt::Debug for VoicetraceGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoicetraceGuard")
+            .field("enabled", &self.inner.is_some())
+            .finish()
+    }
+}
+
+impl VoicetraceGuard {
+    /// Exports every ended span now, without shutting down.
+    pub fn flush(&self) -> Result<(), InitError> {
+        let Some(inner) = &self.inner else { return Ok(()) };
+        let provider = inner.provider.clone();
+        std::thread::scope(|s| s.spawn(move || provider.force_flush()).join())
+            .map_err(|_| InitError::Exporter("flush panicked".into()))?
+            .map_err(|e| InitError::Exporter(e.to_string()))
+    }
+
+    /// Flushes and stops the pipeline, reporting a failure instead of logging it.
+    pub fn shutdown(mut self) -> Result<(), InitError> {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<(), InitError> {
+        let Some(Inner { provider, runtime }) = self.inner.take() else {
+            return Ok(());
+        };
+        // A plain thread: the batch processor's last export needs the export runtime's worker,
+        // and dropping a runtime inside an async context panics.
+        std::thread::spawn(move || {
+            let result = provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT);
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            result
+        })
+        .join()
+        .map_err(|_| InitError::Exporter("shutdown panicked".into()))?
+        .map_err(|e| InitError::Exporter(e.to_string()))
+    }
+}
+
+impl Drop for VoicetraceGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown_inner() {
+            // The subscriber may be gone by now; stderr is the one place left to say it.
+            eprintln!("voicetrace: spans may be lost: {e}");
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! The call log: what assembly produces and every later stage consumes (CONVENTIONS.md
+//! section 5). Serialised as camelCase JSON; that JSON is the canonical form the `http` and
+//! `jsonl` sinks send and the API serves.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallStatus {
+    /// The root span ended normally.
+    Completed,
+    /// The root span has status ERROR, or `call.end_reason` = `error`.
+    Failed,
+    /// Closed by the idle timeout: the root span never ended.
+    Incomplete,
+}
+
+impl CallStatus {
+    /// The status as written in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Completed => "completed",
+            CallStatus::Failed => "failed",
+            CallStatus::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// Which instrumentation produced the spans (CONVENTIONS.md section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// voicetrace, Cekura, or Pipecat (`conversation`/`turn`/`stt`/`llm`/`tts`).
+    Voicetrace,
+    /// Pipecat (recognised by `turn.number`); same span names as voicetrace.
+    Pipecat,
+    /// LiveKit Agents (`agent_session`/`agent_turn`/`llm_node`/...).
+    Livekit,
+    /// Any OpenTelemetry GenAI agent (`gen_ai.operation.name`).
+    Genai,
+}
+
+/// Where a per-turn figure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimingSource {
+    /// A first-byte/first-token attribute was read.
+    Ttfb,
+    /// A span's duration was used.
+    Duration,
+    /// Computed from other figures (latency = stt + llm + tts).
+    Estimated,
+}
+
+/// A stage of a voice turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Speech-to-text.
+    Stt,
+    /// Language model.
+    Llm,
+    /// Text-to-speech.
+    Tts,
+    /// Tool execution.
+    Tool,
+    /// Speech-to-speech.
+    S2s,
+    /// End of user speech → first agent audio.
+    VoiceToVoice,
+}
+
+impl Stage {
+    /// The stage's name as written in JSON and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Stt => "stt",
+            Stage::Llm => "llm",
+            Stage::Tts => "tts",
+            Stage::Tool => "tool",
+            Stage::S2s => "s2s",
+            Stage::VoiceToVoice => "voice_to_voice",
+        }
+    }
+}
+
+/// One call, assembled from its spans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallLog {
+    /// The call id (`conversation.id`, or the dialect's equivalent, else the trace id).
+    pub id: String,
+    /// The trace id, 32 lowercase hex digits.
+    pub trace_id: String,
+    /// 1 for the first call log of a call; +1 each time late spans revise it.
+    pub revision: u32,
+    /// Which instrumentation produced the spans.
+    pub dialect: Dialect,
+    /// `gen_ai.agent.id`, else the agent's name, else the service name.
+    pub agent_id: Option<String>,
+    /// `gen_ai.agent.name`.
+    pub agent_name: Option<String>,
+    /// The `service.name` of the process that sent the root span.
+    pub service_name: Option<String>,
+    /// How the call ended.
+    pub status: CallStatus,
+    /// `call.end_reason`.
+    pub end_reason: Option<String>,
+    /// Start of the call, RFC 3339 UTC with milliseconds.
+    pub started_at: String,
+    /// End of the call, RFC 3339 UTC with milliseconds.
+    pub ended_at: String,
+    /// `call.direction`.
+    pub direction: Option<String>,
+    /// `call.from`.
+    pub from: Option<String>,
+    /// `call.to`.
+    pub to: Option<String>,
+    /// `call.recording_url`.
+    pub recording_url: Option<String>,
+    /// User metadata (`call.metadata.<key>`).
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    /// The turns, in order.
+    pub turns: Vec<Turn>,
+    /// Call-level figures.
+    pub metrics: CallMetrics,
+    /// Problems found by analysis.
+    pub issues: Vec<Issue>,
+    /// Custom events (`log_event`), exceptions and interruptions, in time order.
+    pub events: Vec<CallEvent>,
+    /// Log lines written during the call (span events from `tracing` and OTLP log records).
+    pub logs: Vec<LogLine>,
+    /// Custom metrics (`log_metric`), last value wins.
+    pub custom_metrics: BTreeMap<String, serde_json::Value>,
+    /// Links to the call's trace in a trace UI.
+    pub links: Links,
+    /// Spans the call log was built from.
+    pub span_count: usize,
+}
+
+/// One user→agent exchange (or the agent's greeting).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Turn {
+    /// 0-based position in the call.
+    pub index: u32,
+    /// Who opened the turn: `agent` for a greeting (no user part), else `user`.
+    pub speaker: String,
+    /// What the agent said.
+    pub text: Option<String>,
+    /// What the user said.
+    pub user_text: Option<String>,
+    /// Turn start, ms from the call's start.
+    pub start_ms: i64,
+    /// Turn end, ms from the call's start.
+    pub end_ms: i64,
+    /// End of user speech → final transcript; 0 when the turn has no STT.
+    pub stt_ms: Option<i64>,
+    /// LLM request → first token.
+    pub llm_ms: Option<i64>,
+    /// TTS request → first audio byte.
+    pub tts_ms: Option<i64>,
+    /// Voice-to-voice: end of user speech → first agent audio; null on a greeting.
+    pub latency_ms: Option<i64>,
+    /// End of user speech → turn committed; null when unknown.
+    pub endpointing_ms: Option<i64>,
+    /// Total wall time of the turn's stt spans.
+    pub stt_duration_ms: Option<i64>,
+    /// Total wall time of the turn's llm spans.
+    pub llm_duration_ms: Option<i64>,
+    /// Total wall time of the turn's tts spans.
+    pub tts_duration_ms: Option<i64>,
+    /// Total wall time of the turn's tool spans.
+    pub tool_ms: Option<i64>,
+    /// The user barged in on the agent's reply.
+    pub interrupted: bool,
+    /// Interruption figures, when the `interruption` event was recorded.
+    pub interruption: Option<Interruption>,
+    /// Tool executions, in start order.
+    pub tools: Vec<ToolExecution>,
+    /// Where each figure came from (`sttMs`, `llmMs`, `ttsMs`, `latencyMs`, ...).
+    pub timing_source: BTreeMap<String, TimingSource>,
+    /// Provider and model per stage, as the spans name them.
+    pub providers: BTreeMap<Stage, StageProvider>,
+    /// Prompt tokens over the turn's llm spans.
+    pub llm_input_tokens: Option<i64>,
+    /// Completion tokens over the turn's llm spans.
+    pub llm_output_tokens: Option<i64>,
+    /// Characters synthesised over the turn's tts spans.
+    pub tts_characters: Option<i64>,
+    /// Stages that failed in this turn.
+    pub errors: Vec<StageError>,
+}
+
+/// Provider and model of a stage.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageProvider {
+    /// `gen_ai.provider.name` (or `stt.provider`/`tts.provider`).
+    pub provider: Option<String>,
+    /// `gen_ai.request.model`.
+    pub model: Option<String>,
+}
+
+/// A stage span with status ERROR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageError {
+    /// The failed stage.
+    pub stage: Stage,
+    /// The exception message, else the status message.
+    pub message: String,
+}
+
+/// The `interruption` event's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Interruption {
+    /// User starts speaking → interruption detected.
+    pub detection_latency_ms: Option<i64>,
+    /// Interruption detected → agent audio stopped.
+    pub stop_latency_ms: Option<i64>,
+    /// Agent words heard after the user started speaking.
+    pub bleed_through_words: Option<i64>,
+}
+
+/// One tool execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolExecution {
+    /// The tool's name.
+    pub name: String,
+    /// Arguments, as sent.
+    pub input: Option<String>,
+    /// Result, as returned.
+    pub output: Option<String>,
+    /// Start, ms from the call's start.
+    pub start_ms: i64,
+    /// Wall time.
+    pub duration_ms: i64,
+    /// The failure message when the tool span has status ERROR.
+    pub error: Option<String>,
+}
+
+/// Call-level figures (CONVENTIONS.md section 4).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallMetrics {
+    /// Root span duration, else first start to last end.
+    pub total_duration_ms: i64,
+    /// Mean of the turns' `latencyMs`.
+    pub avg_turn_latency_ms: Option<i64>,
+    /// Median (nearest rank) of the turns' `latencyMs`.
+    pub p50_turn_latency_ms: Option<i64>,
+    /// 95th percentile (nearest rank) of the turns' `latencyMs`.
+    pub p95_turn_latency_ms: Option<i64>,
+    /// Number of turns.
+    pub turns: u32,
+    /// Number of tool spans in the call.
+    pub tool_executions: u32,
+    /// Number of turns marked interrupted.
+    pub interruptions: u32,
+    /// Prompt tokens over the call.
+    pub llm_input_tokens: i64,
+    /// Completion tokens over the call.
+    pub llm_output_tokens: i64,
+    /// Characters synthesised over the call.
+    pub tts_characters: i64,
+    /// Spans with status ERROR.
+    pub errors: u32,
+}
+
+/// A problem found by analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Issue {
+    /// `high_latency`, `stage_failed`, `slow_interruption_stop`, `incomplete_call`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The turn's index, when the issue belongs to one.
+    pub turn: Option<u32>,
+    /// The stage, when the issue belongs to one.
+    pub stage: Option<Stage>,
+    /// The measured value.
+    pub value_ms: Option<i64>,
+    /// The budget it broke.
+    pub target_ms: Option<i64>,
+    /// One line for a person.
+    pub description: String,
+    /// What to try.
+    pub recommendation: String,
+}
+
+/// A custom event, an exception or an interruption.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallEvent {
+    /// The event's name.
+    pub name: String,
+    /// ms from the call's start.
+    pub at_ms: i64,
+    /// The name of the span it was recorded on.
+    pub span: String,
+    /// The turn it happened in, if any.
+    pub turn: Option<u32>,
+    /// Its attributes.
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+/// A log line written during the call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogLine {
+    /// ms from the call's start.
+    pub at_ms: i64,
+    /// `INFO`, `WARN`, ...
+    pub level: String,
+    /// The message.
+    pub message: String,
+    /// The turn it was written in, if any.
+    pub turn: Option<u32>,
+    /// Other fields of the line.
+    pub fields: BTreeMap<String, serde_json::Value>,
+}
+
+/// Links from the call log to other tools.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Links {
+    /// The call's trace in Jaeger, Tempo/Grafana, ... (from `--trace-url-template`).
+    pub trace: Option<String>,
+}
+
+/// Fills `{trace_id}` (and `{call_id}`) in a trace URL template.
+pub fn trace_link(template: &str, trace_id: &str, call_id: &str) -> String {
+    template
+        .replace("{trace_id}", trace_id)
+        .replace("{call_id}", call_id)
+}
+
+/// What assembly hands to the store: everything a sink may want to hear about a call, in the
+/// order it happened. `Started` and `TurnCompleted` are live events (for webhooks); `Finished`
+/// carries a finished or revised call log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CallUpdate {
+    /// A call's first spans arrived.
+    Started(CallStarted),
+    /// A turn's span ended (its stages before it, as exporters send children first).
+    TurnCompleted(TurnCompleted),
+    /// A call log was finished (revision 1) or revised (revision > 1).
+    Finished(Box<CallLog>),
+}
+
+impl CallUpdate {
+    /// The call id the update belongs to.
+    pub fn call_id(&self) -> &str {
+        match self {
+            CallUpdate::Started(s) => &s.call_id,
+            CallUpdate::TurnCompleted(t) => &t.call_id,
+            CallUpdate::Finished(log) => &log.id,
+        }
+    }
+}
+
+/// A new call was seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallStarted {
+    /// The call id.
+    pub call_id: String,
+    /// The trace id, 32 lowercase hex digits.
+    pub trace_id: String,
+    /// The agent, when the first spans name it.
+    pub agent_id: Option<String>,
+    /// When the earliest span seen so far started, RFC 3339 UTC.
+    pub started_at: String,
+}
+
+/// A turn of a call in flight completed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnCompleted {
+    /// The call id.
+    pub call_id: String,
+    /// The trace id, 32 lowercase hex digits.
+    pub trace_id: String,
+    /// The agent, when known.
+    pub agent_id: Option<String>,
+    /// The turn as assembled so far.
+    pub turn: Turn,
+}

@@ -1,0 +1,28 @@
+//! The receiver: OTLP in, call logs out.
+//!
+//! The data flow runs in one direction, one module per stage (DESIGN.md):
+//!
+//! ```text
+//! ingest ──► assemble ──► analyze ──► store ──► forward (outbox → sinks)
+//!  OTLP       calls by      metrics,     SQLite:     cekura, webhook,
+//!  gRPC/HTTP  trace_id,     issues       call logs,  http, jsonl
+//!             turns, timing              outbox
+//! ```
+//!
+//! - [`span`]: the plain records ingest hands to assembly.
+//! - [`ingest`]: OTLP/gRPC and OTLP/HTTP endpoints; decoding, validation, back-pressure.
+//! - [`assemble`]: the pure core that groups spans into calls and builds call logs.
+//! - [`analyze`]: the pure call metrics and issues.
+//! - [`calllog`]: the call log (and the live [`calllog::CallUpdate`]s) every later stage consumes.
+//! - [`store`]: the embedded SQLite database: call logs by revision and one outbox per sink.
+//! - [`forward`]: the delivery loop and the sinks that receive call logs.
+//! - [`server`]: wires the stages together into `voicetrace serve`.
+
+pub mod analyze;
+pub mod assemble;
+pub mod calllog;
+pub mod forward;
+pub mod ingest;
+pub mod server;
+pub mod span;
+pub mod store;

@@ -1,0 +1,185 @@
+//! Span and log records: what ingest hands to assembly.
+//!
+//! Ingest decodes OTLP (protobuf or JSON, any transport) into these plain records and nothing
+//! downstream ever sees an OTLP type. They keep only what assembly reads: ids, name, times,
+//! status, attributes, events, and the service that sent the span.
+
+use std::sync::Arc;
+
+/// A 128-bit trace id.
+pub type TraceId = [u8; 16];
+/// A 64-bit span id.
+pub type SpanId = [u8; 8];
+
+/// An attribute value, as OTLP's `AnyValue` minus nesting: a key-value list arrives as its JSON
+/// text, which is all assembly ever does with one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    /// A string.
+    Str(String),
+    /// A boolean.
+    Bool(bool),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A double.
+    Double(f64),
+    /// An array of values.
+    Array(Vec<AttrValue>),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+}
+
+impl AttrValue {
+    /// The value as JSON (for custom metrics, metadata and events in the call log).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            AttrValue::Str(s) => serde_json::Value::String(s.clone()),
+            AttrValue::Bool(b) => serde_json::Value::Bool(*b),
+            AttrValue::Int(i) => serde_json::Value::from(*i),
+            AttrValue::Double(d) => serde_json::Number::from_f64(*d)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            AttrValue::Array(a) => serde_json::Value::Array(a.iter().map(Self::to_json).collect()),
+            AttrValue::Bytes(b) => serde_json::Value::String(crate::trace_id::to_hex(b)),
+        }
+    }
+
+    /// The value as display text (strings unquoted).
+    pub fn to_text(&self) -> String {
+        match self {
+            AttrValue::Str(s) => s.clone(),
+            other => other.to_json().to_string(),
+        }
+    }
+}
+
+/// A span's or event's attributes, in arrival order. Lookups are linear: spans carry a handful
+/// of attributes and a `Vec` is both smaller and faster than a map at that size.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attributes(pub Vec<(String, AttrValue)>);
+
+impl Attributes {
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&AttrValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// A string attribute (non-string values are not coerced).
+    pub fn str(&self, key: &str) -> Option<&str> {
+        match self.get(key)? {
+            AttrValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A numeric attribute as f64 (ints widen; numeric strings parse, as some SDKs send them).
+    pub fn f64(&self, key: &str) -> Option<f64> {
+        match self.get(key)? {
+            AttrValue::Double(d) if d.is_finite() => Some(*d),
+            AttrValue::Int(i) => Some(*i as f64),
+            AttrValue::Str(s) => s.trim().parse().ok().filter(|d: &f64| d.is_finite()),
+            _ => None,
+        }
+    }
+
+    /// An integer attribute (doubles with no fraction and numeric strings are accepted).
+    pub fn i64(&self, key: &str) -> Option<i64> {
+        match self.get(key)? {
+            AttrValue::Int(i) => Some(*i),
+            AttrValue::Double(d) if d.fract() == 0.0 && d.is_finite() => Some(*d as i64),
+            AttrValue::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// A boolean attribute (`"true"`/`"false"` strings are accepted).
+    pub fn bool(&self, key: &str) -> Option<bool> {
+        match self.get(key)? {
+            AttrValue::Bool(b) => Some(*b),
+            AttrValue::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Attributes whose key starts with `prefix`, with the prefix removed.
+    pub fn with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a AttrValue)> + 'a {
+        self.0
+            .iter()
+            .filter_map(move |(k, v)| k.strip_prefix(prefix).map(|rest| (rest, v)))
+    }
+}
+
+/// A span's status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum SpanStatus {
+    /// No status was set.
+    #[default]
+    Unset,
+    /// Explicitly OK.
+    Ok,
+    /// Failed, with the status message (may be empty).
+    Error(String),
+}
+
+/// An event recorded on a span (a log line, a metric, an interruption, an exception).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanEvent {
+    /// The event's name.
+    pub name: String,
+    /// When it happened (Unix ns).
+    pub time_unix_nano: u64,
+    /// Its attributes.
+    pub attributes: Attributes,
+}
+
+/// One span, as assembly sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanRecord {
+    /// The trace (= call) it belongs to; never all zero.
+    pub trace_id: TraceId,
+    /// Its own id; never all zero.
+    pub span_id: SpanId,
+    /// Its parent, if any (the parent may not be in the export: a remote parent).
+    pub parent_span_id: Option<SpanId>,
+    /// The span's name.
+    pub name: String,
+    /// Start (Unix ns).
+    pub start_unix_nano: u64,
+    /// End (Unix ns); ingest makes sure it is not before the start.
+    pub end_unix_nano: u64,
+    /// The span's status.
+    pub status: SpanStatus,
+    /// The span's attributes.
+    pub attributes: Attributes,
+    /// The span's events, in time order as sent.
+    pub events: Vec<SpanEvent>,
+    /// The sending process's `service.name` (shared by all spans of one resource).
+    pub service_name: Option<Arc<str>>,
+}
+
+impl SpanRecord {
+    /// The span's duration in ns (0 if the end precedes the start).
+    pub fn duration_nanos(&self) -> u64 {
+        self.end_unix_nano.saturating_sub(self.start_unix_nano)
+    }
+}
+
+/// One OTLP log record that carries a trace id: a "call log" line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRecord {
+    /// The trace (= call) it belongs to.
+    pub trace_id: TraceId,
+    /// The span it was written in, if any.
+    pub span_id: Option<SpanId>,
+    /// When it was written (Unix ns; the observed time when the record has none).
+    pub time_unix_nano: u64,
+    /// Severity text (`INFO`, `WARN`, ...), or one derived from the severity number.
+    pub level: String,
+    /// The body as text.
+    pub message: String,
+    /// Its attributes.
+    pub attributes: Attributes,
+}
