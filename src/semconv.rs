@@ -236,6 +236,8 @@ pub mod livekit {
     pub const PII_FUNCTION_TOOL_OUTPUT: &str = "lk.pii.function_tool.output";
     /// The tool failed (bool).
     pub const FUNCTION_TOOL_IS_ERROR: &str = "lk.function_tool.is_error";
+    /// Why the session closed (on `session_close`): the call's end reason.
+    pub const CLOSE_REASON: &str = "lk.close_reason";
 }
 
 /// Names of the OpenTelemetry GenAI semantic conventions used by generic agents.

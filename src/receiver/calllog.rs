@@ -393,3 +393,29 @@ pub struct TurnCompleted {
     /// The turn as assembled so far.
     pub turn: Turn,
 }
+
+/// A query over stored call logs (the API's list parameters; the store answers it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CallQuery {
+    /// Only calls of this agent.
+    pub agent_id: Option<String>,
+    /// Only calls with this status.
+    pub status: Option<CallStatus>,
+    /// Only calls that started at or after this time (Unix ms).
+    pub since_ms: Option<i64>,
+    /// Only calls that started before this time (Unix ms).
+    pub until_ms: Option<i64>,
+    /// Page size (the API defaults to 20).
+    pub limit: usize,
+    /// Where the previous page ended (opaque, from [`CallPage::next_cursor`]).
+    pub cursor: Option<String>,
+}
+
+/// One page of call logs, newest first (latest revision of each call).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CallPage {
+    /// The calls of this page.
+    pub calls: Vec<CallLog>,
+    /// The cursor of the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,279 @@
+//! OTLP/HTTP: `POST /v1/traces` and `POST /v1/logs`, protobuf (`application/x-protobuf`) or
+//! JSON (`application/json`), optionally `Content-Encoding: gzip`; also LiveKit's upload paths
+//! (`/observability/traces/otlp/v0`, `/observability/logs/otlp/v0`) so a LiveKit worker can point
+//! `LIVEKIT_OBSERVABILITY_URL` at voicetrace.
+//!
+//! Answers (OTLP specification, "OTLP/HTTP Response"): 200 with an export response (partial
+//! success when spans were rejected) in the request's encoding; 400 with a `google.rpc.Status`
+//! for undecodable bodies; 413 over [`MAX_BODY_BYTES`]; 415 for other content types; 503 (busy)
+//! or 429 (memory bound) with `Retry-After` when the receiver cannot take the batch now.
+
+use std::io::Read;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+
+use super::decode::{decode_logs, decode_traces};
+use super::{Ingest, Refusal, MAX_BODY_BYTES, RETRY_AFTER_SECS};
+
+/// Paths of the trace endpoint: OTLP's, then LiveKit Cloud's upload path.
+pub const TRACES_PATHS: &[&str] = &["/v1/traces", "/observability/traces/otlp/v0"];
+/// Paths of the logs endpoint.
+pub const LOGS_PATHS: &[&str] = &["/v1/logs", "/observability/logs/otlp/v0"];
+
+const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";
+const CONTENT_TYPE_JSON: &str = "application/json";
+
+/// `google.rpc.Status`, the body of an OTLP/HTTP error response.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// gRPC code `INVALID_ARGUMENT`, used in error bodies.
+const CODE_INVALID_ARGUMENT: i32 = 3;
+/// gRPC code `RESOURCE_EXHAUSTED`.
+const CODE_RESOURCE_EXHAUSTED: i32 = 8;
+/// gRPC code `UNAVAILABLE`.
+const CODE_UNAVAILABLE: i32 = 14;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => CONTENT_TYPE_PROTOBUF,
+            Encoding::Json => CONTENT_TYPE_JSON,
+        }
+    }
+}
+
+/// An error answer, encoded like the request.
+struct Failure {
+    status: StatusCode,
+    code: i32,
+    message: String,
+    retry_after: bool,
+}
+
+impl Failure {
+    fn new(status: StatusCode, code: i32, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            code,
+            message: message.into(),
+            retry_after: false,
+        }
+    }
+
+    fn refused(refusal: Refusal) -> Self {
+        let (status, code) = match refusal {
+            Refusal::Full => (StatusCode::TOO_MANY_REQUESTS, CODE_RESOURCE_EXHAUSTED),
+            Refusal::Busy | Refusal::Closed => (StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE),
+        };
+        Failure {
+            retry_after: true,
+            ..Failure::new(status, code, refusal.message())
+        }
+    }
+
+    fn into_response(self, encoding: Encoding) -> Response {
+        let body = RpcStatus {
+            code: self.code,
+            message: self.message,
+        };
+        let mut response = encode(encoding, &body, self.status);
+        if self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}
+
+fn encode<T: Message + serde::Serialize>(
+    encoding: Encoding,
+    body: &T,
+    status: StatusCode,
+) -> Response {
+    let bytes = match encoding {
+        Encoding::Protobuf => body.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(body).unwrap_or_default(),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        bytes,
+    )
+        .into_response()
+}
+
+/// The request's encoding from its `Content-Type`; `None` for anything else.
+fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let media = value.split(';').next()?.trim().to_ascii_lowercase();
+    match media.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Some(Encoding::Protobuf),
+        "application/json" => Some(Encoding::Json),
+        _ => None,
+    }
+}
+
+/// The body, gunzipped when the request says so, bounded after decompression too.
+fn body_bytes(headers: &HeaderMap, body: Bytes) -> Result<Bytes, Failure> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("") | Some("identity") => Ok(body),
+        Some("gzip") => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .take(MAX_BODY_BYTES as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    Failure::new(
+                        StatusCode::BAD_REQUEST,
+                        CODE_INVALID_ARGUMENT,
+                        format!("invalid gzip body: {e}"),
+                    )
+                })?;
+            if out.len() > MAX_BODY_BYTES {
+                return Err(Failure::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    CODE_INVALID_ARGUMENT,
+                    format!("decompressed body exceeds {MAX_BODY_BYTES} bytes"),
+                ));
+            }
+            Ok(out.into())
+        }
+        Some(other) => Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            CODE_INVALID_ARGUMENT,
+            format!("unsupported Content-Encoding {other:?}: send gzip or no encoding"),
+        )),
+    }
+}
+
+fn decode_body<T: Message + Default + serde::de::DeserializeOwned>(
+    encoding: Encoding,
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, Failure> {
+    let result = match encoding {
+        Encoding::Protobuf => T::decode(bytes).map_err(|e| e.to_string()),
+        Encoding::Json => super::decode::from_otlp_json(bytes).map_err(|e| e.to_string()),
+    };
+    result.map_err(|e| {
+        let kind = if encoding == Encoding::Json {
+            "OTLP/JSON"
+        } else {
+            "OTLP protobuf"
+        };
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            CODE_INVALID_ARGUMENT,
+            format!("cannot decode {what} as {kind}: {e}"),
+        )
+    })
+}
+
+fn unsupported_media() -> Response {
+    Failure::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        CODE_INVALID_ARGUMENT,
+        "unsupported Content-Type: send application/x-protobuf or application/json",
+    )
+    .into_response(Encoding::Json)
+}
+
+async fn traces(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(encoding) = encoding_of(&headers) else {
+        return unsupported_media();
+    };
+    let answer = (|| -> Result<_, Failure> {
+        let bytes = body_bytes(&headers, body)?;
+        let request: ExportTraceServiceRequest =
+            decode_body(encoding, &bytes, "ExportTraceServiceRequest")?;
+        let decoded = decode_traces(request);
+        let rejected = decoded.rejected;
+        ingest
+            .submit_spans(decoded.spans, rejected)
+            .map_err(Failure::refused)?;
+        Ok(ExportTraceServiceResponse {
+            partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: rejected,
+                error_message: decoded.reason.unwrap_or_default(),
+            }),
+        })
+    })();
+    match answer {
+        Ok(response) => encode(encoding, &response, StatusCode::OK),
+        Err(failure) => {
+            if failure.status == StatusCode::BAD_REQUEST {
+                ingest
+                    .counters()
+                    .requests_invalid
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            failure.into_response(encoding)
+        }
+    }
+}
+
+async fn logs(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(encoding) = encoding_of(&headers) else {
+        return unsupported_media();
+    };
+    let answer = (|| -> Result<_, Failure> {
+        let bytes = body_bytes(&headers, body)?;
+        let request: ExportLogsServiceRequest =
+            decode_body(encoding, &bytes, "ExportLogsServiceRequest")?;
+        let decoded = decode_logs(request);
+        ingest.submit_logs(decoded.logs).map_err(Failure::refused)?;
+        Ok(ExportLogsServiceResponse {
+            partial_success: (decoded.rejected > 0).then(|| ExportLogsPartialSuccess {
+                rejected_log_records: decoded.rejected,
+                error_message: decoded.reason.unwrap_or_default(),
+            }),
+        })
+    })();
+    match answer {
+        Ok(response) => encode(encoding, &response, StatusCode::OK),
+        Err(failure) => failure.into_response(encoding),
+    }
+}
+
+/// The OTLP/HTTP router. Bodies over [`MAX_BODY_BYTES`] are answered 413 by the body limit.
+pub fn router(ingest: Ingest) -> Router {
+    let mut router = Router::new();
+    for path in TRACES_PATHS {
+        router = router.route(path, post(traces));
+    }
+    for path in LOGS_PATHS {
+        router = router.route(path, post(logs));
+    }
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ingest)
+}
