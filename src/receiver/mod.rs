@@ -26,3 +26,4 @@ pub mod ingest;
 pub mod server;
 pub mod span;
 pub mod store;
+pub mod telemetry;

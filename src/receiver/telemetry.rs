@@ -1,0 +1,489 @@
+//! The receiver's own metrics, for Prometheus at `/metrics`.
+//!
+//! Receiver health (spans accepted/rejected/refused, calls open/finished/evicted, journal and
+//! outbox depth, sink delivery counts) and histograms of turn stage latencies in seconds by
+//! `stage` (stt, llm, tts, voice_to_voice) and `agent`, whose exemplars carry the call's
+//! `trace_id`: from a slow bucket in Grafana, one click reaches the trace.
+//!
+//! Exemplars exist only in OpenMetrics, so [`Telemetry::encode`] writes OpenMetrics when the
+//! scraper asks for it (`Accept: application/openmetrics-text`, as Prometheus does) and the
+//! classic Prometheus text format otherwise.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::receiver::calllog::CallLog;
+
+/// Content type of the OpenMetrics answer.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of the classic Prometheus text answer.
+pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Bucket bounds of the stage latency histograms, in seconds. They include every default budget
+/// (0.5 s STT and interruption stop, 0.9 s TTS, 1 s LLM, 1.5 s voice-to-voice) so that
+/// "share of turns within budget" is one `le` bucket, and reach 10 s for the pathological turns.
+const STAGE_LATENCY_BUCKETS: [f64; 13] = [
+    0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 0.9, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+];
+
+/// Labels of a stage latency series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    stage: &'static str,
+    agent: String,
+}
+
+/// The exemplar of a stage latency observation: which trace it came from.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TraceLabel {
+    trace_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IssueLabel {
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabels {
+    sink: String,
+    state: &'static str,
+}
+
+type StageHistograms = Family<
+    StageLabels,
+    HistogramWithExemplars<TraceLabel>,
+    fn() -> HistogramWithExemplars<TraceLabel>,
+>;
+
+fn new_stage_histogram() -> HistogramWithExemplars<TraceLabel> {
+    HistogramWithExemplars::new(STAGE_LATENCY_BUCKETS.into_iter())
+}
+
+/// The receiver's metrics. Cheap to clone: every clone updates the same series.
+#[derive(Clone)]
+pub struct Telemetry {
+    registry: Arc<Registry>,
+    spans_accepted: Counter,
+    spans_rejected: Counter,
+    spans_refused: Counter,
+    calls_open: Gauge,
+    calls_evicted: Counter,
+    calls_finished: Family<StatusLabel, Counter>,
+    call_issues: Family<IssueLabel, Counter>,
+    journal_depth: Gauge,
+    outbox_depth: Gauge,
+    sink_calls: Family<SinkLabels, Gauge>,
+    stage_latency: StageHistograms,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry").finish_non_exhaustive()
+    }
+}
+
+impl Telemetry {
+    /// A registry with every metric at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("voicetrace");
+        let spans_accepted = Counter::default();
+        registry.register(
+            "spans_accepted",
+            "Spans accepted by OTLP ingest",
+            spans_accepted.clone(),
+        );
+        let spans_rejected = Counter::default();
+        registry.register(
+            "spans_rejected",
+            "Spans rejected as invalid (not retried by the exporter)",
+            spans_rejected.clone(),
+        );
+        let spans_refused = Counter::default();
+        registry.register(
+            "spans_refused",
+            "Spans refused under back-pressure (the exporter retries them)",
+            spans_refused.clone(),
+        );
+        let calls_open = Gauge::default();
+        registry.register("calls_open", "Calls being assembled", calls_open.clone());
+        let calls_evicted = Counter::default();
+        registry.register(
+            "calls_evicted",
+            "Calls evicted from assembly because the call table was full",
+            calls_evicted.clone(),
+        );
+        let calls_finished = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "calls_finished",
+            "Call logs finished or revised, by status (completed, failed, incomplete)",
+            calls_finished.clone(),
+        );
+        let call_issues = Family::<IssueLabel, Counter>::default();
+        registry.register(
+            "call_issues",
+            "Issues found by analysis in finished call logs, by type",
+            call_issues.clone(),
+        );
+        let journal_depth = Gauge::default();
+        registry.register(
+            "journal_depth",
+            "Spans in the journal of calls not finished yet",
+            journal_depth.clone(),
+        );
+        let outbox_depth = Gauge::default();
+        registry.register(
+            "outbox_depth",
+            "Outbox entries not yet delivered, over all sinks",
+            outbox_depth.clone(),
+        );
+        let sink_calls = Family::<SinkLabels, Gauge>::default();
+        registry.register(
+            "sink_calls",
+            "Call logs per sink by delivery state (delivered, retrying, dead, pending)",
+            sink_calls.clone(),
+        );
+        let stage_latency: StageHistograms =
+            Family::new_with_constructor(new_stage_histogram as fn() -> _);
+        registry.register_with_unit(
+            "turn_stage_latency",
+            "Per-turn stage latency (stt, llm, tts: time to first result; voice_to_voice: end of \
+             user speech to first agent audio); exemplars carry the trace_id",
+            Unit::Seconds,
+            stage_latency.clone(),
+        );
+        Telemetry {
+            registry: Arc::new(registry),
+            spans_accepted,
+            spans_rejected,
+            spans_refused,
+            calls_open,
+            calls_evicted,
+            calls_finished,
+            call_issues,
+            journal_depth,
+            outbox_depth,
+            sink_calls,
+            stage_latency,
+        }
+    }
+
+    /// `n` spans were accepted by ingest.
+    pub fn spans_accepted(&self, n: u64) {
+        self.spans_accepted.inc_by(n);
+    }
+
+    /// `n` spans were rejected as invalid.
+    pub fn spans_rejected(&self, n: u64) {
+        self.spans_rejected.inc_by(n);
+    }
+
+    /// `n` spans were refused under back-pressure (the exporter was told to retry).
+    pub fn spans_refused(&self, n: u64) {
+        self.spans_refused.inc_by(n);
+    }
+
+    /// Calls being assembled right now.
+    pub fn set_calls_open(&self, n: i64) {
+        self.calls_open.set(n);
+    }
+
+    /// `n` calls were evicted from assembly.
+    pub fn calls_evicted(&self, n: u64) {
+        self.calls_evicted.inc_by(n);
+    }
+
+    /// A call log was finished or revised: counts it by status and its issues by type, and
+    /// observes each turn's stage latencies with the trace id as exemplar.
+    pub fn call_finished(&self, log: &CallLog) {
+        self.calls_finished
+            .get_or_create(&StatusLabel {
+                status: log.status.as_str(),
+            })
+            .inc();
+        for issue in &log.issues {
+            self.call_issues
+                .get_or_create(&IssueLabel {
+                    r#type: issue.kind.clone(),
+                })
+                .inc();
+        }
+        let agent = log
+            .agent_id
+            .clone()
+            .unwrap_or_else(|| "unknown".to_string());
+        for turn in &log.turns {
+            let stages = [
+                ("stt", turn.stt_ms),
+                ("llm", turn.llm_ms),
+                ("tts", turn.tts_ms),
+                ("voice_to_voice", turn.latency_ms),
+            ];
+            for (stage, ms) in stages {
+                // A greeting's sttMs is 0 by convention ("no STT"): not an observation.
+                let Some(ms) = ms.filter(|&ms| ms > 0 || stage != "stt") else {
+                    continue;
+                };
+                let seconds = ms.max(0) as f64 / 1000.0;
+                self.stage_latency
+                    .get_or_create(&StageLabels {
+                        stage,
+                        agent: agent.clone(),
+                    })
+                    .observe(
+                        seconds,
+                        Some(TraceLabel {
+                            trace_id: log.trace_id.clone(),
+                        }),
+                        None,
+                    );
+            }
+        }
+    }
+
+    /// Spans in the journal.
+    pub fn set_journal_depth(&self, n: i64) {
+        self.journal_depth.set(n);
+    }
+
+    /// Outbox entries not yet delivered.
+    pub fn set_outbox_depth(&self, n: i64) {
+        self.outbox_depth.set(n);
+    }
+
+    /// The outbox counts of one sink.
+    pub fn set_sink_counts(
+        &self,
+        sink: &str,
+        delivered: u64,
+        retrying: u64,
+        dead: u64,
+        pending: u64,
+    ) {
+        for (state, n) in [
+            ("delivered", delivered),
+            ("retrying", retrying),
+            ("dead", dead),
+            ("pending", pending),
+        ] {
+            self.sink_calls
+                .get_or_create(&SinkLabels {
+                    sink: sink.to_string(),
+                    state,
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Every metric as OpenMetrics text (with exemplars) or as Prometheus text format 0.0.4.
+    pub fn encode(&self, openmetrics: bool) -> String {
+        let mut text = String::new();
+        if let Err(error) = encode(&mut text, &self.registry) {
+            // Writing into a String cannot fail; keep what was written if it ever does.
+            tracing::warn!(%error, "encoding metrics failed");
+        }
+        if openmetrics {
+            text
+        } else {
+            to_prometheus_text(&text)
+        }
+    }
+
+    /// The content type of [`Telemetry::encode`]'s answer.
+    pub fn content_type(openmetrics: bool) -> &'static str {
+        if openmetrics {
+            OPENMETRICS_CONTENT_TYPE
+        } else {
+            PROMETHEUS_TEXT_CONTENT_TYPE
+        }
+    }
+}
+
+/// Whether an `Accept` header asks for OpenMetrics.
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| a.contains("application/openmetrics-text"))
+}
+
+/// OpenMetrics text → Prometheus text format 0.0.4: no exemplars, no `# UNIT`, no `# EOF`, and
+/// counter families named by their `_total` samples.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            if let Some(name) = rest.strip_suffix(" counter") {
+                counters.insert(name.to_string());
+                out.push_str(&format!("# TYPE {name}_total counter\n"));
+                continue;
+            }
+        }
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            if counters.contains(name) || next_type_is_counter(openmetrics, name) {
+                out.push_str(&format!("# HELP {name}_total {help}\n"));
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        out.push_str(strip_exemplar(line));
+        out.push('\n');
+    }
+    out
+}
+
+fn next_type_is_counter(text: &str, name: &str) -> bool {
+    text.contains(&format!("# TYPE {name} counter\n"))
+}
+
+/// A sample line without its exemplar (` # {labels} value [timestamp]`), found after the
+/// sample's label set so that a `#` inside a label value is left alone.
+fn strip_exemplar(line: &str) -> &str {
+    if line.starts_with('#') {
+        return line;
+    }
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    // Skip the metric name and the label set, honouring quotes and escapes.
+    let mut in_labels = false;
+    let mut in_quotes = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_quotes {
+            if b == b'\\' {
+                i += 1;
+            } else if b == b'"' {
+                in_quotes = false;
+            }
+        } else if in_labels {
+            if b == b'"' {
+                in_quotes = true;
+            } else if b == b'}' {
+                in_labels = false;
+            }
+        } else if b == b'{' {
+            in_labels = true;
+        } else if b == b' ' {
+            break;
+        }
+        i += 1;
+    }
+    match line[i..].find(" # ") {
+        Some(at) => &line[..i + at],
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exemplars_only_in_openmetrics() {
+        let telemetry = Telemetry::new();
+        telemetry.spans_accepted(3);
+        telemetry.set_sink_counts("jsonl", 5, 1, 0, 2);
+        let mut log: CallLog = serde_json::from_value(serde_json::json!({
+            "id": "c1", "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "revision": 1,
+            "dialect": "voicetrace", "agentId": "agent # {x}", "agentName": null,
+            "serviceName": null, "status": "completed", "endReason": null,
+            "startedAt": "2026-03-21T10:00:00.000Z", "endedAt": "2026-03-21T10:00:10.000Z",
+            "direction": null, "from": null, "to": null, "recordingUrl": null, "metadata": {},
+            "turns": [], "metrics": {"totalDurationMs": 10000, "avgTurnLatencyMs": null,
+              "p50TurnLatencyMs": null, "p95TurnLatencyMs": null, "turns": 0,
+              "toolExecutions": 0, "interruptions": 0, "llmInputTokens": 0,
+              "llmOutputTokens": 0, "ttsCharacters": 0, "errors": 0},
+            "issues": [], "events": [], "logs": [], "customMetrics": {}, "links": {},
+            "spanCount": 1
+        }))
+        .unwrap();
+        telemetry.call_finished(&log);
+        // No turns: only the status counter moves.
+        let om = telemetry.encode(true);
+        assert!(
+            om.contains("voicetrace_calls_finished_total{status=\"completed\"} 1"),
+            "{om}"
+        );
+        assert!(om.ends_with("# EOF\n"));
+
+        let turn: crate::receiver::calllog::Turn = serde_json::from_value(serde_json::json!({
+            "index": 1, "speaker": "user", "text": null, "userText": null, "startMs": 0,
+            "endMs": 1, "sttMs": 120, "llmMs": 450, "ttsMs": 2300, "latencyMs": 3000,
+            "endpointingMs": null, "sttDurationMs": null, "llmDurationMs": null,
+            "ttsDurationMs": null, "toolMs": null, "interrupted": false, "interruption": null,
+            "tools": [], "timingSource": {}, "providers": {}, "llmInputTokens": null,
+            "llmOutputTokens": null, "ttsCharacters": null, "errors": []
+        }))
+        .unwrap();
+        log.turns = vec![turn];
+        telemetry.call_finished(&log);
+
+        let om = telemetry.encode(true);
+        assert!(
+            om.contains("# UNIT voicetrace_turn_stage_latency_seconds seconds"),
+            "{om}"
+        );
+        assert!(
+            om.contains("trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\""),
+            "exemplar: {om}"
+        );
+        let prom = telemetry.encode(false);
+        assert!(!prom.contains("trace_id=\""), "no exemplars: {prom}");
+        assert!(!prom.contains("# EOF") && !prom.contains("# UNIT"));
+        assert!(
+            prom.contains("# TYPE voicetrace_spans_accepted_total counter"),
+            "{prom}"
+        );
+        assert!(prom.contains("voicetrace_spans_accepted_total 3"), "{prom}");
+        assert!(
+            prom.contains("voicetrace_sink_calls{sink=\"jsonl\",state=\"delivered\"} 5"),
+            "{prom}"
+        );
+        // The tts observation of 2.3 s is in the 3 s bucket, not the 2 s one.
+        assert!(
+            prom.contains(
+                "voicetrace_turn_stage_latency_seconds_bucket{le=\"3.0\",stage=\"tts\",agent=\"agent # {x}\"} 1"
+            ) || prom.contains(
+                "voicetrace_turn_stage_latency_seconds_bucket{stage=\"tts\",agent=\"agent # {x}\",le=\"3.0\"} 1"
+            ),
+            "{prom}"
+        );
+    }
+
+    #[test]
+    fn exemplar_stripping_respects_label_values() {
+        assert_eq!(
+            strip_exemplar("m_bucket{a=\"x # {y}\",le=\"1.0\"} 2 # {trace_id=\"ab\"} 0.5"),
+            "m_bucket{a=\"x # {y}\",le=\"1.0\"} 2"
+        );
+        assert_eq!(strip_exemplar("m_total 3"), "m_total 3");
+        assert!(wants_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+        )));
+        assert!(!wants_openmetrics(Some("text/plain")));
+        assert!(!wants_openmetrics(None));
+    }
+}
