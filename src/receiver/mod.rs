@@ -19,6 +19,7 @@
 //! - [`server`]: wires the stages together into `voicetrace serve`.
 
 pub mod analyze;
+pub mod api;
 pub mod assemble;
 pub mod calllog;
 pub mod forward;

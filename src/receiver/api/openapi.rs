@@ -1,0 +1,320 @@
+//! The OpenAPI 3 document served at `/openapi.json`: exactly the routes of
+//! [`super::routes`] (a unit test holds the two together).
+
+use serde_json::{json, Value};
+
+/// The OpenAPI version the document is written in.
+pub const OPENAPI_VERSION: &str = "3.0.3";
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn json_response(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+    })
+}
+
+fn param(name: &str) -> Value {
+    json!({"$ref": format!("#/components/parameters/{name}")})
+}
+
+fn list_operation(id: &str, summary: &str) -> Value {
+    json!({"get": {
+        "operationId": id,
+        "summary": summary,
+        "tags": ["observability"],
+        "parameters": [param("agentId"), param("status"), param("since"), param("until"),
+                       param("limit"), param("cursor")],
+        "responses": {
+            "200": json_response("One page of calls, newest first", "CallList"),
+            "400": error_response("A query parameter is malformed or unknown; the message names it"),
+            "503": error_response("The call store is unavailable")
+        }
+    }})
+}
+
+fn detail_operation(id: &str, summary: &str, path_param: &str, schema: &str) -> Value {
+    json!({"get": {
+        "operationId": id,
+        "summary": summary,
+        "tags": ["observability"],
+        "parameters": [param(path_param)],
+        "responses": {
+            "200": json_response("Found", schema),
+            "404": error_response("No call with this id")
+        }
+    }})
+}
+
+fn plain_operation(id: &str, summary: &str, responses: Value) -> Value {
+    json!({"get": {"operationId": id, "summary": summary, "tags": ["operations"], "responses": responses}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    json!({
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "voicetrace receiver API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Call logs of voice agents assembled from OpenTelemetry spans: per-turn \
+                            STT/LLM/TTS and voice-to-voice latency, root-cause issues, \
+                            interruption quality, Prometheus metrics. Sessions and calls are the \
+                            same objects under two names."
+        },
+        "paths": {
+            "/v1/observability/sessions": list_operation("listSessions", "List sessions"),
+            "/v1/observability/sessions/interruption-quality": {"get": {
+                "operationId": "interruptionQuality",
+                "summary": "Interruption detection latency, stop latency and bleed-through words over a time window",
+                "tags": ["observability"],
+                "parameters": [param("agentId"),
+                    {"name": "since", "in": "query", "required": false,
+                     "description": "Window start (RFC 3339 or Unix ms); default: 24 hours before until",
+                     "schema": {"type": "string"}},
+                    {"name": "until", "in": "query", "required": false,
+                     "description": "Window end, exclusive (RFC 3339 or Unix ms); default: now",
+                     "schema": {"type": "string"}}],
+                "responses": {
+                    "200": json_response("The aggregate", "InterruptionQuality"),
+                    "400": error_response("A query parameter is malformed or unknown"),
+                    "503": error_response("The call store is unavailable")
+                }
+            }},
+            "/v1/observability/sessions/{sessionId}":
+                detail_operation("getSession", "A session's call log with turns and metrics", "sessionId", "CallLog"),
+            "/v1/observability/sessions/{sessionId}/root-cause":
+                detail_operation("getSessionRootCause", "Issues found in a session", "sessionId", "SessionRootCause"),
+            "/v1/observability/calls": list_operation("listCalls", "List calls"),
+            "/v1/observability/calls/{callId}":
+                detail_operation("getCall", "A call log with turns and metrics", "callId", "CallLog"),
+            "/v1/observability/calls/{callId}/root-cause":
+                detail_operation("getCallRootCause", "Issues found in a call", "callId", "CallRootCause"),
+            "/v1/recordings/{callId}": {"get": {
+                "operationId": "getRecording",
+                "summary": "Redirect to the call's recording",
+                "tags": ["observability"],
+                "parameters": [param("callId")],
+                "responses": {
+                    "307": {"description": "Redirect to the recording URL",
+                            "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}}},
+                    "404": error_response("No call with this id (code not_found), or the call has no recording (code no_recording)")
+                }
+            }},
+            "/healthz": plain_operation("healthz", "Liveness", json!({
+                "200": {"description": "The process answers",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}
+            })),
+            "/readyz": plain_operation("readyz", "Readiness", json!({
+                "200": {"description": "Ready",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+                "503": error_response("Starting")
+            })),
+            "/metrics": plain_operation("metrics", "Prometheus metrics; OpenMetrics with trace_id exemplars when Accept asks for application/openmetrics-text", json!({
+                "200": {"description": "Metrics", "content": {
+                    "text/plain": {"schema": {"type": "string"}},
+                    "application/openmetrics-text": {"schema": {"type": "string"}}
+                }}
+            })),
+            "/openapi.json": plain_operation("openapi", "This document", json!({
+                "200": {"description": "OpenAPI 3 document",
+                        "content": {"application/json": {"schema": {"type": "object"}}}}
+            }))
+        },
+        "components": {
+            "parameters": {
+                "agentId": {"name": "agentId", "in": "query", "required": false,
+                            "description": "Only calls of this agent", "schema": {"type": "string"}},
+                "status": {"name": "status", "in": "query", "required": false,
+                           "description": "Only calls with this status",
+                           "schema": {"type": "string", "enum": ["completed", "failed", "incomplete"]}},
+                "since": {"name": "since", "in": "query", "required": false,
+                          "description": "Only calls started at or after this time (RFC 3339 or Unix ms)",
+                          "schema": {"type": "string"}},
+                "until": {"name": "until", "in": "query", "required": false,
+                          "description": "Only calls started before this time (RFC 3339 or Unix ms)",
+                          "schema": {"type": "string"}},
+                "limit": {"name": "limit", "in": "query", "required": false,
+                          "description": "Page size",
+                          "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+                "cursor": {"name": "cursor", "in": "query", "required": false,
+                           "description": "nextCursor of the previous page", "schema": {"type": "string"}},
+                "sessionId": {"name": "sessionId", "in": "path", "required": true,
+                              "description": "The session (call) id", "schema": {"type": "string"}},
+                "callId": {"name": "callId", "in": "path", "required": true,
+                           "description": "The call id", "schema": {"type": "string"}}
+            },
+            "schemas": schemas()
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let int = json!({"type": "integer"});
+    let nint = json!({"type": "integer", "nullable": true});
+    let nstr = json!({"type": "string", "nullable": true});
+    let distribution = json!({"type": "object", "required": ["count", "p50", "p95"], "properties": {
+        "count": int, "p50": nint, "p95": nint}});
+    let mut schemas = serde_json::Map::new();
+    schemas.insert(
+        "Error".to_string(),
+        json!({"type": "object", "required": ["error"], "properties": {
+            "error": {"type": "object", "required": ["code", "message"], "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"}}}}}),
+    );
+    schemas.insert("Status".to_string(), json!({"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}));
+    schemas.insert(
+        "Links".to_string(),
+        json!({"type": "object", "properties": {"trace": nstr}}),
+    );
+    schemas.insert("CallSummary".to_string(), json!({"type": "object",
+            "required": ["id", "traceId", "status", "startedAt", "endedAt", "turns", "issues"],
+            "properties": {
+                "id": {"type": "string"}, "traceId": {"type": "string"}, "agentId": nstr,
+                "status": {"type": "string", "enum": ["completed", "failed", "incomplete"]},
+                "startedAt": {"type": "string", "format": "date-time"},
+                "endedAt": {"type": "string", "format": "date-time"},
+                "durationMs": int, "turns": int, "avgTurnLatencyMs": nint,
+                "p95TurnLatencyMs": nint, "issues": {"type": "integer", "description": "Number of issues"},
+                "revision": int, "links": {"$ref": "#/components/schemas/Links"}}}));
+    schemas.insert(
+        "CallList".to_string(),
+        json!({"type": "object", "required": ["data", "nextCursor", "hasMore"], "properties": {
+            "data": {"type": "array", "items": {"$ref": "#/components/schemas/CallSummary"}},
+            "nextCursor": nstr, "hasMore": {"type": "boolean"}}}),
+    );
+    schemas.insert("Issue".to_string(), json!({"type": "object", "required": ["type", "description", "recommendation"], "properties": {
+            "type": {"type": "string", "enum": ["high_latency", "stage_failed", "slow_interruption_stop", "incomplete_call"]},
+            "turn": nint, "stage": nstr, "valueMs": nint, "targetMs": nint,
+            "description": {"type": "string"}, "recommendation": {"type": "string"}}}));
+    schemas.insert("Turn".to_string(), json!({"type": "object", "required": ["index", "speaker", "startMs", "endMs"], "properties": {
+            "index": int, "speaker": {"type": "string", "enum": ["agent", "user"]},
+            "text": nstr, "userText": nstr, "startMs": int, "endMs": int,
+            "sttMs": nint, "llmMs": nint, "ttsMs": nint, "latencyMs": nint, "endpointingMs": nint,
+            "sttDurationMs": nint, "llmDurationMs": nint, "ttsDurationMs": nint, "toolMs": nint,
+            "interrupted": {"type": "boolean"},
+            "interruption": {"type": "object", "nullable": true, "properties": {
+                "detectionLatencyMs": nint, "stopLatencyMs": nint, "bleedThroughWords": nint}},
+            "tools": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "input": nstr, "output": nstr, "startMs": int,
+                "durationMs": int, "error": nstr}}},
+            "timingSource": {"type": "object", "additionalProperties": {"type": "string"}},
+            "providers": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+                "provider": nstr, "model": nstr}}},
+            "llmInputTokens": nint, "llmOutputTokens": nint, "ttsCharacters": nint,
+            "errors": {"type": "array", "items": {"type": "object", "properties": {
+                "stage": {"type": "string"}, "message": {"type": "string"}}}}}}));
+    schemas.insert(
+        "CallMetrics".to_string(),
+        json!({"type": "object", "properties": {
+            "totalDurationMs": int, "avgTurnLatencyMs": nint, "p50TurnLatencyMs": nint,
+            "p95TurnLatencyMs": nint, "turns": int, "toolExecutions": int, "interruptions": int,
+            "llmInputTokens": int, "llmOutputTokens": int, "ttsCharacters": int, "errors": int}}),
+    );
+    schemas.insert("CallLog".to_string(), json!({"type": "object",
+            "required": ["id", "traceId", "revision", "status", "startedAt", "endedAt", "turns", "metrics", "issues", "links"],
+            "properties": {
+                "id": {"type": "string"}, "traceId": {"type": "string"}, "revision": int,
+                "dialect": {"type": "string", "enum": ["voicetrace", "pipecat", "livekit", "genai"]},
+                "agentId": nstr, "agentName": nstr, "serviceName": nstr,
+                "status": {"type": "string", "enum": ["completed", "failed", "incomplete"]},
+                "endReason": nstr,
+                "startedAt": {"type": "string", "format": "date-time"},
+                "endedAt": {"type": "string", "format": "date-time"},
+                "direction": nstr, "from": nstr, "to": nstr, "recordingUrl": nstr,
+                "metadata": {"type": "object"},
+                "turns": {"type": "array", "items": {"$ref": "#/components/schemas/Turn"}},
+                "metrics": {"$ref": "#/components/schemas/CallMetrics"},
+                "issues": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}},
+                "events": {"type": "array", "items": {"type": "object"}},
+                "logs": {"type": "array", "items": {"type": "object"}},
+                "customMetrics": {"type": "object"},
+                "links": {"$ref": "#/components/schemas/Links"},
+                "spanCount": int}}));
+    schemas.insert(
+        "SessionRootCause".to_string(),
+        json!({"type": "object", "required": ["sessionId", "issues"], "properties": {
+            "sessionId": {"type": "string"}, "traceId": {"type": "string"},
+            "issues": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}},
+            "links": {"$ref": "#/components/schemas/Links"}}}),
+    );
+    schemas.insert(
+        "CallRootCause".to_string(),
+        json!({"type": "object", "required": ["callId", "issues"], "properties": {
+            "callId": {"type": "string"}, "traceId": {"type": "string"},
+            "issues": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}},
+            "links": {"$ref": "#/components/schemas/Links"}}}),
+    );
+    schemas.insert("Distribution".to_string(), json!(distribution));
+    schemas.insert("InterruptionQuality".to_string(), json!({"type": "object",
+            "required": ["window", "sessions", "interruptions", "detectionLatencyMs", "stopLatencyMs", "bleedThroughWords", "truncated"],
+            "properties": {
+                "window": {"type": "object", "properties": {
+                    "since": {"type": "string", "format": "date-time"},
+                    "until": {"type": "string", "format": "date-time"}}},
+                "agentId": nstr,
+                "sessions": {"type": "integer", "description": "Calls that started in the window"},
+                "interruptions": {"type": "integer", "description": "Turns the user interrupted"},
+                "detectionLatencyMs": {"$ref": "#/components/schemas/Distribution"},
+                "stopLatencyMs": {"$ref": "#/components/schemas/Distribution"},
+                "bleedThroughWords": {"$ref": "#/components/schemas/Distribution"},
+                "truncated": {"type": "boolean", "description": "The window held more calls than one request reads"}}}));
+    Value::Object(schemas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` in a value, for the resolution check.
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    if k == "$ref" {
+                        if let Some(s) = v.as_str() {
+                            out.push(s.to_string());
+                        }
+                    } else {
+                        refs(v, out);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn documents_exactly_the_routes() {
+        let doc = document();
+        let mut documented: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut served = crate::receiver::api::route_paths();
+        documented.sort_unstable();
+        served.sort_unstable();
+        assert_eq!(documented, served);
+    }
+
+    #[test]
+    fn every_ref_resolves() {
+        let doc = document();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for r in found {
+            let pointer = r.strip_prefix('#').unwrap();
+            assert!(doc.pointer(pointer).is_some(), "unresolved {r}");
+        }
+    }
+}
