@@ -352,14 +352,11 @@ pub async fn route_not_found() -> ApiError {
     }
 }
 
-/// A served path with a method it does not take.
-pub async fn method_not_allowed() -> impl IntoResponse {
-    (
-        [(header::ALLOW, "GET")],
-        ApiError {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            code: "method_not_allowed",
-            message: "this route only answers GET".to_string(),
-        },
-    )
+/// A served path with a method it does not take (axum adds the `Allow` header).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed",
+        message: "this route only answers GET".to_string(),
+    }
 }
