@@ -6,18 +6,20 @@
 //! spawned task (where `tracing`'s "current span" is lost) still lands in the right turn.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opentelemetry::trace::{SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{
+    SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
+};
 use opentelemetry::{Context, KeyValue, Value};
 use sha2::{Digest, Sha256};
 use tracing::field::Empty;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::processor::Registration;
+use super::processor::CallIdValue;
 use crate::semconv;
 use crate::trace_id::{parse_traceparent, to_hex, trace_id_for_call};
 
@@ -114,12 +116,21 @@ impl From<MetricValue> for Value {
 
 /// Records a custom event on `span` (Cartesia's `LogMessage`): the event is named `name` and
 /// carries `log.level`, `log.message` and `metadata.<key>` for each metadata pair.
-pub fn log_event_on(span: &Span, name: &str, level: &str, message: &str, metadata: &[(&str, &str)]) {
+pub fn log_event_on(
+    span: &Span,
+    name: &str,
+    level: &str,
+    message: &str,
+    metadata: &[(&str, &str)],
+) {
     let mut attrs = Vec::with_capacity(2 + metadata.len());
     attrs.push(KeyValue::new(semconv::LOG_LEVEL, level.to_string()));
     attrs.push(KeyValue::new(semconv::LOG_MESSAGE, message.to_string()));
     for (k, v) in metadata {
-        attrs.push(KeyValue::new(format!("{}{k}", semconv::METADATA_PREFIX), v.to_string()));
+        attrs.push(KeyValue::new(
+            format!("{}{k}", semconv::METADATA_PREFIX),
+            v.to_string(),
+        ));
     }
     span.add_event(name.to_string(), attrs);
 }
@@ -198,7 +209,10 @@ impl CallBuilder {
 
     /// User metadata: `call.metadata.<key>`.
     pub fn metadata(self, key: &str, value: impl Into<String>) -> Self {
-        self.attr(format!("{}{key}", semconv::CALL_METADATA_PREFIX), value.into())
+        self.attr(
+            format!("{}{key}", semconv::CALL_METADATA_PREFIX),
+            value.into(),
+        )
     }
 
     /// An incoming W3C `traceparent` (from the telephony layer or a parent service): the call
@@ -219,7 +233,11 @@ impl CallBuilder {
             gen_ai.conversation.id = %call_id,
             call.end_reason = Empty,
         );
-        let parent = self.parent_context(&call_id);
+        // The call id rides in the parent context, so every span below the root is stamped
+        // with it (see `processor`).
+        let parent = self
+            .parent_context(&call_id)
+            .with_value(CallIdValue(call_id.clone()));
         let trace_id = parent.span().span_context().trace_id();
         // Fails only when no OpenTelemetry layer is installed (export disabled): then there is
         // no trace to join and nothing to do.
@@ -228,7 +246,6 @@ impl CallBuilder {
             span.set_attribute(kv.key, kv.value);
         }
         Call {
-            registration: Registration::new(trace_id, call_id.clone()),
             span,
             id: call_id,
             trace_id,
@@ -280,8 +297,6 @@ pub struct Call {
     id: Arc<str>,
     trace_id: TraceId,
     next_turn: AtomicU32,
-    #[allow(dead_code)] // held for its Drop
-    registration: Registration,
 }
 
 impl Call {
@@ -328,10 +343,14 @@ impl Call {
             turn.index = index as i64,
             turn.user.text = Empty,
             turn.agent.text = Empty,
-            turn.was_interrupted = false,
+            turn.was_interrupted = Empty,
             turn.user_bot_latency_seconds = Empty,
         );
-        TurnSpan { span, index }
+        TurnSpan {
+            span,
+            index,
+            interrupted: AtomicBool::new(false),
+        }
     }
 
     /// A custom event on the call's root span.
@@ -344,10 +363,11 @@ impl Call {
         log_metric_on(&self.span, name, value);
     }
 
-    /// Ends the call with a reason; [`EndReason::Error`] also marks the root span as failed.
+    /// Ends the call with a reason; [`EndReason::Error`] (or any reason spelled `error`) also
+    /// marks the root span as failed.
     pub fn end(self, reason: EndReason) {
         self.span.record(semconv::CALL_END_REASON, reason.as_str());
-        if reason == EndReason::Error {
+        if reason.as_str() == semconv::END_REASON_ERROR {
             self.span.set_status(Status::error("call failed"));
         }
     }
@@ -356,7 +376,8 @@ impl Call {
     /// `call.end_reason` = `error`).
     pub fn fail<E: std::error::Error + ?Sized>(self, error: &E) {
         record_error(&self.span, error);
-        self.span.record(semconv::CALL_END_REASON, semconv::END_REASON_ERROR);
+        self.span
+            .record(semconv::CALL_END_REASON, semconv::END_REASON_ERROR);
     }
 }
 
@@ -383,11 +404,24 @@ pub struct Interruption {
     pub bleed_through_words: Option<u32>,
 }
 
-/// One turn of a call: the `turn` span. Ends when dropped.
+/// One turn of a call: the `turn` span. Ends when dropped; share it with spawned tasks through
+/// an `Arc` (the turn ends when the last handle goes).
 #[derive(Debug)]
 pub struct TurnSpan {
     span: Span,
     index: u32,
+    interrupted: AtomicBool,
+}
+
+impl Drop for TurnSpan {
+    fn drop(&mut self) {
+        // `turn.was_interrupted` is written once, when the turn ends, because a recorded field
+        // is appended rather than replaced: declaring it `false` up front and recording `true`
+        // later would export both values.
+        if !self.interrupted.load(Ordering::Relaxed) {
+            self.span.record(semconv::TURN_WAS_INTERRUPTED, false);
+        }
+    }
 }
 
 impl TurnSpan {
@@ -416,30 +450,49 @@ impl TurnSpan {
     /// Voice-to-voice latency, when the agent measured it (end of user speech → first agent
     /// audio). Without it the receiver estimates stt + llm + tts.
     pub fn voice_to_voice(&self, latency: Duration) -> &Self {
-        self.span
-            .record(semconv::TURN_USER_BOT_LATENCY_SECONDS, latency.as_secs_f64());
+        self.span.record(
+            semconv::TURN_USER_BOT_LATENCY_SECONDS,
+            latency.as_secs_f64(),
+        );
         self
     }
 
     /// The user barged in: marks the turn interrupted and records the `interruption` event.
     pub fn interrupted(&self, figures: Interruption) -> &Self {
-        self.span.record(semconv::TURN_WAS_INTERRUPTED, true);
+        if !self.interrupted.swap(true, Ordering::Relaxed) {
+            self.span.record(semconv::TURN_WAS_INTERRUPTED, true);
+        }
         let mut attrs = Vec::with_capacity(3);
         if let Some(d) = figures.detection_latency {
-            attrs.push(KeyValue::new(semconv::INTERRUPTION_DETECTION_LATENCY_SECONDS, d.as_secs_f64()));
+            attrs.push(KeyValue::new(
+                semconv::INTERRUPTION_DETECTION_LATENCY_SECONDS,
+                d.as_secs_f64(),
+            ));
         }
         if let Some(d) = figures.stop_latency {
-            attrs.push(KeyValue::new(semconv::INTERRUPTION_STOP_LATENCY_SECONDS, d.as_secs_f64()));
+            attrs.push(KeyValue::new(
+                semconv::INTERRUPTION_STOP_LATENCY_SECONDS,
+                d.as_secs_f64(),
+            ));
         }
         if let Some(w) = figures.bleed_through_words {
-            attrs.push(KeyValue::new(semconv::INTERRUPTION_BLEED_THROUGH_WORDS, i64::from(w)));
+            attrs.push(KeyValue::new(
+                semconv::INTERRUPTION_BLEED_THROUGH_WORDS,
+                i64::from(w),
+            ));
         }
         self.span.add_event(semconv::EVENT_INTERRUPTION, attrs);
         self
     }
 
     /// A custom event on the turn.
-    pub fn log_event(&self, name: &str, level: &str, message: &str, metadata: &[(&str, &str)]) -> &Self {
+    pub fn log_event(
+        &self,
+        name: &str,
+        level: &str,
+        message: &str,
+        metadata: &[(&str, &str)],
+    ) -> &Self {
         log_event_on(&self.span, name, level, message, metadata);
         self
     }
@@ -473,8 +526,12 @@ impl TurnSpan {
     /// Starts a tool execution.
     pub fn tool(&self, name: &str) -> Stage {
         let stage = Stage::new(StageKind::Tool, &self.span);
-        stage.span.set_attribute(semconv::GEN_AI_TOOL_NAME, name.to_string());
-        stage.span.set_attribute(semconv::FUNCTION_NAME, name.to_string());
+        stage
+            .span
+            .set_attribute(semconv::GEN_AI_TOOL_NAME, name.to_string());
+        stage
+            .span
+            .set_attribute(semconv::FUNCTION_NAME, name.to_string());
         stage
     }
 }
@@ -570,6 +627,26 @@ impl Stage {
         }
     }
 
+    /// `gen_ai.response.model`: the model that answered (llm, s2s).
+    pub fn response_model(&self, model: &str) -> &Self {
+        self.set(semconv::GEN_AI_RESPONSE_MODEL, model.to_string())
+    }
+
+    /// `gen_ai.response.finish_reasons` (llm).
+    pub fn finish_reasons(&self, reasons: &[&str]) -> &Self {
+        let reasons: Vec<opentelemetry::StringValue> =
+            reasons.iter().map(|r| r.to_string().into()).collect();
+        self.set(
+            semconv::GEN_AI_RESPONSE_FINISH_REASONS,
+            Value::Array(reasons.into()),
+        )
+    }
+
+    /// `stt.is_final`: whether the transcript is final (stt).
+    pub fn is_final(&self, is_final: bool) -> &Self {
+        self.set(semconv::STT_IS_FINAL, is_final)
+    }
+
     /// Token usage of an llm or s2s stage.
     pub fn usage(&self, input_tokens: u64, output_tokens: u64) -> &Self {
         self.set(semconv::GEN_AI_USAGE_INPUT_TOKENS, input_tokens as i64)
@@ -608,7 +685,8 @@ impl Stage {
 
     /// Any other attribute.
     pub fn set(&self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> &Self {
-        self.span.set_attribute(opentelemetry::Key::new(key.into()), value);
+        self.span
+            .set_attribute(opentelemetry::Key::new(key.into()), value);
         self
     }
 

@@ -32,9 +32,11 @@ pub mod call;
 mod macros;
 pub mod pipeline;
 pub mod processor;
+pub mod simulate;
 
 pub use call::{
     log_event, log_event_on, log_metric, log_metric_on, record_ttfb, Call, CallBuilder, Direction,
     EndReason, Interruption, MetricValue, Stage, StageKind, TurnSpan,
 };
-pub use pipeline::{init, Config, InitError, Protocol, VoicetraceGuard};
+pub use pipeline::{init, otel_layer, Config, InitError, Protocol, VoicetraceGuard};
+pub use processor::{CallIdProcessor, CallIdValue};

@@ -19,7 +19,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, Tracer};
 use opentelemetry_sdk::Resource;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use super::processor::CallIdProcessor;
@@ -31,6 +31,11 @@ const DEFAULT_SERVICE_NAME: &str = "voice-agent";
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Instrumentation scope name on every span.
 const SCOPE_NAME: &str = "voicetrace";
+/// What [`Config::init`] exports by default: `info` and above from the agent, nothing from the
+/// crates the exporter itself runs on (their log lines would land as events on the agent's
+/// spans, or feed back into the exporter).
+const DEFAULT_EXPORT_FILTER: &str =
+    "info,h2=off,hyper=off,hyper_util=off,tonic=off,tower=off,reqwest=off,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off";
 
 /// The OTLP wire protocol (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,12 +81,16 @@ pub enum InitError {
 pub struct Config {
     disabled: bool,
     protocol: Protocol,
+    /// An unknown protocol read from the environment, reported by `build_layer` unless code
+    /// chose a protocol.
+    protocol_error: Option<String>,
     endpoint: Option<String>,
     headers: Vec<(String, String)>,
     service_name: Option<String>,
     resource_attributes: Vec<(String, String)>,
     batch_delay: Option<Duration>,
     log_filter: Option<String>,
+    export_filter: Option<String>,
     fmt_output: bool,
 }
 
@@ -100,20 +109,27 @@ impl Config {
     /// reported by [`Config::init`].
     pub fn from_env() -> Self {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let disabled = env("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        let protocol = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        let disabled =
+            env("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let (protocol, protocol_error) = match env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
             .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"))
-            .map(|p| Protocol::parse(&p).unwrap_or(Protocol::Grpc))
-            .unwrap_or(Protocol::Grpc);
+            .map(|p| Protocol::parse(&p))
+        {
+            None => (Protocol::Grpc, None),
+            Some(Ok(p)) => (p, None),
+            Some(Err(e)) => (Protocol::Grpc, Some(e.to_string())),
+        };
         Config {
             disabled,
             protocol,
+            protocol_error,
             endpoint: None,
             headers: Vec::new(),
             service_name: None,
             resource_attributes: Vec::new(),
             batch_delay: None,
             log_filter: None,
+            export_filter: None,
             fmt_output: true,
         }
     }
@@ -127,6 +143,7 @@ impl Config {
     /// The wire protocol.
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
+        self.protocol_error = None;
         self
     }
 
@@ -162,9 +179,17 @@ impl Config {
         self
     }
 
-    /// For [`Config::init`]: the `tracing` filter (default `RUST_LOG`, else `info`).
+    /// For [`Config::init`]: the `tracing` filter of the stderr output (default `RUST_LOG`,
+    /// else `info`). It does not affect what is exported.
     pub fn log_filter(mut self, filter: impl Into<String>) -> Self {
         self.log_filter = Some(filter.into());
+        self
+    }
+
+    /// For [`Config::init`]: the `tracing` filter of what is exported (default `info`, with the
+    /// exporter's own dependencies silenced).
+    pub fn export_filter(mut self, filter: impl Into<String>) -> Self {
+        self.export_filter = Some(filter.into());
         self
     }
 
@@ -174,23 +199,31 @@ impl Config {
         self
     }
 
-    /// Builds the pipeline and installs a global subscriber: an env filter, a stderr fmt layer
-    /// and the OpenTelemetry layer.
+    /// Builds the pipeline and installs a global subscriber: a stderr fmt layer (filtered by
+    /// `RUST_LOG`) and the OpenTelemetry layer (filtered by [`Config::export_filter`]). Each
+    /// layer has its own filter, so quieting stderr never drops exported spans.
     pub fn init(self) -> Result<VoicetraceGuard, InitError> {
-        let filter = match &self.log_filter {
+        let log_filter = match &self.log_filter {
             Some(f) => tracing_subscriber::EnvFilter::try_new(f)
                 .map_err(|e| InitError::Config(format!("log filter {f:?}: {e}")))?,
             None => tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         };
-        let fmt = self
-            .fmt_output
-            .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+        let export = self
+            .export_filter
+            .as_deref()
+            .unwrap_or(DEFAULT_EXPORT_FILTER);
+        let export_filter = tracing_subscriber::EnvFilter::try_new(export)
+            .map_err(|e| InitError::Config(format!("export filter {export:?}: {e}")))?;
+        let fmt = self.fmt_output.then(|| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(log_filter)
+        });
         let (layer, guard) = self.build_layer()?;
         tracing_subscriber::registry()
-            .with(filter)
             .with(fmt)
-            .with(layer)
+            .with(layer.with_filter(export_filter))
             .try_init()
             .map_err(|e| InitError::SubscriberAlreadySet(e.to_string()))?;
         Ok(guard)
@@ -214,20 +247,13 @@ impl Config {
         if self.disabled {
             return Ok((None, VoicetraceGuard { inner: None }));
         }
-        if let Ok(p) = std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL") {
-            if !p.trim().is_empty() {
-                Protocol::parse(&p)?;
-            }
+        if let Some(e) = &self.protocol_error {
+            return Err(InitError::Config(e.clone()));
         }
         let (provider, runtime) = self.build_provider()?;
         let tracer = provider.tracer(SCOPE_NAME);
-        let layer = tracing_opentelemetry::layer()
-            .with_tracer(tracer)
-            .with_location(false)
-            .with_threads(false)
-            .with_target(false);
         Ok((
-            Some(layer),
+            Some(otel_layer(tracer)),
             VoicetraceGuard {
                 inner: Some(Inner { provider, runtime }),
             },
@@ -266,17 +292,20 @@ impl Config {
             .with_batch_config(batch.build())
             .build();
         let mut resource = Resource::builder();
-        let service_name = self
-            .service_name
-            .clone()
-            .or_else(|| std::env::var("OTEL_SERVICE_NAME").ok().filter(|s| !s.is_empty()));
-        resource = resource.with_service_name(service_name.unwrap_or_else(|| DEFAULT_SERVICE_NAME.into()));
+        let service_name = self.service_name.clone().or_else(|| {
+            std::env::var("OTEL_SERVICE_NAME")
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
+        resource =
+            resource.with_service_name(service_name.unwrap_or_else(|| DEFAULT_SERVICE_NAME.into()));
         resource = resource.with_attributes(
             self.resource_attributes
                 .iter()
                 .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
         );
         Ok(SdkTracerProvider::builder()
+            // First, so the batch processor exports spans that already carry the call id.
             .with_span_processor(CallIdProcessor)
             .with_span_processor(processor)
             .with_resource(resource.build())
@@ -294,11 +323,13 @@ impl Config {
                 if !self.headers.is_empty() {
                     let mut map = tonic::metadata::MetadataMap::new();
                     for (k, v) in &self.headers {
-                        let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
-                            .map_err(|_| InitError::Config(format!("invalid header name {k:?}")))?;
-                        let value = v
-                            .parse()
-                            .map_err(|_| InitError::Config(format!("invalid value for header {k:?}")))?;
+                        let key = tonic::metadata::MetadataKey::from_bytes(
+                            k.to_ascii_lowercase().as_bytes(),
+                        )
+                        .map_err(|_| InitError::Config(format!("invalid header name {k:?}")))?;
+                        let value = v.parse().map_err(|_| {
+                            InitError::Config(format!("invalid value for header {k:?}"))
+                        })?;
                         map.insert(key, value);
                     }
                     b = b.with_metadata(map);
@@ -336,6 +367,20 @@ pub fn init() -> Result<VoicetraceGuard, InitError> {
     Config::from_env().init()
 }
 
+/// The `tracing-opentelemetry` layer as voicetrace configures it (no code location, thread or
+/// target attributes: they cost time on every span and no voice-agent view reads them), for a
+/// tracer from a provider you built yourself (add [`CallIdProcessor`] to that provider first).
+pub fn otel_layer<S>(tracer: Tracer) -> tracing_opentelemetry::OpenTelemetryLayer<S, Tracer>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+}
+
 struct Inner {
     provider: SdkTracerProvider,
     runtime: tokio::runtime::Runtime,
@@ -359,7 +404,9 @@ impl std::fmt::Debug for VoicetraceGuard {
 impl VoicetraceGuard {
     /// Exports every ended span now, without shutting down.
     pub fn flush(&self) -> Result<(), InitError> {
-        let Some(inner) = &self.inner else { return Ok(()) };
+        let Some(inner) = &self.inner else {
+            return Ok(());
+        };
         let provider = inner.provider.clone();
         std::thread::scope(|s| s.spawn(move || provider.force_flush()).join())
             .map_err(|_| InitError::Exporter("flush panicked".into()))?
