@@ -95,12 +95,9 @@ pub fn slow_interruption_stop(turn: &Turn, budgets: &Budgets) -> Option<Issue> {
         return None;
     }
     let mut recommendation = format!(
-        "Cancel {} and flush the audio already queued in the transport as soon as the user's \
-         speech is detected",
-        match provider_phrase(turn, Stage::Tts) {
-            Some(p) => format!("the {p} TTS stream"),
-            None => "the TTS stream".to_string(),
-        }
+        "Cancel {} output and flush the audio already queued in the transport as soon as the \
+         user's speech is detected",
+        stage_who(turn, Stage::Tts)
     );
     match interruption.bleed_through_words {
         Some(words) if words > 0 => recommendation.push_str(&format!(
