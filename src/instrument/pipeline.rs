@@ -367,8 +367,9 @@ pub fn init() -> Result<VoicetraceGuard, InitError> {
     Config::from_env().init()
 }
 
-/// The `tracing-opentelemetry` layer as voicetrace configures it (no code location, thread or
-/// target attributes: they cost time on every span and no voice-agent view reads them), for a
+/// The `tracing-opentelemetry` layer as voicetrace configures it (no code location, thread,
+/// target or busy/idle attributes: they cost time on every span and no voice-agent view reads
+/// them), for a
 /// tracer from a provider you built yourself (add [`CallIdProcessor`] to that provider first).
 pub fn otel_layer<S>(tracer: Tracer) -> tracing_opentelemetry::OpenTelemetryLayer<S, Tracer>
 where
@@ -379,6 +380,7 @@ where
         .with_location(false)
         .with_threads(false)
         .with_target(false)
+        .with_tracked_inactivity(false)
 }
 
 struct Inner {
