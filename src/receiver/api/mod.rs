@@ -12,6 +12,7 @@
 //! - [`text`]: the tables `voicetrace calls` and `voicetrace call ID` print.
 
 pub mod error;
+pub mod grpc;
 pub mod handlers;
 pub mod openapi;
 pub mod params;
