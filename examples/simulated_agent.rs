@@ -21,9 +21,7 @@ fn parse_args() -> Result<SimConfig, String> {
         if flag == "-h" || flag == "--help" {
             return Err(String::new());
         }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         let millis = |v: &str| v.parse::<u64>().map(Duration::from_millis);
         match flag.as_str() {

@@ -83,7 +83,9 @@ async fn exchange(index: i64, user_text: &str) {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let guard = voicetrace::init()?;
-    let call = Call::builder("macro-call-1").agent_id("macro-agent").start();
+    let call = Call::builder("macro-call-1")
+        .agent_id("macro-agent")
+        .start();
     println!("call {}  trace {}", call.id(), call.trace_id());
     async {
         exchange(0, "Where is my order?").await;
