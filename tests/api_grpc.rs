@@ -16,7 +16,7 @@ use tonic::{Code, Streaming};
 
 use api_support::{sample_calls, FailingReader, MemoryReader};
 use voicetrace::receiver::api::grpc::pb::call_log_service_client::CallLogServiceClient;
-use voicetrace::receiver::api::grpc::{call_log_service, pb};
+use voicetrace::receiver::api::grpc::{call_log_service, call_log_service_until, pb};
 use voicetrace::receiver::api::CallReader;
 use voicetrace::receiver::calllog::{CallLog, CallStatus};
 
@@ -398,4 +398,44 @@ async fn a_watcher_that_hangs_up_unsubscribes() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+#[tokio::test]
+async fn a_stop_signal_ends_open_watches_so_the_server_can_shut_down() {
+    let (finished, _) = broadcast::channel(4);
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = Arc::new(MemoryReader { calls: Vec::new() });
+    let mut shutdown = stop_rx.clone();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(call_log_service_until(reader, finished.clone(), stop_rx))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = shutdown.wait_for(|s| *s).await;
+            }),
+    );
+    let mut client = CallLogServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let mut watch = client
+        .watch_calls(pb::WatchCallsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    finished
+        .send(finished_log("call_1", "agent_support"))
+        .unwrap();
+    assert_eq!(next(&mut watch).await.id, "call_1");
+
+    stop.send(true).unwrap();
+    let ended = tokio::time::timeout(DEADLINE, watch.message())
+        .await
+        .expect("the watch did not end on the stop signal");
+    assert_eq!(ended.unwrap_err().code(), Code::Unavailable);
+    tokio::time::timeout(DEADLINE, server)
+        .await
+        .expect("the server's graceful shutdown waited on the watch")
+        .unwrap()
+        .unwrap();
 }

@@ -7,7 +7,9 @@
 //! - `WatchCalls` streams every call log finished or revised from the moment the watch starts,
 //!   fed by the receiver's broadcast of finished call logs. A watcher too slow to keep up loses
 //!   the oldest call logs it missed (a warning says how many) and carries on with the newer ones:
-//!   the stream is never closed for being slow.
+//!   the stream is never closed for being slow. A watch is endless, and an open stream holds
+//!   up a graceful shutdown of the gRPC server: [`call_log_service_until`] ends every watch
+//!   (with `UNAVAILABLE`, so clients reconnect) once its stop signal is set.
 //!
 //! [`pb`] is generated at build time (see `build.rs`); the `From` conversions here map the call
 //! log types of [`crate::receiver::calllog`] onto it field by field (enums by name, JSON values
@@ -17,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tonic::codec::CompressionEncoding;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::tokio_stream::Stream;
@@ -45,19 +47,47 @@ const WATCH_BUFFER: usize = 16;
 /// The `CallLogService` over a [`CallReader`] and the receiver's broadcast of finished call logs,
 /// ready for `tonic::transport::Server::add_service`. Accepts and (when the client does) sends
 /// gzip, like the OTLP services beside it.
+///
+/// Watches end only when their client hangs up or every sender of `finished` is gone; a server
+/// that shuts down gracefully wants [`call_log_service_until`].
 pub fn call_log_service(
     calls: Arc<dyn CallReader>,
     finished: broadcast::Sender<Arc<CallLog>>,
 ) -> CallLogServiceServer<CallLogApi> {
-    CallLogServiceServer::new(CallLogApi { calls, finished })
+    server(CallLogApi {
+        calls,
+        finished,
+        stop: None,
+    })
+}
+
+/// [`call_log_service`] whose watches end with `UNAVAILABLE` once `stop` holds `true` (the
+/// receiver's shutdown signal): a graceful shutdown of the gRPC server waits for every open
+/// stream, and a watch never ends by itself.
+pub fn call_log_service_until(
+    calls: Arc<dyn CallReader>,
+    finished: broadcast::Sender<Arc<CallLog>>,
+    stop: watch::Receiver<bool>,
+) -> CallLogServiceServer<CallLogApi> {
+    server(CallLogApi {
+        calls,
+        finished,
+        stop: Some(stop),
+    })
+}
+
+fn server(api: CallLogApi) -> CallLogServiceServer<CallLogApi> {
+    CallLogServiceServer::new(api)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
 }
 
-/// The implementation of `CallLogService`; build it with [`call_log_service`].
+/// The implementation of `CallLogService`; build it with [`call_log_service`] or
+/// [`call_log_service_until`].
 pub struct CallLogApi {
     calls: Arc<dyn CallReader>,
     finished: broadcast::Sender<Arc<CallLog>>,
+    stop: Option<watch::Receiver<bool>>,
 }
 
 impl CallLogApi {
@@ -139,22 +169,31 @@ impl CallLogService for CallLogApi {
         // reaches it.
         let finished = self.finished.subscribe();
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        tokio::spawn(forward_finished(finished, agent_id, tx));
+        tokio::spawn(forward_finished(finished, agent_id, tx, self.stop.clone()));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
 
 /// Copies finished call logs of the watched agent (all agents when `None`) to one watcher until
-/// it hangs up or the receiver stops.
+/// it hangs up, the broadcast closes or `stop` is set.
 async fn forward_finished(
     mut finished: broadcast::Receiver<Arc<CallLog>>,
     agent_id: Option<String>,
     tx: mpsc::Sender<Result<pb::CallLog, Status>>,
+    stop: Option<watch::Receiver<bool>>,
 ) {
+    let stopping = stopped(stop);
+    tokio::pin!(stopping);
     loop {
         let log = tokio::select! {
             received = finished.recv() => received,
             () = tx.closed() => return,
+            () = &mut stopping => {
+                let bye = Status::unavailable("the receiver is shutting down");
+                // Without waiting: a watcher that reads nothing must not hold up the shutdown.
+                let _ = tx.try_send(Err(bye));
+                return;
+            }
         };
         match log {
             Ok(log) => {
@@ -174,6 +213,17 @@ async fn forward_finished(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
+    }
+}
+
+/// Resolves once `stop` holds `true`; never without a signal. A dropped signal counts as set:
+/// nobody is left to stop the watch otherwise.
+async fn stopped(stop: Option<watch::Receiver<bool>>) {
+    match stop {
+        Some(mut stop) => {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+        None => std::future::pending().await,
     }
 }
 
