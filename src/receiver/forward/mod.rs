@@ -1,1 +1,546 @@
-//! TODO
+//! Forward: the outbox's delivery loop and the sinks that receive call logs.
+//!
+//! ```text
+//! record(update) ──► store: call log + one outbox entry per (sink, event), ONE transaction
+//!                    │ then wake the sinks' loops
+//!                    ▼
+//!       ┌── delivery loop (one per sink, this module) ─────────────────────────────────┐
+//!       │ claim due entries (oldest first; one call's entries strictly in order)        │
+//!       │ → up to `concurrency` attempts at once → sink: encode, request, classify      │
+//!       │ → delivered: leaves the outbox │ retry: backoff + jitter, Retry-After honoured │
+//!       │   │ rejected (4xx but 408/429), too many attempts, too old: dead letter        │
+//!       └───────────────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! Delivery is at least once: an entry leaves the outbox only after its sink took it, and
+//! every request carries an idempotency key (`{call_id}:{revision}`, plus `:{event}` for
+//! webhooks) in the `Idempotency-Key` header and, where the format allows, in the body. A
+//! restarted receiver resumes from what the outbox holds; what was in flight when it stopped is
+//! sent again.
+//!
+//! The sinks ([`sinks`]) each live in a folder with the same roles (config, encoder, request,
+//! response classification); [`SinkConfig`] configures them from `--sink KIND:TARGET` or from
+//! the config file's `[[sinks]]` tables.
+
+pub mod config;
+pub mod outcome;
+pub mod secret;
+pub mod sinks;
+mod stats;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+pub use config::{ConfigError, RetryPolicy, SinkConfig, SinkKind};
+pub use outcome::Outcome;
+pub use secret::SecretError;
+pub use stats::format_sink_stats;
+
+use crate::receiver::calllog::CallUpdate;
+use crate::receiver::store::{now_ms, Enqueue, OutboxEntry, Store, StoreError};
+use sinks::{idempotency_key, Sink};
+
+/// A loop with nothing due looks at the outbox again after this long, so dead letters
+/// re-queued by another process (`voicetrace sinks retry-dead`) go out within a second.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// After a store error the loop waits this long before trying again (the store is local: an
+/// error is a full disk or a lock held too long, not worth hammering).
+const STORE_RETRY: Duration = Duration::from_secs(1);
+/// At shutdown, what is due is still attempted for this long; attempts still running then are
+/// abandoned and stay in the outbox for the next start.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Why the forwarder could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// A sink's configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Two sinks have the same name.
+    #[error("two sinks are named {0:?}: give one a `name` (or --sink NAME=KIND:TARGET)")]
+    DuplicateName(String),
+    /// A sink's secret could not be read.
+    #[error("sink {sink}: {source}")]
+    Secret {
+        /// The sink.
+        sink: String,
+        /// Why.
+        source: SecretError,
+    },
+    /// A sink's HTTP client could not be built.
+    #[error("sink {sink}: cannot build the HTTP client: {why}")]
+    Client {
+        /// The sink.
+        sink: String,
+        /// Why.
+        why: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `start` was called outside a tokio runtime.
+    #[error("the forwarder must be started inside a tokio runtime")]
+    NoRuntime,
+}
+
+/// One sink as the forwarder runs it.
+struct SinkHandle {
+    name: String,
+    sink: Arc<Sink>,
+    wake: Arc<Notify>,
+}
+
+struct Inner {
+    store: Store,
+    sinks: Vec<SinkHandle>,
+    stop: watch::Sender<bool>,
+    loops: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Stores updates with their outbox entries and runs one delivery loop per sink. Clones share
+/// the loops.
+#[derive(Clone)]
+pub struct Forwarder {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.inner.sinks.iter().map(|s| s.name.as_str()).collect();
+        f.debug_struct("Forwarder").field("sinks", &names).finish()
+    }
+}
+
+impl Forwarder {
+    /// Builds every sink (checking names, targets and secrets), registers them with the store,
+    /// and spawns one delivery loop per sink on the current tokio runtime. Each loop starts with
+    /// what the outbox already holds.
+    pub fn start(store: Store, sinks: Vec<SinkConfig>) -> Result<Forwarder, ForwardError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ForwardError::NoRuntime)?;
+        let mut names = HashSet::new();
+        for config in &sinks {
+            if !names.insert(config.name().to_string()) {
+                return Err(ForwardError::DuplicateName(config.name().to_string()));
+            }
+        }
+        let built = sinks
+            .iter()
+            .map(|c| Sink::build(c).map(|s| (c, Arc::new(s))))
+            .collect::<Result<Vec<_>, _>>()?;
+        store.register_sinks(sinks.iter().map(|c| (c.name(), c.kind.as_str())))?;
+        let (stop, stop_rx) = watch::channel(false);
+        let mut handles = Vec::new();
+        let mut loops = Vec::new();
+        for (config, sink) in built {
+            let wake = Arc::new(Notify::new());
+            let ctx = Arc::new(LoopCtx {
+                name: config.name().to_string(),
+                store: store.clone(),
+                concurrency: sink.concurrency(config.concurrency),
+                sink: sink.clone(),
+                retry: config.retry.clone(),
+                wake: wake.clone(),
+            });
+            tracing::info!(
+                sink = config.name(),
+                kind = config.kind.as_str(),
+                concurrency = ctx.concurrency,
+                "sink started"
+            );
+            loops.push(runtime.spawn(delivery_loop(ctx, stop_rx.clone())));
+            handles.push(SinkHandle {
+                name: config.name().to_string(),
+                sink,
+                wake,
+            });
+        }
+        Ok(Forwarder {
+            inner: Arc::new(Inner {
+                store,
+                sinks: handles,
+                stop,
+                loops: Mutex::new(loops),
+            }),
+        })
+    }
+
+    /// Stores an update and enqueues it for every sink that wants it, in one transaction, then
+    /// wakes those sinks' loops. Blocks (SQLite): call it from the blocking pool. Returns once
+    /// the update is durable; delivery happens later.
+    pub fn record(&self, update: &CallUpdate) -> Result<(), StoreError> {
+        let mut entries = Vec::new();
+        let mut woken = Vec::new();
+        for handle in &self.inner.sinks {
+            let events = handle.sink.events_for(update);
+            if !events.is_empty() {
+                woken.push(&handle.wake);
+            }
+            entries.extend(events.into_iter().map(|event| Enqueue {
+                sink: handle.name.clone(),
+                event,
+            }));
+        }
+        if entries.is_empty() && !matches!(update, CallUpdate::Finished(_)) {
+            return Ok(());
+        }
+        self.inner.store.store_update(update, &entries, now_ms())?;
+        for wake in woken {
+            wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Re-queues a sink's dead letters and wakes its loop. Returns how many. Blocks.
+    pub fn retry_dead(&self, sink: &str) -> Result<usize, StoreError> {
+        let n = self.inner.store.retry_dead(sink)?;
+        if let Some(handle) = self.inner.sinks.iter().find(|h| h.name == sink) {
+            handle.wake.notify_one();
+        }
+        Ok(n)
+    }
+
+    /// The store the forwarder records into.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Stops the loops: what is due now is still attempted for a short grace, then attempts
+    /// still running are abandoned. Nothing leaves the outbox undelivered; the next start
+    /// resumes from it.
+    pub async fn shutdown(self) {
+        let _ = self.inner.stop.send(true);
+        let loops = match self.inner.loops.lock() {
+            Ok(mut loops) => std::mem::take(&mut *loops),
+            Err(_) => Vec::new(),
+        };
+        for handle in loops {
+            let _ = handle.await;
+        }
+    }
+}
+
+/// What one sink's delivery loop works with.
+struct LoopCtx {
+    name: String,
+    store: Store,
+    sink: Arc<Sink>,
+    retry: RetryPolicy,
+    concurrency: usize,
+    wake: Arc<Notify>,
+}
+
+/// Runs a store call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .unwrap_or(Err(StoreError::Poisoned))
+}
+
+/// One sink's loop: claim what is due, keep up to `concurrency` attempts running, sleep until
+/// the next entry falls due, a new entry is recorded, an attempt ends, or the poll interval.
+async fn delivery_loop(ctx: Arc<LoopCtx>, mut stop: watch::Receiver<bool>) {
+    let name = ctx.name.clone();
+    match blocking(&ctx.store, move |s| s.release_in_flight(&name, now_ms())).await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(sink = %ctx.name, entries = n, "resuming entries that were in flight at the last stop")
+        }
+        Err(e) => tracing::error!(sink = %ctx.name, error = %e, "cannot resume in-flight entries"),
+    }
+    let mut attempts: JoinSet<()> = JoinSet::new();
+    let mut in_flight: HashMap<tokio::task::Id, i64> = HashMap::new();
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        // A forwarder dropped without `shutdown` closes the channel: stop the same way.
+        let stopping = drain_until.is_some() || *stop.borrow() || stop.has_changed().is_err();
+        if stopping && drain_until.is_none() {
+            drain_until = Some(Instant::now() + SHUTDOWN_GRACE);
+        }
+        let mut store_trouble = false;
+        let mut claimed = 0;
+        let free = ctx.concurrency.saturating_sub(attempts.len());
+        if free > 0 {
+            let name = ctx.name.clone();
+            match blocking(&ctx.store, move |s| s.claim_due(&name, now_ms(), free)).await {
+                Ok(entries) => {
+                    claimed = entries.len();
+                    for entry in entries {
+                        let id = entry.id;
+                        let handle = attempts.spawn(attempt(ctx.clone(), entry));
+                        in_flight.insert(handle.id(), id);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(sink = %ctx.name, error = %e, "cannot claim outbox entries");
+                    store_trouble = true;
+                }
+            }
+        }
+        let mut wait = IDLE_POLL;
+        if store_trouble {
+            wait = STORE_RETRY;
+        } else if attempts.len() < ctx.concurrency {
+            let name = ctx.name.clone();
+            if let Ok(Some(due)) = blocking(&ctx.store, move |s| s.next_due_ms(&name)).await {
+                let ms = (due - now_ms()).max(0) as u64;
+                wait = wait.min(Duration::from_millis(ms));
+            }
+        }
+        if stopping && attempts.is_empty() && claimed == 0 && !wait.is_zero() {
+            // Shutdown: nothing running and nothing due now; later retries wait for the next
+            // start.
+            break;
+        }
+        let drain_deadline = drain_until.unwrap_or_else(Instant::now);
+        tokio::select! {
+            Some(done) = attempts.join_next_with_id(), if !attempts.is_empty() => {
+                let id = match &done {
+                    Ok((id, ())) => *id,
+                    Err(e) => e.id(),
+                };
+                in_flight.remove(&id);
+            }
+            _ = ctx.wake.notified() => {}
+            _ = stop.changed(), if !stopping => {}
+            _ = tokio::time::sleep_until(drain_deadline), if stopping => {
+                abandon(&ctx, &mut attempts, &mut in_flight).await;
+                break;
+            }
+            _ = tokio::time::sleep(wait), if !wait.is_zero() => {}
+            _ = std::future::ready(()), if wait.is_zero() => {}
+        }
+    }
+    tracing::info!(sink = %ctx.name, "sink stopped");
+}
+
+/// Stops the attempts still running at the end of the shutdown grace and puts their entries
+/// back, due at once for the next start.
+async fn abandon(
+    ctx: &LoopCtx,
+    attempts: &mut JoinSet<()>,
+    in_flight: &mut HashMap<tokio::task::Id, i64>,
+) {
+    attempts.abort_all();
+    while let Some(done) = attempts.join_next_with_id().await {
+        if let Ok((id, ())) = done {
+            // Finished on its own before the abort took: settled already.
+            in_flight.remove(&id);
+        }
+    }
+    let ids: Vec<i64> = in_flight.drain().map(|(_, id)| id).collect();
+    if ids.is_empty() {
+        return;
+    }
+    tracing::warn!(sink = %ctx.name, entries = ids.len(), "abandoning attempts at shutdown; they stay in the outbox");
+    if let Err(e) = blocking(&ctx.store, move |s| s.release(&ids, now_ms())).await {
+        tracing::error!(sink = %ctx.name, error = %e, "cannot put abandoned entries back");
+    }
+}
+
+/// What to do with an entry after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// It was delivered.
+    Delivered,
+    /// Try again at this Unix ms.
+    Retry {
+        /// When.
+        at_ms: i64,
+        /// The HTTP status, if any.
+        status: Option<u16>,
+        /// Why it failed.
+        reason: String,
+    },
+    /// Park it.
+    Dead {
+        /// The HTTP status, if any.
+        status: Option<u16>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The retry policy applied to an outcome (pure): when to try again, or that it is time to
+/// give up. `random` in 0..1 draws the jitter; Retry-After, when longer than the backoff, wins.
+pub fn settle(
+    policy: &RetryPolicy,
+    entry_attempts: u32,
+    enqueued_ms: i64,
+    now_ms: i64,
+    outcome: Outcome,
+    random: f64,
+) -> Settle {
+    match outcome {
+        Outcome::Delivered { .. } => Settle::Delivered,
+        Outcome::Rejected { status, reason } => Settle::Dead { status, reason },
+        Outcome::Retry {
+            status,
+            reason,
+            retry_after,
+        } => {
+            let failures = entry_attempts.saturating_add(1);
+            if policy.max_attempts > 0 && failures >= policy.max_attempts {
+                return Settle::Dead {
+                    status,
+                    reason: format!("gave up after {failures} attempts; last: {reason}"),
+                };
+            }
+            let mut wait = policy.backoff(failures, random);
+            if let Some(after) = retry_after {
+                wait = wait.max(after);
+            }
+            let at_ms = now_ms.saturating_add(wait.as_millis().min(i64::MAX as u128) as i64);
+            let age_limit = policy.max_age_ms as i64;
+            if policy.max_age_ms > 0 && at_ms.saturating_sub(enqueued_ms) > age_limit {
+                return Settle::Dead {
+                    status,
+                    reason: format!(
+                        "gave up after {failures} attempts over {} s (max age); last: {reason}",
+                        (now_ms - enqueued_ms).max(0) / 1000
+                    ),
+                };
+            }
+            Settle::Retry {
+                at_ms,
+                status,
+                reason,
+            }
+        }
+    }
+}
+
+/// One attempt of one entry, settled in the store.
+async fn attempt(ctx: Arc<LoopCtx>, entry: OutboxEntry) {
+    let key = idempotency_key(&entry);
+    let outcome = ctx.sink.deliver(&entry).await;
+    let now = now_ms();
+    let plan = settle(
+        &ctx.retry,
+        entry.attempts,
+        entry.enqueued_ms,
+        now,
+        outcome,
+        fastrand::f64(),
+    );
+    let attempt_no = entry.attempts + 1;
+    match &plan {
+        Settle::Delivered => tracing::debug!(
+            sink = %ctx.name, call_id = %entry.call_id, revision = entry.revision,
+            event = %entry.event, attempt = attempt_no, "delivered"
+        ),
+        Settle::Retry {
+            at_ms,
+            status,
+            reason,
+        } => tracing::warn!(
+            sink = %ctx.name, call_id = %entry.call_id, revision = entry.revision,
+            event = %entry.event, attempt = attempt_no, status = ?status,
+            retry_in_ms = at_ms - now, %reason, "delivery failed, will retry"
+        ),
+        Settle::Dead { status, reason } => tracing::error!(
+            sink = %ctx.name, call_id = %entry.call_id, revision = entry.revision,
+            event = %entry.event, attempt = attempt_no, status = ?status, %reason,
+            idempotency_key = %key, "delivery rejected, parked as a dead letter"
+        ),
+    }
+    let id = entry.id;
+    let result = blocking(&ctx.store, move |s| match plan {
+        Settle::Delivered => s.mark_delivered(id),
+        Settle::Retry {
+            at_ms,
+            status,
+            reason,
+        } => s.mark_retry(id, at_ms, status, &reason),
+        Settle::Dead { status, reason } => s.mark_dead(id, status, &reason),
+    })
+    .await;
+    if let Err(e) = result {
+        // The entry stays in flight in the store; the next start sends it again.
+        tracing::error!(sink = %ctx.name, entry = id, error = %e, "cannot record a delivery outcome");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            initial_backoff_ms: 100,
+            max_backoff_ms: 10_000,
+            multiplier: 2.0,
+            jitter: 0.0,
+            max_attempts: 5,
+            max_age_ms: 60_000,
+        }
+    }
+
+    fn retry(after: Option<u64>) -> Outcome {
+        Outcome::Retry {
+            status: Some(503),
+            reason: "HTTP 503".into(),
+            retry_after: after.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn retries_back_off_and_honour_retry_after() {
+        let p = policy();
+        assert_eq!(
+            settle(&p, 0, 0, 1000, retry(None), 0.5),
+            Settle::Retry {
+                at_ms: 1100,
+                status: Some(503),
+                reason: "HTTP 503".into()
+            }
+        );
+        assert!(matches!(
+            settle(&p, 2, 0, 1000, retry(None), 0.0),
+            Settle::Retry { at_ms: 1400, .. }
+        ));
+        assert!(matches!(
+            settle(&p, 0, 0, 1000, retry(Some(3)), 0.0),
+            Settle::Retry { at_ms: 4000, .. }
+        ));
+    }
+
+    #[test]
+    fn attempts_and_age_park_entries() {
+        let p = policy();
+        match settle(&p, 4, 0, 1000, retry(None), 0.0) {
+            Settle::Dead { status, reason } => {
+                assert_eq!(status, Some(503));
+                assert!(reason.contains("gave up after 5 attempts"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            settle(&p, 1, 0, 59_950, retry(None), 0.0),
+            Settle::Dead { .. }
+        ));
+        let rejected = Outcome::Rejected {
+            status: Some(400),
+            reason: "bad".into(),
+        };
+        assert_eq!(
+            settle(&p, 0, 0, 0, rejected, 0.0),
+            Settle::Dead {
+                status: Some(400),
+                reason: "bad".into()
+            }
+        );
+        assert_eq!(
+            settle(&p, 0, 0, 0, Outcome::Delivered { status: Some(201) }, 0.0),
+            Settle::Delivered
+        );
+    }
+}

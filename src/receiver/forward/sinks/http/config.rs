@@ -1,0 +1,32 @@
+//! The http sink's settings: the URL and the optional bearer token.
+
+use reqwest::Url;
+
+use crate::receiver::forward::config::{ConfigError, SinkConfig};
+use crate::receiver::forward::secret::Secret;
+use crate::receiver::forward::ForwardError;
+
+/// Settings of an http sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Where call logs are POSTed.
+    pub url: Url,
+}
+
+impl HttpConfig {
+    /// The settings and the bearer token (optional) of an http sink.
+    pub fn from_sink(sink: &SinkConfig) -> Result<(HttpConfig, Option<Secret>), ForwardError> {
+        let url = Url::parse(&sink.target).map_err(|e| {
+            ForwardError::Config(ConfigError::Target {
+                sink: sink.name().to_string(),
+                target: sink.target.clone(),
+                why: e.to_string(),
+            })
+        })?;
+        let token = Secret::resolve(sink, false).map_err(|source| ForwardError::Secret {
+            sink: sink.name().to_string(),
+            source,
+        })?;
+        Ok((HttpConfig { url }, token))
+    }
+}

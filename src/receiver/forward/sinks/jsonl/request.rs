@@ -1,0 +1,36 @@
+//! The "request" of a file sink: the line of an entry, and the append itself (one `write` of
+//! the whole line to a file opened for appending, then `fsync`, so a line is either whole or
+//! absent and is on disk before the entry counts as delivered).
+
+use std::io::Write;
+use std::path::Path;
+
+use super::encoder;
+use crate::receiver::calllog::CallUpdate;
+use crate::receiver::forward::outcome::Outcome;
+use crate::receiver::forward::sinks::unexpected;
+use crate::receiver::store::OutboxEntry;
+
+/// The line of an entry, or the outcome when there is none.
+pub fn build(entry: &OutboxEntry) -> Result<Vec<u8>, Outcome> {
+    let CallUpdate::Finished(log) = &entry.update else {
+        return Err(unexpected(entry));
+    };
+    encoder::encode(log).map_err(|e| Outcome::Rejected {
+        status: None,
+        reason: format!("cannot encode the call log: {e}"),
+    })
+}
+
+/// Appends the line, durably.
+pub fn append(path: &Path, line: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(line)?;
+    file.sync_data()
+}

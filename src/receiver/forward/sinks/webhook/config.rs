@@ -1,0 +1,44 @@
+//! The webhook sink's settings: the URL, the envelope's `webhook_id`, the optional secret.
+
+use reqwest::Url;
+
+use crate::receiver::forward::config::{ConfigError, SinkConfig};
+use crate::receiver::forward::secret::Secret;
+use crate::receiver::forward::ForwardError;
+
+/// Settings of a webhook sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Where events are POSTed.
+    pub url: Url,
+    /// The envelope's `webhook_id` (configured, else the sink's name).
+    pub webhook_id: String,
+}
+
+impl WebhookConfig {
+    /// The settings and the secret (optional) of a webhook sink.
+    pub fn from_sink(sink: &SinkConfig) -> Result<(WebhookConfig, Option<Secret>), ForwardError> {
+        let url = Url::parse(&sink.target).map_err(|e| {
+            ForwardError::Config(ConfigError::Target {
+                sink: sink.name().to_string(),
+                target: sink.target.clone(),
+                why: e.to_string(),
+            })
+        })?;
+        let secret = Secret::resolve(sink, false).map_err(|source| ForwardError::Secret {
+            sink: sink.name().to_string(),
+            source,
+        })?;
+        if secret.is_none() {
+            tracing::warn!(
+                sink = sink.name(),
+                "webhook sink without a secret: receivers cannot verify x-webhook-secret"
+            );
+        }
+        let webhook_id = sink
+            .webhook_id
+            .clone()
+            .unwrap_or_else(|| sink.name().to_string());
+        Ok((WebhookConfig { url, webhook_id }, secret))
+    }
+}

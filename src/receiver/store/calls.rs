@@ -1,0 +1,242 @@
+//! Call logs: stored by (call id, revision); read back as the latest revision of one call, or
+//! as pages of calls newest first with filters and an opaque keyset cursor.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::{Store, StoreError};
+use crate::receiver::calllog::{CallLog, CallPage, CallQuery};
+
+/// Page size when the query asks for 0 (the API's default).
+const DEFAULT_PAGE: usize = 20;
+/// The largest page one query returns, so one request's work stays bounded.
+const MAX_PAGE: usize = 1000;
+
+/// What inserting a call log did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Inserted {
+    /// A new (call id, revision).
+    New,
+    /// The same revision with a different body: replaced.
+    Replaced,
+    /// The same revision with the same body: nothing to do.
+    Unchanged,
+}
+
+/// Unix ms of an RFC 3339 time; 0 when it does not parse (such a call sorts last).
+pub(super) fn rfc3339_ms(text: &str) -> i64 {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .unwrap_or(0)
+}
+
+/// Stores one revision of a call log and points `calls` at the latest revision.
+pub(super) fn insert_call_log(
+    tx: &Transaction<'_>,
+    log: &CallLog,
+    now_ms: i64,
+) -> Result<Inserted, StoreError> {
+    let body = serde_json::to_string(log)?;
+    let started_at_ms = rfc3339_ms(&log.started_at);
+    let existing: Option<String> = tx
+        .query_row(
+            "SELECT body FROM call_logs WHERE call_id = ?1 AND revision = ?2",
+            params![log.id, log.revision],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let inserted = match existing {
+        Some(old) if old == body => return Ok(Inserted::Unchanged),
+        Some(_) => Inserted::Replaced,
+        None => Inserted::New,
+    };
+    tx.execute(
+        "INSERT INTO call_logs
+             (call_id, revision, trace_id, agent_id, status, started_at_ms, stored_at_ms, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (call_id, revision) DO UPDATE SET
+             trace_id = excluded.trace_id, agent_id = excluded.agent_id,
+             status = excluded.status, started_at_ms = excluded.started_at_ms,
+             stored_at_ms = excluded.stored_at_ms, body = excluded.body",
+        params![
+            log.id,
+            log.revision,
+            log.trace_id,
+            log.agent_id,
+            log.status.as_str(),
+            started_at_ms,
+            now_ms,
+            body
+        ],
+    )?;
+    tx.execute(
+        "INSERT INTO calls (call_id, revision, agent_id, status, started_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (call_id) DO UPDATE SET
+             revision = excluded.revision, agent_id = excluded.agent_id,
+             status = excluded.status, started_at_ms = excluded.started_at_ms
+         WHERE excluded.revision >= calls.revision",
+        params![
+            log.id,
+            log.revision,
+            log.agent_id,
+            log.status.as_str(),
+            started_at_ms
+        ],
+    )?;
+    Ok(inserted)
+}
+
+/// The cursor after a row: its start time and call id, hex-encoded so it reads as opaque.
+fn encode_cursor(started_at_ms: i64, call_id: &str) -> String {
+    format!("{started_at_ms}:{call_id}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, String), StoreError> {
+    let invalid = || StoreError::InvalidCursor(cursor.chars().take(64).collect());
+    if cursor.len() % 2 != 0 || !cursor.is_ascii() {
+        return Err(invalid());
+    }
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (ms, id) = text.split_once(':').ok_or_else(invalid)?;
+    let ms = ms.parse::<i64>().map_err(|_| invalid())?;
+    Ok((ms, id.to_string()))
+}
+
+impl Store {
+    /// The latest revision of a call's log, if the call is stored.
+    pub fn latest_call(&self, call_id: &str) -> Result<Option<CallLog>, StoreError> {
+        let conn = self.lock()?;
+        let body: Option<String> = conn
+            .query_row(
+                "SELECT body FROM call_logs WHERE call_id = ?1 ORDER BY revision DESC LIMIT 1",
+                params![call_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
+    }
+
+    /// One revision of a call's log.
+    pub fn call_revision(
+        &self,
+        call_id: &str,
+        revision: u32,
+    ) -> Result<Option<CallLog>, StoreError> {
+        let conn = self.lock()?;
+        let body: Option<String> = conn
+            .query_row(
+                "SELECT body FROM call_logs WHERE call_id = ?1 AND revision = ?2",
+                params![call_id, revision],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
+    }
+
+    /// The revisions stored for a call, ascending.
+    pub fn revisions(&self, call_id: &str) -> Result<Vec<u32>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt =
+            conn.prepare("SELECT revision FROM call_logs WHERE call_id = ?1 ORDER BY revision")?;
+        let revisions = stmt
+            .query_map(params![call_id], |row| row.get(0))?
+            .collect::<Result<Vec<u32>, _>>()?;
+        Ok(revisions)
+    }
+
+    /// A page of calls, newest first (by start time, then call id), latest revision of each,
+    /// filtered by agent, status and start-time window. `q.limit` 0 means 20; at most 1000.
+    pub fn list_calls(&self, q: &CallQuery) -> Result<CallPage, StoreError> {
+        let limit = match q.limit {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+        let (after_ms, after_id) = match after {
+            Some((ms, id)) => (Some(ms), Some(id)),
+            None => (None, None),
+        };
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT l.body, c.started_at_ms, c.call_id
+             FROM calls c
+             JOIN call_logs l ON l.call_id = c.call_id AND l.revision = c.revision
+             WHERE (?1 IS NULL OR c.agent_id = ?1)
+               AND (?2 IS NULL OR c.status = ?2)
+               AND (?3 IS NULL OR c.started_at_ms >= ?3)
+               AND (?4 IS NULL OR c.started_at_ms < ?4)
+               AND (?5 IS NULL OR c.started_at_ms < ?5
+                    OR (c.started_at_ms = ?5 AND c.call_id < ?6))
+             ORDER BY c.started_at_ms DESC, c.call_id DESC
+             LIMIT ?7",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![
+                    q.agent_id,
+                    q.status.map(|s| s.as_str()),
+                    q.since_ms,
+                    q.until_ms,
+                    after_ms,
+                    after_id,
+                    (limit + 1) as i64
+                ],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = rows.len() > limit;
+        let mut calls = Vec::with_capacity(limit.min(rows.len()));
+        let mut last = None;
+        for (body, started_at_ms, call_id) in rows.into_iter().take(limit) {
+            calls.push(serde_json::from_str::<CallLog>(&body)?);
+            last = Some((started_at_ms, call_id));
+        }
+        let next_cursor = match (more, last) {
+            (true, Some((ms, id))) => Some(encode_cursor(ms, &id)),
+            _ => None,
+        };
+        Ok(CallPage { calls, next_cursor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = encode_cursor(1_700_000_000_123, "call:with:colons");
+        assert_eq!(
+            decode_cursor(&c).unwrap(),
+            (1_700_000_000_123, "call:with:colons".to_string())
+        );
+        for bad in ["xyz", "abc", "6162", "é1"] {
+            assert!(
+                matches!(decode_cursor(bad), Err(StoreError::InvalidCursor(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc3339_times_become_unix_ms() {
+        assert_eq!(rfc3339_ms("1970-01-01T00:00:01.250Z"), 1250);
+        assert_eq!(rfc3339_ms("not a time"), 0);
+    }
+}

@@ -1,0 +1,447 @@
+//! The outbox: one queue per sink of what it still has to deliver.
+//!
+//! An entry is one request to one sink (one call log revision, or one webhook event). Its life:
+//! enqueued with its call log ([`Store::store_update`]) → claimed by the sink's delivery loop
+//! ([`Store::claim_due`], `in_flight`) → delivered (the row leaves the outbox and the sink's
+//! `delivered` count grows), or scheduled again ([`Store::mark_retry`]), or parked as a dead
+//! letter with the status and reason ([`Store::mark_dead`]) until [`Store::retry_dead`].
+//!
+//! Order: an entry is due only when no earlier live (not dead) entry of the same call and sink
+//! remains, so the revisions and events of one call reach a sink in the order they were stored.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::calls::{insert_call_log, Inserted};
+use super::{now_ms, Store, StoreError};
+use crate::receiver::calllog::{CallLog, CallUpdate};
+
+/// The revision recorded for live events (`Started`, `TurnCompleted`): they come before the
+/// first call log of their call.
+pub const LIVE_REVISION: u32 = 0;
+
+/// Dead-letter reasons and response texts are cut at this many bytes: enough for any error
+/// message an API sends, small enough that a misbehaving endpoint cannot bloat the store.
+const MAX_REASON_BYTES: usize = 2048;
+
+/// One outbox entry to create with an update: for this sink, this event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueue {
+    /// The sink's name.
+    pub sink: String,
+    /// What the sink will send, in the sink's own words (`call_log`, `call_completed`, ...).
+    pub event: String,
+}
+
+/// A claimed outbox entry, with the update it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    /// Its row id (increasing in enqueue order).
+    pub id: i64,
+    /// The sink it is for.
+    pub sink: String,
+    /// The call.
+    pub call_id: String,
+    /// The call log revision; [`LIVE_REVISION`] for live events.
+    pub revision: u32,
+    /// The event, as given at enqueue.
+    pub event: String,
+    /// The update to deliver (`Finished` is read back from the stored call log).
+    pub update: CallUpdate,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When it was first enqueued, Unix ms (stable across retries: event timestamps use it).
+    pub created_ms: i64,
+    /// When it was (re-)queued, Unix ms: the maximum age counts from here.
+    pub enqueued_ms: i64,
+}
+
+/// A parked entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Its row id.
+    pub id: i64,
+    /// The sink.
+    pub sink: String,
+    /// The call.
+    pub call_id: String,
+    /// The call log revision ([`LIVE_REVISION`] for live events).
+    pub revision: u32,
+    /// The event.
+    pub event: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last HTTP status, if the endpoint answered.
+    pub status: Option<u16>,
+    /// Why it was parked (the response text, or what went wrong).
+    pub reason: String,
+}
+
+/// Delivery counts of one sink.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SinkStats {
+    /// The sink's name.
+    pub name: String,
+    /// Its kind (`cekura`, `webhook`, `http`, `jsonl`).
+    pub kind: String,
+    /// Entries delivered since the store was created.
+    pub delivered: u64,
+    /// Entries waiting for their first attempt.
+    pub pending: u64,
+    /// Entries that failed at least once and will be tried again.
+    pub retrying: u64,
+    /// Entries parked as dead letters.
+    pub dead: u64,
+}
+
+fn cut(text: &str) -> String {
+    if text.len() <= MAX_REASON_BYTES {
+        return text.to_string();
+    }
+    let mut end = MAX_REASON_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+impl Store {
+    /// Records an update and enqueues it for the given sinks, in one transaction.
+    ///
+    /// A `Finished` update stores its call log by (call id, revision); its entries point at it.
+    /// Storing the very same revision again is a no-op (nothing is enqueued twice). Live
+    /// updates are kept in their outbox entries only. Returns the entries enqueued.
+    pub fn store_update(
+        &self,
+        update: &CallUpdate,
+        entries: &[Enqueue],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let (revision, payload) = match update {
+            CallUpdate::Finished(log) => {
+                if insert_call_log(&tx, log, now_ms)? == Inserted::Unchanged {
+                    return Ok(0);
+                }
+                (log.revision, None)
+            }
+            live => (LIVE_REVISION, Some(serde_json::to_string(live)?)),
+        };
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO outbox (sink, call_id, revision, event, payload,
+                                     created_ms, enqueued_ms, next_attempt_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
+            )?;
+            for e in entries {
+                insert.execute(params![
+                    e.sink,
+                    update.call_id(),
+                    revision,
+                    e.event,
+                    payload,
+                    now_ms
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(entries.len())
+    }
+
+    /// Makes the sinks known to the store (name and kind), so `sink_stats` lists them even
+    /// before their first delivery.
+    pub fn register_sinks<'a>(
+        &self,
+        sinks: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        for (name, kind) in sinks {
+            tx.execute(
+                "INSERT INTO sinks (name, kind) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind",
+                params![name, kind],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Makes the entries a stopped process had claimed due again (at the forwarder's start:
+    /// whatever was in flight when the receiver stopped is sent again, at least once).
+    pub fn release_in_flight(&self, sink: &str, now_ms: i64) -> Result<usize, StoreError> {
+        let conn = self.lock()?;
+        Ok(conn.execute(
+            "UPDATE outbox SET in_flight = 0, next_attempt_ms = MIN(next_attempt_ms, ?2)
+             WHERE sink = ?1 AND in_flight = 1",
+            params![sink, now_ms],
+        )?)
+    }
+
+    /// Puts claimed entries back, due at `now_ms` (entries whose delivery was abandoned at
+    /// shutdown). Entries already settled are left alone.
+    pub fn release(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        for id in ids {
+            tx.execute(
+                "UPDATE outbox SET in_flight = 0, next_attempt_ms = MIN(next_attempt_ms, ?2)
+                 WHERE id = ?1 AND in_flight = 1",
+                params![id, now_ms],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` entries of `sink` that are due at `now_ms` and not held back by an
+    /// earlier entry of the same call, oldest first; they are `in_flight` until settled.
+    pub fn claim_due(
+        &self,
+        sink: &str,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let rows = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT o.id, o.call_id, o.revision, o.event, o.payload, l.body,
+                        o.attempts, o.created_ms, o.enqueued_ms
+                 FROM outbox o
+                 LEFT JOIN call_logs l
+                   ON o.payload IS NULL AND l.call_id = o.call_id AND l.revision = o.revision
+                 WHERE o.sink = ?1 AND o.dead = 0 AND o.in_flight = 0
+                   AND o.next_attempt_ms <= ?2
+                   AND NOT EXISTS (SELECT 1 FROM outbox p
+                                   WHERE p.sink = o.sink AND p.call_id = o.call_id
+                                     AND p.dead = 0 AND p.id < o.id)
+                 ORDER BY o.id
+                 LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![sink, now_ms, limit as i64], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, u32>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, u32>(6)?,
+                        row.get::<_, i64>(7)?,
+                        row.get::<_, i64>(8)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows
+        };
+        let mut claimed = Vec::with_capacity(rows.len());
+        for (id, call_id, revision, event, payload, body, attempts, created_ms, enqueued_ms) in rows
+        {
+            let update = match (payload, body) {
+                (Some(p), _) => serde_json::from_str::<CallUpdate>(&p),
+                (None, Some(b)) => {
+                    serde_json::from_str::<CallLog>(&b).map(|l| CallUpdate::Finished(Box::new(l)))
+                }
+                (None, None) => {
+                    // Cannot happen (the call log and its entries are written together), but
+                    // an entry that can never be sent must not block its call forever.
+                    tx.execute(
+                        "UPDATE outbox SET dead = 1, last_error = ?2 WHERE id = ?1",
+                        params![id, "the call log of this entry is not in the store"],
+                    )?;
+                    continue;
+                }
+            };
+            let update = match update {
+                Ok(u) => u,
+                Err(e) => {
+                    tx.execute(
+                        "UPDATE outbox SET dead = 1, last_error = ?2 WHERE id = ?1",
+                        params![id, format!("stored update does not parse: {e}")],
+                    )?;
+                    continue;
+                }
+            };
+            tx.execute("UPDATE outbox SET in_flight = 1 WHERE id = ?1", params![id])?;
+            claimed.push(OutboxEntry {
+                id,
+                sink: sink.to_string(),
+                call_id,
+                revision,
+                event,
+                update,
+                attempts,
+                created_ms,
+                enqueued_ms,
+            });
+        }
+        tx.commit()?;
+        Ok(claimed)
+    }
+
+    /// When the next entry of `sink` that is not in flight nor held back falls due (Unix ms),
+    /// if any.
+    pub fn next_due_ms(&self, sink: &str) -> Result<Option<i64>, StoreError> {
+        let conn = self.lock()?;
+        Ok(conn.query_row(
+            "SELECT MIN(o.next_attempt_ms) FROM outbox o
+             WHERE o.sink = ?1 AND o.dead = 0 AND o.in_flight = 0
+               AND NOT EXISTS (SELECT 1 FROM outbox p
+                               WHERE p.sink = o.sink AND p.call_id = o.call_id
+                                 AND p.dead = 0 AND p.id < o.id)",
+            params![sink],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// The entry was delivered: it leaves the outbox and its sink's `delivered` count grows.
+    pub fn mark_delivered(&self, id: i64) -> Result<(), StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let sink: Option<String> = tx
+            .query_row(
+                "DELETE FROM outbox WHERE id = ?1 RETURNING sink",
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(sink) = sink {
+            let counted = tx.execute(
+                "UPDATE sinks SET delivered = delivered + 1 WHERE name = ?1",
+                params![sink],
+            )?;
+            if counted == 0 {
+                // A sink the store was never told about (entries enqueued by hand): count it
+                // under an unknown kind rather than lose the count.
+                tx.execute(
+                    "INSERT INTO sinks (name, kind, delivered) VALUES (?1, '?', 1)",
+                    params![sink],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The attempt failed and will be repeated at `next_attempt_ms`.
+    pub fn mark_retry(
+        &self,
+        id: i64,
+        next_attempt_ms: i64,
+        status: Option<u16>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "UPDATE outbox SET in_flight = 0, attempts = attempts + 1, next_attempt_ms = ?2,
+                               last_status = ?3, last_error = ?4
+             WHERE id = ?1",
+            params![id, next_attempt_ms, status, cut(error)],
+        )?;
+        Ok(())
+    }
+
+    /// The entry is parked as a dead letter with the status and reason.
+    pub fn mark_dead(&self, id: i64, status: Option<u16>, reason: &str) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "UPDATE outbox SET in_flight = 0, dead = 1, attempts = attempts + 1,
+                               last_status = ?2, last_error = ?3
+             WHERE id = ?1",
+            params![id, status, cut(reason)],
+        )?;
+        Ok(())
+    }
+
+    /// A sink's dead letters, oldest first.
+    pub fn dead_letters(&self, sink: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(
+            "SELECT id, sink, call_id, revision, event, attempts, last_status, last_error
+             FROM outbox WHERE sink = ?1 AND dead = 1 ORDER BY id",
+        )?;
+        let letters = stmt
+            .query_map(params![sink], |row| {
+                Ok(DeadLetter {
+                    id: row.get(0)?,
+                    sink: row.get(1)?,
+                    call_id: row.get(2)?,
+                    revision: row.get(3)?,
+                    event: row.get(4)?,
+                    attempts: row.get(5)?,
+                    status: row.get(6)?,
+                    reason: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(letters)
+    }
+
+    /// Each known sink's delivered / pending / retrying / dead counts, by name.
+    pub fn sink_stats(&self) -> Result<Vec<SinkStats>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(
+            "SELECT s.name, s.kind, s.delivered,
+                    COALESCE(SUM(o.dead = 0 AND o.attempts = 0), 0),
+                    COALESCE(SUM(o.dead = 0 AND o.attempts > 0), 0),
+                    COALESCE(SUM(o.dead = 1), 0)
+             FROM (SELECT name, kind, delivered FROM sinks
+                   UNION ALL
+                   SELECT DISTINCT sink, '?', 0 FROM outbox
+                   WHERE sink NOT IN (SELECT name FROM sinks)) s
+             LEFT JOIN outbox o ON o.sink = s.name
+             GROUP BY s.name, s.kind, s.delivered
+             ORDER BY s.name",
+        )?;
+        let stats = stmt
+            .query_map([], |row| {
+                Ok(SinkStats {
+                    name: row.get(0)?,
+                    kind: row.get(1)?,
+                    delivered: row.get::<_, i64>(2)?.max(0) as u64,
+                    pending: row.get::<_, i64>(3)?.max(0) as u64,
+                    retrying: row.get::<_, i64>(4)?.max(0) as u64,
+                    dead: row.get::<_, i64>(5)?.max(0) as u64,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(stats)
+    }
+
+    /// Re-queues a sink's dead letters: due now, attempts and age counted afresh. Returns how
+    /// many. A running forwarder picks them up at its next poll (or at once through
+    /// [`crate::receiver::forward::Forwarder::retry_dead`]).
+    pub fn retry_dead(&self, sink: &str) -> Result<usize, StoreError> {
+        let now = now_ms();
+        let conn = self.lock()?;
+        let known: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sinks WHERE name = ?1)
+                 OR EXISTS (SELECT 1 FROM outbox WHERE sink = ?1)",
+            params![sink],
+            |row| row.get(0),
+        )?;
+        if !known {
+            return Err(StoreError::UnknownSink(sink.to_string()));
+        }
+        Ok(conn.execute(
+            "UPDATE outbox SET dead = 0, in_flight = 0, attempts = 0,
+                               enqueued_ms = ?2, next_attempt_ms = ?2
+             WHERE sink = ?1 AND dead = 1",
+            params![sink, now],
+        )?)
+    }
+
+    /// Entries not yet delivered nor dead, over all sinks.
+    pub fn outbox_depth(&self) -> Result<u64, StoreError> {
+        let conn = self.lock()?;
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM outbox WHERE dead = 0", [], |row| {
+            row.get(0)
+        })?;
+        Ok(n.max(0) as u64)
+    }
+}

@@ -1,0 +1,89 @@
+//! The database schema and its migrations, versioned with SQLite's `PRAGMA user_version`.
+//!
+//! Each migration runs once, in its own transaction, and moves `user_version` to its position
+//! in [`MIGRATIONS`] (1-based). A migration is never edited once released: a change to the
+//! schema is a new entry at the end.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// The migrations, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+///
+/// Version 1:
+/// - `call_logs`: every stored revision of every call log (the JSON body plus the columns the
+///   queries filter on).
+/// - `calls`: the latest revision of each call, for listing newest first.
+/// - `sinks`: the sinks the forwarder was started with, and how many entries each delivered
+///   (delivered entries leave the outbox, their count stays here).
+/// - `outbox`: what each sink still has to deliver. A `Finished` entry points at its call log
+///   (`payload` NULL); a live event carries its update as JSON in `payload`. `in_flight` marks an
+///   entry claimed by a delivery loop; `next_attempt_ms` is then its lease.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE call_logs (
+    call_id       TEXT    NOT NULL,
+    revision      INTEGER NOT NULL,
+    trace_id      TEXT    NOT NULL,
+    agent_id      TEXT,
+    status        TEXT    NOT NULL,
+    started_at_ms INTEGER NOT NULL,
+    stored_at_ms  INTEGER NOT NULL,
+    body          TEXT    NOT NULL,
+    PRIMARY KEY (call_id, revision)
+) WITHOUT ROWID;
+
+CREATE TABLE calls (
+    call_id       TEXT    PRIMARY KEY,
+    revision      INTEGER NOT NULL,
+    agent_id      TEXT,
+    status        TEXT    NOT NULL,
+    started_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX calls_newest_first ON calls (started_at_ms DESC, call_id DESC);
+
+CREATE TABLE sinks (
+    name      TEXT    PRIMARY KEY,
+    kind      TEXT    NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    sink            TEXT    NOT NULL,
+    call_id         TEXT    NOT NULL,
+    revision        INTEGER NOT NULL,
+    event           TEXT    NOT NULL,
+    payload         TEXT,
+    dead            INTEGER NOT NULL DEFAULT 0,
+    in_flight       INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    created_ms      INTEGER NOT NULL,
+    enqueued_ms     INTEGER NOT NULL,
+    next_attempt_ms INTEGER NOT NULL,
+    last_status     INTEGER,
+    last_error      TEXT
+);
+CREATE INDEX outbox_due ON outbox (sink, dead, next_attempt_ms);
+CREATE INDEX outbox_per_call ON outbox (sink, call_id, id);
+"#];
+
+/// Brings the database to the latest schema version.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let latest = MIGRATIONS.len() as i64;
+    if current > latest {
+        return Err(StoreError::NewerSchema {
+            found: current,
+            supported: latest,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(version, "store schema migrated");
+    }
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! The store against a real SQLite file in a temp directory.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::receiver::calllog::{
+    CallLog, CallMetrics, CallQuery, CallStarted, CallStatus, CallUpdate, Dialect, Links,
+};
+
+fn log(id: &str, revision: u32, started_at: &str, agent: &str, status: CallStatus) -> CallLog {
+    CallLog {
+        id: id.into(),
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+        revision,
+        dialect: Dialect::Voicetrace,
+        agent_id: Some(agent.into()),
+        agent_name: None,
+        service_name: None,
+        status,
+        end_reason: None,
+        started_at: started_at.into(),
+        ended_at: started_at.into(),
+        direction: None,
+        from: None,
+        to: None,
+        recording_url: None,
+        metadata: BTreeMap::new(),
+        turns: vec![],
+        metrics: CallMetrics::default(),
+        issues: vec![],
+        events: vec![],
+        logs: vec![],
+        custom_metrics: BTreeMap::new(),
+        links: Links::default(),
+        span_count: revision as usize,
+    }
+}
+
+fn finished(l: CallLog) -> CallUpdate {
+    CallUpdate::Finished(Box::new(l))
+}
+
+fn to(sink: &str, event: &str) -> Enqueue {
+    Enqueue {
+        sink: sink.into(),
+        event: event.into(),
+    }
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn opening_creates_the_directory_migrates_once_and_uses_wal() {
+    let (dir, store) = open();
+    assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    let mode: String = store
+        .lock()
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    drop(store);
+    let again = Store::open(&dir.path().join("data")).unwrap();
+    assert_eq!(again.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    // A database from a newer voicetrace is refused, not silently used.
+    again
+        .lock()
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    drop(again);
+    assert!(matches!(
+        Store::open(&dir.path().join("data")),
+        Err(StoreError::NewerSchema { found: 99, .. })
+    ));
+}
+
+#[test]
+fn revisions_are_kept_and_the_latest_is_served() {
+    let (_dir, store) = open();
+    let t = "2026-03-21T10:00:00.000Z";
+    let r1 = log("c1", 1, t, "a", CallStatus::Incomplete);
+    let r2 = log("c1", 2, t, "a", CallStatus::Completed);
+    assert_eq!(
+        store
+            .store_update(&finished(r1.clone()), &[to("s", "call_log")], 1)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .store_update(&finished(r2.clone()), &[to("s", "call_log")], 2)
+            .unwrap(),
+        1
+    );
+    // The same revision again: nothing new to send.
+    assert_eq!(
+        store
+            .store_update(&finished(r2.clone()), &[to("s", "call_log")], 3)
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.latest_call("c1").unwrap(), Some(r2.clone()));
+    assert_eq!(store.call_revision("c1", 1).unwrap(), Some(r1));
+    assert_eq!(store.revisions("c1").unwrap(), vec![1, 2]);
+    assert_eq!(store.latest_call("nope").unwrap(), None);
+    assert_eq!(store.outbox_depth().unwrap(), 2);
+    // An older revision stored late does not replace the latest in listings.
+    let page = store.list_calls(&CallQuery::default()).unwrap();
+    assert_eq!(page.calls, vec![r2]);
+}
+
+#[test]
+fn lists_page_newest_first_with_filters() {
+    let (_dir, store) = open();
+    for (i, agent) in ["a", "b", "a", "b", "a"].iter().enumerate() {
+        let status = if i == 3 {
+            CallStatus::Failed
+        } else {
+            CallStatus::Completed
+        };
+        let t = format!("2026-03-21T10:00:0{i}.000Z");
+        store
+            .store_update(
+                &finished(log(&format!("c{i}"), 1, &t, agent, status)),
+                &[],
+                0,
+            )
+            .unwrap();
+    }
+    let ids = |p: &crate::receiver::calllog::CallPage| -> Vec<String> {
+        p.calls.iter().map(|c| c.id.clone()).collect()
+    };
+    let mut q = CallQuery {
+        limit: 2,
+        ..Default::default()
+    };
+    let mut all = Vec::new();
+    loop {
+        let page = store.list_calls(&q).unwrap();
+        all.extend(ids(&page));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(all, ["c4", "c3", "c2", "c1", "c0"]);
+    let agent_a = store
+        .list_calls(&CallQuery {
+            agent_id: Some("a".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(ids(&agent_a), ["c4", "c2", "c0"]);
+    let failed = store
+        .list_calls(&CallQuery {
+            status: Some(CallStatus::Failed),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(ids(&failed), ["c3"]);
+    let base = calls::rfc3339_ms("2026-03-21T10:00:00.000Z");
+    let window = store
+        .list_calls(&CallQuery {
+            since_ms: Some(base + 1000),
+            until_ms: Some(base + 3000),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(ids(&window), ["c2", "c1"]);
+    assert!(matches!(
+        store.list_calls(&CallQuery {
+            cursor: Some("zz".into()),
+            ..Default::default()
+        }),
+        Err(StoreError::InvalidCursor(_))
+    ));
+}
+
+#[test]
+fn one_calls_entries_are_claimed_in_order_and_settle() {
+    let (_dir, store) = open();
+    store.register_sinks([("s", "http")]).unwrap();
+    let t = "2026-03-21T10:00:00.000Z";
+    let started = CallUpdate::Started(CallStarted {
+        call_id: "x".into(),
+        trace_id: "t".into(),
+        agent_id: None,
+        started_at: t.into(),
+    });
+    store
+        .store_update(&started, &[to("s", "call_started")], 10)
+        .unwrap();
+    for rev in 1..=2 {
+        let l = log("x", rev, t, "a", CallStatus::Completed);
+        store
+            .store_update(&finished(l), &[to("s", "call_log")], 10)
+            .unwrap();
+    }
+    let other = log("y", 1, t, "a", CallStatus::Completed);
+    store
+        .store_update(&finished(other), &[to("s", "call_log")], 10)
+        .unwrap();
+
+    // x's first entry and y's: x's later entries wait for the earlier one.
+    let claimed = store.claim_due("s", 10, 10).unwrap();
+    let got: Vec<(&str, u32)> = claimed
+        .iter()
+        .map(|e| (e.call_id.as_str(), e.revision))
+        .collect();
+    assert_eq!(got, [("x", LIVE_REVISION), ("y", 1)]);
+    assert!(matches!(claimed[0].update, CallUpdate::Started(_)));
+    assert!(matches!(&claimed[1].update, CallUpdate::Finished(l) if l.id == "y"));
+    // In flight: not claimed twice.
+    assert!(store.claim_due("s", 10, 10).unwrap().is_empty());
+
+    store.mark_delivered(claimed[0].id).unwrap();
+    store
+        .mark_retry(claimed[1].id, 500, Some(503), "HTTP 503")
+        .unwrap();
+    let next = store.claim_due("s", 20, 10).unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!((next[0].call_id.as_str(), next[0].revision), ("x", 1));
+    assert_eq!(store.next_due_ms("s").unwrap(), Some(500));
+    store
+        .mark_dead(next[0].id, Some(400), "HTTP 400 Bad Request: nope")
+        .unwrap();
+    // A dead letter does not hold its call back.
+    let next = store.claim_due("s", 30, 10).unwrap();
+    assert_eq!((next[0].call_id.as_str(), next[0].revision), ("x", 2));
+    store.mark_delivered(next[0].id).unwrap();
+
+    let stats = store.sink_stats().unwrap();
+    assert_eq!(
+        stats,
+        [SinkStats {
+            name: "s".into(),
+            kind: "http".into(),
+            delivered: 2,
+            pending: 0,
+            retrying: 1,
+            dead: 1
+        }]
+    );
+    let dead = store.dead_letters("s").unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].status, dead[0].reason.as_str()),
+        (Some(400), "HTTP 400 Bad Request: nope")
+    );
+    assert_eq!(store.retry_dead("s").unwrap(), 1);
+    assert!(store.dead_letters("s").unwrap().is_empty());
+    assert!(matches!(
+        store.retry_dead("nope"),
+        Err(StoreError::UnknownSink(_))
+    ));
+    assert_eq!(store.outbox_depth().unwrap(), 2);
+}
+
+#[test]
+fn entries_in_flight_at_a_stop_are_released_at_the_next_start() {
+    let (dir, store) = open();
+    let l = log(
+        "x",
+        1,
+        "2026-03-21T10:00:00.000Z",
+        "a",
+        CallStatus::Completed,
+    );
+    store
+        .store_update(&finished(l), &[to("s", "call_log")], 10)
+        .unwrap();
+    assert_eq!(store.claim_due("s", 10, 1).unwrap().len(), 1);
+    drop(store);
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    assert!(store.claim_due("s", 20, 1).unwrap().is_empty());
+    assert_eq!(store.release_in_flight("s", 20).unwrap(), 1);
+    assert_eq!(store.claim_due("s", 20, 1).unwrap().len(), 1);
+}
