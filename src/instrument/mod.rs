@@ -9,6 +9,33 @@
 //! - the span macros ([`stt_span!`](crate::stt_span), [`llm_span!`](crate::llm_span), ...) for
 //!   agents that prefer plain `tracing`.
 //!
+//! - [`simulate`]: a simulated voice agent (fake STT, LLM, TTS) that `voicetrace demo` and the
+//!   receiver's end-to-end tests run in-process.
+//!
+//! ## Plain `tracing` gets the same spans
+//!
+//! The helpers are thin wrappers over `tracing` spans, so an agent may write its stages with
+//! plain `tracing` instead and export exactly the same spans (the tests compare the two). Three
+//! rules:
+//!
+//! 1. **Open the call with [`Call`]** (or give your root span a parent context carrying a
+//!    [`CallIdValue`]): that fixes the trace id from the call id and makes
+//!    [`CallIdProcessor`] stamp `conversation.id` on every span below it, plain ones included.
+//! 2. **Name spans and fields as [`semconv`](crate::semconv) does**, and declare the fields
+//!    recorded later as `tracing::field::Empty` (`tracing` drops records of undeclared fields):
+//!    `#[tracing::instrument(name = "llm", skip_all, fields(gen_ai.operation.name = "chat",
+//!    metrics.ttfb = tracing::field::Empty))]`, or `info_span!("tts", gen_ai.operation.name =
+//!    "tts", metrics.ttfb = Empty)`. The macros [`stt_span!`](crate::stt_span),
+//!    [`llm_span!`](crate::llm_span), [`tts_span!`](crate::tts_span),
+//!    [`tool_span!`](crate::tool_span) and [`s2s_span!`](crate::s2s_span) write those
+//!    declarations for you. Durations are seconds as `f64`:
+//!    `span.record("metrics.ttfb", ttfb.as_secs_f64())` or [`record_ttfb`].
+//! 3. **Keep the parent**: a span's parent is the current span, which a spawned task does not
+//!    inherit. Use `.instrument(span)` on the task's future, or `parent: &span` in the macro.
+//!
+//! `info!` / `warn!` lines written while a span of the call is current become events of that
+//! span (the call's log lines).
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use voicetrace::instrument::{Call, EndReason};
