@@ -1,1 +1,485 @@
-//! TODO
+//! `voicetrace serve`: wires the stages of the data flow into one running receiver.
+//!
+//! ```text
+//! OTLP gRPC ─┐                 ┌───────────── assembly task ─────────────┐   ┌─ recorder task ─┐
+//!            ├─► Ingest ─batch─►  Assembler (pure) → analyze (pure)      ├───►  store + outbox  ├─► sinks
+//! OTLP HTTP ─┘   (bounded mpsc)  ticks every POLL_INTERVAL for due calls │   │  (SQLite, then   │   (forward)
+//!                                └────────────────────────────────────────┘   │  broadcast)      │
+//!                                                                             └──────────────────┘
+//! API (HTTP) reads the store; /metrics reads the telemetry.
+//! ```
+//!
+//! Every channel is bounded: when assembly falls behind, ingest answers "retry later"; when the
+//! store falls behind, assembly waits (and so ingest fills up and pushes back).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::receiver::analyze::{analyze, AnalysisConfig};
+use crate::receiver::api::{self, ApiState, CallReader, ReadError};
+use crate::receiver::assemble::{Assembler, AssemblerConfig, AssemblerStats};
+use crate::receiver::calllog::{trace_link, CallLog, CallPage, CallQuery, CallUpdate};
+use crate::receiver::forward::{Forwarder, SinkConfig};
+use crate::receiver::ingest::{self, Batch, Ingest, IngestCounters};
+use crate::receiver::store::Store;
+use crate::receiver::telemetry::Telemetry;
+
+/// How often assembly looks for calls whose grace or idle timeout has passed. Small against
+/// the default 2 s grace, so a call log is out within ~2.05 s of its root span.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Batches waiting between ingest and assembly: at a typical 512 spans per batch, about half a
+/// million spans of burst before exporters are told to retry.
+const INGEST_QUEUE_BATCHES: usize = 1024;
+/// Updates waiting between assembly and the store (one SQLite transaction each).
+const RECORD_QUEUE: usize = 4096;
+/// Finished call logs kept for slow subscribers (demo, tests, WatchCalls).
+const BROADCAST_CAPACITY: usize = 1024;
+
+/// Why the receiver could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// Which endpoint.
+        what: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error("cannot open the store in {dir}: {message}")]
+    Store {
+        /// The data directory.
+        dir: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The sinks could not be started.
+    #[error("cannot start the sinks: {0}")]
+    Sinks(String),
+}
+
+/// Everything `voicetrace serve` can be told, from flags or a TOML config file (same names).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// OTLP/gRPC listen address.
+    pub otlp_grpc_addr: SocketAddr,
+    /// OTLP/HTTP listen address.
+    pub otlp_http_addr: SocketAddr,
+    /// HTTP API listen address; `None` serves no API.
+    pub api_addr: Option<SocketAddr>,
+    /// Where the SQLite store lives.
+    pub data_dir: PathBuf,
+    /// Wait after the root span for stragglers (ms).
+    pub grace_ms: u64,
+    /// Close a call whose root never ends after this long without spans (ms).
+    pub idle_timeout_ms: u64,
+    /// Calls held at once (open or kept for revisions).
+    pub max_calls: usize,
+    /// Spans kept per call.
+    pub max_spans_per_call: usize,
+    /// Spans held in memory before ingest pushes back (a memory bound: ~1 KiB per span).
+    pub max_spans_buffered: usize,
+    /// Link template for `links.trace`, e.g. `http://localhost:16686/trace/{trace_id}`.
+    pub trace_url_template: Option<String>,
+    /// Where call logs go.
+    pub sinks: Vec<SinkConfig>,
+    /// Stage budgets for issues.
+    pub analysis: AnalysisConfig,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        let assembly = AssemblerConfig::default();
+        ServeConfig {
+            otlp_grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
+            otlp_http_addr: SocketAddr::from(([127, 0, 0, 1], 4318)),
+            api_addr: Some(SocketAddr::from(([127, 0, 0, 1], 4319))),
+            data_dir: PathBuf::from("voicetrace-data"),
+            grace_ms: assembly.grace_ms,
+            idle_timeout_ms: assembly.idle_timeout_ms,
+            max_calls: assembly.max_calls,
+            max_spans_per_call: assembly.max_spans_per_call,
+            max_spans_buffered: 1_000_000,
+            trace_url_template: None,
+            sinks: Vec::new(),
+            analysis: AnalysisConfig::default(),
+        }
+    }
+}
+
+/// A running receiver.
+pub struct Receiver {
+    /// The bound OTLP/gRPC address.
+    pub otlp_grpc_addr: SocketAddr,
+    /// The bound OTLP/HTTP address.
+    pub otlp_http_addr: SocketAddr,
+    /// The bound API address, if any.
+    pub api_addr: Option<SocketAddr>,
+    finished: broadcast::Sender<Arc<CallLog>>,
+    stop: watch::Sender<bool>,
+    listeners: Vec<JoinHandle<()>>,
+    pipeline: JoinHandle<()>,
+    store: Store,
+    telemetry: Telemetry,
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { what, addr, source })
+}
+
+/// The store as the API reads it.
+struct StoreReader(Store);
+
+impl CallReader for StoreReader {
+    fn get_call(&self, id: &str) -> Result<Option<CallLog>, ReadError> {
+        self.0
+            .latest_call(id)
+            .map_err(|e| ReadError::new(e.to_string()))
+    }
+
+    fn list_calls(&self, q: &CallQuery) -> Result<CallPage, ReadError> {
+        self.0
+            .list_calls(q)
+            .map_err(|e| ReadError::new(e.to_string()))
+    }
+}
+
+impl Receiver {
+    /// Binds every listener, opens the store, starts the sinks and the pipeline.
+    pub async fn start(config: ServeConfig) -> Result<Receiver, ServeError> {
+        let grpc_listener = bind("OTLP/gRPC", config.otlp_grpc_addr).await?;
+        let http_listener = bind("OTLP/HTTP", config.otlp_http_addr).await?;
+        let api_listener = match config.api_addr {
+            Some(addr) => Some(bind("API", addr).await?),
+            None => None,
+        };
+        let local = |l: &TcpListener, addr| l.local_addr().unwrap_or(addr);
+        let otlp_grpc_addr = local(&grpc_listener, config.otlp_grpc_addr);
+        let otlp_http_addr = local(&http_listener, config.otlp_http_addr);
+        let api_addr = api_listener
+            .as_ref()
+            .zip(config.api_addr)
+            .map(|(l, a)| local(l, a));
+
+        let data_dir = config.data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
+            .await
+            .map_err(|e| ServeError::Store {
+                dir: config.data_dir.clone(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| ServeError::Store {
+                dir: config.data_dir.clone(),
+                message: e.to_string(),
+            })?;
+        let live_turns = config.sinks.iter().any(SinkConfig::wants_live_updates);
+        let forwarder = Forwarder::start(store.clone(), config.sinks.clone())
+            .map_err(|e| ServeError::Sinks(e.to_string()))?;
+        let telemetry = Telemetry::new();
+
+        let (stop, stop_rx) = watch::channel(false);
+        let (batch_tx, batch_rx) = mpsc::channel(INGEST_QUEUE_BATCHES);
+        let spans_buffered = Arc::new(AtomicUsize::new(0));
+        let counters = Arc::new(IngestCounters::default());
+        let ingest = Ingest::new(
+            batch_tx,
+            spans_buffered.clone(),
+            config.max_spans_buffered,
+            counters.clone(),
+        );
+        let (finished, _) = broadcast::channel(BROADCAST_CAPACITY);
+
+        let reader: Arc<dyn CallReader> = Arc::new(StoreReader(store.clone()));
+        let mut listeners = Vec::new();
+        // OTLP and the call log service share the gRPC port.
+        let grpc = tonic::transport::Server::builder()
+            .add_service(ingest::grpc::trace_service(ingest.clone()))
+            .add_service(ingest::grpc::logs_service(ingest.clone()))
+            .add_service(api::grpc::call_log_service_until(
+                reader.clone(),
+                finished.clone(),
+                stop_rx.clone(),
+            ))
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                stopped(stop_rx.clone()),
+            );
+        listeners.push(tokio::spawn(async move {
+            if let Err(e) = grpc.await {
+                tracing::error!(error = %e, "OTLP/gRPC server failed");
+            }
+        }));
+        let http = axum::serve(http_listener, ingest::http::router(ingest.clone()))
+            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        listeners.push(tokio::spawn(async move {
+            if let Err(e) = http.await {
+                tracing::error!(error = %e, "OTLP/HTTP server failed");
+            }
+        }));
+        let ready = Arc::new(AtomicBool::new(false));
+        if let Some(listener) = api_listener {
+            let state = ApiState {
+                calls: reader.clone(),
+                telemetry: telemetry.clone(),
+                trace_url_template: config.trace_url_template.clone(),
+                ready: ready.clone(),
+            };
+            let api = axum::serve(listener, api::router(state))
+                .with_graceful_shutdown(stopped(stop_rx.clone()));
+            listeners.push(tokio::spawn(async move {
+                if let Err(e) = api.await {
+                    tracing::error!(error = %e, "API server failed");
+                }
+            }));
+        }
+        // Ingest's own handle goes away with the servers: the channel closes when they stop.
+        drop(ingest);
+
+        let assembler = Assembler::new(AssemblerConfig {
+            grace_ms: config.grace_ms,
+            idle_timeout_ms: config.idle_timeout_ms,
+            revision_window_ms: config.idle_timeout_ms,
+            max_calls: config.max_calls,
+            max_spans_per_call: config.max_spans_per_call,
+            live_turns,
+        });
+        let (record_tx, record_rx) = mpsc::channel(RECORD_QUEUE);
+        let assembly = tokio::spawn(assembly_task(AssemblyTask {
+            assembler,
+            batches: batch_rx,
+            records: record_tx,
+            spans_buffered,
+            analysis: config.analysis.clone(),
+            trace_url_template: config.trace_url_template.clone(),
+            telemetry: telemetry.clone(),
+            counters,
+            rejected: 0,
+        }));
+        let recorder = tokio::spawn(recorder_task(
+            record_rx,
+            forwarder,
+            store.clone(),
+            finished.clone(),
+            telemetry.clone(),
+        ));
+        let pipeline = tokio::spawn(async move {
+            let _ = assembly.await;
+            let _ = recorder.await;
+        });
+        ready.store(true, Ordering::Release);
+        tracing::info!(%otlp_grpc_addr, %otlp_http_addr, api_addr = ?api_addr, "voicetrace receiver started");
+        Ok(Receiver {
+            otlp_grpc_addr,
+            otlp_http_addr,
+            api_addr,
+            finished,
+            stop,
+            listeners,
+            pipeline,
+            store,
+            telemetry,
+        })
+    }
+
+    /// The line printed once every listener is bound.
+    pub fn listening_line(&self) -> String {
+        let api = self
+            .api_addr
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "-".into());
+        format!(
+            "voicetrace listening otlp_grpc={} otlp_http={} api={api}",
+            self.otlp_grpc_addr, self.otlp_http_addr
+        )
+    }
+
+    /// Finished and revised call logs as they are stored.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CallLog>> {
+        self.finished.subscribe()
+    }
+
+    /// The store (call logs and outbox).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The receiver's metrics.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
+    /// Stops accepting, closes every call in flight (root seen: completed; else incomplete),
+    /// stores their call logs and stops the sinks with the outbox intact.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for listener in self.listeners {
+            let _ = listener.await;
+        }
+        let _ = self.pipeline.await;
+    }
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+struct AssemblyTask {
+    assembler: Assembler,
+    batches: mpsc::Receiver<Batch>,
+    records: mpsc::Sender<CallUpdate>,
+    spans_buffered: Arc<AtomicUsize>,
+    analysis: AnalysisConfig,
+    trace_url_template: Option<String>,
+    telemetry: Telemetry,
+    counters: Arc<IngestCounters>,
+    /// Rejected spans already reported to telemetry.
+    rejected: u64,
+}
+
+impl AssemblyTask {
+    /// analyze (pure) and links, then hand over to the recorder.
+    async fn hand_over(&mut self, updates: Vec<CallUpdate>) -> bool {
+        for mut update in updates {
+            if let CallUpdate::Finished(log) = &mut update {
+                analyze(log, &self.analysis);
+                if let Some(template) = &self.trace_url_template {
+                    log.links.trace = Some(trace_link(template, &log.trace_id, &log.id));
+                }
+            }
+            if self.records.send(update).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn publish(&mut self, stats: AssemblerStats, last: &mut AssemblerStats) {
+        let rejected = self.counters.spans_rejected.load(Ordering::Relaxed);
+        self.telemetry.spans_rejected(rejected - self.rejected);
+        self.rejected = rejected;
+        self.spans_buffered
+            .store(stats.spans_buffered, Ordering::Relaxed);
+        self.telemetry.set_calls_open(stats.calls_open as i64);
+        self.telemetry
+            .spans_accepted(stats.spans_accepted - last.spans_accepted);
+        self.telemetry
+            .spans_refused(stats.spans_refused - last.spans_refused);
+        self.telemetry
+            .calls_evicted(stats.calls_evicted - last.calls_evicted);
+        *last = stats;
+    }
+}
+
+async fn assembly_task(mut task: AssemblyTask) {
+    let mut tick = tokio::time::interval(POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = AssemblerStats::default();
+    loop {
+        let updates = tokio::select! {
+            batch = task.batches.recv() => match batch {
+                Some(Batch::Spans(spans)) => task.assembler.add_spans(spans, now_nanos()),
+                Some(Batch::Logs(logs)) => task.assembler.add_logs(logs, now_nanos()),
+                None => break,
+            },
+            _ = tick.tick() => task.assembler.poll(now_nanos()),
+        };
+        let stats = task.assembler.stats();
+        task.publish(stats, &mut last);
+        if !task.hand_over(updates).await {
+            return;
+        }
+    }
+    // Ingest has stopped: close what is in flight so no span is lost at shutdown.
+    let updates = task.assembler.flush_all(now_nanos());
+    if !updates.is_empty() {
+        tracing::info!(
+            updates = updates.len(),
+            "closing calls in flight at shutdown"
+        );
+    }
+    task.hand_over(updates).await;
+    let stats = task.assembler.stats();
+    task.publish(stats, &mut last);
+}
+
+/// Stores each update (call log + outbox in one transaction) and wakes the sinks; then tells
+/// subscribers. A store failure is retried: the update is not dropped.
+async fn recorder_task(
+    mut updates: mpsc::Receiver<CallUpdate>,
+    forwarder: Forwarder,
+    store: Store,
+    finished: broadcast::Sender<Arc<CallLog>>,
+    telemetry: Telemetry,
+) {
+    while let Some(update) = updates.recv().await {
+        let mut update = update;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let (f, s) = (forwarder.clone(), store.clone());
+            let result = tokio::task::spawn_blocking(move || {
+                if let CallUpdate::Finished(log) = &mut update {
+                    // A call can be finished twice from scratch (a receiver restart, or spans
+                    // after its revision window): its revisions keep counting up.
+                    if let Ok(Some(stored)) = s.latest_call(&log.id) {
+                        if stored.revision >= log.revision {
+                            log.revision = stored.revision + 1;
+                        }
+                    }
+                }
+                let result = f.record(&update);
+                let depth = s.outbox_depth().ok();
+                (update, result.map(|()| depth))
+            })
+            .await;
+            match result {
+                Ok((done, Ok(depth))) => {
+                    if let Some(depth) = depth {
+                        telemetry.set_outbox_depth(depth as i64);
+                    }
+                    update = done;
+                    break;
+                }
+                Ok((again, Err(e))) => {
+                    tracing::error!(error = %e, call_id = again.call_id(), "cannot store call update, retrying");
+                    update = again;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store task failed");
+                    return;
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        if let CallUpdate::Finished(log) = update {
+            telemetry.call_finished(&log);
+            tracing::info!(
+                call_id = %log.id, trace_id = %log.trace_id, revision = log.revision,
+                status = log.status.as_str(), turns = log.turns.len(), "call log stored"
+            );
+            let _ = finished.send(Arc::from(log));
+        }
+    }
+    forwarder.shutdown().await;
+}

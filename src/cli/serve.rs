@@ -1,0 +1,143 @@
+//! `voicetrace serve`: flags and config file → [`ServeConfig`], then run until SIGINT/SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use voicetrace::receiver::forward::SinkConfig;
+use voicetrace::receiver::server::{Receiver, ServeConfig};
+
+/// Where the store lives unless told otherwise (relative to the working directory).
+pub const DEFAULT_DATA_DIR: &str = "voicetrace-data";
+
+/// Flags of `voicetrace serve`. Each overrides the same key of the config file.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML file with the same keys as the flags (snake_case) plus `[[sinks]]` and `[analysis]`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// OTLP/gRPC listen address [default: 127.0.0.1:4317].
+    #[arg(long)]
+    otlp_grpc_addr: Option<SocketAddr>,
+    /// OTLP/HTTP listen address [default: 127.0.0.1:4318].
+    #[arg(long)]
+    otlp_http_addr: Option<SocketAddr>,
+    /// HTTP API listen address, or `-` for none [default: 127.0.0.1:4319].
+    #[arg(long)]
+    api_addr: Option<String>,
+    /// Data directory (SQLite store and outbox) [default: voicetrace-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A sink, `KIND:TARGET` (cekura:URL, webhook:URL, http:URL, jsonl:PATH); repeatable.
+    #[arg(long = "sink")]
+    sinks: Vec<String>,
+    /// Wait after a call's root span for stragglers, in ms [default: 2000].
+    #[arg(long)]
+    grace_ms: Option<u64>,
+    /// Close a call whose root never ends after this long without spans, in ms [default: 120000].
+    #[arg(long)]
+    idle_timeout_ms: Option<u64>,
+    /// Trace link template, e.g. `http://localhost:16686/trace/{trace_id}`.
+    #[arg(long, env = "VOICETRACE_TRACE_URL_TEMPLATE")]
+    trace_url_template: Option<String>,
+}
+
+impl ServeArgs {
+    /// The configuration: defaults, then the config file, then the flags.
+    pub fn config(self) -> Result<ServeConfig> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<ServeConfig>(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => ServeConfig::default(),
+        };
+        if let Some(a) = self.otlp_grpc_addr {
+            config.otlp_grpc_addr = a;
+        }
+        if let Some(a) = self.otlp_http_addr {
+            config.otlp_http_addr = a;
+        }
+        if let Some(a) = self.api_addr {
+            config.api_addr = match a.trim() {
+                "-" | "none" | "" => None,
+                addr => Some(
+                    addr.parse()
+                        .with_context(|| format!("invalid --api-addr {addr:?}"))?,
+                ),
+            };
+        }
+        if let Some(d) = self.data_dir {
+            config.data_dir = d;
+        }
+        for flag in &self.sinks {
+            config.sinks.push(
+                SinkConfig::from_flag(flag).with_context(|| format!("invalid --sink {flag:?}"))?,
+            );
+        }
+        if let Some(ms) = self.grace_ms {
+            config.grace_ms = ms;
+        }
+        if let Some(ms) = self.idle_timeout_ms {
+            config.idle_timeout_ms = ms;
+        }
+        if self.trace_url_template.is_some() {
+            config.trace_url_template = self.trace_url_template;
+        }
+        Ok(config)
+    }
+}
+
+/// Logs go to stderr (stdout carries the listening line), `RUST_LOG` filters, `info` by default.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs the receiver until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let config = args.config()?;
+    init_logging();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let receiver = Receiver::start(config).await?;
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "{}", receiver.listening_line())?;
+        stdout.flush()?;
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing calls in flight, keeping the outbox");
+        receiver.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,494 @@
+//! The running receiver over real sockets: real framework exports replayed over OTLP/HTTP
+//! (protobuf, JSON, gzip) and OTLP/gRPC become call logs equal to `expected.json`; every error
+//! answer of the OTLP specification; back-pressure; idle timeouts; the `serve` binary's contract.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use voicetrace::receiver::calllog::{CallLog, CallStatus};
+use voicetrace::receiver::forward::SinkConfig;
+use voicetrace::receiver::server::{Receiver, ServeConfig};
+
+use support::{assert_matches_expected, fixture_dirs, request_bodies, request_files};
+
+/// Generous: a call log is out ~grace after its root arrives; CI machines can be slow.
+const WAIT: Duration = Duration::from_secs(20);
+
+fn loopback() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+async fn start(dir: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Receiver {
+    let mut config = ServeConfig {
+        otlp_grpc_addr: loopback(),
+        otlp_http_addr: loopback(),
+        api_addr: None,
+        data_dir: dir.to_path_buf(),
+        grace_ms: 200,
+        sinks: vec![
+            SinkConfig::from_flag(&format!("jsonl:{}", dir.join("calls.jsonl").display())).unwrap(),
+        ],
+        ..ServeConfig::default()
+    };
+    tweak(&mut config);
+    Receiver::start(config).await.expect("receiver starts")
+}
+
+/// Waits for `n` call logs (first revisions and revisions alike).
+async fn collect(
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<CallLog>>,
+    n: usize,
+) -> Vec<CallLog> {
+    let mut logs = Vec::new();
+    while logs.len() < n {
+        let log = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} call logs within {WAIT:?}", logs.len()))
+            .expect("receiver running");
+        logs.push((*log).clone());
+    }
+    logs
+}
+
+fn expected_calls(dir: &Path) -> usize {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    v.as_array().unwrap().len()
+}
+
+async fn post(
+    url: &str,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(e) = encoding {
+        request = request.header("content-encoding", e);
+    }
+    request.send().await.expect("request sent")
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+    HttpProtobuf,
+    HttpProtobufGzip,
+    HttpJson,
+    Grpc,
+}
+
+async fn replay(receiver: &Receiver, dir: &Path, transport: Transport) {
+    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    match transport {
+        Transport::HttpProtobuf | Transport::HttpProtobufGzip => {
+            for body in request_bodies(dir) {
+                let (body, encoding) = match transport {
+                    Transport::HttpProtobufGzip => (gzip(&body), Some("gzip")),
+                    _ => (body, None),
+                };
+                let response = post(&url, "application/x-protobuf", encoding, body).await;
+                assert_eq!(response.status(), 200);
+                assert_eq!(response.headers()["content-type"], "application/x-protobuf");
+                let answer =
+                    ExportTraceServiceResponse::decode(response.bytes().await.unwrap()).unwrap();
+                assert_eq!(answer.partial_success, None);
+            }
+        }
+        Transport::HttpJson => {
+            for file in request_files(dir, "json") {
+                let response =
+                    post(&url, "application/json", None, std::fs::read(file).unwrap()).await;
+                assert_eq!(
+                    response.status(),
+                    200,
+                    "{}",
+                    response.text().await.unwrap_or_default()
+                );
+            }
+        }
+        Transport::Grpc => {
+            let mut client =
+                TraceServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
+                    .await
+                    .expect("gRPC connects")
+                    .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+            for body in request_bodies(dir) {
+                let request = ExportTraceServiceRequest::decode(&body[..]).unwrap();
+                let answer = client
+                    .export(request)
+                    .await
+                    .expect("export accepted")
+                    .into_inner();
+                assert_eq!(answer.partial_success, None);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixtures_over_every_transport_match_expected() {
+    for transport in [
+        Transport::HttpProtobuf,
+        Transport::HttpProtobufGzip,
+        Transport::HttpJson,
+        Transport::Grpc,
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let receiver = start(data.path(), |_| {}).await;
+        let mut rx = receiver.subscribe();
+        for dir in fixture_dirs() {
+            replay(&receiver, &dir, transport).await;
+            let logs = collect(&mut rx, expected_calls(&dir)).await;
+            assert_matches_expected(&dir, &logs);
+            for log in &logs {
+                assert_eq!(log.status, CallStatus::Completed, "{transport:?}");
+                // Stored before it is announced.
+                let stored = receiver
+                    .store()
+                    .latest_call(&log.id)
+                    .unwrap()
+                    .expect("stored");
+                assert_eq!(stored.revision, log.revision);
+            }
+        }
+        receiver.shutdown().await;
+        // The jsonl sink got one line per call log.
+        let jsonl = data.path().join("calls.jsonl");
+        let wanted: usize = fixture_dirs().iter().map(|d| expected_calls(d)).sum();
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let lines = std::fs::read_to_string(&jsonl)
+                .unwrap_or_default()
+                .lines()
+                .count();
+            if lines >= wanted || std::time::Instant::now() > deadline {
+                assert_eq!(lines, wanted, "{transport:?}: jsonl lines");
+                break;
+            }
+            tokio::task::yield_now().await;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[tokio::test]
+async fn late_spans_produce_a_stored_revision() {
+    let data = tempfile::tempdir().unwrap();
+    let receiver = start(data.path(), |_| {}).await;
+    let mut rx = receiver.subscribe();
+    let dir = &fixture_dirs()[1]; // pipecat: its last request holds a turn and the root
+    let bodies = request_bodies(dir);
+    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    // Requests 2..4 first (root included), request 1 (turn 1's spans) after the call log.
+    for body in &bodies[1..] {
+        assert_eq!(
+            post(&url, "application/x-protobuf", None, body.clone())
+                .await
+                .status(),
+            200
+        );
+    }
+    let first = collect(&mut rx, 1).await;
+    assert_eq!(first[0].revision, 1);
+    assert_eq!(
+        post(&url, "application/x-protobuf", None, bodies[0].clone())
+            .await
+            .status(),
+        200
+    );
+    let revised = collect(&mut rx, 1).await;
+    assert_eq!(revised[0].revision, 2);
+    assert_matches_expected(dir, &revised);
+    assert_eq!(
+        receiver
+            .store()
+            .latest_call(&revised[0].id)
+            .unwrap()
+            .unwrap()
+            .revision,
+        2
+    );
+    receiver.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_call_without_root_is_closed_incomplete_after_the_idle_timeout() {
+    let data = tempfile::tempdir().unwrap();
+    let receiver = start(data.path(), |c| c.idle_timeout_ms = 300).await;
+    let mut rx = receiver.subscribe();
+    let dir = &fixture_dirs()[1];
+    let bodies = request_bodies(dir);
+    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    // Everything but the last request, which holds the `conversation` root.
+    for body in &bodies[..bodies.len() - 1] {
+        assert_eq!(
+            post(&url, "application/x-protobuf", None, body.clone())
+                .await
+                .status(),
+            200
+        );
+    }
+    let logs = collect(&mut rx, 1).await;
+    assert_eq!(logs[0].status, CallStatus::Incomplete);
+    assert!(
+        logs[0].issues.iter().any(|i| i.kind == "incomplete_call"),
+        "{:?}",
+        logs[0].issues
+    );
+    receiver.shutdown().await;
+}
+
+/// A request with one good span and one whose trace id is all zero.
+fn half_bad_request() -> ExportTraceServiceRequest {
+    let dir = &fixture_dirs()[1];
+    let mut request = ExportTraceServiceRequest::decode(&request_bodies(dir)[0][..]).unwrap();
+    let spans = &mut request.resource_spans[0].scope_spans[0].spans;
+    spans.truncate(2);
+    spans[1].trace_id = vec![0; 16];
+    request
+}
+
+#[tokio::test]
+async fn error_answers_follow_the_otlp_specification() {
+    let data = tempfile::tempdir().unwrap();
+    let receiver = start(data.path(), |_| {}).await;
+    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+
+    // Partial success over HTTP and gRPC: the bad span is counted and explained.
+    let response = post(
+        &url,
+        "application/x-protobuf",
+        None,
+        half_bad_request().encode_to_vec(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let answer = ExportTraceServiceResponse::decode(response.bytes().await.unwrap()).unwrap();
+    let partial = answer.partial_success.expect("partial success");
+    assert_eq!(partial.rejected_spans, 1);
+    assert!(
+        partial.error_message.contains("trace id is all zero"),
+        "{}",
+        partial.error_message
+    );
+    let mut client = TraceServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
+        .await
+        .unwrap();
+    let answer = client
+        .export(half_bad_request())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.partial_success.unwrap().rejected_spans, 1);
+
+    // Undecodable bodies: 400 with a google.rpc.Status saying what failed.
+    let response = post(
+        &url,
+        "application/x-protobuf",
+        None,
+        b"\xff\xff not protobuf".to_vec(),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let body = response.bytes().await.unwrap();
+    let message = String::from_utf8_lossy(&body);
+    assert!(
+        message.contains("cannot decode ExportTraceServiceRequest"),
+        "{message}"
+    );
+    let response = post(
+        &url,
+        "application/json",
+        None,
+        b"{\"resourceSpans\": 7}".to_vec(),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let status: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status["code"], 3);
+    assert!(status["message"].as_str().unwrap().contains("OTLP/JSON"));
+    let response = post(
+        &url,
+        "application/x-protobuf",
+        Some("gzip"),
+        b"not gzip".to_vec(),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+
+    // Unknown content type or encoding: 415.
+    assert_eq!(
+        post(&url, "text/plain", None, b"hello".to_vec())
+            .await
+            .status(),
+        415
+    );
+    assert_eq!(
+        post(&url, "application/x-protobuf", Some("br"), b"x".to_vec())
+            .await
+            .status(),
+        415
+    );
+
+    // Oversized: 413, before and after decompression.
+    let big = vec![0u8; voicetrace::receiver::ingest::MAX_BODY_BYTES + 1];
+    assert_eq!(
+        post(&url, "application/x-protobuf", None, big.clone())
+            .await
+            .status(),
+        413
+    );
+    assert_eq!(
+        post(&url, "application/x-protobuf", Some("gzip"), gzip(&big))
+            .await
+            .status(),
+        413
+    );
+
+    // Logs endpoint and LiveKit's upload paths answer too.
+    for path in ["/v1/logs", "/observability/logs/otlp/v0"] {
+        let r = post(
+            &format!("http://{}{path}", receiver.otlp_http_addr),
+            "application/x-protobuf",
+            None,
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let r = post(
+        &format!(
+            "http://{}/observability/traces/otlp/v0",
+            receiver.otlp_http_addr
+        ),
+        "application/x-protobuf",
+        None,
+        request_bodies(&fixture_dirs()[0])[0].clone(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    receiver.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_full_receiver_says_retry_later_and_loses_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    // A memory bound smaller than one request: every span request is refused.
+    let receiver = start(data.path(), |c| c.max_spans_buffered = 2).await;
+    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let body = request_bodies(&fixture_dirs()[1])[0].clone();
+    let response = post(&url, "application/x-protobuf", None, body.clone()).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let mut client = TraceServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
+        .await
+        .unwrap();
+    let status = client
+        .export(ExportTraceServiceRequest::decode(&body[..]).unwrap())
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    // Refused spans were not taken: nothing was assembled from them.
+    receiver.shutdown().await;
+    let store = voicetrace::receiver::store::Store::open(data.path()).unwrap();
+    let page = store
+        .list_calls(&voicetrace::receiver::calllog::CallQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(page.calls.is_empty());
+}
+
+#[test]
+fn serve_binary_prints_its_addresses_and_writes_call_logs() {
+    let data = tempfile::tempdir().unwrap();
+    let jsonl = data.path().join("out.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_voicetrace"))
+        .args([
+            "serve",
+            "--otlp-grpc-addr",
+            "127.0.0.1:0",
+            "--otlp-http-addr",
+            "127.0.0.1:0",
+            "--api-addr",
+            "-",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--sink")
+        .arg(format!("jsonl:{}", jsonl.display()))
+        .args(["--grace-ms", "100"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("voicetrace serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let fields: Vec<&str> = line.trim().split(' ').collect();
+    assert_eq!(fields[..2], ["voicetrace", "listening"], "{line}");
+    assert!(fields[2].starts_with("otlp_grpc=127.0.0.1:"), "{line}");
+    assert_eq!(fields[4], "api=-");
+    let http = fields[3].strip_prefix("otlp_http=").unwrap().to_string();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = &fixture_dirs()[0];
+    runtime.block_on(async {
+        for body in request_bodies(dir) {
+            assert_eq!(
+                post(
+                    &format!("http://{http}/v1/traces"),
+                    "application/x-protobuf",
+                    None,
+                    body
+                )
+                .await
+                .status(),
+                200
+            );
+        }
+    });
+    let deadline = std::time::Instant::now() + WAIT;
+    let text = loop {
+        let text = std::fs::read_to_string(&jsonl).unwrap_or_default();
+        if text.lines().count() >= 1 || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "serve exits cleanly on SIGTERM: {status:?}"
+    );
+    let logs: Vec<CallLog> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a call log per line"))
+        .collect();
+    assert_matches_expected(dir, &logs);
+}
