@@ -225,6 +225,8 @@ fn b(key: &str, value: bool) -> KeyValue {
 }
 
 const MS: u64 = 1_000_000;
+/// About how long a generated turn lasts (user speech, stages, agent speech, pause).
+const TURN_NS: u64 = 5_000 * MS;
 const LINES: &[(&str, &str)] = &[
     (
         "I'd like to check on my order.",
@@ -273,9 +275,12 @@ impl Traffic {
         self.next_span_id.to_be_bytes().to_vec()
     }
 
+    /// A new call, placed in the past so that its spans have ended by the time they are sent
+    /// (as an exporter sends them): a turn lasts about [`TURN_NS`].
     fn new_call(&mut self, now_ns: u64) -> CallGen {
         let call_id = format!("{}{}", self.prefix, self.calls_started);
         self.calls_started += 1;
+        let now_ns = now_ns.saturating_sub(u64::from(self.turns + 1) * TURN_NS);
         CallGen {
             trace_id: trace_id_for_call(&call_id).to_vec(),
             root_span_id: self.span_id(),
