@@ -113,6 +113,9 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
 }
 
+/// The header a sink's secret goes in, and how the secret becomes its value.
+pub type SecretHeader = (HeaderName, fn(&str) -> String);
+
 /// What all HTTP sinks share: a client with the sink's timeout, the headers sent with every
 /// request (configured headers and the secret's header), and the secret for redaction.
 #[derive(Debug)]
@@ -127,7 +130,7 @@ impl HttpService {
     pub fn new(
         config: &SinkConfig,
         secret: Option<Secret>,
-        secret_header: Option<(HeaderName, fn(&str) -> String)>,
+        secret_header: Option<SecretHeader>,
     ) -> Result<HttpService, ForwardError> {
         let sink = config.name().to_string();
         let invalid = |why: String| {

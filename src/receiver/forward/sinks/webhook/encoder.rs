@@ -162,7 +162,7 @@ pub fn encode(
             let u = turn_utterances(&t.turn, None)
                 .into_iter()
                 .find(|u| u.speaker == wanted)
-                .unwrap_or_else(|| Utterance {
+                .unwrap_or(Utterance {
                     speaker: wanted,
                     text: "",
                     start_ms: t.turn.start_ms,
