@@ -108,7 +108,11 @@ pub fn parse_traceparent(header: &str) -> Result<TraceParent, TraceParentError> 
     if trace_id == [0; 16] || span_id == [0; 8] {
         return Err(TraceParentError::ZeroId);
     }
-    Ok(TraceParent { trace_id, span_id, flags })
+    Ok(TraceParent {
+        trace_id,
+        span_id,
+        flags,
+    })
 }
 
 #[cfg(test)]
@@ -132,18 +136,28 @@ mod tests {
         // `printf call_123 | sha256sum` = 2ce6deda1dec6b4c566f38ac5241867b7e29...
         assert_eq!(trace_id_hex("call_123"), "2ce6deda1dec6b4c566f38ac5241867b");
         // The nil UUID is not a valid trace id: it hashes too.
-        assert_ne!(trace_id_hex("00000000-0000-0000-0000-000000000000"), "0".repeat(32));
+        assert_ne!(
+            trace_id_hex("00000000-0000-0000-0000-000000000000"),
+            "0".repeat(32)
+        );
     }
 
     #[test]
     fn traceparent_parses_and_rejects() {
-        let tp = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        let tp =
+            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
         assert_eq!(to_hex(&tp.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(to_hex(&tp.span_id), "00f067aa0ba902b7");
         assert_eq!(tp.flags, 1);
-        assert!(parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_err());
-        assert!(parse_traceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").is_err());
-        assert!(parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e47-00f067aa0ba902b7-01").is_err());
+        assert!(
+            parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_err()
+        );
+        assert!(
+            parse_traceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").is_err()
+        );
+        assert!(
+            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e47-00f067aa0ba902b7-01").is_err()
+        );
         assert!(parse_traceparent("garbage").is_err());
     }
 }

@@ -323,7 +323,8 @@ async fn error_answers_follow_the_otlp_specification() {
     )
     .await;
     assert_eq!(response.status(), 400);
-    let status: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
     assert_eq!(status["code"], 3);
     assert!(status["message"].as_str().unwrap().contains("OTLP/JSON"));
     let response = post(

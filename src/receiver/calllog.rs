@@ -346,6 +346,9 @@ pub fn trace_link(template: &str, trace_id: &str, call_id: &str) -> String {
 /// carries a finished or revised call log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// A turn is a few hundred bytes and each update is moved once through a channel: boxing it
+// would cost an allocation per turn for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum CallUpdate {
     /// A call's first spans arrived.
     Started(CallStarted),

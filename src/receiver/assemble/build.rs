@@ -339,7 +339,7 @@ impl<'a> CallSpans<'a> {
     }
 }
 
-fn sorted_stages<'a>(mut stages: Vec<(Stage, &'a SpanRecord)>) -> Vec<(Stage, &'a SpanRecord)> {
+fn sorted_stages(mut stages: Vec<(Stage, &SpanRecord)>) -> Vec<(Stage, &SpanRecord)> {
     stages.sort_by_key(|(_, s)| s.start_unix_nano);
     stages
 }
