@@ -29,7 +29,7 @@ use crate::receiver::assemble::{Assembler, AssemblerConfig, AssemblerStats};
 use crate::receiver::calllog::{trace_link, CallLog, CallPage, CallQuery, CallUpdate};
 use crate::receiver::forward::{Forwarder, SinkConfig};
 use crate::receiver::ingest::{self, Batch, Ingest, IngestCounters};
-use crate::receiver::store::Store;
+use crate::receiver::store::{Store, StoreError};
 use crate::receiver::telemetry::Telemetry;
 
 /// How often assembly looks for calls whose grace or idle timeout has passed. Small against
@@ -40,6 +40,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 const INGEST_QUEUE_BATCHES: usize = 1024;
 /// Updates waiting between assembly and the store (one SQLite transaction each).
 const RECORD_QUEUE: usize = 4096;
+/// How often the sinks' delivered / retrying / dead counts are read into `/metrics`.
+const SINK_STATS_INTERVAL: Duration = Duration::from_secs(2);
 /// Finished call logs kept for slow subscribers (demo, tests, WatchCalls).
 const BROADCAST_CAPACITY: usize = 1024;
 
@@ -159,9 +161,10 @@ impl CallReader for StoreReader {
     }
 
     fn list_calls(&self, q: &CallQuery) -> Result<CallPage, ReadError> {
-        self.0
-            .list_calls(q)
-            .map_err(|e| ReadError::new(e.to_string()))
+        self.0.list_calls(q).map_err(|e| match e {
+            StoreError::InvalidCursor(message) => ReadError::invalid_cursor(message),
+            other => ReadError::new(other.to_string()),
+        })
     }
 }
 
@@ -283,6 +286,11 @@ impl Receiver {
             finished.clone(),
             telemetry.clone(),
         ));
+        listeners.push(tokio::spawn(sink_stats_task(
+            store.clone(),
+            telemetry.clone(),
+            stop_rx.clone(),
+        )));
         let pipeline = tokio::spawn(async move {
             let _ = assembly.await;
             let _ = recorder.await;
@@ -337,6 +345,35 @@ impl Receiver {
             let _ = listener.await;
         }
         let _ = self.pipeline.await;
+    }
+}
+
+/// Copies the outbox's per-sink counts into the metrics until the receiver stops.
+async fn sink_stats_task(store: Store, telemetry: Telemetry, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(SINK_STATS_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let s = store.clone();
+        let Ok((Ok(stats), depth)) =
+            tokio::task::spawn_blocking(move || (s.sink_stats(), s.outbox_depth())).await
+        else {
+            continue;
+        };
+        for sink in stats {
+            telemetry.set_sink_counts(
+                &sink.name,
+                sink.delivered,
+                sink.retrying,
+                sink.dead,
+                sink.pending,
+            );
+        }
+        if let Ok(depth) = depth {
+            telemetry.set_outbox_depth(depth as i64);
+        }
     }
 }
 
