@@ -493,3 +493,132 @@ fn serve_binary_prints_its_addresses_and_writes_call_logs() {
         .collect();
     assert_matches_expected(dir, &logs);
 }
+
+#[tokio::test]
+async fn a_call_in_flight_survives_a_receiver_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = &fixture_dirs()[1]; // pipecat: the root is in the last request
+    let bodies = request_bodies(dir);
+    let receiver = start(data.path(), |_| {}).await;
+    let mut rx = receiver.subscribe();
+    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    for body in &bodies[..bodies.len() - 1] {
+        assert_eq!(
+            post(&url, "application/x-protobuf", None, body.clone())
+                .await
+                .status(),
+            200
+        );
+    }
+    receiver.shutdown().await;
+    // The call had no root yet: it was neither closed nor lost, it waits in the journal.
+    assert!(rx.try_recv().is_err(), "no call log for a call in flight");
+
+    let receiver = start(data.path(), |_| {}).await;
+    let mut rx = receiver.subscribe();
+    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let last = bodies.last().unwrap().clone();
+    assert_eq!(
+        post(&url, "application/x-protobuf", None, last)
+            .await
+            .status(),
+        200
+    );
+    let logs = collect(&mut rx, 1).await;
+    assert_eq!(logs[0].revision, 1);
+    assert_eq!(logs[0].status, CallStatus::Completed);
+    assert_matches_expected(dir, &logs);
+    receiver.shutdown().await;
+    let store = voicetrace::receiver::store::Store::open(data.path()).unwrap();
+    assert_eq!(
+        store.journal_depth().unwrap(),
+        0,
+        "the journal is trimmed once the call log is stored"
+    );
+}
+
+/// Starts `voicetrace serve` on free ports; returns the child and its OTLP/HTTP address.
+fn spawn_serve(data: &Path, jsonl: &Path) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_voicetrace"))
+        .args([
+            "serve",
+            "--otlp-grpc-addr",
+            "127.0.0.1:0",
+            "--otlp-http-addr",
+            "127.0.0.1:0",
+            "--api-addr",
+            "-",
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--sink")
+        .arg(format!("jsonl:{}", jsonl.display()))
+        .args(["--grace-ms", "100"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("voicetrace serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let http = line
+        .split(' ')
+        .find_map(|f| f.strip_prefix("otlp_http="))
+        .unwrap_or_else(|| panic!("no otlp_http in {line:?}"))
+        .to_string();
+    (child, http)
+}
+
+#[test]
+fn accepted_spans_survive_a_crash() {
+    let data = tempfile::tempdir().unwrap();
+    let jsonl = data.path().join("out.jsonl");
+    let dir = &fixture_dirs()[1];
+    let bodies = request_bodies(dir);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+
+    let (mut child, http) = spawn_serve(data.path(), &jsonl);
+    runtime.block_on(async {
+        for body in &bodies[..bodies.len() - 1] {
+            let r = post(
+                &format!("http://{http}/v1/traces"),
+                "application/x-protobuf",
+                None,
+                body.clone(),
+            )
+            .await;
+            assert_eq!(r.status(), 200);
+        }
+    });
+    // SIGKILL: no shutdown code runs. What was answered 200 must be on disk.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, http) = spawn_serve(data.path(), &jsonl);
+    runtime.block_on(async {
+        let r = post(
+            &format!("http://{http}/v1/traces"),
+            "application/x-protobuf",
+            None,
+            bodies.last().unwrap().clone(),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+    });
+    let deadline = std::time::Instant::now() + WAIT;
+    let text = loop {
+        let text = std::fs::read_to_string(&jsonl).unwrap_or_default();
+        if !text.is_empty() || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logs: Vec<CallLog> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_matches_expected(dir, &logs);
+}

@@ -3,14 +3,16 @@
 //! The data flow runs in one direction, one module per stage (DESIGN.md):
 //!
 //! ```text
-//! ingest ──► assemble ──► analyze ──► store ──► forward (outbox → sinks)
-//!  OTLP       calls by      metrics,     SQLite:     cekura, webhook,
-//!  gRPC/HTTP  trace_id,     issues       call logs,  http, jsonl
-//!             turns, timing              outbox
+//! ingest ──► journal ──► assemble ──► analyze ──► store ──► forward (outbox → sinks)
+//!  OTLP       durable     calls by      metrics,    SQLite:     cekura, webhook,
+//!  gRPC/HTTP  before ack  trace_id,     issues      call logs,  http, jsonl
+//!                         turns, timing             outbox
 //! ```
 //!
 //! - [`span`]: the plain records ingest hands to assembly.
 //! - [`ingest`]: OTLP/gRPC and OTLP/HTTP endpoints; decoding, validation, back-pressure.
+//! - [`journal`]: makes "accepted" durable: batches are journaled before the exporter's answer
+//!   and replayed after a restart.
 //! - [`assemble`]: the pure core that groups spans into calls and builds call logs.
 //! - [`analyze`]: the pure call metrics and issues.
 //! - [`calllog`]: the call log (and the live [`calllog::CallUpdate`]s) every later stage consumes.
@@ -24,6 +26,7 @@ pub mod assemble;
 pub mod calllog;
 pub mod forward;
 pub mod ingest;
+pub mod journal;
 pub mod server;
 pub mod span;
 pub mod store;

@@ -29,8 +29,10 @@ use crate::receiver::assemble::{Assembler, AssemblerConfig, AssemblerStats};
 use crate::receiver::calllog::{trace_link, CallLog, CallPage, CallQuery, CallUpdate};
 use crate::receiver::forward::{Forwarder, SinkConfig};
 use crate::receiver::ingest::{self, Batch, Ingest, IngestCounters};
-use crate::receiver::store::{Store, StoreError};
+use crate::receiver::journal;
+use crate::receiver::store::{JournalTable, Store, StoreError};
 use crate::receiver::telemetry::Telemetry;
+use crate::trace_id::from_hex;
 
 /// How often assembly looks for calls whose grace or idle timeout has passed. Small against
 /// the default 2 s grace, so a call log is out within ~2.05 s of its root span.
@@ -38,6 +40,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Batches waiting between ingest and assembly: at a typical 512 spans per batch, about half a
 /// million spans of burst before exporters are told to retry.
 const INGEST_QUEUE_BATCHES: usize = 1024;
+/// Journaled batches waiting for assembly; small, as they are durable already.
+const ASSEMBLY_QUEUE_BATCHES: usize = 256;
 /// Updates waiting between assembly and the store (one SQLite transaction each).
 const RECORD_QUEUE: usize = 4096;
 /// How often the sinks' delivered / retrying / dead counts are read into `/metrics`.
@@ -99,6 +103,9 @@ pub struct ServeConfig {
     pub sinks: Vec<SinkConfig>,
     /// Stage budgets for issues.
     pub analysis: AnalysisConfig,
+    /// Journal accepted spans before answering the exporter, and replay them after a restart
+    /// (default on; off trades that durability for ingest speed).
+    pub journal: bool,
 }
 
 impl Default for ServeConfig {
@@ -117,6 +124,7 @@ impl Default for ServeConfig {
             trace_url_template: None,
             sinks: Vec::new(),
             analysis: AnalysisConfig::default(),
+            journal: true,
         }
     }
 }
@@ -202,11 +210,43 @@ impl Receiver {
         let telemetry = Telemetry::new();
 
         let (stop, stop_rx) = watch::channel(false);
-        let (batch_tx, batch_rx) = mpsc::channel(INGEST_QUEUE_BATCHES);
+        // ingest ──submissions──► journal writer ──batches──► assembly
+        let (submission_tx, submission_rx) = mpsc::channel(INGEST_QUEUE_BATCHES);
+        let (batch_tx, batch_rx) = mpsc::channel(ASSEMBLY_QUEUE_BATCHES);
+        let store_error = |e: StoreError| ServeError::Store {
+            dir: config.data_dir.clone(),
+            message: e.to_string(),
+        };
+        let (journal_writer, journal_forget, replay) = if config.journal {
+            let writer = store.journal().map_err(store_error)?;
+            let forget = store.journal().map_err(store_error)?;
+            let (forget, rows) = tokio::task::spawn_blocking(move || {
+                let rows = forget.load();
+                (forget, rows)
+            })
+            .await
+            .map_err(|e| ServeError::Store {
+                dir: config.data_dir.clone(),
+                message: e.to_string(),
+            })?;
+            (
+                Some(writer),
+                Some(forget),
+                journal::decode(rows.map_err(store_error)?),
+            )
+        } else {
+            (None, None, Default::default())
+        };
+        journal::spawn_writer(journal_writer, submission_rx, batch_tx).map_err(|e| {
+            ServeError::Store {
+                dir: config.data_dir.clone(),
+                message: format!("cannot start the journal writer: {e}"),
+            }
+        })?;
         let spans_buffered = Arc::new(AtomicUsize::new(0));
         let counters = Arc::new(IngestCounters::default());
         let ingest = Ingest::new(
-            batch_tx,
+            submission_tx,
             spans_buffered.clone(),
             config.max_spans_buffered,
             counters.clone(),
@@ -259,7 +299,7 @@ impl Receiver {
         // Ingest's own handle goes away with the servers: the channel closes when they stop.
         drop(ingest);
 
-        let assembler = Assembler::new(AssemblerConfig {
+        let mut assembler = Assembler::new(AssemblerConfig {
             grace_ms: config.grace_ms,
             idle_timeout_ms: config.idle_timeout_ms,
             revision_window_ms: config.idle_timeout_ms,
@@ -267,22 +307,38 @@ impl Receiver {
             max_spans_per_call: config.max_spans_per_call,
             live_turns,
         });
+        // Calls that were in flight when the receiver last stopped continue where they were.
+        let (replayed_spans, replayed_logs) = replay;
+        let mut initial = Vec::new();
+        if !replayed_spans.is_empty() || !replayed_logs.is_empty() {
+            tracing::info!(
+                spans = replayed_spans.len(),
+                logs = replayed_logs.len(),
+                "replaying the span journal"
+            );
+            initial.extend(assembler.add_spans(replayed_spans, now_nanos()));
+            initial.extend(assembler.add_logs(replayed_logs, now_nanos()));
+        }
         let (record_tx, record_rx) = mpsc::channel(RECORD_QUEUE);
-        let assembly = tokio::spawn(assembly_task(AssemblyTask {
-            assembler,
-            batches: batch_rx,
-            records: record_tx,
-            spans_buffered,
-            analysis: config.analysis.clone(),
-            trace_url_template: config.trace_url_template.clone(),
-            telemetry: telemetry.clone(),
-            counters,
-            rejected: 0,
-        }));
+        let assembly = tokio::spawn(assembly_task(
+            initial,
+            AssemblyTask {
+                assembler,
+                batches: batch_rx,
+                records: record_tx,
+                spans_buffered,
+                analysis: config.analysis.clone(),
+                trace_url_template: config.trace_url_template.clone(),
+                telemetry: telemetry.clone(),
+                counters,
+                journal: config.journal,
+                rejected: 0,
+            },
+        ));
         let recorder = tokio::spawn(recorder_task(
             record_rx,
             forwarder,
-            store.clone(),
+            journal_forget.map(Arc::new),
             finished.clone(),
             telemetry.clone(),
         ));
@@ -337,8 +393,9 @@ impl Receiver {
         &self.telemetry
     }
 
-    /// Stops accepting, closes every call in flight (root seen: completed; else incomplete),
-    /// stores their call logs and stops the sinks with the outbox intact.
+    /// Stops accepting, finishes the calls whose root arrived, keeps the others in the journal
+    /// for the next start (closes them as incomplete when the journal is off), and stops the
+    /// sinks with the outbox intact.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for listener in self.listeners {
@@ -357,11 +414,16 @@ async fn sink_stats_task(store: Store, telemetry: Telemetry, mut stop: watch::Re
             _ = stop.wait_for(|s| *s) => return,
         }
         let s = store.clone();
-        let Ok((Ok(stats), depth)) =
-            tokio::task::spawn_blocking(move || (s.sink_stats(), s.outbox_depth())).await
+        let Ok((Ok(stats), depth, journal)) = tokio::task::spawn_blocking(move || {
+            (s.sink_stats(), s.outbox_depth(), s.journal_depth())
+        })
+        .await
         else {
             continue;
         };
+        if let Ok(journal) = journal {
+            telemetry.set_journal_depth(journal as i64);
+        }
         for sink in stats {
             telemetry.set_sink_counts(
                 &sink.name,
@@ -390,6 +452,8 @@ struct AssemblyTask {
     trace_url_template: Option<String>,
     telemetry: Telemetry,
     counters: Arc<IngestCounters>,
+    /// Whether a journal keeps open calls across restarts.
+    journal: bool,
     /// Rejected spans already reported to telemetry.
     rejected: u64,
 }
@@ -428,7 +492,10 @@ impl AssemblyTask {
     }
 }
 
-async fn assembly_task(mut task: AssemblyTask) {
+async fn assembly_task(initial: Vec<CallUpdate>, mut task: AssemblyTask) {
+    if !task.hand_over(initial).await {
+        return;
+    }
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = AssemblerStats::default();
@@ -447,8 +514,9 @@ async fn assembly_task(mut task: AssemblyTask) {
             return;
         }
     }
-    // Ingest has stopped: close what is in flight so no span is lost at shutdown.
-    let updates = task.assembler.flush_all(now_nanos());
+    // Ingest has stopped: finish what can be finished; calls still waiting for their root stay
+    // in the journal for the next start (or, without a journal, are closed as incomplete).
+    let updates = task.assembler.flush(now_nanos(), !task.journal);
     if !updates.is_empty() {
         tracing::info!(
             updates = updates.len(),
@@ -465,15 +533,16 @@ async fn assembly_task(mut task: AssemblyTask) {
 async fn recorder_task(
     mut updates: mpsc::Receiver<CallUpdate>,
     forwarder: Forwarder,
-    store: Store,
+    journal: Option<Arc<JournalTable>>,
     finished: broadcast::Sender<Arc<CallLog>>,
     telemetry: Telemetry,
 ) {
+    let store = forwarder.store().clone();
     while let Some(update) = updates.recv().await {
         let mut update = update;
         let mut backoff = Duration::from_millis(100);
         loop {
-            let (f, s) = (forwarder.clone(), store.clone());
+            let (f, s, j) = (forwarder.clone(), store.clone(), journal.clone());
             let result = tokio::task::spawn_blocking(move || {
                 if let CallUpdate::Finished(log) = &mut update {
                     // A call can be finished twice from scratch (a receiver restart, or spans
@@ -485,6 +554,14 @@ async fn recorder_task(
                     }
                 }
                 let result = f.record(&update);
+                if let (Ok(()), Some(journal), CallUpdate::Finished(log)) = (&result, &j, &update) {
+                    // Stored: the journal no longer needs this call's spans.
+                    if let Some(trace_id) = from_hex::<16>(&log.trace_id) {
+                        if let Err(e) = journal.forget(&trace_id) {
+                            tracing::warn!(error = %e, call_id = %log.id, "cannot trim the span journal");
+                        }
+                    }
+                }
                 let depth = s.outbox_depth().ok();
                 (update, result.map(|()| depth))
             })

@@ -307,13 +307,17 @@ impl Assembler {
         due.into_iter().flat_map(|t| self.emit(&t, now)).collect()
     }
 
-    /// Closes every open call now (receiver shutdown): roots that arrived count as ended, the
-    /// others are incomplete.
-    pub fn flush_all(&mut self, now: u64) -> Vec<CallUpdate> {
+    /// Closes calls now (receiver shutdown): pending revisions and calls whose root arrived
+    /// are finished; calls still waiting for their root are closed as incomplete only when
+    /// `close_open` is set (without a journal to resume them from, closing is better than
+    /// losing them).
+    pub fn flush(&mut self, now: u64, close_open: bool) -> Vec<CallUpdate> {
         let due: Vec<TraceId> = self
             .calls
             .iter()
-            .filter(|(_, c)| c.is_open() || c.dirty)
+            .filter(|(_, c)| {
+                (c.is_open() && (c.root_seen.is_some() || close_open)) || (!c.is_open() && c.dirty)
+            })
             .map(|(t, _)| *t)
             .collect();
         due.into_iter().flat_map(|t| self.emit(&t, now)).collect()

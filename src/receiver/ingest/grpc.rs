@@ -35,6 +35,7 @@ impl TraceService for Ingest {
         let decoded = decode_traces(request.into_inner());
         let (rejected, reason) = (decoded.rejected, decoded.reason);
         self.submit_spans(decoded.spans, rejected)
+            .await
             .map_err(unavailable)?;
         Ok(Response::new(ExportTraceServiceResponse {
             partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
@@ -52,7 +53,7 @@ impl LogsService for Ingest {
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let decoded = decode_logs(request.into_inner());
-        self.submit_logs(decoded.logs).map_err(unavailable)?;
+        self.submit_logs(decoded.logs).await.map_err(unavailable)?;
         Ok(Response::new(ExportLogsServiceResponse {
             partial_success: (decoded.rejected > 0).then(|| ExportLogsPartialSuccess {
                 rejected_log_records: decoded.rejected,

@@ -87,7 +87,9 @@ impl Failure {
     fn refused(refusal: Refusal) -> Self {
         let (status, code) = match refusal {
             Refusal::Full => (StatusCode::TOO_MANY_REQUESTS, CODE_RESOURCE_EXHAUSTED),
-            Refusal::Busy | Refusal::Closed => (StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE),
+            Refusal::Busy | Refusal::Closed | Refusal::Storage => {
+                (StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE)
+            }
         };
         Failure {
             retry_after: true,
@@ -211,7 +213,7 @@ async fn traces(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -
     let Some(encoding) = encoding_of(&headers) else {
         return unsupported_media();
     };
-    let answer = (|| -> Result<_, Failure> {
+    let answer = async {
         let bytes = body_bytes(&headers, body)?;
         let request: ExportTraceServiceRequest =
             decode_body(encoding, &bytes, "ExportTraceServiceRequest")?;
@@ -219,14 +221,16 @@ async fn traces(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -
         let rejected = decoded.rejected;
         ingest
             .submit_spans(decoded.spans, rejected)
+            .await
             .map_err(Failure::refused)?;
-        Ok(ExportTraceServiceResponse {
+        Ok::<_, Failure>(ExportTraceServiceResponse {
             partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
                 rejected_spans: rejected,
                 error_message: decoded.reason.unwrap_or_default(),
             }),
         })
-    })();
+    }
+    .await;
     match answer {
         Ok(response) => encode(encoding, &response, StatusCode::OK),
         Err(failure) => {
@@ -245,19 +249,23 @@ async fn logs(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -> 
     let Some(encoding) = encoding_of(&headers) else {
         return unsupported_media();
     };
-    let answer = (|| -> Result<_, Failure> {
+    let answer = async {
         let bytes = body_bytes(&headers, body)?;
         let request: ExportLogsServiceRequest =
             decode_body(encoding, &bytes, "ExportLogsServiceRequest")?;
         let decoded = decode_logs(request);
-        ingest.submit_logs(decoded.logs).map_err(Failure::refused)?;
-        Ok(ExportLogsServiceResponse {
+        ingest
+            .submit_logs(decoded.logs)
+            .await
+            .map_err(Failure::refused)?;
+        Ok::<_, Failure>(ExportLogsServiceResponse {
             partial_success: (decoded.rejected > 0).then(|| ExportLogsPartialSuccess {
                 rejected_log_records: decoded.rejected,
                 error_message: decoded.reason.unwrap_or_default(),
             }),
         })
-    })();
+    }
+    .await;
     match answer {
         Ok(response) => encode(encoding, &response, StatusCode::OK),
         Err(failure) => failure.into_response(encoding),

@@ -7,8 +7,10 @@
 //! - [`http`]: `POST /v1/traces` and `/v1/logs` (protobuf or JSON, gzip), plus LiveKit's upload
 //!   paths `/observability/{traces,logs}/otlp/v0`.
 //!
-//! Back-pressure: when the channel to assembly is full, or assembly holds more spans than its
-//! memory bound, ingest answers "retry later" (gRPC `UNAVAILABLE`, HTTP 503/429 with
+//! A request is answered "accepted" only once its records are in the journal
+//! ([`crate::receiver::journal`]) and on their way to assembly. Back-pressure: when the queue to
+//! the journal is full, or assembly holds more spans than its memory bound, or the journal
+//! cannot be written, ingest answers "retry later" (gRPC `UNAVAILABLE`, HTTP 503/429 with
 //! `Retry-After`) instead of queueing without bound, so exporters and collectors retry and
 //! nothing is lost.
 
@@ -19,8 +21,9 @@ pub mod http;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use crate::receiver::journal::Submission;
 use crate::receiver::span::{LogRecord, SpanRecord};
 
 /// Largest request body accepted, compressed or not (OTLP exporters batch 512 spans by
@@ -49,6 +52,8 @@ pub enum Refusal {
     Full,
     /// The receiver is shutting down.
     Closed,
+    /// The journal could not be written (disk full, I/O error): retry later.
+    Storage,
 }
 
 impl Refusal {
@@ -60,6 +65,7 @@ impl Refusal {
                 "voicetrace holds as many spans as its memory bound allows, retry later"
             }
             Refusal::Closed => "voicetrace is shutting down, retry later",
+            Refusal::Storage => "voicetrace cannot write its span journal, retry later",
         }
     }
 }
@@ -77,10 +83,10 @@ pub struct IngestCounters {
     pub requests_invalid: AtomicU64,
 }
 
-/// The handle both endpoints share: the channel to assembly and the bounds.
+/// The handle both endpoints share: the queue to the journal and the bounds.
 #[derive(Debug, Clone)]
 pub struct Ingest {
-    tx: mpsc::Sender<Batch>,
+    tx: mpsc::Sender<Submission>,
     /// Spans assembly holds now (assembly keeps it current).
     spans_buffered: Arc<AtomicUsize>,
     max_spans_buffered: usize,
@@ -88,9 +94,9 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// A handle over the channel to assembly. `spans_buffered` is kept current by assembly.
+    /// A handle over the queue to the journal. `spans_buffered` is kept current by assembly.
     pub fn new(
-        tx: mpsc::Sender<Batch>,
+        tx: mpsc::Sender<Submission>,
         spans_buffered: Arc<AtomicUsize>,
         max_spans_buffered: usize,
         counters: Arc<IngestCounters>,
@@ -108,8 +114,9 @@ impl Ingest {
         &self.counters
     }
 
-    /// Hands spans to assembly, or says why not (the caller answers "retry later").
-    pub fn submit_spans(&self, spans: Vec<SpanRecord>, rejected: i64) -> Result<(), Refusal> {
+    /// Hands spans to the journal and waits until they are durable, or says why not (the
+    /// caller answers "retry later").
+    pub async fn submit_spans(&self, spans: Vec<SpanRecord>, rejected: i64) -> Result<(), Refusal> {
         self.counters
             .spans_rejected
             .fetch_add(rejected.max(0) as u64, Ordering::Relaxed);
@@ -121,25 +128,30 @@ impl Ingest {
             self.counters.spans_refused.fetch_add(n, Ordering::Relaxed);
             return Err(Refusal::Full);
         }
-        self.send(Batch::Spans(spans)).inspect_err(|_| {
+        if let Err(refusal) = self.send(Batch::Spans(spans)).await {
             self.counters.spans_refused.fetch_add(n, Ordering::Relaxed);
-        })?;
+            return Err(refusal);
+        }
         self.counters.spans_accepted.fetch_add(n, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Hands log records to assembly.
-    pub fn submit_logs(&self, logs: Vec<LogRecord>) -> Result<(), Refusal> {
+    /// Hands log records to the journal and waits until they are durable.
+    pub async fn submit_logs(&self, logs: Vec<LogRecord>) -> Result<(), Refusal> {
         if logs.is_empty() {
             return Ok(());
         }
-        self.send(Batch::Logs(logs))
+        self.send(Batch::Logs(logs)).await
     }
 
-    fn send(&self, batch: Batch) -> Result<(), Refusal> {
-        self.tx.try_send(batch).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => Refusal::Busy,
-            mpsc::error::TrySendError::Closed(_) => Refusal::Closed,
-        })
+    async fn send(&self, batch: Batch) -> Result<(), Refusal> {
+        let (ack, answer) = oneshot::channel();
+        self.tx
+            .try_send(Submission { batch, ack })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => Refusal::Busy,
+                mpsc::error::TrySendError::Closed(_) => Refusal::Closed,
+            })?;
+        answer.await.unwrap_or(Err(Refusal::Closed))
     }
 }

@@ -11,6 +11,7 @@
 //! cheap to clone; clones share one connection behind a mutex.
 
 mod calls;
+mod journal;
 mod outbox;
 mod schema;
 
@@ -20,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
+pub use journal::{JournalRow, JournalTable};
 pub use outbox::{DeadLetter, Enqueue, OutboxEntry, SinkStats, LIVE_REVISION};
 pub use schema::MIGRATIONS;
 
@@ -100,6 +102,11 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             path,
         })
+    }
+
+    /// A second connection, for the span journal.
+    pub fn journal(&self) -> Result<JournalTable, StoreError> {
+        JournalTable::open(&self.path)
     }
 
     /// The database file.

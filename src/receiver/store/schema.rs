@@ -19,7 +19,8 @@ use super::StoreError;
 /// - `outbox`: what each sink still has to deliver. A `Finished` entry points at its call log
 ///   (`payload` NULL); a live event carries its update as JSON in `payload`. `in_flight` marks an
 ///   entry claimed by a delivery loop; `next_attempt_ms` is then its lease.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE call_logs (
     call_id       TEXT    NOT NULL,
     revision      INTEGER NOT NULL,
@@ -65,7 +66,19 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox (sink, dead, next_attempt_ms);
 CREATE INDEX outbox_per_call ON outbox (sink, call_id, id);
-"#];
+"#,
+    // Version 2: the span journal (see `store::journal`): what ingest accepted for calls whose
+    // call log is not stored yet, one row per trace per request.
+    r#"
+CREATE TABLE journal (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    trace_id    BLOB    NOT NULL,
+    received_ms INTEGER NOT NULL,
+    payload     BLOB    NOT NULL
+);
+CREATE INDEX journal_by_trace ON journal (trace_id);
+"#,
+];
 
 /// Brings the database to the latest schema version.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -1,0 +1,383 @@
+//! The journal: makes "accepted" durable. Between ingest and assembly, every batch is written
+//! to the store's journal table before the exporter hears "accepted", and a call's rows are
+//! deleted once its call log is stored. After a restart or a crash the receiver replays the
+//! journal into assembly, so calls that were in flight finish with all their spans.
+//!
+//! One writer thread does group commit: it takes every submission waiting (up to
+//! [`MAX_GROUP`]), writes them in one transaction (one fsync), then hands the batches to
+//! assembly and answers the exporters. Small batches from many agents cost one fsync per group,
+//! not per request.
+//!
+//! Records are stored in a compact protobuf encoding of [`SpanRecord`]/[`LogRecord`] (derived
+//! with prost, no schema file: the journal is private to the receiver and never outlives a
+//! version change, as a receiver drains it at start).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::receiver::ingest::{Batch, Refusal};
+use crate::receiver::span::{
+    AttrValue, Attributes, LogRecord, SpanEvent, SpanRecord, SpanStatus, TraceId,
+};
+use crate::receiver::store::{now_ms, JournalRow, JournalTable};
+
+/// Submissions written per transaction at most: bounds the latency of the first one.
+pub const MAX_GROUP: usize = 256;
+
+/// A batch waiting to be journaled, and where to say whether it was.
+#[derive(Debug)]
+pub struct Submission {
+    /// The records.
+    pub batch: Batch,
+    /// Answered once the batch is durable and handed to assembly.
+    pub ack: oneshot::Sender<Result<(), Refusal>>,
+}
+
+// ----- encoding -------------------------------------------------------------------------------
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct JRecords {
+    #[prost(message, repeated, tag = "1")]
+    spans: Vec<JSpan>,
+    #[prost(message, repeated, tag = "2")]
+    logs: Vec<JLog>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct JSpan {
+    #[prost(bytes = "vec", tag = "1")]
+    trace_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    span_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    parent_span_id: Vec<u8>,
+    #[prost(string, tag = "4")]
+    name: String,
+    #[prost(fixed64, tag = "5")]
+    start: u64,
+    #[prost(fixed64, tag = "6")]
+    end: u64,
+    /// 0 unset, 1 ok, 2 error.
+    #[prost(int32, tag = "7")]
+    status: i32,
+    #[prost(string, tag = "8")]
+    status_message: String,
+    #[prost(message, repeated, tag = "9")]
+    attributes: Vec<JAttr>,
+    #[prost(message, repeated, tag = "10")]
+    events: Vec<JEvent>,
+    #[prost(string, optional, tag = "11")]
+    service_name: Option<String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct JEvent {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(fixed64, tag = "2")]
+    time: u64,
+    #[prost(message, repeated, tag = "3")]
+    attributes: Vec<JAttr>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct JLog {
+    #[prost(bytes = "vec", tag = "1")]
+    trace_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    span_id: Vec<u8>,
+    #[prost(fixed64, tag = "3")]
+    time: u64,
+    #[prost(string, tag = "4")]
+    level: String,
+    #[prost(string, tag = "5")]
+    message: String,
+    #[prost(message, repeated, tag = "6")]
+    attributes: Vec<JAttr>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct JAttr {
+    #[prost(string, tag = "1")]
+    key: String,
+    #[prost(message, optional, tag = "2")]
+    value: Option<JValue>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct JValue {
+    #[prost(oneof = "JKind", tags = "1, 2, 3, 4, 5, 6")]
+    kind: Option<JKind>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct JArray {
+    #[prost(message, repeated, tag = "1")]
+    values: Vec<JValue>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+enum JKind {
+    #[prost(string, tag = "1")]
+    Str(String),
+    #[prost(bool, tag = "2")]
+    Bool(bool),
+    #[prost(int64, tag = "3")]
+    Int(i64),
+    #[prost(double, tag = "4")]
+    Double(f64),
+    #[prost(bytes, tag = "5")]
+    Bytes(Vec<u8>),
+    #[prost(message, tag = "6")]
+    Array(JArray),
+}
+
+fn value_to(v: &AttrValue) -> JValue {
+    JValue {
+        kind: Some(match v {
+            AttrValue::Str(s) => JKind::Str(s.clone()),
+            AttrValue::Bool(b) => JKind::Bool(*b),
+            AttrValue::Int(i) => JKind::Int(*i),
+            AttrValue::Double(d) => JKind::Double(*d),
+            AttrValue::Bytes(b) => JKind::Bytes(b.clone()),
+            AttrValue::Array(a) => JKind::Array(JArray {
+                values: a.iter().map(value_to).collect(),
+            }),
+        }),
+    }
+}
+
+fn value_from(v: JValue) -> Option<AttrValue> {
+    Some(match v.kind? {
+        JKind::Str(s) => AttrValue::Str(s),
+        JKind::Bool(b) => AttrValue::Bool(b),
+        JKind::Int(i) => AttrValue::Int(i),
+        JKind::Double(d) => AttrValue::Double(d),
+        JKind::Bytes(b) => AttrValue::Bytes(b),
+        JKind::Array(a) => AttrValue::Array(a.values.into_iter().filter_map(value_from).collect()),
+    })
+}
+
+fn attrs_to(a: &Attributes) -> Vec<JAttr> {
+    a.0.iter()
+        .map(|(k, v)| JAttr {
+            key: k.clone(),
+            value: Some(value_to(v)),
+        })
+        .collect()
+}
+
+fn attrs_from(a: Vec<JAttr>) -> Attributes {
+    Attributes(
+        a.into_iter()
+            .filter_map(|kv| Some((kv.key, value_from(kv.value?)?)))
+            .collect(),
+    )
+}
+
+fn span_to(s: &SpanRecord) -> JSpan {
+    let (status, status_message) = match &s.status {
+        SpanStatus::Unset => (0, String::new()),
+        SpanStatus::Ok => (1, String::new()),
+        SpanStatus::Error(m) => (2, m.clone()),
+    };
+    JSpan {
+        trace_id: s.trace_id.to_vec(),
+        span_id: s.span_id.to_vec(),
+        parent_span_id: s.parent_span_id.map(|p| p.to_vec()).unwrap_or_default(),
+        name: s.name.clone(),
+        start: s.start_unix_nano,
+        end: s.end_unix_nano,
+        status,
+        status_message,
+        attributes: attrs_to(&s.attributes),
+        events: s
+            .events
+            .iter()
+            .map(|e| JEvent {
+                name: e.name.clone(),
+                time: e.time_unix_nano,
+                attributes: attrs_to(&e.attributes),
+            })
+            .collect(),
+        service_name: s.service_name.as_deref().map(str::to_string),
+    }
+}
+
+fn span_from(s: JSpan) -> Option<SpanRecord> {
+    Some(SpanRecord {
+        trace_id: s.trace_id.try_into().ok()?,
+        span_id: s.span_id.try_into().ok()?,
+        parent_span_id: s.parent_span_id.try_into().ok(),
+        name: s.name,
+        start_unix_nano: s.start,
+        end_unix_nano: s.end,
+        status: match s.status {
+            1 => SpanStatus::Ok,
+            2 => SpanStatus::Error(s.status_message),
+            _ => SpanStatus::Unset,
+        },
+        attributes: attrs_from(s.attributes),
+        events: s
+            .events
+            .into_iter()
+            .map(|e| SpanEvent {
+                name: e.name,
+                time_unix_nano: e.time,
+                attributes: attrs_from(e.attributes),
+            })
+            .collect(),
+        service_name: s.service_name.map(|n| Arc::from(n.as_str())),
+    })
+}
+
+fn log_to(l: &LogRecord) -> JLog {
+    JLog {
+        trace_id: l.trace_id.to_vec(),
+        span_id: l.span_id.map(|s| s.to_vec()).unwrap_or_default(),
+        time: l.time_unix_nano,
+        level: l.level.clone(),
+        message: l.message.clone(),
+        attributes: attrs_to(&l.attributes),
+    }
+}
+
+fn log_from(l: JLog) -> Option<LogRecord> {
+    Some(LogRecord {
+        trace_id: l.trace_id.try_into().ok()?,
+        span_id: l.span_id.try_into().ok(),
+        time_unix_nano: l.time,
+        level: l.level,
+        message: l.message,
+        attributes: attrs_from(l.attributes),
+    })
+}
+
+/// Encodes a batch as one row per trace.
+pub fn encode(batch: &Batch) -> Vec<JournalRow> {
+    let mut by_trace: HashMap<TraceId, JRecords> = HashMap::new();
+    match batch {
+        Batch::Spans(spans) => {
+            for s in spans {
+                by_trace
+                    .entry(s.trace_id)
+                    .or_default()
+                    .spans
+                    .push(span_to(s));
+            }
+        }
+        Batch::Logs(logs) => {
+            for l in logs {
+                by_trace.entry(l.trace_id).or_default().logs.push(log_to(l));
+            }
+        }
+    }
+    by_trace
+        .into_iter()
+        .map(|(trace_id, records)| JournalRow {
+            trace_id,
+            payload: prost::Message::encode_to_vec(&records),
+        })
+        .collect()
+}
+
+/// Decodes rows back into batches (spans and logs), skipping what cannot be read.
+pub fn decode(rows: Vec<JournalRow>) -> (Vec<SpanRecord>, Vec<LogRecord>) {
+    let mut spans = Vec::new();
+    let mut logs = Vec::new();
+    for row in rows {
+        match <JRecords as prost::Message>::decode(&row.payload[..]) {
+            Ok(records) => {
+                spans.extend(records.spans.into_iter().filter_map(span_from));
+                logs.extend(records.logs.into_iter().filter_map(log_from));
+            }
+            Err(e) => tracing::warn!(error = %e, "skipping an unreadable journal row"),
+        }
+    }
+    (spans, logs)
+}
+
+/// Runs the journal stage on a plain thread until ingest's side of `submissions` closes.
+/// With `table` `None` (journal off) batches pass straight through.
+pub fn spawn_writer(
+    table: Option<JournalTable>,
+    mut submissions: mpsc::Receiver<Submission>,
+    assembly: mpsc::Sender<Batch>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("voicetrace-journal".into()).spawn(move || {
+        while let Some(first) = submissions.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match submissions.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            let written = match &table {
+                None => Ok(()),
+                Some(table) => {
+                    let rows: Vec<JournalRow> = group.iter().flat_map(|s| encode(&s.batch)).collect();
+                    table.append(&rows, now_ms())
+                }
+            };
+            if let Err(e) = written {
+                tracing::error!(error = %e, "cannot write the span journal: asking exporters to retry");
+                for s in group {
+                    let _ = s.ack.send(Err(Refusal::Storage));
+                }
+                continue;
+            }
+            for s in group {
+                let answer = match assembly.blocking_send(s.batch) {
+                    Ok(()) => Ok(()),
+                    Err(_) => Err(Refusal::Closed),
+                };
+                let _ = s.ack.send(answer);
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_survive_the_round_trip() {
+        let span = SpanRecord {
+            trace_id: [1; 16],
+            span_id: [2; 8],
+            parent_span_id: Some([3; 8]),
+            name: "llm".into(),
+            start_unix_nano: 10,
+            end_unix_nano: 20,
+            status: SpanStatus::Error("boom".into()),
+            attributes: Attributes(vec![
+                ("a".into(), AttrValue::Str("x".into())),
+                ("b".into(), AttrValue::Double(0.25)),
+                (
+                    "c".into(),
+                    AttrValue::Array(vec![AttrValue::Int(1), AttrValue::Bool(true)]),
+                ),
+            ]),
+            events: vec![SpanEvent {
+                name: "e".into(),
+                time_unix_nano: 15,
+                attributes: Attributes::default(),
+            }],
+            service_name: Some(Arc::from("svc")),
+        };
+        let root = SpanRecord {
+            parent_span_id: None,
+            span_id: [4; 8],
+            ..span.clone()
+        };
+        let rows = encode(&Batch::Spans(vec![span.clone(), root.clone()]));
+        assert_eq!(rows.len(), 1, "one row per trace");
+        let (spans, logs) = decode(rows);
+        assert_eq!(spans, vec![span, root]);
+        assert!(logs.is_empty());
+    }
+}
