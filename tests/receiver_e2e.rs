@@ -424,60 +424,17 @@ async fn a_full_receiver_says_retry_later_and_loses_nothing() {
 fn serve_binary_prints_its_addresses_and_writes_call_logs() {
     let data = tempfile::tempdir().unwrap();
     let jsonl = data.path().join("out.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_voicetrace"))
-        .args([
-            "serve",
-            "--otlp-grpc-addr",
-            "127.0.0.1:0",
-            "--otlp-http-addr",
-            "127.0.0.1:0",
-            "--api-addr",
-            "-",
-        ])
-        .arg("--data-dir")
-        .arg(data.path())
-        .arg("--sink")
-        .arg(format!("jsonl:{}", jsonl.display()))
-        .args(["--grace-ms", "100"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("voicetrace serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, line) = spawn_serve(data.path(), &jsonl);
     let fields: Vec<&str> = line.trim().split(' ').collect();
     assert_eq!(fields[..2], ["voicetrace", "listening"], "{line}");
     assert!(fields[2].starts_with("otlp_grpc=127.0.0.1:"), "{line}");
+    assert!(fields[3].starts_with("otlp_http=127.0.0.1:"), "{line}");
     assert_eq!(fields[4], "api=-");
-    let http = fields[3].strip_prefix("otlp_http=").unwrap().to_string();
+    assert_eq!(fields.len(), 5, "{line}");
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = &fixture_dirs()[0];
-    runtime.block_on(async {
-        for body in request_bodies(dir) {
-            assert_eq!(
-                post(
-                    &format!("http://{http}/v1/traces"),
-                    "application/x-protobuf",
-                    None,
-                    body
-                )
-                .await
-                .status(),
-                200
-            );
-        }
-    });
-    let deadline = std::time::Instant::now() + WAIT;
-    let text = loop {
-        let text = std::fs::read_to_string(&jsonl).unwrap_or_default();
-        if text.lines().count() >= 1 || std::time::Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    post_all(&otlp_http(&line), &request_bodies(dir));
+    let text = wait_for_lines(&jsonl);
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -537,7 +494,7 @@ async fn a_call_in_flight_survives_a_receiver_restart() {
     );
 }
 
-/// Starts `voicetrace serve` on free ports; returns the child and its OTLP/HTTP address.
+/// Starts `voicetrace serve` on free ports; returns the child and its listening line.
 fn spawn_serve(data: &Path, jsonl: &Path) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_voicetrace"))
         .args([
@@ -562,25 +519,22 @@ fn spawn_serve(data: &Path, jsonl: &Path) -> (std::process::Child, String) {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let http = line
-        .split(' ')
-        .find_map(|f| f.strip_prefix("otlp_http="))
-        .unwrap_or_else(|| panic!("no otlp_http in {line:?}"))
-        .to_string();
-    (child, http)
+    (child, line)
 }
 
-#[test]
-fn accepted_spans_survive_a_crash() {
-    let data = tempfile::tempdir().unwrap();
-    let jsonl = data.path().join("out.jsonl");
-    let dir = &fixture_dirs()[1];
-    let bodies = request_bodies(dir);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+/// The OTLP/HTTP address of a listening line.
+fn otlp_http(line: &str) -> String {
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix("otlp_http="))
+        .unwrap_or_else(|| panic!("no otlp_http in {line:?}"))
+        .to_string()
+}
 
-    let (mut child, http) = spawn_serve(data.path(), &jsonl);
+/// POSTs protobuf bodies to `/v1/traces`, each answered 200.
+fn post_all(http: &str, bodies: &[Vec<u8>]) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        for body in &bodies[..bodies.len() - 1] {
+        for body in bodies {
             let r = post(
                 &format!("http://{http}/v1/traces"),
                 "application/x-protobuf",
@@ -591,29 +545,36 @@ fn accepted_spans_survive_a_crash() {
             assert_eq!(r.status(), 200);
         }
     });
+}
+
+/// The file's text once it has a line (or whatever it holds at the deadline).
+fn wait_for_lines(path: &Path) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if !text.is_empty() || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn accepted_spans_survive_a_crash() {
+    let data = tempfile::tempdir().unwrap();
+    let jsonl = data.path().join("out.jsonl");
+    let dir = &fixture_dirs()[1];
+    let bodies = request_bodies(dir);
+
+    let (mut child, line) = spawn_serve(data.path(), &jsonl);
+    post_all(&otlp_http(&line), &bodies[..bodies.len() - 1]);
     // SIGKILL: no shutdown code runs. What was answered 200 must be on disk.
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let (mut child, http) = spawn_serve(data.path(), &jsonl);
-    runtime.block_on(async {
-        let r = post(
-            &format!("http://{http}/v1/traces"),
-            "application/x-protobuf",
-            None,
-            bodies.last().unwrap().clone(),
-        )
-        .await;
-        assert_eq!(r.status(), 200);
-    });
-    let deadline = std::time::Instant::now() + WAIT;
-    let text = loop {
-        let text = std::fs::read_to_string(&jsonl).unwrap_or_default();
-        if !text.is_empty() || std::time::Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (mut child, line) = spawn_serve(data.path(), &jsonl);
+    post_all(&otlp_http(&line), &bodies[bodies.len() - 1..]);
+    let text = wait_for_lines(&jsonl);
     child.kill().unwrap();
     child.wait().unwrap();
     let logs: Vec<CallLog> = text
