@@ -583,3 +583,74 @@ fn accepted_spans_survive_a_crash() {
         .collect();
     assert_matches_expected(dir, &logs);
 }
+
+/// LiveKit Agents upload to `{LIVEKIT_OBSERVABILITY_URL}/observability/{traces,logs}/otlp/v0`
+/// (OTLP protobuf, gzip): a worker pointed at voicetrace gets its call logs, log lines included.
+#[tokio::test]
+async fn livekit_upload_paths_become_call_logs_with_their_log_lines() {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+
+    let data = tempfile::tempdir().unwrap();
+    let receiver = start(data.path(), |_| {}).await;
+    let mut rx = receiver.subscribe();
+    let base = format!("http://{}/observability", receiver.otlp_http_addr);
+    let dir = &fixture_dirs()[0];
+    assert!(dir.ends_with("livekit-basic"));
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let trace_hex = expected[0]["traceId"].as_str().unwrap();
+    let trace_id = voicetrace::trace_id::from_hex::<16>(trace_hex)
+        .unwrap()
+        .to_vec();
+    let logs = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord {
+                    trace_id,
+                    severity_text: "INFO".into(),
+                    body: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(
+                            "looking up the weather".into(),
+                        )),
+                    }),
+                    // Inside the call (its first span starts later than this in Unix time).
+                    time_unix_nano: 1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let r = post(
+        &format!("{base}/logs/otlp/v0"),
+        "application/x-protobuf",
+        Some("gzip"),
+        gzip(&logs.encode_to_vec()),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    for body in request_bodies(dir) {
+        let r = post(
+            &format!("{base}/traces/otlp/v0"),
+            "application/x-protobuf",
+            Some("gzip"),
+            gzip(&body),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+    }
+    let logs = collect(&mut rx, 1).await;
+    assert_matches_expected(dir, &logs);
+    assert!(
+        logs[0]
+            .logs
+            .iter()
+            .any(|l| l.message == "looking up the weather" && l.level == "INFO"),
+        "{:?}",
+        logs[0].logs
+    );
+    receiver.shutdown().await;
+}
