@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# Ingest benchmark: rotel (`--exporter blackhole`: decode and drop) against `voicetrace serve`
+# (decode, assemble, analyse, store in SQLite, write the jsonl sink), under the same load from
+# the same generator (examples/loadgen.rs), in one run on this machine.
+#
+# Each receiver is pinned to one CPU and the generator to another (taskset), so the receiver's
+# CPU time is its own. For each receiver and each batch size (512 and 8 spans per request) it
+# prints spans per CPU-second of the receiver (spans accepted / (utime + stime) from
+# /proc/PID/stat, counted from after start-up until everything sent is processed: for voicetrace,
+# until every call log is in the jsonl sink), the voicetrace/rotel ratio, and the receiver's peak
+# RSS (VmHWM). For voicetrace it also measures memory per buffered span: with a grace period
+# longer than the run, every call stays in memory; (VmRSS after − VmRSS before) / spans.
+#
+# Usage: scripts/bench-ingest.sh [--only rotel|voicetrace] [--write]
+#   --write   replace the results table in BENCHMARKS.md
+# Environment: DURATION (s, default 10), CALLS (open at once, default 200), TURNS (default 6),
+#   CONNECTIONS (default 4), BATCHES (default "512 8"), RECV_CPU (0), GEN_CPU (1),
+#   BUFFERED_SPANS (default 150000), CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ONLY=""
+WRITE=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --only) ONLY="$2"; shift 2 ;;
+    --write) WRITE=1; shift ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+DURATION=${DURATION:-10}
+CALLS=${CALLS:-200}
+TURNS=${TURNS:-6}
+CONNECTIONS=${CONNECTIONS:-4}
+BATCHES=${BATCHES:-"512 8"}
+RECV_CPU=${RECV_CPU:-0}
+GEN_CPU=${GEN_CPU:-1}
+# Below the receiver's default bound on calls held at once (10 000 calls of ~22 spans).
+BUFFERED_SPANS=${BUFFERED_SPANS:-150000}
+TARGET=${CARGO_TARGET_DIR:-target}
+CLK_TCK=$(getconf CLK_TCK)
+
+command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
+[ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs (receiver and generator pinned apart)" >&2; exit 1; }
+
+ROTEL=$(scripts/setup-test-env.sh | sed -n 's/^rotel: //p')
+echo "building (release): examples/loadgen${ONLY:+ only for $ONLY}, voicetrace" >&2
+if [ "$ONLY" = rotel ]; then
+  # The generator needs none of the crate's features: rotel alone builds without the receiver.
+  cargo build --release --quiet --no-default-features --example loadgen
+else
+  cargo build --release --quiet --bin voicetrace --example loadgen
+fi
+VOICETRACE="$TARGET/release/voicetrace"
+LOADGEN="$TARGET/release/examples/loadgen"
+
+WORK=$(mktemp -d)
+RECEIVER_PID=""
+cleanup() {
+  if [ -n "$RECEIVER_PID" ] && kill -0 "$RECEIVER_PID" 2>/dev/null; then
+    kill "$RECEIVER_PID" 2>/dev/null || true
+    wait "$RECEIVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# CPU seconds (user + system) of a process, from /proc/PID/stat fields 14 and 15 (after the
+# `(comm)` field, which may hold spaces).
+cpu_seconds() {
+  local rest
+  rest=$(sed 's/^.*) //' "/proc/$1/stat")
+  # shellcheck disable=SC2086
+  set -- $rest
+  # After "(comm) ": field 3 is state, so utime and stime are fields 12 and 13 here.
+  echo "scale=3; (${12} + ${13}) / $CLK_TCK" | bc
+}
+status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+wait_port() {
+  local deadline=$((SECONDS + 20))
+  until (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { echo "nothing listens on port $1" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+
+start_rotel() {
+  local grpc=$1 http
+  http=$(free_port)
+  taskset -c "$RECV_CPU" "$ROTEL" start --exporter blackhole \
+    --otlp-grpc-endpoint "127.0.0.1:$grpc" --otlp-http-endpoint "127.0.0.1:$http" \
+    --pid-file "$WORK/rotel.pid" --log-file "$WORK/rotel.log" >"$WORK/rotel.out" 2>&1 &
+  RECEIVER_PID=$!
+  wait_port "$grpc"
+}
+
+# start_voicetrace GRPC_PORT GRACE_MS: starts serve, waits for its listening line.
+start_voicetrace() {
+  local grpc=$1 grace=$2
+  rm -rf "$WORK/data" "$WORK/calls.jsonl"
+  mkdir -p "$WORK/data"
+  : >"$WORK/serve.out"
+  taskset -c "$RECV_CPU" "$VOICETRACE" serve --otlp-grpc-addr "127.0.0.1:$grpc" \
+    --otlp-http-addr 127.0.0.1:0 --api-addr - --data-dir "$WORK/data" \
+    --sink "jsonl:$WORK/calls.jsonl" --grace-ms "$grace" --idle-timeout-ms 3600000 \
+    >"$WORK/serve.out" 2>"$WORK/serve.err" &
+  RECEIVER_PID=$!
+  local deadline=$((SECONDS + 30))
+  until grep -q '^voicetrace listening' "$WORK/serve.out"; do
+    kill -0 "$RECEIVER_PID" 2>/dev/null || { cat "$WORK/serve.err" >&2; exit 1; }
+    [ $SECONDS -lt $deadline ] || { echo "voicetrace serve did not start" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+
+stop_receiver() {
+  kill "$RECEIVER_PID" 2>/dev/null || true
+  wait "$RECEIVER_PID" 2>/dev/null || true
+  RECEIVER_PID=""
+}
+
+# run_loadgen PORT BATCH ARGS...: prints the loadgen_result line.
+run_loadgen() {
+  local port=$1 batch=$2
+  shift 2
+  taskset -c "$GEN_CPU" "$LOADGEN" --protocol grpc --endpoint "http://127.0.0.1:$port" \
+    --calls "$CALLS" --turns "$TURNS" --connections "$CONNECTIONS" --batch "$batch" "$@" \
+    >"$WORK/loadgen.out" 2>"$WORK/loadgen.err" || { cat "$WORK/loadgen.out" "$WORK/loadgen.err" >&2; exit 1; }
+  tail -n 1 "$WORK/loadgen.out"
+}
+field() { sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+# Waits until the jsonl sink holds N call logs (voicetrace has assembled and stored every call).
+# Gives up when no new call log arrives for 60 s.
+wait_call_logs() {
+  local want=$1 deadline=$((SECONDS + 60)) have=0 last=0
+  while :; do
+    have=$( (wc -l <"$WORK/calls.jsonl") 2>/dev/null || echo 0)
+    [ "$have" -ge "$want" ] && return 0
+    if [ "$have" -gt "$last" ]; then last=$have; deadline=$((SECONDS + 60)); fi
+    if [ $SECONDS -ge $deadline ]; then
+      echo "only $have of $want call logs, none new for 60 s; voicetrace's last errors:" >&2
+      grep -v ' INFO ' "$WORK/serve.err" | tail -n 5 >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+declare -A RESULT
+ROWS=()
+
+bench() {
+  local receiver=$1 batch=$2 port cpu0 cpu1 cpu_load line spans calls hwm rate load_rate
+  port=$(free_port)
+  case "$receiver" in
+    rotel) start_rotel "$port" ;;
+    voicetrace) start_voicetrace "$port" 200 ;;
+  esac
+  cpu0=$(cpu_seconds "$RECEIVER_PID")
+  line=$(run_loadgen "$port" "$batch" --duration "$DURATION")
+  # CPU while the load ran (decoding, assembly, and whatever storing kept up): the rest is the
+  # backlog of finishing and storing call logs.
+  cpu_load=$(cpu_seconds "$RECEIVER_PID")
+  spans=$(field spans_ok "$line")
+  calls=$(field calls "$line")
+  if [ "$receiver" = voicetrace ]; then
+    wait_call_logs "$calls"
+  else
+    sleep 0.5 # rotel's batch timeout (200 ms): its blackhole has seen everything
+  fi
+  cpu1=$(cpu_seconds "$RECEIVER_PID")
+  hwm=$(status_kib "$RECEIVER_PID" VmHWM)
+  stop_receiver
+  rate=$(echo "scale=0; $spans / ($cpu1 - $cpu0)" | bc)
+  load_rate=$(echo "scale=0; $spans / ($cpu_load - $cpu0)" | bc)
+  RESULT[$receiver,$batch]=$rate
+  printf '%-10s batch %-4s %9s spans (%6s calls) %8.2f CPU-s  %9s spans/CPU-s  sent at %8s spans/s  peak RSS %6d MiB  retried %s failed %s\n' \
+    "$receiver" "$batch" "$spans" "$calls" "$(echo "$cpu1 - $cpu0" | bc)" "$rate" \
+    "$(field spans_per_s "$line")" $((hwm / 1024)) "$(field retried "$line")" "$(field failed_requests "$line")" >&2
+  ROWS+=("| $receiver | $batch | $spans | $calls | $(echo "$cpu1 - $cpu0" | bc) | **$rate** | $load_rate | $(field spans_per_s "$line") | $((hwm / 1024)) |")
+}
+
+# Memory per buffered span: nothing finishes during the run (grace of an hour).
+buffered_memory() {
+  local port rss0 rss1 line spans
+  port=$(free_port)
+  start_voicetrace "$port" 3600000
+  sleep 0.5
+  rss0=$(status_kib "$RECEIVER_PID" VmRSS)
+  line=$(run_loadgen "$port" 512 --spans "$BUFFERED_SPANS")
+  spans=$(field spans_ok "$line")
+  sleep 1 # let assembly drain its ingest queue
+  rss1=$(status_kib "$RECEIVER_PID" VmRSS)
+  stop_receiver
+  PER_SPAN=$(( (rss1 - rss0) * 1024 / spans ))
+  echo "voicetrace buffered $spans spans: RSS $((rss0 / 1024)) → $((rss1 / 1024)) MiB = $PER_SPAN bytes per buffered span" >&2
+}
+
+PER_SPAN=""
+for batch in $BATCHES; do
+  for receiver in rotel voicetrace; do
+    [ -z "$ONLY" ] || [ "$ONLY" = "$receiver" ] || continue
+    bench "$receiver" "$batch"
+  done
+done
+[ -n "$ONLY" ] && [ "$ONLY" != voicetrace ] || buffered_memory
+
+echo
+echo "| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | generator spans/s | peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
+RATIOS=""
+for batch in $BATCHES; do
+  if [ -n "${RESULT[rotel,$batch]:-}" ] && [ -n "${RESULT[voicetrace,$batch]:-}" ]; then
+    r=$(printf '%.3f' "$(echo "scale=4; ${RESULT[voicetrace,$batch]} / ${RESULT[rotel,$batch]}" | bc)")
+    RATIOS+="- batch $batch: voicetrace / rotel spans per CPU-second = **${r}x**"$'\n'
+  fi
+done
+echo
+printf '%s' "$RATIOS"
+[ -z "$PER_SPAN" ] || echo "- memory per buffered span (voicetrace): **$PER_SPAN bytes**"
+
+if [ "$WRITE" = 1 ]; then
+  {
+    echo "<!-- bench-ingest:begin -->"
+    echo "Measured $(date -u +%Y-%m-%d) at voicetrace \`$(git describe --always --dirty)\` on $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), rotel $("$ROTEL" --version | awk '{print $2}'), ${DURATION} s per run, $CALLS calls open at once × $TURNS turns, $CONNECTIONS gRPC connections."
+    echo
+    echo "| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | generator spans/s | peak RSS MiB |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${ROWS[@]}"
+    echo
+    printf '%s' "$RATIOS"
+    [ -z "$PER_SPAN" ] || echo "- memory per buffered span (voicetrace, $BUFFERED_SPANS spans held over a grace longer than the run): **$PER_SPAN bytes**"
+    echo "<!-- bench-ingest:end -->"
+  } >"$WORK/table.md"
+  python3 - "$WORK/table.md" <<'EOF'
+import re, sys
+table = open(sys.argv[1]).read().rstrip("\n")
+text = open("BENCHMARKS.md").read()
+new = re.sub(r"<!-- bench-ingest:begin -->.*?<!-- bench-ingest:end -->", lambda _: table, text, flags=re.S)
+open("BENCHMARKS.md", "w").write(new)
+EOF
+  echo "BENCHMARKS.md updated" >&2
+fi
