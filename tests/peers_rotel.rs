@@ -6,6 +6,8 @@
 //! 2. voicetrace is stopped, the agent makes more calls (rotel takes them, its exports fail and
 //!    it retries), voicetrace comes back on the same port and data directory: rotel's retries
 //!    deliver every span and those calls become exact call logs too.
+//! 3. A call spans a restart: its first turns reach voicetrace (accepted, so journaled), voicetrace
+//!    restarts, the rest of the call arrives: one call log with every turn.
 //!
 //! One test: the agent's pipeline is a process-wide subscriber. Needs
 //! `scripts/setup-test-env.sh` (rotel in the venv under target/venv).
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use voicetrace::instrument::simulate::{self, SimConfig, SimulatedCall};
-use voicetrace::instrument::{Config, Protocol};
+use voicetrace::instrument::{Call, Config, EndReason, Protocol, TurnSpan};
 
 use peers::{assert_turns, free_port, rotel_log, start_rotel, wait_for, Serve};
 
@@ -47,6 +49,17 @@ fn assert_call_logs(serve: &Serve, calls: &[SimulatedCall]) {
         assert_eq!(log["status"], "completed", "{}", call.call_id);
         assert_turns(log, &expected_turns(call));
     }
+}
+
+/// One turn with these stage figures (ms) and a measured voice-to-voice latency.
+fn turn(call: &Call, stt: u64, llm: u64, tts: u64, v2v: u64) {
+    let turn: TurnSpan = call.turn();
+    turn.user_text("Is my order on its way?")
+        .agent_text("It is, it arrives on Thursday.");
+    turn.stt().ttfb(Duration::from_millis(stt));
+    turn.llm().ttfb(Duration::from_millis(llm));
+    turn.tts().ttfb(Duration::from_millis(tts));
+    turn.voice_to_voice(Duration::from_millis(v2v));
 }
 
 fn sim(prefix: String) -> SimConfig {
@@ -92,6 +105,47 @@ async fn simulated_agent_through_rotel_survives_a_voicetrace_restart() {
         });
         serve.restart();
         check(&serve, &second);
+    });
+
+    // 3. A call across a restart.
+    let figures = [
+        (150, 420, 200, 900),
+        (170, 380, 210, 880),
+        (160, 450, 190, 950),
+    ];
+    let call = Call::start(format!("rotel-c-{pid}"));
+    for &(stt, llm, tts, v2v) in &figures[..2] {
+        turn(&call, stt, llm, tts, v2v);
+    }
+    guard.flush().unwrap();
+    tokio::task::block_in_place(|| {
+        // 2 turns × (turn + stt + llm + tts) accepted by this voicetrace process.
+        wait_for("the first turns to reach voicetrace", || {
+            (serve.spans_accepted() >= 8).then_some(())
+        });
+        serve.restart();
+    });
+    let &(stt, llm, tts, v2v) = &figures[2];
+    turn(&call, stt, llm, tts, v2v);
+    let call_id = call.id().to_string();
+    call.end(EndReason::ClientHangup);
+    guard.flush().unwrap();
+    tokio::task::block_in_place(|| {
+        let log = &serve.wait_call_logs(std::slice::from_ref(&call_id), &[3])[0];
+        assert_eq!(log["status"], "completed");
+        for (got, (stt, llm, tts, v2v)) in log["turns"].as_array().unwrap().iter().zip(figures) {
+            let figures = (
+                &got["sttMs"],
+                &got["llmMs"],
+                &got["ttsMs"],
+                &got["latencyMs"],
+            );
+            assert_eq!(
+                figures,
+                (&json!(stt), &json!(llm), &json!(tts), &json!(v2v)),
+                "{got:#}"
+            );
+        }
     });
     drop(guard);
 }

@@ -84,6 +84,8 @@ pub struct Serve {
     pub grpc: SocketAddr,
     /// OTLP/HTTP address it listens on.
     pub http: SocketAddr,
+    /// HTTP API address (`/metrics`).
+    pub api: SocketAddr,
     /// The jsonl sink file.
     pub jsonl: PathBuf,
     data_dir: PathBuf,
@@ -143,12 +145,13 @@ impl Serve {
             line.starts_with("voicetrace listening "),
             "unexpected first line {line:?}"
         );
-        let (grpc, http) = (addr("otlp_grpc="), addr("otlp_http="));
+        let (grpc, http, api) = (addr("otlp_grpc="), addr("otlp_http="), addr("api="));
         Serve {
             child,
             _stdout: stdout,
             grpc,
             http,
+            api,
             jsonl,
             data_dir,
             grace_ms,
@@ -178,6 +181,25 @@ impl Serve {
         let next = Serve::start_on(&dir, self.grace_ms, self.grpc, self.http);
         let old = std::mem::replace(self, next);
         drop(old); // already stopped
+    }
+
+    /// `voicetrace_spans_accepted_total` from `/metrics`: spans ingest has accepted (and, with
+    /// the span journal, made durable) since this process started.
+    pub fn spans_accepted(&self) -> u64 {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.api).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.0\r\nHost: {}\r\n\r\n",
+            self.api
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("voicetrace_spans_accepted_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
     }
 
     /// The latest revision of every call log in the sink so far, by call id.
