@@ -44,6 +44,8 @@ const INGEST_QUEUE_BATCHES: usize = 1024;
 const ASSEMBLY_QUEUE_BATCHES: usize = 256;
 /// Updates waiting between assembly and the store (one SQLite transaction each).
 const RECORD_QUEUE: usize = 4096;
+/// Updates stored in one transaction at most.
+const RECORD_GROUP: usize = 256;
 /// How often the sinks' delivered / retrying / dead counts are read into `/metrics`.
 const SINK_STATS_INTERVAL: Duration = Duration::from_secs(2);
 /// Finished call logs kept for slow subscribers (demo, tests, WatchCalls).
@@ -218,8 +220,8 @@ impl Receiver {
             message: e.to_string(),
         };
         let (journal_writer, journal_forget, replay) = if config.journal {
-            let writer = store.journal().map_err(store_error)?;
-            let forget = store.journal().map_err(store_error)?;
+            let writer = store.journal();
+            let forget = store.journal();
             let (forget, rows) = tokio::task::spawn_blocking(move || {
                 let rows = forget.load();
                 (forget, rows)
@@ -439,6 +441,43 @@ async fn sink_stats_task(store: Store, telemetry: Telemetry, mut stop: watch::Re
     }
 }
 
+/// Stores a group of updates (blocking): revisions continue from what the store holds, the call
+/// logs and their outbox entries go in one transaction, then the journal forgets those calls.
+fn record_group(
+    forwarder: &Forwarder,
+    journal: Option<&JournalTable>,
+    group: &mut [CallUpdate],
+) -> Result<(), StoreError> {
+    let store = forwarder.store();
+    for update in group.iter_mut() {
+        if let CallUpdate::Finished(log) = update {
+            // A call can be finished twice from scratch (a receiver restart, or spans after its
+            // revision window): its revisions keep counting up.
+            if let Some(stored) = store.latest_revision(&log.id)? {
+                if stored >= log.revision {
+                    log.revision = stored + 1;
+                }
+            }
+        }
+    }
+    forwarder.record_all(group)?;
+    if let Some(journal) = journal {
+        let stored: Vec<[u8; 16]> = group
+            .iter()
+            .filter_map(|u| match u {
+                CallUpdate::Finished(log) => from_hex::<16>(&log.trace_id),
+                _ => None,
+            })
+            .collect();
+        // The call logs are stored: the journal no longer needs their spans. A failure here
+        // only means a replay would revise them again.
+        if let Err(e) = journal.forget_all(&stored) {
+            tracing::warn!(error = %e, "cannot trim the span journal");
+        }
+    }
+    Ok(())
+}
+
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
@@ -537,46 +576,31 @@ async fn recorder_task(
     finished: broadcast::Sender<Arc<CallLog>>,
     telemetry: Telemetry,
 ) {
-    let store = forwarder.store().clone();
-    while let Some(update) = updates.recv().await {
-        let mut update = update;
+    while let Some(first) = updates.recv().await {
+        // Everything waiting goes in one transaction: one commit per burst, not per call.
+        let mut group = vec![first];
+        while group.len() < RECORD_GROUP {
+            match updates.try_recv() {
+                Ok(update) => group.push(update),
+                Err(_) => break,
+            }
+        }
         let mut backoff = Duration::from_millis(100);
         loop {
-            let (f, s, j) = (forwarder.clone(), store.clone(), journal.clone());
+            let (f, j) = (forwarder.clone(), journal.clone());
             let result = tokio::task::spawn_blocking(move || {
-                if let CallUpdate::Finished(log) = &mut update {
-                    // A call can be finished twice from scratch (a receiver restart, or spans
-                    // after its revision window): its revisions keep counting up.
-                    if let Ok(Some(stored)) = s.latest_call(&log.id) {
-                        if stored.revision >= log.revision {
-                            log.revision = stored.revision + 1;
-                        }
-                    }
-                }
-                let result = f.record(&update);
-                if let (Ok(()), Some(journal), CallUpdate::Finished(log)) = (&result, &j, &update) {
-                    // Stored: the journal no longer needs this call's spans.
-                    if let Some(trace_id) = from_hex::<16>(&log.trace_id) {
-                        if let Err(e) = journal.forget(&trace_id) {
-                            tracing::warn!(error = %e, call_id = %log.id, "cannot trim the span journal");
-                        }
-                    }
-                }
-                let depth = s.outbox_depth().ok();
-                (update, result.map(|()| depth))
+                let result = record_group(&f, j.as_deref(), &mut group);
+                (group, result)
             })
             .await;
             match result {
-                Ok((done, Ok(depth))) => {
-                    if let Some(depth) = depth {
-                        telemetry.set_outbox_depth(depth as i64);
-                    }
-                    update = done;
+                Ok((done, Ok(()))) => {
+                    group = done;
                     break;
                 }
                 Ok((again, Err(e))) => {
-                    tracing::error!(error = %e, call_id = again.call_id(), "cannot store call update, retrying");
-                    update = again;
+                    tracing::error!(error = %e, updates = again.len(), "cannot store call updates, retrying");
+                    group = again;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "store task failed");
@@ -586,13 +610,15 @@ async fn recorder_task(
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
-        if let CallUpdate::Finished(log) = update {
-            telemetry.call_finished(&log);
-            tracing::info!(
-                call_id = %log.id, trace_id = %log.trace_id, revision = log.revision,
-                status = log.status.as_str(), turns = log.turns.len(), "call log stored"
-            );
-            let _ = finished.send(Arc::from(log));
+        for update in group {
+            if let CallUpdate::Finished(log) = update {
+                telemetry.call_finished(&log);
+                tracing::debug!(
+                    call_id = %log.id, trace_id = %log.trace_id, revision = log.revision,
+                    status = log.status.as_str(), turns = log.turns.len(), "call log stored"
+                );
+                let _ = finished.send(Arc::from(log));
+            }
         }
     }
     forwarder.shutdown().await;

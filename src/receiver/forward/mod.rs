@@ -173,24 +173,38 @@ impl Forwarder {
     /// wakes those sinks' loops. Blocks (SQLite): call it from the blocking pool. Returns once
     /// the update is durable; delivery happens later.
     pub fn record(&self, update: &CallUpdate) -> Result<(), StoreError> {
-        let mut entries = Vec::new();
-        let mut woken = Vec::new();
-        for handle in &self.inner.sinks {
-            let events = handle.sink.events_for(update);
-            if !events.is_empty() {
-                woken.push(&handle.wake);
+        self.record_all(std::slice::from_ref(update))
+    }
+
+    /// [`Forwarder::record`] for several updates, in order, in one transaction. Blocks.
+    pub fn record_all(&self, updates: &[CallUpdate]) -> Result<(), StoreError> {
+        let mut batch: Vec<(&CallUpdate, Vec<Enqueue>)> = Vec::with_capacity(updates.len());
+        let mut woken = vec![false; self.inner.sinks.len()];
+        for update in updates {
+            let mut entries = Vec::new();
+            for (i, handle) in self.inner.sinks.iter().enumerate() {
+                let events = handle.sink.events_for(update);
+                woken[i] |= !events.is_empty();
+                entries.extend(events.into_iter().map(|event| Enqueue {
+                    sink: handle.name.clone(),
+                    event,
+                }));
             }
-            entries.extend(events.into_iter().map(|event| Enqueue {
-                sink: handle.name.clone(),
-                event,
-            }));
+            if entries.is_empty() && !matches!(update, CallUpdate::Finished(_)) {
+                continue;
+            }
+            batch.push((update, entries));
         }
-        if entries.is_empty() && !matches!(update, CallUpdate::Finished(_)) {
+        if batch.is_empty() {
             return Ok(());
         }
-        self.inner.store.store_update(update, &entries, now_ms())?;
-        for wake in woken {
-            wake.notify_one();
+        let refs: Vec<(&CallUpdate, &[Enqueue])> =
+            batch.iter().map(|(u, e)| (*u, e.as_slice())).collect();
+        self.inner.store.store_updates(&refs, now_ms())?;
+        for (handle, woken) in self.inner.sinks.iter().zip(woken) {
+            if woken {
+                handle.wake.notify_one();
+            }
         }
         Ok(())
     }

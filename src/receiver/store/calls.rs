@@ -40,18 +40,15 @@ pub(super) fn insert_call_log(
     let body = serde_json::to_string(log)?;
     let started_at_ms = rfc3339_ms(&log.started_at);
     let existing: Option<String> = tx
-        .query_row(
-            "SELECT body FROM call_logs WHERE call_id = ?1 AND revision = ?2",
-            params![log.id, log.revision],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT body FROM call_logs WHERE call_id = ?1 AND revision = ?2")?
+        .query_row(params![log.id, log.revision], |row| row.get(0))
         .optional()?;
     let inserted = match existing {
         Some(old) if old == body => return Ok(Inserted::Unchanged),
         Some(_) => Inserted::Replaced,
         None => Inserted::New,
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO call_logs
              (call_id, revision, trace_id, agent_id, status, started_at_ms, stored_at_ms, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -59,32 +56,32 @@ pub(super) fn insert_call_log(
              trace_id = excluded.trace_id, agent_id = excluded.agent_id,
              status = excluded.status, started_at_ms = excluded.started_at_ms,
              stored_at_ms = excluded.stored_at_ms, body = excluded.body",
-        params![
-            log.id,
-            log.revision,
-            log.trace_id,
-            log.agent_id,
-            log.status.as_str(),
-            started_at_ms,
-            now_ms,
-            body
-        ],
-    )?;
-    tx.execute(
+    )?
+    .execute(params![
+        log.id,
+        log.revision,
+        log.trace_id,
+        log.agent_id,
+        log.status.as_str(),
+        started_at_ms,
+        now_ms,
+        body
+    ])?;
+    tx.prepare_cached(
         "INSERT INTO calls (call_id, revision, agent_id, status, started_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (call_id) DO UPDATE SET
              revision = excluded.revision, agent_id = excluded.agent_id,
              status = excluded.status, started_at_ms = excluded.started_at_ms
          WHERE excluded.revision >= calls.revision",
-        params![
-            log.id,
-            log.revision,
-            log.agent_id,
-            log.status.as_str(),
-            started_at_ms
-        ],
-    )?;
+    )?
+    .execute(params![
+        log.id,
+        log.revision,
+        log.agent_id,
+        log.status.as_str(),
+        started_at_ms
+    ])?;
     Ok(inserted)
 }
 
@@ -124,6 +121,15 @@ impl Store {
             )
             .optional()?;
         Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
+    }
+
+    /// The latest stored revision of a call, without reading its call log.
+    pub fn latest_revision(&self, call_id: &str) -> Result<Option<u32>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached("SELECT revision FROM calls WHERE call_id = ?1")?;
+        Ok(stmt
+            .query_row(params![call_id], |row| row.get(0))
+            .optional()?)
     }
 
     /// One revision of a call's log.

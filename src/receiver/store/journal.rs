@@ -2,16 +2,12 @@
 //! written before the exporter is told "accepted" and deleted when its call's log is stored. A
 //! receiver that restarts (or crashes) replays what is left, so calls in flight finish whole.
 //!
-//! The journal has its own connection to the database file: its group commits do not queue
-//! behind the delivery loops' statements (WAL lets one writer at a time proceed; the busy
-//! timeout rides out the other's transaction).
+//! The journal shares the store's connection: SQLite takes one writer at a time anyway, and
+//! one connection means no "database is locked" between our own writers.
 
-use std::path::Path;
-use std::sync::Mutex;
+use rusqlite::params;
 
-use rusqlite::{params, Connection};
-
-use super::{Store, StoreError, BUSY_TIMEOUT};
+use super::{Store, StoreError};
 
 impl Store {
     /// Rows in the span journal (for `/metrics`).
@@ -32,28 +28,20 @@ pub struct JournalRow {
     pub payload: Vec<u8>,
 }
 
-/// A connection to the journal table.
-#[derive(Debug)]
+/// The journal table, over the store's connection.
+#[derive(Debug, Clone)]
 pub struct JournalTable {
-    conn: Mutex<Connection>,
+    store: Store,
 }
 
 impl JournalTable {
-    /// Opens a second connection to the store's database (the store must be open already, so
-    /// the schema is migrated).
-    pub fn open(db_path: &Path) -> Result<JournalTable, StoreError> {
-        let conn = Connection::open(db_path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // FULL as the store: "accepted" must survive a power cut, as the exporter drops what we
-        // accepted.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        Ok(JournalTable {
-            conn: Mutex::new(conn),
-        })
+    /// The journal of an open store.
+    pub fn new(store: Store) -> JournalTable {
+        JournalTable { store }
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, rusqlite::Connection>, StoreError> {
+        self.store.lock()
     }
 
     /// Appends rows in one transaction (one fsync for a whole group of requests).
@@ -72,11 +60,20 @@ impl JournalTable {
         Ok(())
     }
 
-    /// Forgets a call's rows (its call log is stored).
-    pub fn forget(&self, trace_id: &[u8; 16]) -> Result<(), StoreError> {
-        self.lock()?
-            .prepare_cached("DELETE FROM journal WHERE trace_id = ?1")?
-            .execute(params![&trace_id[..]])?;
+    /// Forgets the rows of calls whose call logs are stored, in one transaction.
+    pub fn forget_all(&self, trace_ids: &[[u8; 16]]) -> Result<(), StoreError> {
+        if trace_ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM journal WHERE trace_id = ?1")?;
+            for trace_id in trace_ids {
+                delete.execute(params![&trace_id[..]])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

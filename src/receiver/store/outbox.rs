@@ -116,36 +116,24 @@ impl Store {
         entries: &[Enqueue],
         now_ms: i64,
     ) -> Result<usize, StoreError> {
+        self.store_updates(&[(update, entries)], now_ms)
+    }
+
+    /// [`Store::store_update`] for several updates in one transaction (one commit for a burst
+    /// of call logs), in order. Returns the entries enqueued.
+    pub fn store_updates(
+        &self,
+        updates: &[(&CallUpdate, &[Enqueue])],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
-        let (revision, payload) = match update {
-            CallUpdate::Finished(log) => {
-                if insert_call_log(&tx, log, now_ms)? == Inserted::Unchanged {
-                    return Ok(0);
-                }
-                (log.revision, None)
-            }
-            live => (LIVE_REVISION, Some(serde_json::to_string(live)?)),
-        };
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO outbox (sink, call_id, revision, event, payload,
-                                     created_ms, enqueued_ms, next_attempt_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
-            )?;
-            for e in entries {
-                insert.execute(params![
-                    e.sink,
-                    update.call_id(),
-                    revision,
-                    e.event,
-                    payload,
-                    now_ms
-                ])?;
-            }
+        let mut enqueued = 0;
+        for (update, entries) in updates {
+            enqueued += store_one(&tx, update, entries, now_ms)?;
         }
         tx.commit()?;
-        Ok(entries.len())
+        Ok(enqueued)
     }
 
     /// Makes the sinks known to the store (name and kind), so `sink_stats` lists them even
@@ -209,18 +197,23 @@ impl Store {
         let tx = conn.transaction()?;
         let rows = {
             let mut stmt = tx.prepare_cached(
+                // The due ids first (walking the sink's live entries in order, stopping at the
+                // limit), then their bodies: reading call log bodies only for the entries
+                // claimed keeps a claim cheap however deep the outbox is.
                 "SELECT o.id, o.call_id, o.revision, o.event, o.payload, l.body,
                         o.attempts, o.created_ms, o.enqueued_ms
-                 FROM outbox o
+                 FROM (SELECT c.id FROM outbox c INDEXED BY outbox_live_in_order
+                       WHERE c.sink = ?1 AND c.dead = 0 AND c.in_flight = 0
+                         AND c.next_attempt_ms <= ?2
+                         AND NOT EXISTS (SELECT 1 FROM outbox p
+                                         WHERE p.sink = c.sink AND p.call_id = c.call_id
+                                           AND p.dead = 0 AND p.id < c.id)
+                       ORDER BY c.id
+                       LIMIT ?3) due
+                 JOIN outbox o ON o.id = due.id
                  LEFT JOIN call_logs l
                    ON o.payload IS NULL AND l.call_id = o.call_id AND l.revision = o.revision
-                 WHERE o.sink = ?1 AND o.dead = 0 AND o.in_flight = 0
-                   AND o.next_attempt_ms <= ?2
-                   AND NOT EXISTS (SELECT 1 FROM outbox p
-                                   WHERE p.sink = o.sink AND p.call_id = o.call_id
-                                     AND p.dead = 0 AND p.id < o.id)
-                 ORDER BY o.id
-                 LIMIT ?3",
+                 ORDER BY o.id",
             )?;
             let rows = stmt
                 .query_map(params![sink, now_ms, limit as i64], |row| {
@@ -444,4 +437,38 @@ impl Store {
         })?;
         Ok(n.max(0) as u64)
     }
+}
+
+/// One update inside a transaction (see [`Store::store_update`]).
+fn store_one(
+    tx: &rusqlite::Transaction<'_>,
+    update: &CallUpdate,
+    entries: &[Enqueue],
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let (revision, payload) = match update {
+        CallUpdate::Finished(log) => {
+            if insert_call_log(tx, log, now_ms)? == Inserted::Unchanged {
+                return Ok(0);
+            }
+            (log.revision, None)
+        }
+        live => (LIVE_REVISION, Some(serde_json::to_string(live)?)),
+    };
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO outbox (sink, call_id, revision, event, payload,
+                             created_ms, enqueued_ms, next_attempt_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
+    )?;
+    for e in entries {
+        insert.execute(params![
+            e.sink,
+            update.call_id(),
+            revision,
+            e.event,
+            payload,
+            now_ms
+        ])?;
+    }
+    Ok(entries.len())
 }

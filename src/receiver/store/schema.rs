@@ -78,6 +78,11 @@ CREATE TABLE journal (
 );
 CREATE INDEX journal_by_trace ON journal (trace_id);
 "#,
+    // Version 3: a sink's live entries in id order, so claiming the next due entries walks
+    // from the oldest and stops at the limit instead of sorting the whole outbox.
+    r#"
+CREATE INDEX outbox_live_in_order ON outbox (sink, id) WHERE dead = 0;
+"#,
 ];
 
 /// Brings the database to the latest schema version.
