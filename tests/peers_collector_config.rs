@@ -542,7 +542,7 @@ fn the_collector_config_uses_only_real_components_and_keys() {
     // What the file is for: spans to voicetrace and to a trace UI, surviving a restart.
     assert_eq!(
         str_at(&config, &["exporters", "otlp/voicetrace", "endpoint"]),
-        Some("127.0.0.1:4317")
+        Some("voicetrace:4317")
     );
     assert_eq!(
         str_at(&config, &["exporters", "otlp/jaeger", "endpoint"]),
