@@ -35,15 +35,6 @@ pub fn stage_figure(span: &SpanRecord, keys: &[&str]) -> (i64, TimingSource) {
     }
 }
 
-/// Nearest-rank percentile of sorted values (`p` in 0..=100); `None` when empty.
-pub fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (p as usize * sorted.len()).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,14 +48,5 @@ mod tests {
         assert_eq!(nanos_to_ms(1_500_000), 2);
         assert_eq!(offset_ms(1_000_000_000, 1_200_000_000), -200);
         assert_eq!(offset_ms(2_000_600_000, 1_000_000_000), 1001);
-    }
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v = [100, 200, 300, 400, 1000];
-        assert_eq!(percentile(&v, 50), Some(300));
-        assert_eq!(percentile(&v, 95), Some(1000));
-        assert_eq!(percentile(&[], 50), None);
-        assert_eq!(percentile(&[7], 95), Some(7));
     }
 }

@@ -231,6 +231,25 @@ fn default_concurrency() -> usize {
 }
 
 impl SinkConfig {
+    /// The target as a URL (http, webhook and cekura sinks).
+    pub fn target_url(&self) -> Result<reqwest::Url, super::ForwardError> {
+        reqwest::Url::parse(&self.target).map_err(|e| {
+            super::ForwardError::Config(ConfigError::Target {
+                sink: self.name().to_string(),
+                target: self.target.clone(),
+                why: e.to_string(),
+            })
+        })
+    }
+
+    /// The sink's secret from its file or environment variable, if it has one.
+    pub fn optional_secret(&self) -> Result<Option<super::secret::Secret>, super::ForwardError> {
+        super::secret::Secret::resolve(self, false).map_err(|source| super::ForwardError::Secret {
+            sink: self.name().to_string(),
+            source,
+        })
+    }
+
     /// A sink of `kind` to `target` with every other setting at its default.
     pub fn new(kind: SinkKind, target: impl Into<String>) -> SinkConfig {
         SinkConfig {

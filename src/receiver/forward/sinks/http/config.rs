@@ -2,7 +2,7 @@
 
 use reqwest::Url;
 
-use crate::receiver::forward::config::{ConfigError, SinkConfig};
+use crate::receiver::forward::config::SinkConfig;
 use crate::receiver::forward::secret::Secret;
 use crate::receiver::forward::ForwardError;
 
@@ -16,17 +16,8 @@ pub struct HttpConfig {
 impl HttpConfig {
     /// The settings and the bearer token (optional) of an http sink.
     pub fn from_sink(sink: &SinkConfig) -> Result<(HttpConfig, Option<Secret>), ForwardError> {
-        let url = Url::parse(&sink.target).map_err(|e| {
-            ForwardError::Config(ConfigError::Target {
-                sink: sink.name().to_string(),
-                target: sink.target.clone(),
-                why: e.to_string(),
-            })
-        })?;
-        let token = Secret::resolve(sink, false).map_err(|source| ForwardError::Secret {
-            sink: sink.name().to_string(),
-            source,
-        })?;
+        let url = sink.target_url()?;
+        let token = sink.optional_secret()?;
         Ok((HttpConfig { url }, token))
     }
 }

@@ -2,7 +2,7 @@
 
 use reqwest::Url;
 
-use crate::receiver::forward::config::{ConfigError, SinkConfig};
+use crate::receiver::forward::config::SinkConfig;
 use crate::receiver::forward::secret::Secret;
 use crate::receiver::forward::ForwardError;
 
@@ -18,17 +18,8 @@ pub struct WebhookConfig {
 impl WebhookConfig {
     /// The settings and the secret (optional) of a webhook sink.
     pub fn from_sink(sink: &SinkConfig) -> Result<(WebhookConfig, Option<Secret>), ForwardError> {
-        let url = Url::parse(&sink.target).map_err(|e| {
-            ForwardError::Config(ConfigError::Target {
-                sink: sink.name().to_string(),
-                target: sink.target.clone(),
-                why: e.to_string(),
-            })
-        })?;
-        let secret = Secret::resolve(sink, false).map_err(|source| ForwardError::Secret {
-            sink: sink.name().to_string(),
-            source,
-        })?;
+        let url = sink.target_url()?;
+        let secret = sink.optional_secret()?;
         if secret.is_none() {
             tracing::warn!(
                 sink = sink.name(),
