@@ -82,6 +82,14 @@ async fn post(
     request.send().await.expect("request sent")
 }
 
+/// POSTs protobuf bodies to an OTLP/HTTP traces URL, each answered 200.
+async fn post_traces(url: &str, bodies: &[Vec<u8>]) {
+    for body in bodies {
+        let response = post(url, "application/x-protobuf", None, body.clone()).await;
+        assert_eq!(response.status(), 200);
+    }
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(bytes).unwrap();
@@ -199,22 +207,10 @@ async fn late_spans_produce_a_stored_revision() {
     let bodies = request_bodies(dir);
     let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
     // Requests 2..4 first (root included), request 1 (turn 1's spans) after the call log.
-    for body in &bodies[1..] {
-        assert_eq!(
-            post(&url, "application/x-protobuf", None, body.clone())
-                .await
-                .status(),
-            200
-        );
-    }
+    post_traces(&url, &bodies[1..]).await;
     let first = collect(&mut rx, 1).await;
     assert_eq!(first[0].revision, 1);
-    assert_eq!(
-        post(&url, "application/x-protobuf", None, bodies[0].clone())
-            .await
-            .status(),
-        200
-    );
+    post_traces(&url, &bodies[..1]).await;
     let revised = collect(&mut rx, 1).await;
     assert_eq!(revised[0].revision, 2);
     assert_matches_expected(dir, &revised);
@@ -239,14 +235,7 @@ async fn a_call_without_root_is_closed_incomplete_after_the_idle_timeout() {
     let bodies = request_bodies(dir);
     let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
     // Everything but the last request, which holds the `conversation` root.
-    for body in &bodies[..bodies.len() - 1] {
-        assert_eq!(
-            post(&url, "application/x-protobuf", None, body.clone())
-                .await
-                .status(),
-            200
-        );
-    }
+    post_traces(&url, &bodies[..bodies.len() - 1]).await;
     let logs = collect(&mut rx, 1).await;
     assert_eq!(logs[0].status, CallStatus::Incomplete);
     assert!(
@@ -459,14 +448,7 @@ async fn a_call_in_flight_survives_a_receiver_restart() {
     let receiver = start(data.path(), |_| {}).await;
     let mut rx = receiver.subscribe();
     let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
-    for body in &bodies[..bodies.len() - 1] {
-        assert_eq!(
-            post(&url, "application/x-protobuf", None, body.clone())
-                .await
-                .status(),
-            200
-        );
-    }
+    post_traces(&url, &bodies[..bodies.len() - 1]).await;
     receiver.shutdown().await;
     // The call had no root yet: it was neither closed nor lost, it waits in the journal.
     assert!(rx.try_recv().is_err(), "no call log for a call in flight");
@@ -533,18 +515,7 @@ fn otlp_http(line: &str) -> String {
 /// POSTs protobuf bodies to `/v1/traces`, each answered 200.
 fn post_all(http: &str, bodies: &[Vec<u8>]) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        for body in bodies {
-            let r = post(
-                &format!("http://{http}/v1/traces"),
-                "application/x-protobuf",
-                None,
-                body.clone(),
-            )
-            .await;
-            assert_eq!(r.status(), 200);
-        }
-    });
+    runtime.block_on(post_traces(&format!("http://{http}/v1/traces"), bodies));
 }
 
 /// The file's text once it has a line (or whatever it holds at the deadline).

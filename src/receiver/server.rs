@@ -335,6 +335,7 @@ impl Receiver {
                 counters,
                 journal: config.journal,
                 rejected: 0,
+                refused: 0,
             },
         ));
         let recorder = tokio::spawn(recorder_task(
@@ -495,6 +496,8 @@ struct AssemblyTask {
     journal: bool,
     /// Rejected spans already reported to telemetry.
     rejected: u64,
+    /// Spans refused by ingest already reported to telemetry.
+    refused: u64,
 }
 
 impl AssemblyTask {
@@ -518,6 +521,10 @@ impl AssemblyTask {
         let rejected = self.counters.spans_rejected.load(Ordering::Relaxed);
         self.telemetry.spans_rejected(rejected - self.rejected);
         self.rejected = rejected;
+        // Refused: by ingest's back-pressure (exporters retry) and by assembly's per-call bound.
+        let refused = self.counters.spans_refused.load(Ordering::Relaxed);
+        self.telemetry.spans_refused(refused - self.refused);
+        self.refused = refused;
         self.spans_buffered
             .store(stats.spans_buffered, Ordering::Relaxed);
         self.telemetry.set_calls_open(stats.calls_open as i64);

@@ -121,7 +121,7 @@ impl Telemetry {
         let spans_refused = Counter::default();
         registry.register(
             "spans_refused",
-            "Spans refused under back-pressure (the exporter retries them)",
+            "Spans refused: under back-pressure (the exporter retries them) or over the per-call span bound (dropped)",
             spans_refused.clone(),
         );
         let calls_open = Gauge::default();

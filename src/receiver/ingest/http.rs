@@ -233,15 +233,7 @@ async fn traces(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -
     .await;
     match answer {
         Ok(response) => encode(encoding, &response, StatusCode::OK),
-        Err(failure) => {
-            if failure.status == StatusCode::BAD_REQUEST {
-                ingest
-                    .counters()
-                    .requests_invalid
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            failure.into_response(encoding)
-        }
+        Err(failure) => failure.into_response(encoding),
     }
 }
 
