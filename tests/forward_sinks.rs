@@ -293,6 +293,34 @@ async fn jsonl_appends_one_call_log_per_line() {
 }
 
 #[tokio::test]
+async fn jsonl_writes_a_burst_in_batches_each_line_whole_and_once() {
+    // More call logs than one write takes (the sink appends up to 256 lines per fsync), two
+    // revisions per call: every line arrives whole, once, and a call's revisions in order.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("calls.jsonl");
+    let config = SinkConfig::from_flag(&format!("jsonl:{}", path.display())).unwrap();
+    let (store, forwarder) = start(dir.path(), vec![config]);
+    let calls = 300;
+    let mut updates = Vec::new();
+    for revision in 1..=2 {
+        for i in 0..calls {
+            updates.push(finished(&format!("call_{i:03}"), revision));
+        }
+    }
+    record(&forwarder, updates).await;
+    wait_delivered(&store, "jsonl", 2 * calls as u64).await;
+    forwarder.shutdown().await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut seen: std::collections::HashMap<String, Vec<u32>> = Default::default();
+    for line in text.lines() {
+        let log: CallLog = serde_json::from_str(line).expect("a whole call log per line");
+        seen.entry(log.id.clone()).or_default().push(log.revision);
+    }
+    assert_eq!(seen.len(), calls);
+    assert!(seen.values().all(|revisions| revisions == &[1, 2]), "{seen:?}");
+}
+
+#[tokio::test]
 async fn configuration_errors_name_the_problem_and_never_the_secret() {
     let dir = tempfile::tempdir().unwrap();
     let store = voicetrace::receiver::store::Store::open(&dir.path().join("data")).unwrap();

@@ -6,8 +6,10 @@
 //!                    ▼
 //!       ┌── delivery loop (one per sink, this module) ─────────────────────────────────┐
 //!       │ claim due entries (oldest first; one call's entries strictly in order)        │
-//!       │ → up to `concurrency` attempts at once → sink: encode, request, classify      │
-//!       │ → delivered: leaves the outbox │ retry: backoff + jitter, Retry-After honoured │
+//!       │ → up to `concurrency` attempts at once, each of up to `max_batch` entries     │
+//!       │   → sink: encode, request (jsonl: one write + fsync per batch), classify      │
+//!       │ → settle every attempt that ended, in ONE transaction:                        │
+//!       │   delivered: leaves the outbox │ retry: backoff + jitter, Retry-After honoured │
 //!       │   │ rejected (4xx but 408/429), too many attempts, too old: dead letter        │
 //!       └───────────────────────────────────────────────────────────────────────────────┘
 //! ```
@@ -42,6 +44,7 @@ pub use secret::SecretError;
 pub use stats::format_sink_stats;
 
 use crate::receiver::calllog::CallUpdate;
+pub use crate::receiver::store::Settle;
 use crate::receiver::store::{now_ms, Enqueue, OutboxEntry, Store, StoreError};
 use sinks::{idempotency_key, Sink};
 
@@ -142,6 +145,7 @@ impl Forwarder {
                 name: config.name().to_string(),
                 store: store.clone(),
                 concurrency: sink.concurrency(config.concurrency),
+                max_batch: sink.max_batch(),
                 sink: sink.clone(),
                 retry: config.retry.clone(),
                 wake: wake.clone(),
@@ -245,6 +249,7 @@ struct LoopCtx {
     sink: Arc<Sink>,
     retry: RetryPolicy,
     concurrency: usize,
+    max_batch: usize,
     wake: Arc<Notify>,
 }
 
@@ -259,8 +264,12 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or(Err(StoreError::Poisoned))
 }
 
-/// One sink's loop: claim what is due, keep up to `concurrency` attempts running, sleep until
-/// the next entry falls due, a new entry is recorded, an attempt ends, or the poll interval.
+/// The outcomes of one attempt: (entry id, what becomes of it).
+type Settled = Vec<(i64, Settle)>;
+
+/// One sink's loop: claim what is due, keep up to `concurrency` attempts running, settle the
+/// attempts that ended (all at once), sleep until the next entry falls due, a new entry is
+/// recorded, an attempt ends, or the poll interval.
 async fn delivery_loop(ctx: Arc<LoopCtx>, mut stop: watch::Receiver<bool>) {
     let name = ctx.name.clone();
     match blocking(&ctx.store, move |s| s.release_in_flight(&name, now_ms())).await {
@@ -270,8 +279,8 @@ async fn delivery_loop(ctx: Arc<LoopCtx>, mut stop: watch::Receiver<bool>) {
         }
         Err(e) => tracing::error!(sink = %ctx.name, error = %e, "cannot resume in-flight entries"),
     }
-    let mut attempts: JoinSet<()> = JoinSet::new();
-    let mut in_flight: HashMap<tokio::task::Id, i64> = HashMap::new();
+    let mut attempts: JoinSet<Settled> = JoinSet::new();
+    let mut in_flight: HashMap<tokio::task::Id, Vec<i64>> = HashMap::new();
     let mut drain_until: Option<Instant> = None;
     loop {
         // A forwarder dropped without `shutdown` closes the channel: stop the same way.
@@ -284,13 +293,18 @@ async fn delivery_loop(ctx: Arc<LoopCtx>, mut stop: watch::Receiver<bool>) {
         let free = ctx.concurrency.saturating_sub(attempts.len());
         if free > 0 {
             let name = ctx.name.clone();
-            match blocking(&ctx.store, move |s| s.claim_due(&name, now_ms(), free)).await {
+            let limit = free * ctx.max_batch;
+            match blocking(&ctx.store, move |s| s.claim_due(&name, now_ms(), limit)).await {
                 Ok(entries) => {
                     claimed = entries.len();
-                    for entry in entries {
-                        let id = entry.id;
-                        let handle = attempts.spawn(attempt(ctx.clone(), entry));
-                        in_flight.insert(handle.id(), id);
+                    // Spread what was claimed over the free attempt slots, in order.
+                    let per_attempt = claimed.div_ceil(free).max(1);
+                    let mut entries = entries.into_iter().peekable();
+                    while entries.peek().is_some() {
+                        let batch: Vec<OutboxEntry> = entries.by_ref().take(per_attempt).collect();
+                        let ids = batch.iter().map(|e| e.id).collect();
+                        let handle = attempts.spawn(attempt(ctx.clone(), batch));
+                        in_flight.insert(handle.id(), ids);
                     }
                 }
                 Err(e) => {
@@ -317,11 +331,12 @@ async fn delivery_loop(ctx: Arc<LoopCtx>, mut stop: watch::Receiver<bool>) {
         let drain_deadline = drain_until.unwrap_or_else(Instant::now);
         tokio::select! {
             Some(done) = attempts.join_next_with_id(), if !attempts.is_empty() => {
-                let id = match &done {
-                    Ok((id, ())) => *id,
-                    Err(e) => e.id(),
-                };
-                in_flight.remove(&id);
+                // Settle this attempt and every other one that has ended meanwhile together.
+                let mut ended = vec![done];
+                while let Some(more) = attempts.try_join_next_with_id() {
+                    ended.push(more);
+                }
+                settle_ended(&ctx, ended, &mut in_flight).await;
             }
             _ = ctx.wake.notified() => {}
             _ = stop.changed(), if !stopping => {}
@@ -336,21 +351,50 @@ async fn delivery_loop(ctx: Arc<LoopCtx>, mut stop: watch::Receiver<bool>) {
     tracing::info!(sink = %ctx.name, "sink stopped");
 }
 
-/// Stops the attempts still running at the end of the shutdown grace and puts their entries
-/// back, due at once for the next start.
-async fn abandon(
+/// Records the outcomes of ended attempts in one transaction. An attempt that panicked leaves
+/// its entries in flight: the next start sends them again.
+async fn settle_ended(
     ctx: &LoopCtx,
-    attempts: &mut JoinSet<()>,
-    in_flight: &mut HashMap<tokio::task::Id, i64>,
+    ended: Vec<Result<(tokio::task::Id, Settled), tokio::task::JoinError>>,
+    in_flight: &mut HashMap<tokio::task::Id, Vec<i64>>,
 ) {
-    attempts.abort_all();
-    while let Some(done) = attempts.join_next_with_id().await {
-        if let Ok((id, ())) = done {
-            // Finished on its own before the abort took: settled already.
-            in_flight.remove(&id);
+    let mut outcomes = Vec::new();
+    for done in ended {
+        match done {
+            Ok((id, settled)) => {
+                in_flight.remove(&id);
+                outcomes.extend(settled);
+            }
+            Err(e) => {
+                in_flight.remove(&e.id());
+                tracing::error!(sink = %ctx.name, error = %e, "a delivery attempt failed");
+            }
         }
     }
-    let ids: Vec<i64> = in_flight.drain().map(|(_, id)| id).collect();
+    let n = outcomes.len();
+    if let Err(e) = blocking(&ctx.store, move |s| s.settle_all(&outcomes)).await {
+        // The entries stay in flight in the store; the next start sends them again.
+        tracing::error!(sink = %ctx.name, entries = n, error = %e, "cannot record delivery outcomes");
+    }
+}
+
+/// Stops the attempts still running at the end of the shutdown grace and puts their entries
+/// back, due at once for the next start. Attempts that ended meanwhile are settled.
+async fn abandon(
+    ctx: &LoopCtx,
+    attempts: &mut JoinSet<Settled>,
+    in_flight: &mut HashMap<tokio::task::Id, Vec<i64>>,
+) {
+    attempts.abort_all();
+    let mut ended = Vec::new();
+    while let Some(done) = attempts.join_next_with_id().await {
+        if done.is_ok() {
+            // Finished on its own before the abort took.
+            ended.push(done);
+        }
+    }
+    settle_ended(ctx, ended, in_flight).await;
+    let ids: Vec<i64> = in_flight.drain().flat_map(|(_, ids)| ids).collect();
     if ids.is_empty() {
         return;
     }
@@ -358,29 +402,6 @@ async fn abandon(
     if let Err(e) = blocking(&ctx.store, move |s| s.release(&ids, now_ms())).await {
         tracing::error!(sink = %ctx.name, error = %e, "cannot put abandoned entries back");
     }
-}
-
-/// What to do with an entry after an attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settle {
-    /// It was delivered.
-    Delivered,
-    /// Try again at this Unix ms.
-    Retry {
-        /// When.
-        at_ms: i64,
-        /// The HTTP status, if any.
-        status: Option<u16>,
-        /// Why it failed.
-        reason: String,
-    },
-    /// Park it.
-    Dead {
-        /// The HTTP status, if any.
-        status: Option<u16>,
-        /// Why.
-        reason: String,
-    },
 }
 
 /// The retry policy applied to an outcome (pure): when to try again, or that it is time to
@@ -432,23 +453,35 @@ pub fn settle(
     }
 }
 
-/// One attempt of one entry, settled in the store.
-async fn attempt(ctx: Arc<LoopCtx>, entry: OutboxEntry) {
-    let key = idempotency_key(&entry);
-    let outcome = ctx.sink.deliver(&entry).await;
+/// One attempt of a batch of entries: delivered by the sink, each outcome turned into what
+/// becomes of its entry (the loop records them).
+async fn attempt(ctx: Arc<LoopCtx>, entries: Vec<OutboxEntry>) -> Settled {
+    let outcomes = ctx.sink.deliver_all(&entries).await;
     let now = now_ms();
-    let plan = settle(
-        &ctx.retry,
-        entry.attempts,
-        entry.enqueued_ms,
-        now,
-        outcome,
-        fastrand::f64(),
-    );
+    entries
+        .iter()
+        .zip(outcomes)
+        .map(|(entry, outcome)| {
+            let plan = settle(
+                &ctx.retry,
+                entry.attempts,
+                entry.enqueued_ms,
+                now,
+                outcome,
+                fastrand::f64(),
+            );
+            log_settle(&ctx.name, entry, &plan, now);
+            (entry.id, plan)
+        })
+        .collect()
+}
+
+/// One structured event per settled entry.
+fn log_settle(sink: &str, entry: &OutboxEntry, plan: &Settle, now: i64) {
     let attempt_no = entry.attempts + 1;
-    match &plan {
+    match plan {
         Settle::Delivered => tracing::debug!(
-            sink = %ctx.name, call_id = %entry.call_id, revision = entry.revision,
+            sink, call_id = %entry.call_id, revision = entry.revision,
             event = %entry.event, attempt = attempt_no, "delivered"
         ),
         Settle::Retry {
@@ -456,30 +489,15 @@ async fn attempt(ctx: Arc<LoopCtx>, entry: OutboxEntry) {
             status,
             reason,
         } => tracing::warn!(
-            sink = %ctx.name, call_id = %entry.call_id, revision = entry.revision,
+            sink, call_id = %entry.call_id, revision = entry.revision,
             event = %entry.event, attempt = attempt_no, status = ?status,
             retry_in_ms = at_ms - now, %reason, "delivery failed, will retry"
         ),
         Settle::Dead { status, reason } => tracing::error!(
-            sink = %ctx.name, call_id = %entry.call_id, revision = entry.revision,
+            sink, call_id = %entry.call_id, revision = entry.revision,
             event = %entry.event, attempt = attempt_no, status = ?status, %reason,
-            idempotency_key = %key, "delivery rejected, parked as a dead letter"
+            idempotency_key = %idempotency_key(entry), "delivery rejected, parked as a dead letter"
         ),
-    }
-    let id = entry.id;
-    let result = blocking(&ctx.store, move |s| match plan {
-        Settle::Delivered => s.mark_delivered(id),
-        Settle::Retry {
-            at_ms,
-            status,
-            reason,
-        } => s.mark_retry(id, at_ms, status, &reason),
-        Settle::Dead { status, reason } => s.mark_dead(id, status, &reason),
-    })
-    .await;
-    if let Err(e) = result {
-        // The entry stays in flight in the store; the next start sends it again.
-        tracing::error!(sink = %ctx.name, entry = id, error = %e, "cannot record a delivery outcome");
     }
 }
 

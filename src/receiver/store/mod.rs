@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::Connection;
 
 pub use journal::{JournalRow, JournalTable};
-pub use outbox::{DeadLetter, Enqueue, OutboxEntry, SinkStats, LIVE_REVISION};
+pub use outbox::{DeadLetter, Enqueue, OutboxEntry, Settle, SinkStats, LIVE_REVISION};
 pub use schema::MIGRATIONS;
 
 /// The database file inside the data directory.

@@ -2,9 +2,10 @@
 //!
 //! An entry is one request to one sink (one call log revision, or one webhook event). Its life:
 //! enqueued with its call log ([`Store::store_update`]) → claimed by the sink's delivery loop
-//! ([`Store::claim_due`], `in_flight`) → delivered (the row leaves the outbox and the sink's
-//! `delivered` count grows), or scheduled again ([`Store::mark_retry`]), or parked as a dead
-//! letter with the status and reason ([`Store::mark_dead`]) until [`Store::retry_dead`].
+//! ([`Store::claim_due`], `in_flight`) → settled ([`Store::settle_all`], many attempts in one
+//! transaction): delivered (the row leaves the outbox and the sink's `delivered` count grows),
+//! or scheduled again, or parked as a dead letter with the status and reason until
+//! [`Store::retry_dead`].
 //!
 //! Order: an entry is due only when no earlier live (not dead) entry of the same call and sink
 //! remains, so the revisions and events of one call reach a sink in the order they were stored.
@@ -91,6 +92,29 @@ pub struct SinkStats {
     pub retrying: u64,
     /// Entries parked as dead letters.
     pub dead: u64,
+}
+
+/// What becomes of a claimed entry after an attempt (see [`Store::settle_all`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// It was delivered: it leaves the outbox.
+    Delivered,
+    /// Try again at this Unix ms.
+    Retry {
+        /// When.
+        at_ms: i64,
+        /// The HTTP status, if any.
+        status: Option<u16>,
+        /// Why it failed.
+        reason: String,
+    },
+    /// Park it as a dead letter.
+    Dead {
+        /// The HTTP status, if any.
+        status: Option<u16>,
+        /// Why.
+        reason: String,
+    },
 }
 
 fn cut(text: &str) -> String {
@@ -260,7 +284,8 @@ impl Store {
                     continue;
                 }
             };
-            tx.execute("UPDATE outbox SET in_flight = 1 WHERE id = ?1", params![id])?;
+            tx.prepare_cached("UPDATE outbox SET in_flight = 1 WHERE id = ?1")?
+                .execute(params![id])?;
             claimed.push(OutboxEntry {
                 id,
                 sink: sink.to_string(),
@@ -294,31 +319,7 @@ impl Store {
 
     /// The entry was delivered: it leaves the outbox and its sink's `delivered` count grows.
     pub fn mark_delivered(&self, id: i64) -> Result<(), StoreError> {
-        let mut conn = self.lock()?;
-        let tx = conn.transaction()?;
-        let sink: Option<String> = tx
-            .query_row(
-                "DELETE FROM outbox WHERE id = ?1 RETURNING sink",
-                params![id],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if let Some(sink) = sink {
-            let counted = tx.execute(
-                "UPDATE sinks SET delivered = delivered + 1 WHERE name = ?1",
-                params![sink],
-            )?;
-            if counted == 0 {
-                // A sink the store was never told about (entries enqueued by hand): count it
-                // under an unknown kind rather than lose the count.
-                tx.execute(
-                    "INSERT INTO sinks (name, kind, delivered) VALUES (?1, '?', 1)",
-                    params![sink],
-                )?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.settle_all(&[(id, Settle::Delivered)])
     }
 
     /// The attempt failed and will be repeated at `next_attempt_ms`.
@@ -329,25 +330,87 @@ impl Store {
         status: Option<u16>,
         error: &str,
     ) -> Result<(), StoreError> {
-        let conn = self.lock()?;
-        conn.execute(
-            "UPDATE outbox SET in_flight = 0, attempts = attempts + 1, next_attempt_ms = ?2,
-                               last_status = ?3, last_error = ?4
-             WHERE id = ?1",
-            params![id, next_attempt_ms, status, cut(error)],
-        )?;
-        Ok(())
+        let retry = Settle::Retry {
+            at_ms: next_attempt_ms,
+            status,
+            reason: error.to_string(),
+        };
+        self.settle_all(&[(id, retry)])
     }
 
     /// The entry is parked as a dead letter with the status and reason.
     pub fn mark_dead(&self, id: i64, status: Option<u16>, reason: &str) -> Result<(), StoreError> {
-        let conn = self.lock()?;
-        conn.execute(
-            "UPDATE outbox SET in_flight = 0, dead = 1, attempts = attempts + 1,
-                               last_status = ?2, last_error = ?3
-             WHERE id = ?1",
-            params![id, status, cut(reason)],
-        )?;
+        let dead = Settle::Dead {
+            status,
+            reason: reason.to_string(),
+        };
+        self.settle_all(&[(id, dead)])
+    }
+
+    /// Records the outcomes of many attempts in ONE transaction: delivered entries leave the
+    /// outbox (their sinks' `delivered` counts grow), retried ones are due again at their
+    /// time, dead ones are parked. A delivery loop settles every attempt that ended since its
+    /// last look at once, so a busy sink costs one commit per group, not per entry.
+    pub fn settle_all(&self, outcomes: &[(i64, Settle)]) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        {
+            let mut delete =
+                tx.prepare_cached("DELETE FROM outbox WHERE id = ?1 RETURNING sink")?;
+            let mut retry = tx.prepare_cached(
+                "UPDATE outbox SET in_flight = 0, attempts = attempts + 1, next_attempt_ms = ?2,
+                                   last_status = ?3, last_error = ?4
+                 WHERE id = ?1",
+            )?;
+            let mut dead = tx.prepare_cached(
+                "UPDATE outbox SET in_flight = 0, dead = 1, attempts = attempts + 1,
+                                   last_status = ?2, last_error = ?3
+                 WHERE id = ?1",
+            )?;
+            let mut delivered: Vec<(String, i64)> = Vec::new();
+            for (id, outcome) in outcomes {
+                match outcome {
+                    Settle::Delivered => {
+                        let sink: Option<String> = delete
+                            .query_row(params![id], |row| row.get(0))
+                            .optional()?;
+                        if let Some(sink) = sink {
+                            match delivered.iter_mut().find(|(s, _)| *s == sink) {
+                                Some((_, n)) => *n += 1,
+                                None => delivered.push((sink, 1)),
+                            }
+                        }
+                    }
+                    Settle::Retry {
+                        at_ms,
+                        status,
+                        reason,
+                    } => {
+                        retry.execute(params![id, at_ms, status, cut(reason)])?;
+                    }
+                    Settle::Dead { status, reason } => {
+                        dead.execute(params![id, status, cut(reason)])?;
+                    }
+                }
+            }
+            let mut count = tx.prepare_cached(
+                "UPDATE sinks SET delivered = delivered + ?2 WHERE name = ?1",
+            )?;
+            for (sink, n) in delivered {
+                if count.execute(params![sink, n])? == 0 {
+                    // A sink the store was never told about (entries enqueued by hand): count
+                    // it under an unknown kind rather than lose the count.
+                    tx.execute(
+                        "INSERT INTO sinks (name, kind, delivered) VALUES (?1, '?', ?2)",
+                        params![sink, n],
+                    )?;
+                }
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -75,16 +75,41 @@ impl Sink {
             Sink::Cekura(s) => s.deliver(entry).await,
             Sink::Webhook(s) => s.deliver(entry).await,
             Sink::Http(s) => s.deliver(entry).await,
-            Sink::Jsonl(s) => s.deliver(entry).await,
+            Sink::Jsonl(s) => s.deliver_all(std::slice::from_ref(entry)).await.remove(0),
         }
     }
 
-    /// Requests in flight at once.
+    /// One delivery attempt of up to [`Sink::max_batch`] entries (of different calls): one
+    /// outcome per entry, in order. HTTP sinks send one request per entry (a batch is one
+    /// entry); the file sink appends every line with one write and one fsync.
+    pub async fn deliver_all(&self, entries: &[OutboxEntry]) -> Vec<Outcome> {
+        match self {
+            Sink::Jsonl(s) => s.deliver_all(entries).await,
+            _ => {
+                let mut outcomes = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    outcomes.push(self.deliver(entry).await);
+                }
+                outcomes
+            }
+        }
+    }
+
+    /// Attempts in flight at once.
     pub fn concurrency(&self, configured: usize) -> usize {
         match self {
-            // Lines of one file are appended one at a time.
+            // Lines of one file are appended by one writer at a time (in batches).
             Sink::Jsonl(_) => 1,
             _ => configured.max(1),
+        }
+    }
+
+    /// Entries handed to one attempt at most.
+    pub fn max_batch(&self) -> usize {
+        match self {
+            Sink::Jsonl(_) => jsonl::MAX_LINES_PER_WRITE,
+            // One request carries one call log: the ingest APIs take one at a time.
+            _ => 1,
         }
     }
 }

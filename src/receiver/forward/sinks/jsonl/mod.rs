@@ -10,6 +10,10 @@ use crate::receiver::forward::config::SinkConfig;
 use crate::receiver::forward::outcome::Outcome;
 use crate::receiver::store::OutboxEntry;
 
+/// Lines appended with one write and one fsync at most: a burst of call logs costs one fsync
+/// per this many, and one write stays around a megabyte (call logs are a few KiB each).
+pub const MAX_LINES_PER_WRITE: usize = 256;
+
 /// A jsonl sink.
 #[derive(Debug)]
 pub struct JsonlSink {
@@ -24,21 +28,37 @@ impl JsonlSink {
         }
     }
 
-    /// One attempt: the line is appended and flushed to disk on the blocking pool.
-    pub async fn deliver(&self, entry: &OutboxEntry) -> Outcome {
-        let line = match request::build(entry) {
-            Ok(line) => line,
-            Err(outcome) => return outcome,
-        };
-        let path = self.config.path.clone();
-        let written = tokio::task::spawn_blocking(move || request::append(&path, &line)).await;
-        match written {
-            Ok(result) => response::classify(&self.config.path, result),
-            Err(e) => Outcome::Retry {
-                status: None,
-                reason: format!("write task failed: {e}"),
-                retry_after: None,
-            },
+    /// One attempt for several entries: their lines are appended with one write and flushed
+    /// to disk with one fsync, on the blocking pool. An entry whose line cannot be built gets
+    /// its own outcome; the others share the write's.
+    pub async fn deliver_all(&self, entries: &[OutboxEntry]) -> Vec<Outcome> {
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(entries.len());
+        let mut lines = Vec::new();
+        for entry in entries {
+            match request::build(entry) {
+                Ok(line) => {
+                    lines.extend_from_slice(&line);
+                    outcomes.push(None);
+                }
+                Err(outcome) => outcomes.push(Some(outcome)),
+            }
         }
+        let written = if lines.is_empty() {
+            Outcome::Delivered { status: None }
+        } else {
+            let path = self.config.path.clone();
+            match tokio::task::spawn_blocking(move || request::append(&path, &lines)).await {
+                Ok(result) => response::classify(&self.config.path, result),
+                Err(e) => Outcome::Retry {
+                    status: None,
+                    reason: format!("write task failed: {e}"),
+                    retry_after: None,
+                },
+            }
+        };
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| written.clone()))
+            .collect()
     }
 }

@@ -1,6 +1,6 @@
 //! The "request" of a file sink: the line of an entry, and the append itself (one `write` of
-//! the whole line to a file opened for appending, then `fsync`, so a line is either whole or
-//! absent and is on disk before the entry counts as delivered).
+//! the lines of a batch to a file opened for appending, then one `fsync`, so the lines are on
+//! disk before their entries count as delivered).
 
 use std::io::Write;
 use std::path::Path;
@@ -22,8 +22,8 @@ pub fn build(entry: &OutboxEntry) -> Result<Vec<u8>, Outcome> {
     })
 }
 
-/// Appends the line, durably.
-pub fn append(path: &Path, line: &[u8]) -> std::io::Result<()> {
+/// Appends the lines, durably.
+pub fn append(path: &Path, lines: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -31,6 +31,6 @@ pub fn append(path: &Path, line: &[u8]) -> std::io::Result<()> {
         .create(true)
         .append(true)
         .open(path)?;
-    file.write_all(line)?;
+    file.write_all(lines)?;
     file.sync_data()
 }
