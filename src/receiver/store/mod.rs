@@ -35,6 +35,16 @@ pub(crate) const SYNCHRONOUS: &str = "NORMAL";
 /// server writes) before giving up: long enough to ride out any single transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// SQLite's page cache for the server's connection, in KiB (negative `cache_size` = KiB):
+/// the journal, outbox and latest call log pages stay in memory instead of being read back
+/// from the file on every transaction (SQLite's default is 2 MiB). Memory, not a limit on data.
+const CACHE_KIB: i64 = 8 * 1024;
+
+/// WAL pages before SQLite copies them back into the database file (its default is 1000, 4 MB):
+/// journal rows live seconds, so with a larger WAL a page that is written, rewritten and freed
+/// many times is checkpointed once. The WAL file stays around this size (about 40 MB).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -103,6 +113,8 @@ impl Store {
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
         conn.pragma_update(None, "synchronous", SYNCHRONOUS)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         schema::migrate(&mut conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
