@@ -600,3 +600,73 @@ async fn no_api_answer_carries_a_token_or_a_sink_secret() {
     }
     receiver.shutdown().await;
 }
+
+/// `voicetrace serve` itself: the ingest token from `VOICETRACE_INGEST_TOKEN`, the API token
+/// from `--api-token-file`, TLS from `--tls-cert`/`--tls-key`, shown in the listening line.
+#[tokio::test]
+async fn serve_reads_tokens_from_the_environment_and_files() {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().unwrap();
+    let (cert_pem, cert, key) = self_signed(data.path());
+    let api_file = data.path().join("api-token");
+    std::fs::write(&api_file, format!("{API_TOKEN}\n")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_voicetrace"))
+        .args(["serve", "--otlp-grpc-addr", "127.0.0.1:0"])
+        .args([
+            "--otlp-http-addr",
+            "127.0.0.1:0",
+            "--api-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--api-token-file")
+        .arg(&api_file)
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .env("VOICETRACE_INGEST_TOKEN", INGEST_TOKEN)
+        .env_remove("VOICETRACE_API_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let field = |key: &str| -> u16 {
+        let addr = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in {line:?}"));
+        addr.parse::<SocketAddr>().unwrap().port()
+    };
+    assert!(line.trim_end().ends_with(" tls=on"), "{line}");
+    let (http, api) = (field("otlp_http="), field("api="));
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let traces = format!("https://127.0.0.1:{http}/v1/traces");
+    let calls = format!("https://127.0.0.1:{api}/v1/observability/calls");
+    let answers = async {
+        let json = |token| post(&client, &traces, "application/json", token, b"{}".to_vec());
+        [
+            json(None).await.unwrap().status(),
+            json(Some(API_TOKEN)).await.unwrap().status(),
+            json(Some(INGEST_TOKEN)).await.unwrap().status(),
+            get(&client, &calls, Some(INGEST_TOKEN)).await.status(),
+            get(&client, &calls, Some(API_TOKEN)).await.status(),
+        ]
+    }
+    .await;
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(answers, [401, 401, 200, 401, 200]);
+    assert!(status.success(), "{status:?}");
+}
