@@ -156,6 +156,10 @@ impl TlsIdentity {
 
     /// The same identity for tonic's gRPC server (which negotiates `h2` itself).
     pub fn grpc(&self) -> tonic::transport::ServerTlsConfig {
+        // tonic builds its rustls config with the process's default provider; name ours so
+        // that another provider compiled in later cannot leave it undecided. An error only
+        // means one is installed already.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(
             &self.cert_pem,
             &self.key_pem,
