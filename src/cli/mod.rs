@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the receiver: OTLP in, call logs out (store, API, sinks).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Start a receiver and a simulated voice agent in-process and show the call logs.
     Demo(demo::DemoArgs),
     /// Print the trace id of a call id (and its trace link with --trace-url-template).
@@ -79,7 +79,7 @@ enum SinksAction {
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::TraceId {
             call_id,

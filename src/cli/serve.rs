@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use voicetrace::receiver::auth::{API_TOKEN_ENV, INGEST_TOKEN_ENV};
+use voicetrace::receiver::forward::secret::Secret;
 use voicetrace::receiver::forward::SinkConfig;
 use voicetrace::receiver::server::{Receiver, ServeConfig};
 
@@ -43,6 +45,18 @@ pub struct ServeArgs {
     /// Trace link template, e.g. `http://localhost:16686/trace/{trace_id}`.
     #[arg(long, env = "VOICETRACE_TRACE_URL_TEMPLATE")]
     trace_url_template: Option<String>,
+    /// File holding the bearer token OTLP ingest requires (else $VOICETRACE_INGEST_TOKEN; none: open).
+    #[arg(long)]
+    ingest_token_file: Option<PathBuf>,
+    /// File holding the bearer token the API requires (else $VOICETRACE_API_TOKEN; none: open).
+    #[arg(long)]
+    api_token_file: Option<PathBuf>,
+    /// PEM certificate chain: with --tls-key, every listener speaks TLS.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -88,6 +102,28 @@ impl ServeArgs {
         }
         if self.trace_url_template.is_some() {
             config.trace_url_template = self.trace_url_template;
+        }
+        if self.ingest_token_file.is_some() {
+            config.ingest_token_file = self.ingest_token_file;
+        }
+        if self.api_token_file.is_some() {
+            config.api_token_file = self.api_token_file;
+        }
+        if self.tls_cert.is_some() {
+            config.tls_cert = self.tls_cert;
+        }
+        if self.tls_key.is_some() {
+            config.tls_key = self.tls_key;
+        }
+        // Tokens never come from a flag's value (it would show in `ps`): a file, else the
+        // environment.
+        if config.ingest_token_file.is_none() {
+            config.ingest_token = Secret::from_env(INGEST_TOKEN_ENV)
+                .with_context(|| format!("invalid {INGEST_TOKEN_ENV}"))?;
+        }
+        if config.api_token_file.is_none() {
+            config.api_token = Secret::from_env(API_TOKEN_ENV)
+                .with_context(|| format!("invalid {API_TOKEN_ENV}"))?;
         }
         Ok(config)
     }

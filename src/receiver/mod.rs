@@ -19,10 +19,12 @@
 //! - [`store`]: the embedded SQLite database: call logs by revision and one outbox per sink.
 //! - [`forward`]: the delivery loop and the sinks that receive call logs.
 //! - [`server`]: wires the stages together into `voicetrace serve`.
+//! - [`auth`] and [`tls`]: optional bearer tokens and TLS on the listeners.
 
 pub mod analyze;
 pub mod api;
 pub mod assemble;
+pub mod auth;
 pub mod calllog;
 pub mod forward;
 pub mod ingest;
@@ -31,3 +33,4 @@ pub mod server;
 pub mod span;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

@@ -22,16 +22,20 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::receiver::analyze::{analyze, AnalysisConfig};
 use crate::receiver::api::{self, ApiState, CallReader, ReadError};
 use crate::receiver::assemble::{Assembler, AssemblerConfig, AssemblerStats};
+use crate::receiver::auth::{self, AuthError, GrpcAuth, Tokens};
 use crate::receiver::calllog::{trace_link, CallLog, CallPage, CallQuery, CallUpdate};
+use crate::receiver::forward::secret::Secret;
 use crate::receiver::forward::{Forwarder, SinkConfig};
 use crate::receiver::ingest::{self, Batch, Ingest, IngestCounters};
 use crate::receiver::journal;
 use crate::receiver::store::{JournalTable, Store, StoreError};
 use crate::receiver::telemetry::Telemetry;
+use crate::receiver::tls::{self, TlsError, TlsIdentity};
 use crate::trace_id::from_hex;
 
 /// How often assembly looks for calls whose grace or idle timeout has passed. Small against
@@ -75,6 +79,12 @@ pub enum ServeError {
     /// The sinks could not be started.
     #[error("cannot start the sinks: {0}")]
     Sinks(String),
+    /// A bearer token could not be loaded.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Everything `voicetrace serve` can be told, from flags or a TOML config file (same names).
@@ -108,6 +118,21 @@ pub struct ServeConfig {
     /// Journal accepted spans before answering the exporter, and replay them after a restart
     /// (default on; off trades that durability for ingest speed).
     pub journal: bool,
+    /// A file holding the bearer token OTLP/gRPC and OTLP/HTTP requests must present.
+    pub ingest_token_file: Option<PathBuf>,
+    /// A file holding the bearer token API requests (HTTP and `CallLogService`) must present.
+    pub api_token_file: Option<PathBuf>,
+    /// The ingest token itself (wins over `ingest_token_file`); set by code or, from
+    /// `VOICETRACE_INGEST_TOKEN`, by `voicetrace serve`; never read from a config file.
+    #[serde(skip)]
+    pub ingest_token: Option<Secret>,
+    /// The API token itself (wins over `api_token_file`), as `ingest_token`.
+    #[serde(skip)]
+    pub api_token: Option<Secret>,
+    /// PEM certificate chain: with `tls_key`, every listener speaks TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -127,6 +152,12 @@ impl Default for ServeConfig {
             sinks: Vec::new(),
             analysis: AnalysisConfig::default(),
             journal: true,
+            ingest_token_file: None,
+            api_token_file: None,
+            ingest_token: None,
+            api_token: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -139,6 +170,8 @@ pub struct Receiver {
     pub otlp_http_addr: SocketAddr,
     /// The bound API address, if any.
     pub api_addr: Option<SocketAddr>,
+    /// Whether the listeners speak TLS.
+    pub tls: bool,
     finished: broadcast::Sender<Arc<CallLog>>,
     stop: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
@@ -181,6 +214,13 @@ impl CallReader for StoreReader {
 impl Receiver {
     /// Binds every listener, opens the store, starts the sinks and the pipeline.
     pub async fn start(config: ServeConfig) -> Result<Receiver, ServeError> {
+        let tokens = Tokens::resolve(
+            config.ingest_token.as_ref(),
+            config.ingest_token_file.as_ref(),
+            config.api_token.as_ref(),
+            config.api_token_file.as_ref(),
+        )?;
+        let tls = TlsIdentity::from_files(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
         let grpc_listener = bind("OTLP/gRPC", config.otlp_grpc_addr).await?;
         let http_listener = bind("OTLP/HTTP", config.otlp_http_addr).await?;
         let api_listener = match config.api_addr {
@@ -258,13 +298,32 @@ impl Receiver {
         let reader: Arc<dyn CallReader> = Arc::new(StoreReader(store.clone()));
         let mut listeners = Vec::new();
         // OTLP and the call log service share the gRPC port.
-        let grpc = tonic::transport::Server::builder()
-            .add_service(ingest::grpc::trace_service(ingest.clone()))
-            .add_service(ingest::grpc::logs_service(ingest.clone()))
-            .add_service(api::grpc::call_log_service_until(
-                reader.clone(),
-                finished.clone(),
-                stop_rx.clone(),
+        let mut grpc = tonic::transport::Server::builder();
+        if let Some(tls) = &tls {
+            grpc = grpc
+                .tls_config(tls.grpc())
+                .map_err(|e| TlsError::Config(e.to_string()))?;
+        }
+        let (ingest_auth, api_auth) = (
+            GrpcAuth::new(tokens.ingest.clone()),
+            GrpcAuth::new(tokens.api.clone()),
+        );
+        let grpc = grpc
+            .add_service(InterceptedService::new(
+                ingest::grpc::trace_service(ingest.clone()),
+                ingest_auth.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                ingest::grpc::logs_service(ingest.clone()),
+                ingest_auth,
+            ))
+            .add_service(InterceptedService::new(
+                api::grpc::call_log_service_until(
+                    reader.clone(),
+                    finished.clone(),
+                    stop_rx.clone(),
+                ),
+                api_auth,
             ))
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
@@ -275,13 +334,13 @@ impl Receiver {
                 tracing::error!(error = %e, "OTLP/gRPC server failed");
             }
         }));
-        let http = axum::serve(http_listener, ingest::http::router(ingest.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
-        listeners.push(tokio::spawn(async move {
-            if let Err(e) = http.await {
-                tracing::error!(error = %e, "OTLP/HTTP server failed");
-            }
-        }));
+        listeners.push(tls::serve_http(
+            "OTLP/HTTP",
+            http_listener,
+            tls.as_ref(),
+            auth::require_ingest_token(ingest::http::router(ingest.clone()), tokens.ingest.clone()),
+            stopped(stop_rx.clone()),
+        ));
         let ready = Arc::new(AtomicBool::new(false));
         if let Some(listener) = api_listener {
             let state = ApiState {
@@ -290,13 +349,13 @@ impl Receiver {
                 trace_url_template: config.trace_url_template.clone(),
                 ready: ready.clone(),
             };
-            let api = axum::serve(listener, api::router(state))
-                .with_graceful_shutdown(stopped(stop_rx.clone()));
-            listeners.push(tokio::spawn(async move {
-                if let Err(e) = api.await {
-                    tracing::error!(error = %e, "API server failed");
-                }
-            }));
+            listeners.push(tls::serve_http(
+                "API",
+                listener,
+                tls.as_ref(),
+                auth::require_api_token(api::router(state), tokens.api.clone()),
+                stopped(stop_rx.clone()),
+            ));
         }
         // Ingest's own handle goes away with the servers: the channel closes when they stop.
         drop(ingest);
@@ -355,11 +414,16 @@ impl Receiver {
             let _ = recorder.await;
         });
         ready.store(true, Ordering::Release);
-        tracing::info!(%otlp_grpc_addr, %otlp_http_addr, api_addr = ?api_addr, "voicetrace receiver started");
+        tracing::info!(
+            %otlp_grpc_addr, %otlp_http_addr, api_addr = ?api_addr, tls = tls.is_some(),
+            ingest_token = tokens.ingest.is_some(), api_token = tokens.api.is_some(),
+            "voicetrace receiver started"
+        );
         Ok(Receiver {
             otlp_grpc_addr,
             otlp_http_addr,
             api_addr,
+            tls: tls.is_some(),
             finished,
             stop,
             listeners,
@@ -369,14 +433,16 @@ impl Receiver {
         })
     }
 
-    /// The line printed once every listener is bound.
+    /// The line printed once every listener is bound; ` tls=on` ends it when the listeners
+    /// speak TLS (`https://` and gRPC over TLS).
     pub fn listening_line(&self) -> String {
         let api = self
             .api_addr
             .map(|a| a.to_string())
             .unwrap_or_else(|| "-".into());
+        let tls = if self.tls { " tls=on" } else { "" };
         format!(
-            "voicetrace listening otlp_grpc={} otlp_http={} api={api}",
+            "voicetrace listening otlp_grpc={} otlp_http={} api={api}{tls}",
             self.otlp_grpc_addr, self.otlp_http_addr
         )
     }

@@ -54,6 +54,21 @@ impl Secret {
         text.replace(&self.0, "[redacted]")
     }
 
+    /// A secret read from a file (trimmed; an empty file is an error).
+    pub fn from_file(path: &Path) -> Result<Secret, SecretError> {
+        read_file(path)
+    }
+
+    /// A secret from the environment variable `var`: `Ok(None)` when it is not set, an error
+    /// when it is set but empty (someone meant to set it).
+    pub fn from_env(var: &str) -> Result<Option<Secret>, SecretError> {
+        match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => Ok(Some(Secret(v.trim().to_string()))),
+            Ok(_) => Err(SecretError::Empty(format!("${var}"))),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// The secret of a sink: `secret_file` if set, else the variable `secret_env` (or the
     /// kind's default variable). `Ok(None)` when neither is set and none is required.
     pub fn resolve(config: &SinkConfig, required: bool) -> Result<Option<Secret>, SecretError> {

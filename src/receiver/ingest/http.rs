@@ -200,6 +200,18 @@ fn decode_body<T: Message + Default + serde::de::DeserializeOwned>(
     })
 }
 
+/// An error answer outside the handlers (the ingest token check): a `google.rpc.Status` in the
+/// request's encoding, JSON when the request's `Content-Type` is not one OTLP knows.
+pub(crate) fn error_response(
+    headers: &HeaderMap,
+    status: StatusCode,
+    code: i32,
+    message: &str,
+) -> Response {
+    Failure::new(status, code, message)
+        .into_response(encoding_of(headers).unwrap_or(Encoding::Json))
+}
+
 fn unsupported_media() -> Response {
     Failure::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
