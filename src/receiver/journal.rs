@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::receiver::ingest::{Batch, Refusal};
 use crate::receiver::span::{
-    AttrValue, Attributes, LogRecord, SpanEvent, SpanRecord, SpanStatus, TraceId,
+    AttrValue, Attributes, LogRecord, Name, SpanEvent, SpanRecord, SpanStatus, TraceId,
 };
 use crate::receiver::store::{now_ms, JournalRow, JournalTable};
 
@@ -163,7 +163,7 @@ fn value_from(v: JValue) -> Option<AttrValue> {
 fn attrs_to(a: &Attributes) -> Vec<JAttr> {
     a.0.iter()
         .map(|(k, v)| JAttr {
-            key: k.clone(),
+            key: k.to_string(),
             value: Some(value_to(v)),
         })
         .collect()
@@ -172,7 +172,7 @@ fn attrs_to(a: &Attributes) -> Vec<JAttr> {
 fn attrs_from(a: Vec<JAttr>) -> Attributes {
     Attributes(
         a.into_iter()
-            .filter_map(|kv| Some((kv.key, value_from(kv.value?)?)))
+            .filter_map(|kv| Some((Name::from(kv.key), value_from(kv.value?)?)))
             .collect(),
     )
 }
@@ -187,7 +187,7 @@ fn span_to(s: &SpanRecord) -> JSpan {
         trace_id: s.trace_id.to_vec(),
         span_id: s.span_id.to_vec(),
         parent_span_id: s.parent_span_id.map(|p| p.to_vec()).unwrap_or_default(),
-        name: s.name.clone(),
+        name: s.name.to_string(),
         start: s.start_unix_nano,
         end: s.end_unix_nano,
         status,
@@ -211,7 +211,7 @@ fn span_from(s: JSpan) -> Option<SpanRecord> {
         trace_id: s.trace_id.try_into().ok()?,
         span_id: s.span_id.try_into().ok()?,
         parent_span_id: s.parent_span_id.try_into().ok(),
-        name: s.name,
+        name: s.name.into(),
         start_unix_nano: s.start,
         end_unix_nano: s.end,
         status: match s.status {

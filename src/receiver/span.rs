@@ -4,7 +4,8 @@
 //! downstream ever sees an OTLP type. They keep only what assembly reads: ids, name, times,
 //! status, attributes, events, and the service that sent the span.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock, RwLock};
 
 /// A 128-bit trace id.
 pub type TraceId = [u8; 16];
@@ -53,10 +54,119 @@ impl AttrValue {
     }
 }
 
+/// An attribute key or span name: shared text. Every span of every call carries the same few
+/// dozen keys and names (`voice.stage`, `gen_ai.request.model`, `stt`, ...), so the receiver
+/// keeps one copy of each ([`Name::interned`]) and spans hold pointers to it. Reads as a `str`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(Arc<str>);
+
+/// Distinct names kept in the process-wide table at most: far more than any set of agents
+/// uses, and a bound on what a client sending a new key per span can make the table hold
+/// (past it, names are simply not shared).
+const MAX_INTERNED: usize = 4096;
+
+/// Names longer than this are never shared (a key that long is not a convention's).
+const MAX_INTERNED_LEN: usize = 128;
+
+static NAMES: LazyLock<RwLock<HashSet<Arc<str>>>> = LazyLock::new(Default::default);
+
+impl Name {
+    /// The shared copy of `text`.
+    pub fn interned(text: &str) -> Name {
+        if text.len() > MAX_INTERNED_LEN {
+            return Name(Arc::from(text));
+        }
+        if let Ok(names) = NAMES.read() {
+            if let Some(name) = names.get(text) {
+                return Name(name.clone());
+            }
+            if names.len() >= MAX_INTERNED {
+                return Name(Arc::from(text));
+            }
+        }
+        let name: Arc<str> = Arc::from(text);
+        if let Ok(mut names) = NAMES.write() {
+            if let Some(existing) = names.get(text) {
+                return Name(existing.clone());
+            }
+            if names.len() < MAX_INTERNED {
+                names.insert(name.clone());
+            }
+        }
+        Name(name)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Name {
+    fn from(text: &str) -> Name {
+        Name::interned(text)
+    }
+}
+
+impl From<String> for Name {
+    fn from(text: String) -> Name {
+        Name::interned(&text)
+    }
+}
+
+impl From<&String> for Name {
+    fn from(text: &String) -> Name {
+        Name::interned(text)
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A span's or event's attributes, in arrival order. Lookups are linear: spans carry a handful
 /// of attributes and a `Vec` is both smaller and faster than a map at that size.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Attributes(pub Vec<(String, AttrValue)>);
+pub struct Attributes(pub Vec<(Name, AttrValue)>);
 
 impl Attributes {
     /// The value of `key`, if present.
@@ -145,7 +255,7 @@ pub struct SpanRecord {
     /// Its parent, if any (the parent may not be in the export: a remote parent).
     pub parent_span_id: Option<SpanId>,
     /// The span's name.
-    pub name: String,
+    pub name: Name,
     /// Start (Unix ns).
     pub start_unix_nano: u64,
     /// End (Unix ns); ingest makes sure it is not before the start.

@@ -632,7 +632,7 @@ fn tool_execution(span: &SpanRecord, origin: u64) -> ToolExecution {
                 semconv::GEN_AI_TOOL_NAME,
             ],
         )
-        .unwrap_or_else(|| span.name.clone()),
+        .unwrap_or_else(|| span.name.to_string()),
         input: text(
             a,
             &[
@@ -660,7 +660,7 @@ fn attrs_json(attrs: &Attributes, skip: &[&str]) -> BTreeMap<String, serde_json:
         .0
         .iter()
         .filter(|(k, _)| !skip.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.to_json()))
+        .map(|(k, v)| (k.to_string(), v.to_json()))
         .collect()
 }
 
@@ -783,7 +783,7 @@ pub fn build_call_log(
                 events.push(CallEvent {
                     name: event.name.clone(),
                     at_ms,
-                    span: span.name.clone(),
+                    span: span.name.to_string(),
                     turn,
                     attributes: attrs_json(a, &[]),
                 });

@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 use crate::receiver::span::{
-    AttrValue, Attributes, LogRecord, SpanEvent, SpanId, SpanRecord, SpanStatus, TraceId,
+    AttrValue, Attributes, LogRecord, Name, SpanEvent, SpanId, SpanRecord, SpanStatus, TraceId,
 };
 
 /// The resource attribute that names the sending service.
@@ -88,7 +88,7 @@ fn value(v: &AnyValue) -> Option<AttrValue> {
 fn attributes(kvs: &[KeyValue]) -> Attributes {
     Attributes(
         kvs.iter()
-            .filter_map(|kv| Some((kv.key.clone(), value(kv.value.as_ref()?)?)))
+            .filter_map(|kv| Some((Name::interned(&kv.key), value(kv.value.as_ref()?)?)))
             .collect(),
     )
 }
@@ -142,7 +142,7 @@ pub fn decode_traces(request: ExportTraceServiceRequest) -> DecodedSpans {
                     parent_span_id,
                     start_unix_nano: span.start_time_unix_nano,
                     end_unix_nano: span.end_time_unix_nano.max(span.start_time_unix_nano),
-                    name: span.name,
+                    name: span.name.into(),
                     status,
                     attributes: attributes(&span.attributes),
                     events: span
