@@ -793,8 +793,15 @@ async fn partial(response: reqwest::Response) -> (i64, String) {
     }
 }
 
-async fn send(receiver: &Receiver, case: Case) {
-    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+/// Where the receiver listens (OTLP/HTTP, OTLP/gRPC): tasks sending in parallel share it.
+#[derive(Clone, Copy)]
+struct Addrs {
+    http: SocketAddr,
+    grpc: SocketAddr,
+}
+
+async fn send(receiver: Addrs, case: Case) {
+    let url = format!("http://{}/v1/traces", receiver.http);
     let name = case.name;
     let (got, rejected) = match case.via {
         Via::Protobuf(body, encoding) => {
@@ -803,11 +810,10 @@ async fn send(receiver: &Receiver, case: Case) {
         }
         Via::Json(body) => http_answer(post(&url, "application/json", None, body).await).await,
         Via::Grpc(request) => {
-            let mut client =
-                TraceServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
-                    .await
-                    .expect("gRPC connects")
-                    .max_encoding_message_size(usize::MAX);
+            let mut client = TraceServiceClient::connect(format!("http://{}", receiver.grpc))
+                .await
+                .expect("gRPC connects")
+                .max_encoding_message_size(usize::MAX);
             match client.export(request).await {
                 Ok(answer) => match answer.into_inner().partial_success {
                     Some(p) if p.rejected_spans > 0 => {
@@ -842,11 +848,11 @@ async fn http_answer(r: reqwest::Response) -> (Answer, String) {
 }
 
 /// The receiver still answers: an empty export is accepted on both transports.
-async fn still_serving(receiver: &Receiver, after: &str) {
-    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+async fn still_serving(receiver: Addrs, after: &str) {
+    let url = format!("http://{}/v1/traces", receiver.http);
     let r = post(&url, "application/x-protobuf", None, Vec::new()).await;
     assert_eq!(r.status(), 200, "after {after}");
-    let mut client = TraceServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
+    let mut client = TraceServiceClient::connect(format!("http://{}", receiver.grpc))
         .await
         .unwrap_or_else(|e| panic!("after {after}: gRPC connects: {e}"));
     client
@@ -944,22 +950,58 @@ async fn hostile_inputs_get_defined_answers_and_the_receiver_keeps_serving() {
     let data = tempfile::tempdir().unwrap();
     let receiver = start(data.path()).await;
     let mut rx = receiver.subscribe();
+    let addrs = Addrs {
+        http: receiver.otlp_http_addr,
+        grpc: receiver.otlp_grpc_addr,
+    };
+    let refused_before = metric(&receiver, "voicetrace_spans_refused_total").await;
 
+    // Every input at once, each followed by a probe that the receiver still answers.
     let (table, checks) = cases();
+    let mut hostile = tokio::task::JoinSet::new();
     for case in table {
-        let name = case.name;
-        send(&receiver, case).await;
-        still_serving(&receiver, name).await;
+        hostile.spawn(async move {
+            let name = case.name;
+            send(addrs, case).await;
+            still_serving(addrs, name).await;
+        });
     }
 
     // A 100 MB body, declared and streamed, and a chunked body that never ends: refused with
-    // 413 once the bound is crossed, long before the body ends. Meanwhile a well-formed call
-    // is accepted and becomes its call log.
+    // 413 once the bound is crossed, long before the body ends.
     let addr = receiver.otlp_http_addr;
     let declared = tokio::spawn(stream_body(addr, Some(100 << 20)));
     let endless = tokio::spawn(stream_body(addr, None));
-    let good = &fixture_dirs()[1];
+
+    // The 100 000-span trace: accepted (ingest cannot know a call's size), assembled up to the
+    // per-call bound, the rest counted as refused on /metrics, the call still closes.
+    let t = trace(99);
     let url = format!("http://{addr}/v1/traces");
+    let huge = tokio::spawn({
+        let url = url.clone();
+        let t = t.clone();
+        async move {
+            let mut spans = vec![span(
+                &t,
+                1,
+                None,
+                "conversation",
+                0,
+                100_000,
+                vec![kv("conversation.id", string("huge"))],
+            )];
+            spans.extend(
+                (2..=100_000).map(|i| span(&t, i, Some(1), "work", i as u64, i as u64 + 1, vec![])),
+            );
+            let body = request("huge", spans).encode_to_vec();
+            let r = post(&url, "application/x-protobuf", None, body).await;
+            assert_eq!(r.status(), 200);
+            assert_eq!(partial(r).await.0, 0);
+        }
+    });
+
+    // Meanwhile a well-formed call is accepted and becomes its call log.
+    let good = &fixture_dirs()[1];
     for body in request_bodies(good) {
         assert_eq!(
             post(&url, "application/x-protobuf", None, body)
@@ -968,6 +1010,10 @@ async fn hostile_inputs_get_defined_answers_and_the_receiver_keeps_serving() {
             200
         );
     }
+
+    while let Some(done) = hostile.join_next().await {
+        done.expect("a hostile input got its answer");
+    }
     for (what, task) in [("100 MB body", declared), ("endless chunked body", endless)] {
         let (status, sent) = task.await.unwrap();
         assert!(status.contains(" 413 "), "{what}: {status}");
@@ -975,34 +1021,8 @@ async fn hostile_inputs_get_defined_answers_and_the_receiver_keeps_serving() {
             sent < MAX_BODY_BYTES + (16 << 20),
             "{what}: {sent} bytes went in before the answer: the body is not bounded as it streams"
         );
-        still_serving(&receiver, what).await;
     }
-
-    // The 100 000-span trace: accepted (ingest cannot know a call's size), assembled up to the
-    // per-call bound, the rest counted as refused on /metrics, the call still closes.
-    let t = trace(99);
-    let mut spans = vec![span(
-        &t,
-        1,
-        None,
-        "conversation",
-        0,
-        100_000,
-        vec![kv("conversation.id", string("huge"))],
-    )];
-    spans.extend(
-        (2..=100_000).map(|i| span(&t, i, Some(1), "work", i as u64, i as u64 + 1, vec![])),
-    );
-    let refused_before = metric(&receiver, "voicetrace_spans_refused_total").await;
-    let r = post(
-        &url,
-        "application/x-protobuf",
-        None,
-        request("huge", spans).encode_to_vec(),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(partial(r).await.0, 0);
+    huge.await.expect("the 100 000-span trace is accepted");
 
     let expected: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(good.join("expected.json")).unwrap()).unwrap();
@@ -1029,6 +1049,6 @@ async fn hostile_inputs_get_defined_answers_and_the_receiver_keeps_serving() {
         .map(|c| logs[c["traceId"].as_str().unwrap()].clone())
         .collect();
     assert_matches_expected(good, &fixture_logs);
-    still_serving(&receiver, "everything").await;
+    still_serving(addrs, "everything").await;
     receiver.shutdown().await;
 }
