@@ -688,6 +688,51 @@ fn cases() -> (Vec<Case>, Vec<(Vec<u8>, Check)>) {
         }),
     ));
 
+    // Fuzzing regression (assemble, crash-1df62152): a turn without stage spans next to an
+    // s2s span outside any turn made sorting the turns index an empty stage list.
+    let t = trace(17);
+    let spans = vec![
+        span(
+            &t,
+            1,
+            None,
+            "conversation",
+            0,
+            3000,
+            vec![kv("conversation.id", string("loose-s2s"))],
+        ),
+        span(
+            &t,
+            2,
+            Some(1),
+            "turn",
+            0,
+            1000,
+            vec![kv_i64("turn.index", 0)],
+        ),
+        span(
+            &t,
+            3,
+            Some(1),
+            "s2s",
+            1500,
+            2500,
+            vec![kv_f64("metrics.ttfb", 0.4)],
+        ),
+    ];
+    table.push(case(
+        "a turn without stages beside a loose s2s span",
+        pb(&request("a", spans)),
+        Answer::Accepted,
+    ));
+    checks.push((
+        t,
+        Box::new(|log| {
+            assert_eq!(log.turns.len(), 2);
+            assert_eq!(log.turns[1].stt_ms, Some(400));
+        }),
+    ));
+
     // Compression and size.
     let body = request("a", vec![span(&trace(16), 1, None, "x", 0, 1, vec![])]).encode_to_vec();
     let zipped = gzip(&body);

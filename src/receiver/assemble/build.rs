@@ -274,7 +274,13 @@ impl<'a> CallSpans<'a> {
             });
         }
         if turns.iter().any(|t| t.turn.is_none()) {
-            turns.sort_by_key(|t| t.turn.unwrap_or(t.stages[0].1).start_unix_nano);
+            // A turn's start: its span, else its first stage (`unwrap_or` would index a turn
+            // span without stages: found by fuzzing).
+            turns.sort_by_key(|t| {
+                t.turn
+                    .or_else(|| t.stages.first().map(|(_, s)| *s))
+                    .map_or(0, |s| s.start_unix_nano)
+            });
         }
         turns
     }
