@@ -124,7 +124,11 @@ struct Span {
 #[derive(Debug, Arbitrary)]
 enum Step {
     Spans(Vec<Span>),
-    Log { trace: u8, span: Option<u8>, at: u64 },
+    Log {
+        trace: u8,
+        span: Option<u8>,
+        at: u64,
+    },
     Poll(u32),
 }
 
@@ -198,9 +202,7 @@ fuzz_target!(|input: Input| {
     let mut now: u64 = 1_700_000_000_000_000_000;
     for step in input.steps {
         let updates = match step {
-            Step::Spans(spans) => {
-                assembler.add_spans(spans.into_iter().map(span).collect(), now)
-            }
+            Step::Spans(spans) => assembler.add_spans(spans.into_iter().map(span).collect(), now),
             Step::Log { trace, span, at } => assembler.add_logs(
                 vec![LogRecord {
                     trace_id: id(trace % 4),
