@@ -199,10 +199,14 @@ fn voice_to_voice_recommendation(turn: &Turn, total: i64) -> String {
         .iter()
         .filter_map(|&(s, v)| v.map(|v| (s, v)))
         .collect();
-    let sum: i64 = known.iter().map(|&(_, v)| v).sum();
+    let sum = known
+        .iter()
+        .fold(0i64, |acc, &(_, v)| acc.saturating_add(v));
     let dominant = known.iter().copied().max_by_key(|&(_, v)| v);
     if let Some((stage, v)) = dominant {
-        if total > 0 && v * 100 >= total * DOMINANT_SHARE_PERCENT {
+        if total > 0
+            && i128::from(v) * 100 >= i128::from(total) * i128::from(DOMINANT_SHARE_PERCENT)
+        {
             let who = stage_who(turn, stage);
             return format!(
                 "Most of the {} wait was {who}: {}; work on that stage first.",
@@ -257,7 +261,7 @@ pub fn stage_label(stage: Stage) -> &'static str {
 
 /// `850ms`, `2.3s`, `1.25s`, `2s`: a duration as a person reads it.
 pub fn format_ms(ms: i64) -> String {
-    if ms.abs() < 1000 {
+    if ms.unsigned_abs() < 1000 {
         return format!("{ms}ms");
     }
     let text = format!("{:.2}", ms as f64 / 1000.0);

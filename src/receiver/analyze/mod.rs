@@ -103,11 +103,16 @@ fn compute_metrics(log: &CallLog) -> CallMetrics {
         turns: count_u32(log.turns.len()),
         tool_executions: count_u32(log.turns.iter().map(|t| t.tools.len()).sum()),
         interruptions: count_u32(log.turns.iter().filter(|t| t.interrupted).count()),
-        llm_input_tokens: log.turns.iter().filter_map(|t| t.llm_input_tokens).sum(),
-        llm_output_tokens: log.turns.iter().filter_map(|t| t.llm_output_tokens).sum(),
-        tts_characters: log.turns.iter().filter_map(|t| t.tts_characters).sum(),
+        llm_input_tokens: saturating_sum(log.turns.iter().filter_map(|t| t.llm_input_tokens)),
+        llm_output_tokens: saturating_sum(log.turns.iter().filter_map(|t| t.llm_output_tokens)),
+        tts_characters: saturating_sum(log.turns.iter().filter_map(|t| t.tts_characters)),
         errors: 0,
     }
+}
+
+/// A sum that stops at the bounds of i64 (attributes are the sender's, any value can arrive).
+fn saturating_sum(values: impl Iterator<Item = i64>) -> i64 {
+    values.fold(0, i64::saturating_add)
 }
 
 fn count_u32(n: usize) -> u32 {

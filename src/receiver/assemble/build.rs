@@ -4,7 +4,7 @@
 //! Pure: the spans and log records in, a [`CallLog`] out. Arrival order does not matter: every
 //! decision is made on the whole set, sorted by time and linked by span ids.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::receiver::calllog::{
     CallEvent, CallLog, CallMetrics, CallStatus, Dialect, Interruption, Links, LogLine, Stage,
@@ -142,10 +142,14 @@ struct CallSpans<'a> {
 
 impl<'a> CallSpans<'a> {
     fn new(spans: &'a [SpanRecord]) -> Self {
-        let mut sorted: Vec<&SpanRecord> = spans.iter().collect();
+        // One span per span id: the last to arrive wins (a span re-sent by a retrying exporter,
+        // or a sender that reuses ids: either way one span, never two turns from one id).
+        let mut last: HashMap<SpanId, &SpanRecord> = HashMap::with_capacity(spans.len());
+        for s in spans {
+            last.insert(s.span_id, s);
+        }
+        let mut sorted: Vec<&SpanRecord> = last.into_values().collect();
         sorted.sort_by_key(|s| (s.start_unix_nano, s.end_unix_nano, s.span_id));
-        // The last copy of a span id wins (a span re-sent by a retrying exporter).
-        sorted.dedup_by(|a, b| a.span_id == b.span_id);
         let ids: HashMap<SpanId, usize> = sorted
             .iter()
             .enumerate()
@@ -180,11 +184,16 @@ impl<'a> CallSpans<'a> {
             .map(|&i| self.spans[i])
     }
 
-    /// All descendants of `span` (depth first).
+    /// All descendants of `span` (depth first), each once: a parent cycle in bad input (a span
+    /// that is its own ancestor) ends the walk instead of looping.
     fn descendants(&self, span: &SpanRecord) -> Vec<&'a SpanRecord> {
         let mut out = Vec::new();
+        let mut seen: HashSet<SpanId> = HashSet::from([span.span_id]);
         let mut stack: Vec<&SpanRecord> = self.children_of(span).collect();
         while let Some(s) = stack.pop() {
+            if !seen.insert(s.span_id) {
+                continue;
+            }
             out.push(s);
             stack.extend(self.children_of(s));
         }
@@ -220,9 +229,11 @@ impl<'a> CallSpans<'a> {
     /// stage belongs to its nearest `turn` ancestor. An `s2s` span outside any turn is a turn.
     fn turns_by_turn_span(&self) -> Vec<TurnParts<'a>> {
         let order = |s: &SpanRecord| {
-            s.attributes
-                .i64(semconv::TURN_INDEX)
-                .or_else(|| s.attributes.i64(pipecat::TURN_NUMBER).map(|n| n - 1))
+            s.attributes.i64(semconv::TURN_INDEX).or_else(|| {
+                s.attributes
+                    .i64(pipecat::TURN_NUMBER)
+                    .map(|n| n.saturating_sub(1))
+            })
         };
         let mut turn_spans: Vec<&SpanRecord> = self
             .spans
@@ -263,7 +274,13 @@ impl<'a> CallSpans<'a> {
             });
         }
         if turns.iter().any(|t| t.turn.is_none()) {
-            turns.sort_by_key(|t| t.turn.unwrap_or(t.stages[0].1).start_unix_nano);
+            // A turn's start: its span, else its first stage (`unwrap_or` would index a turn
+            // span without stages: found by fuzzing).
+            turns.sort_by_key(|t| {
+                t.turn
+                    .or_else(|| t.stages.first().map(|(_, s)| *s))
+                    .map_or(0, |s| s.start_unix_nano)
+            });
         }
         turns
     }
@@ -408,7 +425,7 @@ fn sum_attr(spans: &[&SpanRecord], key: &str) -> Option<i64> {
     spans
         .iter()
         .filter_map(|s| s.attributes.i64(key))
-        .fold(None, |acc, v| Some(acc.unwrap_or(0) + v))
+        .fold(None, |acc, v| Some(acc.unwrap_or(0i64).saturating_add(v)))
 }
 
 fn build_turn<'a>(call: &CallSpans<'a>, parts: &TurnParts<'a>, index: u32, origin: u64) -> Turn {
@@ -474,7 +491,11 @@ fn build_turn<'a>(call: &CallSpans<'a>, parts: &TurnParts<'a>, index: u32, origi
         }
         None if has_user_part => {
             timing.insert("latencyMs".to_string(), TimingSource::Estimated);
-            Some(stt_ms + llm_ms.unwrap_or(0) + tts_ms.unwrap_or(0))
+            Some(
+                stt_ms
+                    .saturating_add(llm_ms.unwrap_or(0))
+                    .saturating_add(tts_ms.unwrap_or(0)),
+            )
         }
         None => None,
     };
@@ -485,7 +506,12 @@ fn build_turn<'a>(call: &CallSpans<'a>, parts: &TurnParts<'a>, index: u32, origi
     }
 
     let total = |spans: &[&SpanRecord]| {
-        (!spans.is_empty()).then(|| spans.iter().map(|s| nanos_to_ms(s.duration_nanos())).sum())
+        (!spans.is_empty()).then(|| {
+            spans
+                .iter()
+                .map(|s| nanos_to_ms(s.duration_nanos()))
+                .fold(0i64, i64::saturating_add)
+        })
     };
 
     // The turn's extent: its span (and LiveKit's user_turn), else its stages.
@@ -682,15 +708,21 @@ pub fn build_call_log(
     let dialect = call.dialect;
     let trace_hex = to_hex(trace_id);
 
+    // The call's extent is read on one clock, the root's process: spans another process
+    // (another resource's `service.name`) sent may carry a skewed clock and do not stretch the
+    // call (CONVENTIONS.md section 4). Without a root every span counts.
+    let on_root_clock = |s: &&&SpanRecord| root.is_none_or(|r| r.service_name == s.service_name);
     let first_start = call
         .spans
         .iter()
+        .filter(on_root_clock)
         .map(|s| s.start_unix_nano)
         .min()
         .unwrap_or(0);
     let last_end = call
         .spans
         .iter()
+        .filter(on_root_clock)
         .map(|s| s.end_unix_nano)
         .max()
         .unwrap_or(0);

@@ -23,7 +23,7 @@
 pub mod build;
 pub mod timing;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::receiver::calllog::{CallStarted, CallUpdate, TurnCompleted};
 use crate::receiver::span::{LogRecord, SpanRecord, TraceId};
@@ -174,7 +174,10 @@ impl Assembler {
     /// `TurnCompleted`) and the call logs of calls evicted to make room.
     pub fn add_spans(&mut self, spans: Vec<SpanRecord>, now: u64) -> Vec<CallUpdate> {
         let mut updates = Vec::new();
+        // Calls this batch touched, in first-touch order (the set keeps a batch of many calls
+        // linear).
         let mut touched: Vec<TraceId> = Vec::new();
+        let mut touched_set: HashSet<TraceId> = HashSet::new();
         for span in spans {
             let trace_id = span.trace_id;
             if !self.calls.contains_key(&trace_id) {
@@ -203,7 +206,7 @@ impl Assembler {
             call.last_seen = now;
             call.dirty = true;
             self.stats.spans_accepted += 1;
-            if !touched.contains(&trace_id) {
+            if touched_set.insert(trace_id) {
                 touched.push(trace_id);
             }
         }

@@ -11,7 +11,8 @@ pub fn secs_to_ms(secs: f64) -> i64 {
 
 /// Nanoseconds → integer ms, rounded to nearest.
 pub fn nanos_to_ms(nanos: u64) -> i64 {
-    ((nanos + 500_000) / 1_000_000) as i64
+    // In u128: a span of the whole u64 range (bad clocks) must not overflow.
+    ((u128::from(nanos) + 500_000) / 1_000_000) as i64
 }
 
 /// A signed nanosecond offset (`at - origin`) → integer ms, rounded to nearest.

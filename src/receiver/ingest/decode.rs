@@ -71,18 +71,28 @@ fn value(v: &AnyValue) -> Option<AttrValue> {
             AttrValue::Array(a.values.iter().filter_map(value).collect())
         }
         any_value::Value::BytesValue(b) => AttrValue::Bytes(b.clone()),
-        any_value::Value::KvlistValue(kv) => {
-            let map: serde_json::Map<String, serde_json::Value> = kv
-                .values
-                .iter()
-                .filter_map(|kv| Some((kv.key.clone(), value(kv.value.as_ref()?)?.to_json())))
-                .collect();
-            AttrValue::Str(serde_json::Value::Object(map).to_string())
-        }
+        any_value::Value::KvlistValue(kv) => AttrValue::Str(kvlist_json(&kv.values).to_string()),
         // A string-table reference (profiles only): nothing to read.
         #[allow(unreachable_patterns)]
         _ => return None,
     })
+}
+
+/// A key-value list as one JSON object; nested lists stay nested objects (not JSON text inside
+/// JSON text). Depth is bounded by the decoders' recursion limits (prost, serde_json).
+fn kvlist_json(kvs: &[KeyValue]) -> serde_json::Value {
+    serde_json::Value::Object(
+        kvs.iter()
+            .filter_map(|kv| {
+                let v = kv.value.as_ref()?;
+                let json = match v.value.as_ref()? {
+                    any_value::Value::KvlistValue(inner) => kvlist_json(&inner.values),
+                    _ => value(v)?.to_json(),
+                };
+                Some((kv.key.clone(), json))
+            })
+            .collect(),
+    )
 }
 
 fn attributes(kvs: &[KeyValue]) -> Attributes {
