@@ -101,7 +101,7 @@ impl Value {
 fn attrs(kvs: Vec<(u8, Value)>) -> Attributes {
     Attributes(
         kvs.into_iter()
-            .map(|(k, v)| (KEYS[k as usize % KEYS.len()].to_string(), v.into_attr()))
+            .map(|(k, v)| (KEYS[k as usize % KEYS.len()].into(), v.into_attr()))
             .collect(),
     )
 }
@@ -157,7 +157,7 @@ fn span(s: Span) -> SpanRecord {
         trace_id: id(s.trace % 4),
         span_id: id(s.id % 32),
         parent_span_id: s.parent.map(|p| id(p % 32)),
-        name: NAMES[s.name as usize % NAMES.len()].to_string(),
+        name: NAMES[s.name as usize % NAMES.len()].into(),
         start_unix_nano: s.start,
         // Ingest guarantees end >= start.
         end_unix_nano: end.max(s.start),
