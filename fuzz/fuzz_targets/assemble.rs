@@ -88,8 +88,8 @@ enum Value {
 impl Value {
     fn into_attr(self) -> AttrValue {
         match self {
-            Value::Str(i) => AttrValue::Str(OPS[i as usize % OPS.len()].to_string()),
-            Value::Text(s) => AttrValue::Str(s),
+            Value::Str(i) => AttrValue::Str(OPS[i as usize % OPS.len()].into()),
+            Value::Text(s) => AttrValue::Str(s.into()),
             Value::Bool(b) => AttrValue::Bool(b),
             Value::Int(i) => AttrValue::Int(i),
             Value::Double(d) => AttrValue::Double(d),

@@ -137,11 +137,11 @@ enum JKind {
 fn value_to(v: &AttrValue) -> JValue {
     JValue {
         kind: Some(match v {
-            AttrValue::Str(s) => JKind::Str(s.clone()),
+            AttrValue::Str(s) => JKind::Str(s.to_string()),
             AttrValue::Bool(b) => JKind::Bool(*b),
             AttrValue::Int(i) => JKind::Int(*i),
             AttrValue::Double(d) => JKind::Double(*d),
-            AttrValue::Bytes(b) => JKind::Bytes(b.clone()),
+            AttrValue::Bytes(b) => JKind::Bytes(b.to_vec()),
             AttrValue::Array(a) => JKind::Array(JArray {
                 values: a.iter().map(value_to).collect(),
             }),
@@ -151,11 +151,11 @@ fn value_to(v: &AttrValue) -> JValue {
 
 fn value_from(v: JValue) -> Option<AttrValue> {
     Some(match v.kind? {
-        JKind::Str(s) => AttrValue::Str(s),
+        JKind::Str(s) => AttrValue::Str(s.into()),
         JKind::Bool(b) => AttrValue::Bool(b),
         JKind::Int(i) => AttrValue::Int(i),
         JKind::Double(d) => AttrValue::Double(d),
-        JKind::Bytes(b) => AttrValue::Bytes(b),
+        JKind::Bytes(b) => AttrValue::Bytes(b.into()),
         JKind::Array(a) => AttrValue::Array(a.values.into_iter().filter_map(value_from).collect()),
     })
 }
@@ -170,10 +170,10 @@ fn attrs_to(a: &Attributes) -> Vec<JAttr> {
 }
 
 fn attrs_from(a: Vec<JAttr>) -> Attributes {
-    Attributes(
+    Attributes::exact(
+        a.len(),
         a.into_iter()
-            .filter_map(|kv| Some((Name::from(kv.key), value_from(kv.value?)?)))
-            .collect(),
+            .filter_map(|kv| Some((Name::from(kv.key), value_from(kv.value?)?))),
     )
 }
 
@@ -359,7 +359,7 @@ mod tests {
                 ("b".into(), AttrValue::Double(0.25)),
                 (
                     "c".into(),
-                    AttrValue::Array(vec![AttrValue::Int(1), AttrValue::Bool(true)]),
+                    AttrValue::Array(vec![AttrValue::Int(1), AttrValue::Bool(true)].into()),
                 ),
             ]),
             events: vec![SpanEvent {

@@ -13,11 +13,12 @@ pub type TraceId = [u8; 16];
 pub type SpanId = [u8; 8];
 
 /// An attribute value, as OTLP's `AnyValue` minus nesting: a key-value list arrives as its JSON
-/// text, which is all assembly ever does with one.
+/// text, which is all assembly ever does with one. Boxed slices, not `String`/`Vec`: a span
+/// holds a dozen of these for as long as its call is open, and they never grow.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttrValue {
     /// A string.
-    Str(String),
+    Str(Box<str>),
     /// A boolean.
     Bool(bool),
     /// A 64-bit integer.
@@ -25,16 +26,16 @@ pub enum AttrValue {
     /// A double.
     Double(f64),
     /// An array of values.
-    Array(Vec<AttrValue>),
+    Array(Box<[AttrValue]>),
     /// Raw bytes.
-    Bytes(Vec<u8>),
+    Bytes(Box<[u8]>),
 }
 
 impl AttrValue {
     /// The value as JSON (for custom metrics, metadata and events in the call log).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            AttrValue::Str(s) => serde_json::Value::String(s.clone()),
+            AttrValue::Str(s) => serde_json::Value::String(s.to_string()),
             AttrValue::Bool(b) => serde_json::Value::Bool(*b),
             AttrValue::Int(i) => serde_json::Value::from(*i),
             AttrValue::Double(d) => serde_json::Number::from_f64(*d)
@@ -48,7 +49,7 @@ impl AttrValue {
     /// The value as display text (strings unquoted).
     pub fn to_text(&self) -> String {
         match self {
-            AttrValue::Str(s) => s.clone(),
+            AttrValue::Str(s) => s.to_string(),
             other => other.to_json().to_string(),
         }
     }
@@ -169,6 +170,15 @@ impl std::borrow::Borrow<str> for Name {
 pub struct Attributes(pub Vec<(Name, AttrValue)>);
 
 impl Attributes {
+    /// Attributes from at most `count` pairs, holding no spare capacity (collecting a filtered
+    /// iterator would double a `Vec` past the count: a third of a span's memory, kept for as
+    /// long as its call is open).
+    pub fn exact(count: usize, pairs: impl Iterator<Item = (Name, AttrValue)>) -> Attributes {
+        let mut all = Vec::with_capacity(count);
+        all.extend(pairs);
+        Attributes(all)
+    }
+
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&AttrValue> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)

@@ -63,15 +63,15 @@ fn span_id(bytes: &[u8], what: &str) -> Result<SpanId, String> {
 /// An OTLP value as an attribute value; key-value lists become their JSON text.
 fn value(v: &AnyValue) -> Option<AttrValue> {
     Some(match v.value.as_ref()? {
-        any_value::Value::StringValue(s) => AttrValue::Str(s.clone()),
+        any_value::Value::StringValue(s) => AttrValue::Str(s.as_str().into()),
         any_value::Value::BoolValue(b) => AttrValue::Bool(*b),
         any_value::Value::IntValue(i) => AttrValue::Int(*i),
         any_value::Value::DoubleValue(d) => AttrValue::Double(*d),
         any_value::Value::ArrayValue(a) => {
             AttrValue::Array(a.values.iter().filter_map(value).collect())
         }
-        any_value::Value::BytesValue(b) => AttrValue::Bytes(b.clone()),
-        any_value::Value::KvlistValue(kv) => AttrValue::Str(kvlist_json(&kv.values).to_string()),
+        any_value::Value::BytesValue(b) => AttrValue::Bytes(b.as_slice().into()),
+        any_value::Value::KvlistValue(kv) => AttrValue::Str(kvlist_json(&kv.values).to_string().into()),
         // A string-table reference (profiles only): nothing to read.
         #[allow(unreachable_patterns)]
         _ => return None,
@@ -96,10 +96,10 @@ fn kvlist_json(kvs: &[KeyValue]) -> serde_json::Value {
 }
 
 fn attributes(kvs: &[KeyValue]) -> Attributes {
-    Attributes(
+    Attributes::exact(
+        kvs.len(),
         kvs.iter()
-            .filter_map(|kv| Some((Name::interned(&kv.key), value(kv.value.as_ref()?)?)))
-            .collect(),
+            .filter_map(|kv| Some((Name::interned(&kv.key), value(kv.value.as_ref()?)?))),
     )
 }
 
