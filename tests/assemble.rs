@@ -132,6 +132,19 @@ fn late_spans_revise_the_call_log() {
     assert_matches_expected(dir, &revised);
     // Nothing more without new spans.
     assert!(assembler.poll(at + 60_000 * MS).is_empty());
+    assert!(
+        assembler.take_released().is_empty(),
+        "held for revisions until its window is over"
+    );
+    // Past the revision window the call is let go (its journal rows can go), once.
+    assert!(assembler.poll(at + 2_000 * MS + 120_000 * MS).is_empty());
+    let trace_id = spans_trace(dir);
+    assert_eq!(assembler.take_released(), vec![trace_id]);
+    assert!(assembler.take_released().is_empty());
+}
+
+fn spans_trace(dir: &std::path::Path) -> [u8; 16] {
+    load_fixture_spans(dir)[0][0].trace_id
 }
 
 #[test]
@@ -175,10 +188,14 @@ fn bounds_refuse_spans_and_evict_calls_and_count_both() {
     other.trace_id = [9; 16];
     let evicted = finished(assembler.add_spans(vec![other], T0 + MS));
     assert_eq!(evicted.len(), 1);
+    assert_eq!(assembler.take_released(), vec![spans[0].trace_id]);
     // Its root was among the refused spans: closed as incomplete.
     assert_eq!(evicted[0].status, CallStatus::Incomplete);
     assert_eq!(assembler.stats().calls_evicted, 1);
     assert_eq!(assembler.stats().calls_open, 1);
+    // At shutdown only finished calls are let go: the open one stays (in the journal).
+    assembler.release_finished();
+    assert!(assembler.take_released().is_empty());
 }
 
 #[test]
