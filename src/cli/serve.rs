@@ -53,6 +53,11 @@ pub struct ServeArgs {
     /// Trace link template, e.g. `http://localhost:16686/trace/{trace_id}`.
     #[arg(long, env = "VOICETRACE_TRACE_URL_TEMPLATE")]
     trace_url_template: Option<String>,
+    /// Answer exporters without journaling their spans first. UNSAFE for production: spans of
+    /// calls in flight are lost when the receiver crashes (a clean stop closes those calls as
+    /// incomplete). For measuring what the journal costs.
+    #[arg(long)]
+    no_journal: bool,
 }
 
 impl ServeArgs {
@@ -98,6 +103,9 @@ impl ServeArgs {
         }
         if self.trace_url_template.is_some() {
             config.trace_url_template = self.trace_url_template;
+        }
+        if self.no_journal {
+            config.journal = false;
         }
         Ok(config)
     }
