@@ -193,6 +193,9 @@ fn bounds_refuse_spans_and_evict_calls_and_count_both() {
     assert_eq!(evicted[0].status, CallStatus::Incomplete);
     assert_eq!(assembler.stats().calls_evicted, 1);
     assert_eq!(assembler.stats().calls_open, 1);
+    // Shedding for memory lets go of finished calls only: the open one stays.
+    assert_eq!(assembler.shed_finished(0), 0);
+    assert_eq!(assembler.stats().calls_open, 1);
     // At shutdown only finished calls are let go: the open one stays (in the journal).
     assembler.release_finished();
     assert!(assembler.take_released().is_empty());
@@ -226,4 +229,19 @@ fn live_updates_announce_the_call_then_each_turn_then_the_log() {
         kinds.iter().filter(|k| **k == "turn").count() >= 2,
         "{kinds:?}"
     );
+}
+
+#[test]
+fn finished_calls_are_shed_for_memory_open_ones_are_not() {
+    let dir = &fixture_dirs()[0];
+    let spans: Vec<SpanRecord> = load_fixture_spans(dir).into_iter().flatten().collect();
+    let n = spans.len();
+    let mut assembler = Assembler::new(AssemblerConfig::default());
+    assembler.add_spans(spans.clone(), T0);
+    assert_eq!(assembler.shed_finished(0), 0, "an open call is never shed");
+    assert_eq!(finished(assembler.poll(T0 + 2_000 * MS)).len(), 1);
+    assert_eq!(assembler.shed_finished(n), 0, "within the bound");
+    assert_eq!(assembler.shed_finished(n - 1), n);
+    assert_eq!(assembler.stats().spans_buffered, 0);
+    assert_eq!(assembler.take_released(), vec![spans[0].trace_id]);
 }

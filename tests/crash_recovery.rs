@@ -14,6 +14,8 @@
 //! Every wait is on a condition (a listening line, a count of answers or deliveries) with a
 //! deadline, never a bare sleep.
 
+#![cfg(all(feature = "receiver", feature = "instrument"))]
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -409,6 +409,38 @@ async fn a_full_receiver_says_retry_later_and_loses_nothing() {
     assert!(page.calls.is_empty());
 }
 
+#[tokio::test]
+async fn a_backlogged_outbox_says_retry_later() {
+    let data = tempfile::tempdir().unwrap();
+    // A sink nobody listens on: the call log stays in the outbox, at the bound of 1.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sink = format!("http:http://{}/calls", closed.local_addr().unwrap());
+    drop(closed);
+    let receiver = start(data.path(), |c| {
+        c.max_outbox = 1;
+        c.sinks = vec![SinkConfig::from_flag(&sink).unwrap()];
+    })
+    .await;
+    let mut rx = receiver.subscribe();
+    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let dir = &fixture_dirs()[1];
+    let bodies = request_bodies(dir);
+    post_traces(&url, &bodies).await;
+    collect(&mut rx, 1).await;
+    // Once the outbox depth is read, more spans are refused with "retry later".
+    let deadline = std::time::Instant::now() + WAIT;
+    let response = loop {
+        let response = post(&url, "application/x-protobuf", None, bodies[0].clone()).await;
+        if response.status() != 200 || std::time::Instant::now() > deadline {
+            break response;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    receiver.shutdown().await;
+}
+
 #[test]
 fn serve_binary_prints_its_addresses_and_writes_call_logs() {
     let data = tempfile::tempdir().unwrap();

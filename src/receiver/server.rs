@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -49,6 +49,9 @@ const RECORD_QUEUE: usize = 4096;
 const RECORD_GROUP: usize = 256;
 /// How often the sinks' delivered / retrying / dead counts are read into `/metrics`.
 const SINK_STATS_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the outbox's depth is read for ingest's outbox bound (when one is set): the bound
+/// is overshot by at most this long's worth of call logs.
+const OUTBOX_DEPTH_INTERVAL: Duration = Duration::from_millis(250);
 /// Finished call logs kept for slow subscribers (demo, tests, WatchCalls).
 const BROADCAST_CAPACITY: usize = 1024;
 
@@ -100,6 +103,9 @@ pub struct ServeConfig {
     pub max_spans_per_call: usize,
     /// Spans held in memory before ingest pushes back (a memory bound: ~1 KiB per span).
     pub max_spans_buffered: usize,
+    /// Undelivered outbox entries (all sinks) before ingest pushes back, so that a sink that is
+    /// down for long stops the intake instead of filling the disk; 0 (default): no bound.
+    pub max_outbox: u64,
     /// Link template for `links.trace`, e.g. `http://localhost:16686/trace/{trace_id}`.
     pub trace_url_template: Option<String>,
     /// Where call logs go.
@@ -124,6 +130,7 @@ impl Default for ServeConfig {
             max_calls: assembly.max_calls,
             max_spans_per_call: assembly.max_spans_per_call,
             max_spans_buffered: 1_000_000,
+            max_outbox: 0,
             trace_url_template: None,
             sinks: Vec::new(),
             analysis: AnalysisConfig::default(),
@@ -250,12 +257,14 @@ impl Receiver {
         })?;
         let spans_buffered = Arc::new(AtomicUsize::new(0));
         let counters = Arc::new(IngestCounters::default());
+        let outbox_depth = Arc::new(AtomicU64::new(0));
         let ingest = Ingest::new(
             submission_tx,
             spans_buffered.clone(),
             config.max_spans_buffered,
             counters.clone(),
-        );
+        )
+        .with_outbox_bound(outbox_depth.clone(), config.max_outbox);
         let (finished, _) = broadcast::channel(BROADCAST_CAPACITY);
 
         let reader: Arc<dyn CallReader> = Arc::new(StoreReader(store.clone()));
@@ -341,6 +350,7 @@ impl Receiver {
                 counters,
                 journal: config.journal,
                 position,
+                max_spans_buffered: config.max_spans_buffered,
                 rejected: 0,
                 refused: 0,
             },
@@ -357,6 +367,13 @@ impl Receiver {
             telemetry.clone(),
             stop_rx.clone(),
         )));
+        if config.max_outbox > 0 {
+            listeners.push(tokio::spawn(outbox_depth_task(
+                store.clone(),
+                outbox_depth,
+                stop_rx.clone(),
+            )));
+        }
         let pipeline = tokio::spawn(async move {
             let _ = assembly.await;
             let _ = recorder.await;
@@ -412,6 +429,23 @@ impl Receiver {
             let _ = listener.await;
         }
         let _ = self.pipeline.await;
+    }
+}
+
+/// Keeps `depth` (what ingest's outbox bound reads) current until the receiver stops.
+async fn outbox_depth_task(store: Store, depth: Arc<AtomicU64>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(OUTBOX_DEPTH_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.outbox_depth()).await {
+            Ok(Ok(n)) => depth.store(n, Ordering::Relaxed),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the outbox depth"),
+            Err(_) => {}
+        }
     }
 }
 
@@ -498,6 +532,9 @@ fn record_group(forwarder: &Forwarder, group: &mut Vec<CallUpdate>) -> Result<()
 
 /// What assembly hands to the recorder, in order.
 #[derive(Debug)]
+// Updates are the bulk of what goes through: boxing them would cost an allocation each to make
+// the rare `Release` smaller.
+#[allow(clippy::large_enum_variant)]
 enum Record {
     /// A call update to store (and forward).
     Update(CallUpdate),
@@ -523,6 +560,8 @@ struct AssemblyTask {
     journal: bool,
     /// The journal position of the last batch assembly took.
     position: i64,
+    /// Ingest's memory bound; finished calls kept for revisions may hold half of it.
+    max_spans_buffered: usize,
     /// Rejected spans already reported to telemetry.
     rejected: u64,
     /// Spans refused by ingest already reported to telemetry.
@@ -596,6 +635,9 @@ async fn assembly_task(initial: Vec<CallUpdate>, mut task: AssemblyTask) {
             },
             _ = tick.tick() => task.assembler.poll(now_nanos()),
         };
+        // Finished calls kept only for revisions give way to new calls: ingest refuses spans
+        // while assembly holds its bound, and they must not hold it until their window ends.
+        task.assembler.shed_finished(task.max_spans_buffered / 2);
         let stats = task.assembler.stats();
         task.publish(stats, &mut last);
         if !task.hand_over(updates).await {

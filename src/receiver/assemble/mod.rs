@@ -408,6 +408,35 @@ impl Assembler {
         std::mem::take(&mut self.released)
     }
 
+    /// Lets go of finished calls with no revision pending, the one emitted longest ago first,
+    /// until at most `max_spans` spans are held (or no such call is left). Calls kept only for
+    /// revisions must not hold the memory bound against new calls: the receiver calls this so
+    /// that ingest's "retry later" ends as soon as open calls leave room. Returns the spans
+    /// let go.
+    pub fn shed_finished(&mut self, max_spans: usize) -> usize {
+        let mut held: usize = self.calls.values().map(|c| c.spans.len()).sum();
+        if held <= max_spans {
+            return 0;
+        }
+        let mut finished: Vec<(u64, TraceId, usize)> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| !c.is_open() && !c.dirty)
+            .map(|(t, c)| (c.emitted_at, *t, c.spans.len()))
+            .collect();
+        finished.sort_unstable();
+        let mut shed = 0;
+        for (_, trace_id, spans) in finished {
+            if held <= max_spans {
+                break;
+            }
+            self.release(&trace_id);
+            held -= spans;
+            shed += spans;
+        }
+        shed
+    }
+
     /// Lets go of every finished call with no revision pending (after [`Assembler::flush`] at
     /// shutdown: their last call logs are out). Open calls stay.
     pub fn release_finished(&mut self) {
