@@ -491,7 +491,8 @@ async fn sink_stats_task(store: Store, telemetry: Telemetry, mut stop: watch::Re
 /// after a restart, or from spans an exporter sent twice) is dropped, so sinks never get a
 /// revision that repeats the last one; any other continues from the latest stored revision
 /// (a call finished again from scratch after a restart, or after its revision window), so
-/// revisions have no gaps.
+/// revisions have no gaps. Live events (call started, turn completed) of a call whose call log
+/// is stored already are dropped for the same reason.
 fn record_group(forwarder: &Forwarder, group: &mut Vec<CallUpdate>) -> Result<(), StoreError> {
     let store = forwarder.store();
     // The latest revision of each call as of this group (stored, or earlier in the group).
@@ -499,6 +500,10 @@ fn record_group(forwarder: &Forwarder, group: &mut Vec<CallUpdate>) -> Result<()
     let mut repeats = vec![false; group.len()];
     for (update, repeat) in group.iter_mut().zip(repeats.iter_mut()) {
         let CallUpdate::Finished(log) = update else {
+            // A live event (call started, turn completed) of a call whose call log is out
+            // already comes from that call being held again after a restart: not news.
+            let id = update.call_id();
+            *repeat = latest.contains_key(id) || store.latest_revision(id)?.is_some();
             continue;
         };
         let previous = match latest.remove(&log.id) {
