@@ -11,8 +11,10 @@
 # RSS (VmHWM). For voicetrace it also measures memory per buffered span: with a grace period
 # longer than the run, every call stays in memory; (VmRSS after − VmRSS before) / spans.
 #
-# Usage: scripts/bench-ingest.sh [--only rotel|voicetrace] [--write]
-#   --write   replace the results table in BENCHMARKS.md
+# Usage: scripts/bench-ingest.sh [--only rotel|voicetrace] [--journal-cost] [--write]
+#   --journal-cost  instead of rotel against voicetrace: voicetrace with its span journal against
+#                   voicetrace `--no-journal` (what making "accepted" durable costs)
+#   --write   replace the results table in BENCHMARKS.md (the journal table with --journal-cost)
 # Environment: DURATION (s, default 10), CALLS (open at once, default 200), TURNS (default 6),
 #   CONNECTIONS (default 4), BATCHES (default "512 8"), RECV_CPU (0), GEN_CPU (1),
 #   BUFFERED_SPANS (default 150000), CARGO_TARGET_DIR.
@@ -21,9 +23,11 @@ cd "$(dirname "$0")/.."
 
 ONLY=""
 WRITE=0
+JOURNAL_COST=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) ONLY="$2"; shift 2 ;;
+    --journal-cost) JOURNAL_COST=1; shift ;;
     --write) WRITE=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -98,15 +102,16 @@ start_rotel() {
   wait_port "$grpc"
 }
 
-# start_voicetrace GRPC_PORT GRACE_MS: starts serve, waits for its listening line.
+# start_voicetrace GRPC_PORT GRACE_MS [FLAGS...]: starts serve, waits for its listening line.
 start_voicetrace() {
   local grpc=$1 grace=$2
+  shift 2
   rm -rf "$WORK/data" "$WORK/calls.jsonl"
   mkdir -p "$WORK/data"
   : >"$WORK/serve.out"
   taskset -c "$RECV_CPU" "$VOICETRACE" serve --otlp-grpc-addr "127.0.0.1:$grpc" \
     --otlp-http-addr 127.0.0.1:0 --api-addr - --data-dir "$WORK/data" \
-    --sink "jsonl:$WORK/calls.jsonl" --grace-ms "$grace" --idle-timeout-ms 3600000 \
+    --sink "jsonl:$WORK/calls.jsonl" --grace-ms "$grace" --idle-timeout-ms 3600000 "$@" \
     >"$WORK/serve.out" 2>"$WORK/serve.err" &
   RECEIVER_PID=$!
   local deadline=$((SECONDS + 30))
@@ -160,6 +165,7 @@ bench() {
   case "$receiver" in
     rotel) start_rotel "$port" ;;
     voicetrace) start_voicetrace "$port" 200 ;;
+    voicetrace-no-journal) start_voicetrace "$port" 200 --no-journal ;;
   esac
   cpu0=$(cpu_seconds "$RECEIVER_PID")
   line=$(run_loadgen "$port" "$batch" --duration "$DURATION")
@@ -168,7 +174,7 @@ bench() {
   cpu_load=$(cpu_seconds "$RECEIVER_PID")
   spans=$(field spans_ok "$line")
   calls=$(field calls "$line")
-  if [ "$receiver" = voicetrace ]; then
+  if [ "$receiver" != rotel ]; then
     wait_call_logs "$calls"
   else
     sleep 0.5 # rotel's batch timeout (200 ms): its blackhole has seen everything
@@ -200,6 +206,45 @@ buffered_memory() {
   PER_SPAN=$(( (rss1 - rss0) * 1024 / spans ))
   echo "voicetrace buffered $spans spans: RSS $((rss0 / 1024)) → $((rss1 / 1024)) MiB = $PER_SPAN bytes per buffered span" >&2
 }
+
+# --journal-cost: the same load into voicetrace with and without its journal.
+if [ "$JOURNAL_COST" = 1 ]; then
+  for batch in $BATCHES; do
+    for receiver in voicetrace voicetrace-no-journal; do
+      bench "$receiver" "$batch"
+    done
+  done
+  HEADER="| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | ingest spans/s (generator) | peak RSS MiB |"
+  RATIOS=""
+  for batch in $BATCHES; do
+    r=$(printf '%.3f' "$(echo "scale=4; ${RESULT[voicetrace,$batch]} / ${RESULT[voicetrace-no-journal,$batch]}" | bc)")
+    RATIOS+="- batch $batch: spans per CPU-second with the journal / without = **${r}x**"$'\n'
+  done
+  {
+    echo "<!-- bench-journal:begin -->"
+    echo "Measured $(date -u +%Y-%m-%d) at voicetrace \`$(git describe --always --dirty)\` on $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), ${DURATION} s per run, $CALLS calls open at once × $TURNS turns, $CONNECTIONS gRPC connections."
+    echo
+    echo "$HEADER"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${ROWS[@]}"
+    echo
+    printf '%s' "$RATIOS"
+    echo "<!-- bench-journal:end -->"
+  } >"$WORK/table.md"
+  echo
+  cat "$WORK/table.md"
+  if [ "$WRITE" = 1 ]; then
+    python3 - "$WORK/table.md" <<'EOF'
+import re, sys
+table = open(sys.argv[1]).read().rstrip("\n")
+text = open("BENCHMARKS.md").read()
+new = re.sub(r"<!-- bench-journal:begin -->.*?<!-- bench-journal:end -->", lambda _: table, text, flags=re.S)
+open("BENCHMARKS.md", "w").write(new)
+EOF
+    echo "BENCHMARKS.md updated" >&2
+  fi
+  exit 0
+fi
 
 PER_SPAN=""
 for batch in $BATCHES; do

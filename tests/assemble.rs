@@ -132,6 +132,19 @@ fn late_spans_revise_the_call_log() {
     assert_matches_expected(dir, &revised);
     // Nothing more without new spans.
     assert!(assembler.poll(at + 60_000 * MS).is_empty());
+    assert!(
+        assembler.take_released().is_empty(),
+        "held for revisions until its window is over"
+    );
+    // Past the revision window the call is let go (its journal rows can go), once.
+    assert!(assembler.poll(at + 2_000 * MS + 120_000 * MS).is_empty());
+    let trace_id = spans_trace(dir);
+    assert_eq!(assembler.take_released(), vec![trace_id]);
+    assert!(assembler.take_released().is_empty());
+}
+
+fn spans_trace(dir: &std::path::Path) -> [u8; 16] {
+    load_fixture_spans(dir)[0][0].trace_id
 }
 
 #[test]
@@ -175,10 +188,17 @@ fn bounds_refuse_spans_and_evict_calls_and_count_both() {
     other.trace_id = [9; 16];
     let evicted = finished(assembler.add_spans(vec![other], T0 + MS));
     assert_eq!(evicted.len(), 1);
+    assert_eq!(assembler.take_released(), vec![spans[0].trace_id]);
     // Its root was among the refused spans: closed as incomplete.
     assert_eq!(evicted[0].status, CallStatus::Incomplete);
     assert_eq!(assembler.stats().calls_evicted, 1);
     assert_eq!(assembler.stats().calls_open, 1);
+    // Shedding for memory lets go of finished calls only: the open one stays.
+    assert_eq!(assembler.shed_finished(0), 0);
+    assert_eq!(assembler.stats().calls_open, 1);
+    // At shutdown only finished calls are let go: the open one stays (in the journal).
+    assembler.release_finished();
+    assert!(assembler.take_released().is_empty());
 }
 
 #[test]
@@ -209,4 +229,19 @@ fn live_updates_announce_the_call_then_each_turn_then_the_log() {
         kinds.iter().filter(|k| **k == "turn").count() >= 2,
         "{kinds:?}"
     );
+}
+
+#[test]
+fn finished_calls_are_shed_for_memory_open_ones_are_not() {
+    let dir = &fixture_dirs()[0];
+    let spans: Vec<SpanRecord> = load_fixture_spans(dir).into_iter().flatten().collect();
+    let n = spans.len();
+    let mut assembler = Assembler::new(AssemblerConfig::default());
+    assembler.add_spans(spans.clone(), T0);
+    assert_eq!(assembler.shed_finished(0), 0, "an open call is never shed");
+    assert_eq!(finished(assembler.poll(T0 + 2_000 * MS)).len(), 1);
+    assert_eq!(assembler.shed_finished(n), 0, "within the bound");
+    assert_eq!(assembler.shed_finished(n - 1), n);
+    assert_eq!(assembler.stats().spans_buffered, 0);
+    assert_eq!(assembler.take_released(), vec![spans[0].trace_id]);
 }

@@ -317,7 +317,10 @@ async fn jsonl_writes_a_burst_in_batches_each_line_whole_and_once() {
         seen.entry(log.id.clone()).or_default().push(log.revision);
     }
     assert_eq!(seen.len(), calls);
-    assert!(seen.values().all(|revisions| revisions == &[1, 2]), "{seen:?}");
+    assert!(
+        seen.values().all(|revisions| revisions == &[1, 2]),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]

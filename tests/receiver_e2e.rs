@@ -409,6 +409,38 @@ async fn a_full_receiver_says_retry_later_and_loses_nothing() {
     assert!(page.calls.is_empty());
 }
 
+#[tokio::test]
+async fn a_backlogged_outbox_says_retry_later() {
+    let data = tempfile::tempdir().unwrap();
+    // A sink nobody listens on: the call log stays in the outbox, at the bound of 1.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sink = format!("http:http://{}/calls", closed.local_addr().unwrap());
+    drop(closed);
+    let receiver = start(data.path(), |c| {
+        c.max_outbox = 1;
+        c.sinks = vec![SinkConfig::from_flag(&sink).unwrap()];
+    })
+    .await;
+    let mut rx = receiver.subscribe();
+    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let dir = &fixture_dirs()[1];
+    let bodies = request_bodies(dir);
+    post_traces(&url, &bodies).await;
+    collect(&mut rx, 1).await;
+    // Once the outbox depth is read, more spans are refused with "retry later".
+    let deadline = std::time::Instant::now() + WAIT;
+    let response = loop {
+        let response = post(&url, "application/x-protobuf", None, bodies[0].clone()).await;
+        if response.status() != 200 || std::time::Instant::now() > deadline {
+            break response;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    receiver.shutdown().await;
+}
+
 #[test]
 fn serve_binary_prints_its_addresses_and_writes_call_logs() {
     let data = tempfile::tempdir().unwrap();
@@ -438,6 +470,72 @@ fn serve_binary_prints_its_addresses_and_writes_call_logs() {
         .map(|l| serde_json::from_str(l).expect("a call log per line"))
         .collect();
     assert_matches_expected(dir, &logs);
+}
+
+/// SIGINT (Ctrl-C) stops serve as SIGTERM does: requests in flight are answered, calls whose
+/// root arrived are finished and stored (here, with a grace far longer than the test, only the
+/// stop can have finished them), and the process exits 0.
+#[test]
+fn serve_binary_stops_cleanly_on_sigint() {
+    let data = tempfile::tempdir().unwrap();
+    let jsonl = data.path().join("out.jsonl");
+    let (mut child, line) = spawn_serve_with(data.path(), &jsonl, &["--grace-ms", "600000"]);
+    let dir = &fixture_dirs()[1];
+    let bodies = request_bodies(dir);
+    let url = format!("http://{}/v1/traces", otlp_http(&line));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        post_traces(&url, &bodies).await;
+        // More requests in flight while the signal arrives: each is answered (accepted, or
+        // "shutting down, retry later") or refused at connect once the listener is closed;
+        // none is left hanging.
+        let mut in_flight = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (url, body) = (url.clone(), bodies[0].clone());
+            in_flight.spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .header("content-type", "application/x-protobuf")
+                    .body(body)
+                    .timeout(WAIT)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            });
+        }
+        assert!(Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        while let Some(answer) = in_flight.join_next().await {
+            match answer.unwrap() {
+                Ok(status) => assert!([200, 503].contains(&status), "answered {status}"),
+                Err(e) => assert!(!e.is_timeout(), "a request was left hanging: {e}"),
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "serve exits 0 on SIGINT: {status:?}");
+    let logs: Vec<CallLog> = std::fs::read_to_string(&jsonl)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_matches_expected(dir, &logs);
+    let store = voicetrace::receiver::store::Store::open(data.path()).unwrap();
+    assert_eq!(
+        store.journal_depth().unwrap(),
+        0,
+        "finished calls leave the journal"
+    );
 }
 
 #[tokio::test]
@@ -478,6 +576,11 @@ async fn a_call_in_flight_survives_a_receiver_restart() {
 
 /// Starts `voicetrace serve` on free ports; returns the child and its listening line.
 fn spawn_serve(data: &Path, jsonl: &Path) -> (std::process::Child, String) {
+    spawn_serve_with(data, jsonl, &["--grace-ms", "100"])
+}
+
+/// [`spawn_serve`] with other flags.
+fn spawn_serve_with(data: &Path, jsonl: &Path, flags: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_voicetrace"))
         .args([
             "serve",
@@ -492,7 +595,7 @@ fn spawn_serve(data: &Path, jsonl: &Path) -> (std::process::Child, String) {
         .arg(data)
         .arg("--sink")
         .arg(format!("jsonl:{}", jsonl.display()))
-        .args(["--grace-ms", "100"])
+        .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

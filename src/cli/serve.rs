@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -14,6 +15,15 @@ use voicetrace::receiver::server::{Receiver, ServeConfig};
 
 /// Where the store lives unless told otherwise (relative to the working directory).
 pub const DEFAULT_DATA_DIR: &str = "voicetrace-data";
+
+/// How long a stop (SIGINT/SIGTERM) may take: requests in flight are answered, calls whose root
+/// arrived are finished and stored, and the sinks get their 3 s to deliver what is due. Past
+/// this (a client that holds a request open, an endpoint that hangs), the receiver exits
+/// anyway: whatever is left is in the journal and the outbox, durable, and resumes at the next
+/// start. A second signal stops at once, on the same terms.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// Blocking store calls still running when the receiver exits get this long to finish.
+const BLOCKING_GRACE: Duration = Duration::from_secs(1);
 
 /// Flags of `voicetrace serve`. Each overrides the same key of the config file.
 #[derive(Debug, Args)]
@@ -57,6 +67,11 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long)]
     tls_key: Option<PathBuf>,
+    /// Answer exporters without journaling their spans first. UNSAFE for production: spans of
+    /// calls in flight are lost when the receiver crashes (a clean stop closes those calls as
+    /// incomplete). For measuring what the journal costs.
+    #[arg(long)]
+    no_journal: bool,
 }
 
 impl ServeArgs {
@@ -125,6 +140,9 @@ impl ServeArgs {
             config.api_token = Secret::from_env(API_TOKEN_ENV)
                 .with_context(|| format!("invalid {API_TOKEN_ENV}"))?;
         }
+        if self.no_journal {
+            config.journal = false;
+        }
         Ok(config)
     }
 }
@@ -139,21 +157,33 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Runs the receiver until SIGINT or SIGTERM.
+/// Runs the receiver until SIGINT or SIGTERM, then stops it cleanly (see [`SHUTDOWN_DEADLINE`])
+/// and returns, so the process exits 0.
 pub fn run(args: ServeArgs) -> Result<()> {
     let config = args.config()?;
     init_logging();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let receiver = Receiver::start(config).await?;
         let mut stdout = std::io::stdout();
         writeln!(stdout, "{}", receiver.listening_line())?;
         stdout.flush()?;
         shutdown_signal().await;
-        tracing::info!("shutting down: closing calls in flight, keeping the outbox");
-        receiver.shutdown().await;
+        tracing::info!("shutting down: answering requests in flight, storing what is finished, keeping the journal and the outbox");
+        tokio::select! {
+            _ = receiver.shutdown() => tracing::info!("stopped"),
+            _ = tokio::time::sleep(SHUTDOWN_DEADLINE) => tracing::warn!(
+                deadline = ?SHUTDOWN_DEADLINE,
+                "not stopped within the deadline: exiting; the journal and the outbox keep the rest for the next start"
+            ),
+            _ = shutdown_signal() => tracing::warn!(
+                "second signal: exiting now; the journal and the outbox keep the rest for the next start"
+            ),
+        }
         Ok(())
-    })
+    });
+    runtime.shutdown_timeout(BLOCKING_GRACE);
+    result
 }
 
 async fn shutdown_signal() {

@@ -1,7 +1,12 @@
 //! The journal: makes "accepted" durable. Between ingest and assembly, every batch is written
-//! to the store's journal table before the exporter hears "accepted", and a call's rows are
-//! deleted once its call log is stored. After a restart or a crash the receiver replays the
-//! journal into assembly, so calls that were in flight finish with all their spans.
+//! to the store's journal table before the exporter hears "accepted". The journal mirrors what
+//! assembly holds: a call's rows are deleted when assembly lets the call go (its revision window
+//! is over, it was evicted, or at a clean stop once its last call log is stored), and only rows
+//! assembly had seen by then ([`Journaled::position`]). After a restart or a crash the receiver
+//! replays the journal into assembly, so calls that were in flight finish with all their spans,
+//! and calls that were finished but still open to revisions are held again: a late span still
+//! revises them, and the call log built again is recognised as the one stored (the server
+//! stores no revision that repeats the last one).
 //!
 //! One writer thread does group commit: it takes every submission waiting (up to
 //! [`MAX_GROUP`]), writes them in one transaction (one fsync), then hands the batches to
@@ -299,12 +304,22 @@ pub fn decode(rows: Vec<JournalRow>) -> (Vec<SpanRecord>, Vec<LogRecord>) {
     (spans, logs)
 }
 
+/// A batch on its way to assembly, with the journal's position after its rows.
+#[derive(Debug)]
+pub struct Journaled {
+    /// The id of the batch's last journal row (0 without a journal): once assembly has taken
+    /// this batch, a call it lets go owns every row of its trace up to here.
+    pub position: i64,
+    /// The records.
+    pub batch: Batch,
+}
+
 /// Runs the journal stage on a plain thread until ingest's side of `submissions` closes.
 /// With `table` `None` (journal off) batches pass straight through.
 pub fn spawn_writer(
     table: Option<JournalTable>,
     mut submissions: mpsc::Receiver<Submission>,
-    assembly: mpsc::Sender<Batch>,
+    assembly: mpsc::Sender<Journaled>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("voicetrace-journal".into()).spawn(move || {
         while let Some(first) = submissions.blocking_recv() {
@@ -316,21 +331,27 @@ pub fn spawn_writer(
                 }
             }
             let written = match &table {
-                None => Ok(()),
+                None => Ok(vec![0; group.len()]),
                 Some(table) => {
-                    let rows: Vec<JournalRow> = group.iter().flat_map(|s| encode(&s.batch)).collect();
+                    let rows: Vec<Vec<JournalRow>> = group.iter().map(|s| encode(&s.batch)).collect();
                     table.append(&rows, now_ms())
                 }
             };
-            if let Err(e) = written {
-                tracing::error!(error = %e, "cannot write the span journal: asking exporters to retry");
-                for s in group {
-                    let _ = s.ack.send(Err(Refusal::Storage));
+            let positions = match written {
+                Ok(positions) => positions,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot write the span journal: asking exporters to retry");
+                    for s in group {
+                        let _ = s.ack.send(Err(Refusal::Storage));
+                    }
+                    continue;
                 }
-                continue;
-            }
-            for s in group {
-                let answer = match assembly.blocking_send(s.batch) {
+            };
+            for (s, position) in group.into_iter().zip(positions) {
+                let answer = match assembly.blocking_send(Journaled {
+                    position,
+                    batch: s.batch,
+                }) {
                     Ok(()) => Ok(()),
                     Err(_) => Err(Refusal::Closed),
                 };

@@ -12,9 +12,10 @@
 //! Every channel is bounded: when assembly falls behind, ingest answers "retry later"; when the
 //! store falls behind, assembly waits (and so ingest fills up and pushes back).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,11 +33,11 @@ use crate::receiver::calllog::{trace_link, CallLog, CallPage, CallQuery, CallUpd
 use crate::receiver::forward::secret::Secret;
 use crate::receiver::forward::{Forwarder, SinkConfig};
 use crate::receiver::ingest::{self, Batch, Ingest, IngestCounters};
-use crate::receiver::journal;
+use crate::receiver::journal::{self, Journaled};
+use crate::receiver::span::TraceId;
 use crate::receiver::store::{JournalTable, Store, StoreError};
 use crate::receiver::telemetry::Telemetry;
 use crate::receiver::tls::{self, TlsError, TlsIdentity};
-use crate::trace_id::from_hex;
 
 /// How often assembly looks for calls whose grace or idle timeout has passed. Small against
 /// the default 2 s grace, so a call log is out within ~2.05 s of its root span.
@@ -52,6 +53,9 @@ const RECORD_QUEUE: usize = 4096;
 const RECORD_GROUP: usize = 256;
 /// How often the sinks' delivered / retrying / dead counts are read into `/metrics`.
 const SINK_STATS_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the outbox's depth is read for ingest's outbox bound (when one is set): the bound
+/// is overshot by at most this long's worth of call logs.
+const OUTBOX_DEPTH_INTERVAL: Duration = Duration::from_millis(250);
 /// Finished call logs kept for slow subscribers (demo, tests, WatchCalls).
 const BROADCAST_CAPACITY: usize = 1024;
 
@@ -109,6 +113,9 @@ pub struct ServeConfig {
     pub max_spans_per_call: usize,
     /// Spans held in memory before ingest pushes back (a memory bound: ~1 KiB per span).
     pub max_spans_buffered: usize,
+    /// Undelivered outbox entries (all sinks) before ingest pushes back, so that a sink that is
+    /// down for long stops the intake instead of filling the disk; 0 (default): no bound.
+    pub max_outbox: u64,
     /// Link template for `links.trace`, e.g. `http://localhost:16686/trace/{trace_id}`.
     pub trace_url_template: Option<String>,
     /// Where call logs go.
@@ -148,6 +155,7 @@ impl Default for ServeConfig {
             max_calls: assembly.max_calls,
             max_spans_per_call: assembly.max_spans_per_call,
             max_spans_buffered: 1_000_000,
+            max_outbox: 0,
             trace_url_template: None,
             sinks: Vec::new(),
             analysis: AnalysisConfig::default(),
@@ -259,12 +267,13 @@ impl Receiver {
             dir: config.data_dir.clone(),
             message: e.to_string(),
         };
-        let (journal_writer, journal_forget, replay) = if config.journal {
+        let (journal_writer, journal_forget, replay, position) = if config.journal {
             let writer = store.journal();
             let forget = store.journal();
-            let (forget, rows) = tokio::task::spawn_blocking(move || {
+            let (forget, rows, position) = tokio::task::spawn_blocking(move || {
                 let rows = forget.load();
-                (forget, rows)
+                let position = forget.position();
+                (forget, rows, position)
             })
             .await
             .map_err(|e| ServeError::Store {
@@ -275,9 +284,10 @@ impl Receiver {
                 Some(writer),
                 Some(forget),
                 journal::decode(rows.map_err(store_error)?),
+                position.map_err(store_error)?,
             )
         } else {
-            (None, None, Default::default())
+            (None, None, Default::default(), 0)
         };
         journal::spawn_writer(journal_writer, submission_rx, batch_tx).map_err(|e| {
             ServeError::Store {
@@ -287,12 +297,14 @@ impl Receiver {
         })?;
         let spans_buffered = Arc::new(AtomicUsize::new(0));
         let counters = Arc::new(IngestCounters::default());
+        let outbox_depth = Arc::new(AtomicU64::new(0));
         let ingest = Ingest::new(
             submission_tx,
             spans_buffered.clone(),
             config.max_spans_buffered,
             counters.clone(),
-        );
+        )
+        .with_outbox_bound(outbox_depth.clone(), config.max_outbox);
         let (finished, _) = broadcast::channel(BROADCAST_CAPACITY);
 
         let reader: Arc<dyn CallReader> = Arc::new(StoreReader(store.clone()));
@@ -368,7 +380,10 @@ impl Receiver {
             max_spans_per_call: config.max_spans_per_call,
             live_turns,
         });
-        // Calls that were in flight when the receiver last stopped continue where they were.
+        // Calls that were in flight when the receiver last stopped continue where they were, and
+        // the calls it had finished but still held for revisions are held again: a crash
+        // between storing a call log and letting its spans go loses nothing, and the call log
+        // built again is recognised as the one stored (see `record_group`).
         let (replayed_spans, replayed_logs) = replay;
         let mut initial = Vec::new();
         if !replayed_spans.is_empty() || !replayed_logs.is_empty() {
@@ -393,6 +408,8 @@ impl Receiver {
                 telemetry: telemetry.clone(),
                 counters,
                 journal: config.journal,
+                position,
+                max_spans_buffered: config.max_spans_buffered,
                 rejected: 0,
                 refused: 0,
             },
@@ -409,6 +426,13 @@ impl Receiver {
             telemetry.clone(),
             stop_rx.clone(),
         )));
+        if config.max_outbox > 0 {
+            listeners.push(tokio::spawn(outbox_depth_task(
+                store.clone(),
+                outbox_depth,
+                stop_rx.clone(),
+            )));
+        }
         let pipeline = tokio::spawn(async move {
             let _ = assembly.await;
             let _ = recorder.await;
@@ -474,6 +498,23 @@ impl Receiver {
     }
 }
 
+/// Keeps `depth` (what ingest's outbox bound reads) current until the receiver stops.
+async fn outbox_depth_task(store: Store, depth: Arc<AtomicU64>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(OUTBOX_DEPTH_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.outbox_depth()).await {
+            Ok(Ok(n)) => depth.store(n, Ordering::Relaxed),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the outbox depth"),
+            Err(_) => {}
+        }
+    }
+}
+
 /// Copies the outbox's per-sink counts into the metrics until the receiver stops.
 async fn sink_stats_task(store: Store, telemetry: Telemetry, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(SINK_STATS_INTERVAL);
@@ -508,41 +549,69 @@ async fn sink_stats_task(store: Store, telemetry: Telemetry, mut stop: watch::Re
     }
 }
 
-/// Stores a group of updates (blocking): revisions continue from what the store holds, the call
-/// logs and their outbox entries go in one transaction, then the journal forgets those calls.
-fn record_group(
-    forwarder: &Forwarder,
-    journal: Option<&JournalTable>,
-    group: &mut [CallUpdate],
-) -> Result<(), StoreError> {
+/// Stores a group of updates (blocking): the call logs and their outbox entries go in one
+/// transaction.
+///
+/// Revisions are numbered by what the store holds, not by assembly: a call log that says
+/// nothing new against the latest stored revision (the same call built again from the journal
+/// after a restart, or from spans an exporter sent twice) is dropped, so sinks never get a
+/// revision that repeats the last one; any other continues from the latest stored revision
+/// (a call finished again from scratch after a restart, or after its revision window), so
+/// revisions have no gaps. Live events (call started, turn completed) of a call whose call log
+/// is stored already are dropped for the same reason.
+fn record_group(forwarder: &Forwarder, group: &mut Vec<CallUpdate>) -> Result<(), StoreError> {
     let store = forwarder.store();
-    for update in group.iter_mut() {
-        if let CallUpdate::Finished(log) = update {
-            // A call can be finished twice from scratch (a receiver restart, or spans after its
-            // revision window): its revisions keep counting up.
-            if let Some(stored) = store.latest_revision(&log.id)? {
-                if stored >= log.revision {
-                    log.revision = stored + 1;
-                }
+    // The latest revision of each call as of this group (stored, or earlier in the group).
+    let mut latest: HashMap<String, (u32, String)> = HashMap::new();
+    let mut repeats = vec![false; group.len()];
+    for (update, repeat) in group.iter_mut().zip(repeats.iter_mut()) {
+        let CallUpdate::Finished(log) = update else {
+            // A live event (call started, turn completed) of a call whose call log is out
+            // already comes from that call being held again after a restart: not news.
+            let id = update.call_id();
+            *repeat = latest.contains_key(id) || store.latest_revision(id)?.is_some();
+            continue;
+        };
+        let previous = match latest.remove(&log.id) {
+            Some(previous) => Some(previous),
+            None => store.latest_call_body(&log.id)?,
+        };
+        log.revision = match &previous {
+            Some((revision, _)) => *revision,
+            None => 1,
+        };
+        let body = serde_json::to_string(log)?;
+        match previous {
+            Some((revision, stored)) if stored == body => {
+                *repeat = true;
+                latest.insert(log.id.clone(), (revision, stored));
+            }
+            Some((revision, _)) => {
+                log.revision = revision + 1;
+                let body = serde_json::to_string(log)?;
+                latest.insert(log.id.clone(), (log.revision, body));
+            }
+            None => {
+                latest.insert(log.id.clone(), (log.revision, body));
             }
         }
     }
-    forwarder.record_all(group)?;
-    if let Some(journal) = journal {
-        let stored: Vec<[u8; 16]> = group
-            .iter()
-            .filter_map(|u| match u {
-                CallUpdate::Finished(log) => from_hex::<16>(&log.trace_id),
-                _ => None,
-            })
-            .collect();
-        // The call logs are stored: the journal no longer needs their spans. A failure here
-        // only means a replay would revise them again.
-        if let Err(e) = journal.forget_all(&stored) {
-            tracing::warn!(error = %e, "cannot trim the span journal");
-        }
-    }
-    Ok(())
+    let mut repeats = repeats.into_iter();
+    group.retain(|_| !repeats.next().unwrap_or(false));
+    forwarder.record_all(group)
+}
+
+/// What assembly hands to the recorder, in order.
+#[derive(Debug)]
+// Updates are the bulk of what goes through: boxing them would cost an allocation each to make
+// the rare `Release` smaller.
+#[allow(clippy::large_enum_variant)]
+enum Record {
+    /// A call update to store (and forward).
+    Update(CallUpdate),
+    /// Calls assembly let go: once everything before this is stored, the journal drops their
+    /// rows up to the position given (rows after it hold spans assembly had not seen yet).
+    Release(Vec<(TraceId, i64)>),
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {
@@ -551,8 +620,8 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 
 struct AssemblyTask {
     assembler: Assembler,
-    batches: mpsc::Receiver<Batch>,
-    records: mpsc::Sender<CallUpdate>,
+    batches: mpsc::Receiver<Journaled>,
+    records: mpsc::Sender<Record>,
     spans_buffered: Arc<AtomicUsize>,
     analysis: AnalysisConfig,
     trace_url_template: Option<String>,
@@ -560,6 +629,10 @@ struct AssemblyTask {
     counters: Arc<IngestCounters>,
     /// Whether a journal keeps open calls across restarts.
     journal: bool,
+    /// The journal position of the last batch assembly took.
+    position: i64,
+    /// Ingest's memory bound; finished calls kept for revisions may hold half of it.
+    max_spans_buffered: usize,
     /// Rejected spans already reported to telemetry.
     rejected: u64,
     /// Spans refused by ingest already reported to telemetry.
@@ -576,7 +649,15 @@ impl AssemblyTask {
                     log.links.trace = Some(trace_link(template, &log.trace_id, &log.id));
                 }
             }
-            if self.records.send(update).await.is_err() {
+            if self.records.send(Record::Update(update)).await.is_err() {
+                return false;
+            }
+        }
+        let released = self.assembler.take_released();
+        if self.journal && !released.is_empty() {
+            let position = self.position;
+            let released = released.into_iter().map(|t| (t, position)).collect();
+            if self.records.send(Record::Release(released)).await.is_err() {
                 return false;
             }
         }
@@ -614,12 +695,20 @@ async fn assembly_task(initial: Vec<CallUpdate>, mut task: AssemblyTask) {
     loop {
         let updates = tokio::select! {
             batch = task.batches.recv() => match batch {
-                Some(Batch::Spans(spans)) => task.assembler.add_spans(spans, now_nanos()),
-                Some(Batch::Logs(logs)) => task.assembler.add_logs(logs, now_nanos()),
+                Some(Journaled { position, batch }) => {
+                    task.position = task.position.max(position);
+                    match batch {
+                        Batch::Spans(spans) => task.assembler.add_spans(spans, now_nanos()),
+                        Batch::Logs(logs) => task.assembler.add_logs(logs, now_nanos()),
+                    }
+                }
                 None => break,
             },
             _ = tick.tick() => task.assembler.poll(now_nanos()),
         };
+        // Finished calls kept only for revisions give way to new calls: ingest refuses spans
+        // while assembly holds its bound, and they must not hold it until their window ends.
+        task.assembler.shed_finished(task.max_spans_buffered / 2);
         let stats = task.assembler.stats();
         task.publish(stats, &mut last);
         if !task.hand_over(updates).await {
@@ -628,6 +717,7 @@ async fn assembly_task(initial: Vec<CallUpdate>, mut task: AssemblyTask) {
     }
     // Ingest has stopped: finish what can be finished; calls still waiting for their root stay
     // in the journal for the next start (or, without a journal, are closed as incomplete).
+    // Finished calls are let go: their last call logs are stored before the journal drops them.
     let updates = task.assembler.flush(now_nanos(), !task.journal);
     if !updates.is_empty() {
         tracing::info!(
@@ -635,34 +725,42 @@ async fn assembly_task(initial: Vec<CallUpdate>, mut task: AssemblyTask) {
             "closing calls in flight at shutdown"
         );
     }
+    task.assembler.release_finished();
     task.hand_over(updates).await;
     let stats = task.assembler.stats();
     task.publish(stats, &mut last);
 }
 
 /// Stores each update (call log + outbox in one transaction) and wakes the sinks; then tells
-/// subscribers. A store failure is retried: the update is not dropped.
+/// subscribers, and lets the journal drop the calls assembly released. A store failure is
+/// retried: the update is not dropped.
 async fn recorder_task(
-    mut updates: mpsc::Receiver<CallUpdate>,
+    mut records: mpsc::Receiver<Record>,
     forwarder: Forwarder,
     journal: Option<Arc<JournalTable>>,
     finished: broadcast::Sender<Arc<CallLog>>,
     telemetry: Telemetry,
 ) {
-    while let Some(first) = updates.recv().await {
+    while let Some(first) = records.recv().await {
         // Everything waiting goes in one transaction: one commit per burst, not per call.
-        let mut group = vec![first];
-        while group.len() < RECORD_GROUP {
-            match updates.try_recv() {
-                Ok(update) => group.push(update),
-                Err(_) => break,
+        // Releases wait until the updates received before them are stored.
+        let mut group = Vec::new();
+        let mut released = Vec::new();
+        let mut next = Some(first);
+        while let Some(record) = next.take() {
+            match record {
+                Record::Update(update) => group.push(update),
+                Record::Release(calls) => released.extend(calls),
+            }
+            if group.len() < RECORD_GROUP {
+                next = records.try_recv().ok();
             }
         }
         let mut backoff = Duration::from_millis(100);
         loop {
-            let (f, j) = (forwarder.clone(), journal.clone());
+            let f = forwarder.clone();
             let result = tokio::task::spawn_blocking(move || {
-                let result = record_group(&f, j.as_deref(), &mut group);
+                let result = record_group(&f, &mut group);
                 (group, result)
             })
             .await;
@@ -691,6 +789,15 @@ async fn recorder_task(
                     status = log.status.as_str(), turns = log.turns.len(), "call log stored"
                 );
                 let _ = finished.send(Arc::from(log));
+            }
+        }
+        if let (Some(journal), false) = (&journal, released.is_empty()) {
+            let journal = journal.clone();
+            let trimmed = tokio::task::spawn_blocking(move || journal.forget_upto(&released)).await;
+            // A failure only leaves rows behind: a replay would build those calls again and
+            // find their call logs stored already.
+            if let Ok(Err(e)) = trimmed {
+                tracing::warn!(error = %e, "cannot trim the span journal");
             }
         }
     }

@@ -149,6 +149,8 @@ pub struct Assembler {
     config: AssemblerConfig,
     calls: HashMap<TraceId, CallState>,
     stats: AssemblerStats,
+    /// Calls let go since the last [`Assembler::take_released`].
+    released: Vec<TraceId>,
 }
 
 impl Assembler {
@@ -158,6 +160,7 @@ impl Assembler {
             config,
             calls: HashMap::new(),
             stats: AssemblerStats::default(),
+            released: Vec::new(),
         }
     }
 
@@ -303,7 +306,7 @@ impl Assembler {
             }
         }
         for trace_id in forget {
-            self.calls.remove(&trace_id);
+            self.release(&trace_id);
         }
         // Oldest first, so output order follows the calls' activity.
         due.sort_by_key(|t| self.calls.get(t).map(|c| c.last_seen));
@@ -336,7 +339,7 @@ impl Assembler {
             // Log records only: there is no call to speak of. Keep them until spans come or
             // the idle timeout drops them.
             if now >= call.last_seen + self.config.idle_timeout_ms * NANOS_PER_MS {
-                self.calls.remove(trace_id);
+                self.release(trace_id);
             }
             return updates;
         }
@@ -377,7 +380,7 @@ impl Assembler {
             .min_by_key(|(_, c)| c.emitted_at)
             .map(|(t, _)| *t);
         if let Some(t) = finished {
-            self.calls.remove(&t);
+            self.release(&t);
             return Vec::new();
         }
         let Some(oldest) = self
@@ -390,8 +393,65 @@ impl Assembler {
         };
         self.stats.calls_evicted += 1;
         let updates = self.emit(&oldest, now);
-        self.calls.remove(&oldest);
+        self.release(&oldest);
         updates
+    }
+
+    /// Forgets a call and remembers that it was let go.
+    fn release(&mut self, trace_id: &TraceId) {
+        if self.calls.remove(trace_id).is_some() {
+            self.released.push(*trace_id);
+        }
+    }
+
+    /// The calls let go (revision window over, evicted, dropped) since the last call: nothing
+    /// the assembler holds needs their spans any more, so whoever keeps a copy of them (the
+    /// receiver's journal) can drop it, once their updates are stored.
+    pub fn take_released(&mut self) -> Vec<TraceId> {
+        std::mem::take(&mut self.released)
+    }
+
+    /// Lets go of finished calls with no revision pending, the one emitted longest ago first,
+    /// until at most `max_spans` spans are held (or no such call is left). Calls kept only for
+    /// revisions must not hold the memory bound against new calls: the receiver calls this so
+    /// that ingest's "retry later" ends as soon as open calls leave room. Returns the spans
+    /// let go.
+    pub fn shed_finished(&mut self, max_spans: usize) -> usize {
+        let mut held: usize = self.calls.values().map(|c| c.spans.len()).sum();
+        if held <= max_spans {
+            return 0;
+        }
+        let mut finished: Vec<(u64, TraceId, usize)> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| !c.is_open() && !c.dirty)
+            .map(|(t, c)| (c.emitted_at, *t, c.spans.len()))
+            .collect();
+        finished.sort_unstable();
+        let mut shed = 0;
+        for (_, trace_id, spans) in finished {
+            if held <= max_spans {
+                break;
+            }
+            self.release(&trace_id);
+            held -= spans;
+            shed += spans;
+        }
+        shed
+    }
+
+    /// Lets go of every finished call with no revision pending (after [`Assembler::flush`] at
+    /// shutdown: their last call logs are out). Open calls stay.
+    pub fn release_finished(&mut self) {
+        let done: Vec<TraceId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| !c.is_open() && !c.dirty)
+            .map(|(t, _)| *t)
+            .collect();
+        for trace_id in done {
+            self.release(&trace_id);
+        }
     }
 }
 

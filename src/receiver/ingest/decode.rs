@@ -71,7 +71,9 @@ fn value(v: &AnyValue) -> Option<AttrValue> {
             AttrValue::Array(a.values.iter().filter_map(value).collect())
         }
         any_value::Value::BytesValue(b) => AttrValue::Bytes(b.as_slice().into()),
-        any_value::Value::KvlistValue(kv) => AttrValue::Str(kvlist_json(&kv.values).to_string().into()),
+        any_value::Value::KvlistValue(kv) => {
+            AttrValue::Str(kvlist_json(&kv.values).to_string().into())
+        }
         // A string-table reference (profiles only): nothing to read.
         #[allow(unreachable_patterns)]
         _ => return None,

@@ -87,7 +87,7 @@ impl Failure {
     fn refused(refusal: Refusal) -> Self {
         let (status, code) = match refusal {
             Refusal::Full => (StatusCode::TOO_MANY_REQUESTS, CODE_RESOURCE_EXHAUSTED),
-            Refusal::Busy | Refusal::Closed | Refusal::Storage => {
+            Refusal::Busy | Refusal::Closed | Refusal::Storage | Refusal::Backlog => {
                 (StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE)
             }
         };

@@ -10,7 +10,8 @@
 //! A request is answered "accepted" only once its records are in the journal
 //! ([`crate::receiver::journal`]) and on their way to assembly. Back-pressure: when the queue to
 //! the journal is full, or assembly holds more spans than its memory bound, or the journal
-//! cannot be written, ingest answers "retry later" (gRPC `UNAVAILABLE`, HTTP 503/429 with
+//! cannot be written, or the outbox holds more undelivered entries than its bound (a sink is
+//! down), ingest answers "retry later" (gRPC `UNAVAILABLE`, HTTP 503/429 with
 //! `Retry-After`) instead of queueing without bound, so exporters and collectors retry and
 //! nothing is lost.
 
@@ -54,6 +55,9 @@ pub enum Refusal {
     Closed,
     /// The journal could not be written (disk full, I/O error): retry later.
     Storage,
+    /// The outbox holds as many undelivered entries as it may (a sink is down or slow): retry
+    /// later, once the sinks have caught up.
+    Backlog,
 }
 
 impl Refusal {
@@ -66,6 +70,7 @@ impl Refusal {
             }
             Refusal::Closed => "voicetrace is shutting down, retry later",
             Refusal::Storage => "voicetrace cannot write its span journal, retry later",
+            Refusal::Backlog => "voicetrace's outbox is full (a sink is down or slow), retry later",
         }
     }
 }
@@ -88,6 +93,9 @@ pub struct Ingest {
     spans_buffered: Arc<AtomicUsize>,
     max_spans_buffered: usize,
     counters: Arc<IngestCounters>,
+    /// Undelivered outbox entries (kept current by the server) and their bound; 0: none.
+    outbox_depth: Arc<AtomicU64>,
+    max_outbox: u64,
 }
 
 impl Ingest {
@@ -103,7 +111,21 @@ impl Ingest {
             spans_buffered,
             max_spans_buffered,
             counters,
+            outbox_depth: Arc::new(AtomicU64::new(0)),
+            max_outbox: 0,
         }
+    }
+
+    /// Refuses requests while `depth` (undelivered outbox entries, kept current by the caller)
+    /// is at `max` or over; `max` 0 sets no bound.
+    pub fn with_outbox_bound(mut self, depth: Arc<AtomicU64>, max: u64) -> Self {
+        self.outbox_depth = depth;
+        self.max_outbox = max;
+        self
+    }
+
+    fn backlogged(&self) -> bool {
+        self.max_outbox > 0 && self.outbox_depth.load(Ordering::Relaxed) >= self.max_outbox
     }
 
     /// The counters.
@@ -125,6 +147,10 @@ impl Ingest {
             self.counters.spans_refused.fetch_add(n, Ordering::Relaxed);
             return Err(Refusal::Full);
         }
+        if self.backlogged() {
+            self.counters.spans_refused.fetch_add(n, Ordering::Relaxed);
+            return Err(Refusal::Backlog);
+        }
         if let Err(refusal) = self.send(Batch::Spans(spans)).await {
             self.counters.spans_refused.fetch_add(n, Ordering::Relaxed);
             return Err(refusal);
@@ -136,6 +162,9 @@ impl Ingest {
     pub async fn submit_logs(&self, logs: Vec<LogRecord>) -> Result<(), Refusal> {
         if logs.is_empty() {
             return Ok(());
+        }
+        if self.backlogged() {
+            return Err(Refusal::Backlog);
         }
         self.send(Batch::Logs(logs)).await
     }

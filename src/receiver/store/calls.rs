@@ -123,6 +123,19 @@ impl Store {
         Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
     }
 
+    /// The latest stored revision of a call and its call log's JSON exactly as stored (to tell
+    /// whether a call log built again, after a restart, says anything new).
+    pub fn latest_call_body(&self, call_id: &str) -> Result<Option<(u32, String)>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT revision, body FROM call_logs WHERE call_id = ?1
+             ORDER BY revision DESC LIMIT 1",
+        )?;
+        Ok(stmt
+            .query_row(params![call_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?)
+    }
+
     /// The latest stored revision of a call, without reading its call log.
     pub fn latest_revision(&self, call_id: &str) -> Result<Option<u32>, StoreError> {
         let conn = self.lock()?;

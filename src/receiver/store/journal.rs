@@ -1,6 +1,7 @@
 //! The span journal's table: every batch of spans (and call log records) accepted by ingest,
-//! written before the exporter is told "accepted" and deleted when its call's log is stored. A
-//! receiver that restarts (or crashes) replays what is left, so calls in flight finish whole.
+//! written before the exporter is told "accepted" and deleted when assembly lets its call go
+//! (see `receiver::journal`). A receiver that restarts (or crashes) replays what is left, so
+//! calls in flight finish whole.
 //!
 //! The journal shares the store's connection: SQLite takes one writer at a time anyway, and
 //! one connection means no "database is locked" between our own writers.
@@ -44,37 +45,56 @@ impl JournalTable {
         self.store.lock()
     }
 
-    /// Appends rows in one transaction (one fsync for a whole group of requests).
-    pub fn append(&self, rows: &[JournalRow], now_ms: i64) -> Result<(), StoreError> {
+    /// Appends groups of rows in one transaction (one fsync for a whole group of requests).
+    /// Returns, for each group, the journal's position after it (the id of its last row, or of
+    /// the row before when it has none): what [`JournalTable::forget_upto`] takes.
+    pub fn append(&self, groups: &[Vec<JournalRow>], now_ms: i64) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
+        let mut positions = Vec::with_capacity(groups.len());
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO journal (trace_id, received_ms, payload) VALUES (?1, ?2, ?3)",
             )?;
-            for row in rows {
-                insert.execute(params![&row.trace_id[..], now_ms, &row.payload])?;
+            let mut last: i64 =
+                tx.query_row("SELECT COALESCE(MAX(id), 0) FROM journal", [], |r| r.get(0))?;
+            for rows in groups {
+                for row in rows {
+                    insert.execute(params![&row.trace_id[..], now_ms, &row.payload])?;
+                    last = tx.last_insert_rowid();
+                }
+                positions.push(last);
+            }
+        }
+        tx.commit()?;
+        Ok(positions)
+    }
+
+    /// Forgets, in one transaction, the rows of each call written up to a position (see
+    /// [`JournalTable::append`]): rows written after it belong to spans assembly had not
+    /// seen when it let the call go, and stay.
+    pub fn forget_upto(&self, calls: &[([u8; 16], i64)]) -> Result<(), StoreError> {
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        {
+            let mut delete =
+                tx.prepare_cached("DELETE FROM journal WHERE trace_id = ?1 AND id <= ?2")?;
+            for (trace_id, upto) in calls {
+                delete.execute(params![&trace_id[..], upto])?;
             }
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// Forgets the rows of calls whose call logs are stored, in one transaction.
-    pub fn forget_all(&self, trace_ids: &[[u8; 16]]) -> Result<(), StoreError> {
-        if trace_ids.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.lock()?;
-        let tx = conn.transaction()?;
-        {
-            let mut delete = tx.prepare_cached("DELETE FROM journal WHERE trace_id = ?1")?;
-            for trace_id in trace_ids {
-                delete.execute(params![&trace_id[..]])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+    /// The position of the last row written (0 when the journal is empty).
+    pub fn position(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .lock()?
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM journal", [], |r| r.get(0))?)
     }
 
     /// Every row, in the order it was written.

@@ -374,9 +374,8 @@ impl Store {
             for (id, outcome) in outcomes {
                 match outcome {
                     Settle::Delivered => {
-                        let sink: Option<String> = delete
-                            .query_row(params![id], |row| row.get(0))
-                            .optional()?;
+                        let sink: Option<String> =
+                            delete.query_row(params![id], |row| row.get(0)).optional()?;
                         if let Some(sink) = sink {
                             match delivered.iter_mut().find(|(s, _)| *s == sink) {
                                 Some((_, n)) => *n += 1,
@@ -396,9 +395,8 @@ impl Store {
                     }
                 }
             }
-            let mut count = tx.prepare_cached(
-                "UPDATE sinks SET delivered = delivered + ?2 WHERE name = ?1",
-            )?;
+            let mut count =
+                tx.prepare_cached("UPDATE sinks SET delivered = delivered + ?2 WHERE name = ?1")?;
             for (sink, n) in delivered {
                 if count.execute(params![sink, n])? == 0 {
                     // A sink the store was never told about (entries enqueued by hand): count
