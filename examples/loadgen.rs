@@ -317,10 +317,12 @@ impl Traffic {
     }
 
     /// Appends the call's next turn (or, after the last turn, its root) to `out`; true when the
-    /// call is finished.
-    fn next(&mut self, call: &mut CallGen, out: &mut Vec<Span>) -> bool {
+    /// call is finished. The root ends no earlier than `now_ns`, when it is generated: a
+    /// receiver's call-log latency (root end → call log stored) then counts from when the
+    /// agent would have ended the call and exported its root.
+    fn next(&mut self, call: &mut CallGen, out: &mut Vec<Span>, now_ns: u64) -> bool {
         if call.next_turn == self.turns {
-            let end = call.cursor_ns + 500 * MS;
+            let end = (call.cursor_ns + 500 * MS).max(now_ns);
             let mut root = self.span(
                 call,
                 &[],
@@ -710,7 +712,7 @@ fn generate(o: &Options, tx: mpsc::Sender<Vec<Span>>, started: Instant) -> (u64,
             next = 0;
         }
         let before = pending.len();
-        let finished = traffic.next(&mut open[next], &mut pending);
+        let finished = traffic.next(&mut open[next], &mut pending, now_ns());
         generated += (pending.len() - before) as u64;
         if finished {
             calls_finished += 1;

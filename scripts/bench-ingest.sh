@@ -8,7 +8,8 @@
 # prints spans per CPU-second of the receiver (spans accepted / (utime + stime) from
 # /proc/PID/stat, counted from after start-up until everything sent is processed: for voicetrace,
 # until every call log is in the jsonl sink), the voicetrace/rotel ratio, and the receiver's peak
-# RSS (VmHWM). For voicetrace it also measures memory per buffered span: with a grace period
+# RSS (VmHWM); for voicetrace, the call-log latency (root span end → call log stored, p50 / p99 /
+# max, from the store). It also measures memory per buffered span: with a grace period
 # longer than the run, every call stays in memory; (VmRSS after − VmRSS before) / spans.
 #
 # Usage: scripts/bench-ingest.sh [--only rotel|voicetrace] [--journal-cost] [--write]
@@ -159,8 +160,27 @@ wait_call_logs() {
 declare -A RESULT
 ROWS=()
 
+# Call-log latency of the voicetrace run just measured: for every first revision, the time from
+# the call's root span end (`endedAt`; loadgen ends a root when it generates it) to the call log
+# being stored (`stored_at_ms`), read from the store. Prints "p50 / p99 / max" in ms. It includes
+# the grace after the root (--grace-ms 200 here) by design.
+call_log_latency() {
+  python3 - "$WORK/data/voicetrace.db" <<'EOF'
+import datetime, sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+lat = []
+for stored, ended in db.execute(
+        "SELECT stored_at_ms, json_extract(body, '$.endedAt') FROM call_logs WHERE revision = 1"):
+    end = datetime.datetime.fromisoformat(ended.replace("Z", "+00:00")).timestamp() * 1000
+    lat.append(stored - end)
+lat.sort()
+pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+print(f"{pick(0.5):.0f} / {pick(0.99):.0f} / {lat[-1]:.0f}" if lat else "-")
+EOF
+}
+
 bench() {
-  local receiver=$1 batch=$2 port cpu0 cpu1 cpu_load line spans calls hwm rate load_rate
+  local receiver=$1 batch=$2 port cpu0 cpu1 cpu_load line spans calls hwm rate load_rate latency
   port=$(free_port)
   case "$receiver" in
     rotel) start_rotel "$port" ;;
@@ -181,14 +201,16 @@ bench() {
   fi
   cpu1=$(cpu_seconds "$RECEIVER_PID")
   hwm=$(status_kib "$RECEIVER_PID" VmHWM)
+  latency="-"
+  [ "$receiver" = rotel ] || latency=$(call_log_latency)
   stop_receiver
   rate=$(echo "scale=0; $spans / ($cpu1 - $cpu0)" | bc)
   load_rate=$(echo "scale=0; $spans / ($cpu_load - $cpu0)" | bc)
   RESULT[$receiver,$batch]=$rate
-  printf '%-10s batch %-4s %9s spans (%6s calls) %8.2f CPU-s  %9s spans/CPU-s  sent at %8s spans/s  peak RSS %6d MiB  retried %s failed %s\n' \
+  printf '%-10s batch %-4s %9s spans (%6s calls) %8.2f CPU-s  %9s spans/CPU-s  sent at %8s spans/s  peak RSS %6d MiB  call-log latency p50/p99/max %s ms  retried %s failed %s\n' \
     "$receiver" "$batch" "$spans" "$calls" "$(echo "$cpu1 - $cpu0" | bc)" "$rate" \
-    "$(field spans_per_s "$line")" $((hwm / 1024)) "$(field retried "$line")" "$(field failed_requests "$line")" >&2
-  ROWS+=("| $receiver | $batch | $spans | $calls | $(echo "$cpu1 - $cpu0" | bc) | **$rate** | $load_rate | $(field spans_per_s "$line") | $((hwm / 1024)) |")
+    "$(field spans_per_s "$line")" $((hwm / 1024)) "$latency" "$(field retried "$line")" "$(field failed_requests "$line")" >&2
+  ROWS+=("| $receiver | $batch | $spans | $calls | $(echo "$cpu1 - $cpu0" | bc) | **$rate** | $load_rate | $(field spans_per_s "$line") | $((hwm / 1024)) | $latency |")
 }
 
 # Memory per buffered span: nothing finishes during the run (grace of an hour).
@@ -214,7 +236,7 @@ if [ "$JOURNAL_COST" = 1 ]; then
       bench "$receiver" "$batch"
     done
   done
-  HEADER="| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | ingest spans/s (generator) | peak RSS MiB |"
+  HEADER="| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | ingest spans/s (generator) | peak RSS MiB | call-log latency p50 / p99 / max ms |"
   RATIOS=""
   for batch in $BATCHES; do
     r=$(printf '%.3f' "$(echo "scale=4; ${RESULT[voicetrace,$batch]} / ${RESULT[voicetrace-no-journal,$batch]}" | bc)")
@@ -225,7 +247,7 @@ if [ "$JOURNAL_COST" = 1 ]; then
     echo "Measured $(date -u +%Y-%m-%d) at voicetrace \`$(git describe --always --dirty)\` on $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), ${DURATION} s per run, $CALLS calls open at once × $TURNS turns, $CONNECTIONS gRPC connections."
     echo
     echo "$HEADER"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
     echo
     printf '%s' "$RATIOS"
@@ -256,8 +278,8 @@ done
 [ -n "$ONLY" ] && [ "$ONLY" != voicetrace ] || buffered_memory
 
 echo
-echo "| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | generator spans/s | peak RSS MiB |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | generator spans/s | peak RSS MiB | call-log latency p50 / p99 / max ms |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 RATIOS=""
 for batch in $BATCHES; do
@@ -275,8 +297,8 @@ if [ "$WRITE" = 1 ]; then
     echo "<!-- bench-ingest:begin -->"
     echo "Measured $(date -u +%Y-%m-%d) at voicetrace \`$(git describe --always --dirty)\` on $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), rotel $("$ROTEL" --version | awk '{print $2}'), ${DURATION} s per run, $CALLS calls open at once × $TURNS turns, $CONNECTIONS gRPC connections."
     echo
-    echo "| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | generator spans/s | peak RSS MiB |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | generator spans/s | peak RSS MiB | call-log latency p50 / p99 / max ms |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
     echo
     printf '%s' "$RATIOS"

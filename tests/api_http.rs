@@ -452,6 +452,11 @@ async fn openapi_document_is_openapi_3_and_lists_every_route() {
         doc["openapi"]
     );
     assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(doc["security"], serde_json::json!([{"bearerAuth": []}]));
     let paths = doc["paths"].as_object().unwrap();
 
     let mut documented: Vec<&str> = paths.keys().map(String::as_str).collect();
@@ -469,6 +474,12 @@ async fn openapi_document_is_openapi_3_and_lists_every_route() {
         let op = &item["get"];
         assert!(op["operationId"].is_string(), "{path}");
         assert!(!op["responses"].as_object().unwrap().is_empty(), "{path}");
+        // The API token: health probes are open, everything else documents its 401.
+        if path == "/healthz" || path == "/readyz" {
+            assert_eq!(op["security"], serde_json::json!([]), "{path}");
+        } else {
+            assert!(op["responses"].get("401").is_some(), "{path}: no 401");
+        }
         // Every path template parameter is declared as a required path parameter.
         for segment in path.split('/').filter(|s| s.starts_with('{')) {
             let name = segment.trim_matches(|c| c == '{' || c == '}');

@@ -56,8 +56,39 @@ fn plain_operation(id: &str, summary: &str, responses: Value) -> Value {
     json!({"get": {"operationId": id, "summary": summary, "tags": ["operations"], "responses": responses}})
 }
 
-/// The document.
+/// Paths open without the API token (orchestrators' probes).
+const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
+/// The document. Every operation but the health probes declares the bearer token and its 401
+/// answer: the receiver requires it when started with an API token (`--api-token-file` or
+/// `VOICETRACE_API_TOKEN`), and answers as if it were absent otherwise.
 pub fn document() -> Value {
+    let mut doc = paths_and_schemas();
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(get) = item.get_mut("get").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            if OPEN_PATHS.contains(&path.as_str()) {
+                get.insert("security".into(), json!([]));
+            } else if let Some(responses) = get.get_mut("responses").and_then(Value::as_object_mut)
+            {
+                responses.insert(
+                    "401".into(),
+                    error_response("The API token is missing or wrong (code unauthenticated)"),
+                );
+            }
+        }
+    }
+    doc["security"] = json!([{"bearerAuth": []}]);
+    doc["components"]["securitySchemes"] = json!({
+        "bearerAuth": {"type": "http", "scheme": "bearer",
+                       "description": "Required only when the receiver has an API token"}
+    });
+    doc
+}
+
+fn paths_and_schemas() -> Value {
     json!({
         "openapi": OPENAPI_VERSION,
         "info": {
