@@ -561,40 +561,54 @@ async fn sink_stats_task(store: Store, telemetry: Telemetry, mut stop: watch::Re
 /// is stored already are dropped for the same reason.
 fn record_group(forwarder: &Forwarder, group: &mut Vec<CallUpdate>) -> Result<(), StoreError> {
     let store = forwarder.store();
-    // The latest revision of each call as of this group (stored, or earlier in the group).
-    let mut latest: HashMap<String, (u32, String)> = HashMap::new();
+    // The latest revision of each call as of this group: stored (with its JSON), or an earlier
+    // update of this group (its index; serialised only if the call comes again in the group,
+    // which is rare: most call logs are a call's first and need no comparison).
+    enum Latest {
+        Stored(u32, String),
+        InGroup(u32, usize),
+    }
+    let mut latest: HashMap<String, Latest> = HashMap::new();
     let mut repeats = vec![false; group.len()];
-    for (update, repeat) in group.iter_mut().zip(repeats.iter_mut()) {
-        let CallUpdate::Finished(log) = update else {
-            // A live event (call started, turn completed) of a call whose call log is out
-            // already comes from that call being held again after a restart: not news.
+    for i in 0..group.len() {
+        let CallUpdate::Finished(log) = &group[i] else {
+            // A live event (call started, turn completed) no sink wants is dropped by the
+            // forwarder anyway; one of a call whose call log is out already comes from that
+            // call being held again after a restart: not news.
+            let update = &group[i];
             let id = update.call_id();
-            *repeat = latest.contains_key(id) || store.latest_revision(id)?.is_some();
+            repeats[i] = !forwarder.wants(update)
+                || latest.contains_key(id)
+                || store.latest_revision(id)?.is_some();
             continue;
         };
         let previous = match latest.remove(&log.id) {
-            Some(previous) => Some(previous),
+            Some(Latest::InGroup(revision, j)) => match &group[j] {
+                CallUpdate::Finished(earlier) => {
+                    Some((revision, serde_json::to_string(earlier)?))
+                }
+                _ => None,
+            },
+            Some(Latest::Stored(revision, body)) => Some((revision, body)),
             None => store.latest_call_body(&log.id)?,
         };
-        log.revision = match &previous {
-            Some((revision, _)) => *revision,
-            None => 1,
+        let id = log.id.clone();
+        let CallUpdate::Finished(log) = &mut group[i] else {
+            continue;
         };
-        let body = serde_json::to_string(log)?;
         match previous {
-            Some((revision, stored)) if stored == body => {
-                *repeat = true;
-                latest.insert(log.id.clone(), (revision, stored));
-            }
-            Some((revision, _)) => {
+            None => log.revision = 1,
+            Some((revision, stored)) => {
+                log.revision = revision;
+                if serde_json::to_string(log)? == stored {
+                    repeats[i] = true;
+                    latest.insert(id, Latest::Stored(revision, stored));
+                    continue;
+                }
                 log.revision = revision + 1;
-                let body = serde_json::to_string(log)?;
-                latest.insert(log.id.clone(), (log.revision, body));
-            }
-            None => {
-                latest.insert(log.id.clone(), (log.revision, body));
             }
         }
+        latest.insert(id, Latest::InGroup(log.revision, i));
     }
     let mut repeats = repeats.into_iter();
     group.retain(|_| !repeats.next().unwrap_or(false));

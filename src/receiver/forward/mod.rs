@@ -173,6 +173,14 @@ impl Forwarder {
         })
     }
 
+    /// Whether any sink wants this update (a finished call log is stored even when none does).
+    pub fn wants(&self, update: &CallUpdate) -> bool {
+        self.inner
+            .sinks
+            .iter()
+            .any(|handle| !handle.sink.events_for(update).is_empty())
+    }
+
     /// Stores an update and enqueues it for every sink that wants it, in one transaction, then
     /// wakes those sinks' loops. Blocks (SQLite): call it from the blocking pool. Returns once
     /// the update is durable; delivery happens later.
