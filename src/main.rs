@@ -8,6 +8,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The receiver allocates and frees small objects at a high rate (a span's attributes, the
+/// call log's strings, SQLite's rows); mimalloc does that with less CPU than the system
+/// allocator (about a fifth of `serve`'s CPU went to glibc malloc in the ingest benchmark).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {

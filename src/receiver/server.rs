@@ -268,8 +268,9 @@ impl Receiver {
             message: e.to_string(),
         };
         let (journal_writer, journal_forget, replay, position) = if config.journal {
-            let writer = store.journal();
+            // One journal table, shared: the writer's rows are what forgetting looks up.
             let forget = store.journal();
+            let writer = forget.clone();
             let (forget, rows, position) = tokio::task::spawn_blocking(move || {
                 let rows = forget.load();
                 let position = forget.position();
