@@ -32,7 +32,7 @@ use voicetrace::receiver::ingest::MAX_BODY_BYTES;
 use voicetrace::receiver::server::{Receiver, ServeConfig};
 use voicetrace::trace_id::to_hex;
 
-use support::{assert_matches_expected, fixture_dirs, request_bodies};
+use support::{assert_matches_expected, fixture_dirs, post, request_bodies};
 
 /// Generous: a call log is out ~grace (or the idle timeout) after its last span.
 const WAIT: Duration = Duration::from_secs(30);
@@ -796,22 +796,6 @@ async fn start(dir: &std::path::Path) -> Receiver {
     })
     .await
     .expect("receiver starts")
-}
-
-async fn post(
-    url: &str,
-    content_type: &str,
-    encoding: Option<&str>,
-    body: Vec<u8>,
-) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .header("content-type", content_type)
-        .body(body);
-    if let Some(e) = encoding {
-        request = request.header("content-encoding", e);
-    }
-    request.send().await.expect("request sent")
 }
 
 /// `(rejected_spans, error_message)` of a 200 answer, decoded per its content type.

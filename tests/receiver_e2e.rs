@@ -19,7 +19,7 @@ use voicetrace::receiver::calllog::{CallLog, CallStatus};
 use voicetrace::receiver::forward::SinkConfig;
 use voicetrace::receiver::server::{Receiver, ServeConfig};
 
-use support::{assert_matches_expected, fixture_dirs, request_bodies, request_files};
+use support::{assert_matches_expected, fixture_dirs, post, request_bodies, request_files};
 
 /// Generous: a call log is out ~grace after its root arrives; CI machines can be slow.
 const WAIT: Duration = Duration::from_secs(20);
@@ -64,22 +64,6 @@ fn expected_calls(dir: &Path) -> usize {
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
     v.as_array().unwrap().len()
-}
-
-async fn post(
-    url: &str,
-    content_type: &str,
-    encoding: Option<&str>,
-    body: Vec<u8>,
-) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .header("content-type", content_type)
-        .body(body);
-    if let Some(e) = encoding {
-        request = request.header("content-encoding", e);
-    }
-    request.send().await.expect("request sent")
 }
 
 /// POSTs protobuf bodies to an OTLP/HTTP traces URL, each answered 200.

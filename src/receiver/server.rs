@@ -585,9 +585,7 @@ fn record_group(forwarder: &Forwarder, group: &mut Vec<CallUpdate>) -> Result<()
         };
         let previous = match latest.remove(&log.id) {
             Some(Latest::InGroup(revision, j)) => match &group[j] {
-                CallUpdate::Finished(earlier) => {
-                    Some((revision, serde_json::to_string(earlier)?))
-                }
+                CallUpdate::Finished(earlier) => Some((revision, serde_json::to_string(earlier)?)),
                 _ => None,
             },
             Some(Latest::Stored(revision, body)) => Some((revision, body)),

@@ -130,3 +130,20 @@ pub fn assert_matches_expected(dir: &Path, logs: &[CallLog]) {
         }
     }
 }
+
+/// POSTs a body to an OTLP/HTTP endpoint with its content type and, if given, encoding.
+pub async fn post(
+    url: &str,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(e) = encoding {
+        request = request.header("content-encoding", e);
+    }
+    request.send().await.expect("request sent")
+}
