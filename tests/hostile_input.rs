@@ -1081,3 +1081,52 @@ async fn hostile_inputs_get_defined_answers_and_the_receiver_keeps_serving() {
     still_serving(addrs, "everything").await;
     receiver.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_body_that_trickles_is_answered_408_and_its_connection_freed() {
+    // A client that sends the headers and a few bytes of a declared body, then nothing: the
+    // receiver answers 408 once the body timeout passes, instead of holding the connection
+    // (and up to a body's worth of memory) for as long as the client likes.
+    let data = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(ServeConfig {
+        otlp_grpc_addr: loopback(),
+        otlp_http_addr: loopback(),
+        api_addr: None,
+        data_dir: data.path().to_path_buf(),
+        body_timeout_ms: 300,
+        ..ServeConfig::default()
+    })
+    .await
+    .expect("receiver starts");
+    let addr = receiver.otlp_http_addr;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-protobuf\r\n\
+         content-length: 1000\r\n\r\n"
+    );
+    write.write_all(head.as_bytes()).await.unwrap();
+    write.write_all(&[0x0a, 0x00]).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let n = tokio::time::timeout(WAIT, read.read(&mut buf))
+            .await
+            .expect("the receiver answers while the body is still missing")
+            .unwrap();
+        assert!(n > 0, "connection closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer).to_string();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    // And it goes on serving.
+    still_serving(
+        Addrs {
+            http: receiver.otlp_http_addr,
+            grpc: receiver.otlp_grpc_addr,
+        },
+        "a trickled body",
+    )
+    .await;
+    receiver.shutdown().await;
+}

@@ -91,6 +91,10 @@ pub enum ServeError {
     Tls(#[from] TlsError),
 }
 
+/// Default of [`ServeConfig::body_timeout_ms`]: a 16 MiB body (the largest accepted) takes
+/// under 2 s at 100 Mbit/s; an exporter's own request timeout is 10 s by default.
+pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 30_000;
+
 /// Everything `voicetrace serve` can be told, from flags or a TOML config file (same names).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -113,6 +117,10 @@ pub struct ServeConfig {
     pub max_spans_per_call: usize,
     /// Spans held in memory before ingest pushes back (a memory bound: ~1 KiB per span).
     pub max_spans_buffered: usize,
+    /// An OTLP/HTTP request whose body has not fully arrived this long after its headers is
+    /// answered 408 and its connection freed (ms): a client trickling a body must not hold a
+    /// body's worth of memory and a connection forever.
+    pub body_timeout_ms: u64,
     /// Undelivered outbox entries (all sinks) before ingest pushes back, so that a sink that is
     /// down for long stops the intake instead of filling the disk; 0 (default): no bound.
     pub max_outbox: u64,
@@ -156,6 +164,7 @@ impl Default for ServeConfig {
             max_spans_per_call: assembly.max_spans_per_call,
             max_spans_buffered: 1_000_000,
             max_outbox: 0,
+            body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
             trace_url_template: None,
             sinks: Vec::new(),
             analysis: AnalysisConfig::default(),
@@ -351,7 +360,13 @@ impl Receiver {
             "OTLP/HTTP",
             http_listener,
             tls.as_ref(),
-            auth::require_ingest_token(ingest::http::router(ingest.clone()), tokens.ingest.clone()),
+            auth::require_ingest_token(
+                ingest::http::router(
+                    ingest.clone(),
+                    Duration::from_millis(config.body_timeout_ms.max(1)),
+                ),
+                tokens.ingest.clone(),
+            ),
             stopped(stop_rx.clone()),
         ));
         let ready = Arc::new(AtomicBool::new(false));

@@ -5,12 +5,14 @@
 //!
 //! Answers (OTLP specification, "OTLP/HTTP Response"): 200 with an export response (partial
 //! success when spans were rejected) in the request's encoding; 400 with a `google.rpc.Status`
-//! for undecodable bodies; 413 over [`MAX_BODY_BYTES`]; 415 for other content types; 503 (busy)
+//! for undecodable bodies; 413 over [`MAX_BODY_BYTES`]; 408 for a body that does not arrive in
+//! time; 415 for other content types; 503 (busy)
 //! or 429 (memory bound) with `Retry-After` when the receiver cannot take the batch now.
 
 use std::io::Read;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -46,6 +48,8 @@ struct RpcStatus {
 
 /// gRPC code `INVALID_ARGUMENT`, used in error bodies.
 const CODE_INVALID_ARGUMENT: i32 = 3;
+/// `google.rpc.Code.DEADLINE_EXCEEDED`: the body did not arrive in time.
+const CODE_DEADLINE_EXCEEDED: i32 = 4;
 /// gRPC code `RESOURCE_EXHAUSTED`.
 const CODE_RESOURCE_EXHAUSTED: i32 = 8;
 /// gRPC code `UNAVAILABLE`.
@@ -141,6 +145,24 @@ fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
 }
 
 /// The body, gunzipped when the request says so, bounded after decompression too.
+/// The answer when the body could not be read: 408 when it did not arrive within the body
+/// timeout, else axum's own answer (413 over the size limit, 400 for a broken body).
+fn body_failed(rejection: BytesRejection, encoding: Encoding) -> Response {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return Failure::new(
+                StatusCode::REQUEST_TIMEOUT,
+                CODE_DEADLINE_EXCEEDED,
+                "the request body did not arrive in time",
+            )
+            .into_response(encoding);
+        }
+        cause = error.source();
+    }
+    rejection.into_response()
+}
+
 fn body_bytes(headers: &HeaderMap, body: Bytes) -> Result<Bytes, Failure> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
@@ -221,9 +243,17 @@ fn unsupported_media() -> Response {
     .into_response(Encoding::Json)
 }
 
-async fn traces(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -> Response {
+async fn traces(
+    State(ingest): State<Ingest>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let Some(encoding) = encoding_of(&headers) else {
         return unsupported_media();
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_failed(rejection, encoding),
     };
     let answer = async {
         let bytes = body_bytes(&headers, body)?;
@@ -249,9 +279,17 @@ async fn traces(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -
     }
 }
 
-async fn logs(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -> Response {
+async fn logs(
+    State(ingest): State<Ingest>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let Some(encoding) = encoding_of(&headers) else {
         return unsupported_media();
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_failed(rejection, encoding),
     };
     let answer = async {
         let bytes = body_bytes(&headers, body)?;
@@ -276,8 +314,9 @@ async fn logs(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -> 
     }
 }
 
-/// The OTLP/HTTP router. Bodies over [`MAX_BODY_BYTES`] are answered 413 by the body limit.
-pub fn router(ingest: Ingest) -> Router {
+/// The OTLP/HTTP router. Bodies over [`MAX_BODY_BYTES`] are answered 413 by the body limit; a
+/// body not fully received within `body_timeout` of the request is answered 408.
+pub fn router(ingest: Ingest, body_timeout: std::time::Duration) -> Router {
     let mut router = Router::new();
     for path in TRACES_PATHS {
         router = router.route(path, post(traces));
@@ -287,5 +326,8 @@ pub fn router(ingest: Ingest) -> Router {
     }
     router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .with_state(ingest)
 }
