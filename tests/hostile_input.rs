@@ -521,7 +521,7 @@ fn cases() -> (Vec<Case>, Vec<(Vec<u8>, Check)>) {
         table.push(case(
             name,
             Via::Grpc(r),
-            Answer::Grpc(tonic::Code::Internal),
+            Answer::Grpc(tonic::Code::InvalidArgument),
         ));
     }
     let hex = to_hex(&trace(9));
@@ -771,7 +771,7 @@ fn cases() -> (Vec<Case>, Vec<(Vec<u8>, Check)>) {
     table.push(case(
         "a gRPC message over the bound",
         Via::Grpc(over),
-        Answer::Grpc(tonic::Code::OutOfRange),
+        Answer::Grpc(tonic::Code::InvalidArgument),
     ));
 
     (table, checks)

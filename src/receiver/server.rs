@@ -331,6 +331,9 @@ impl Receiver {
             GrpcAuth::new(tokens.api.clone()),
         );
         let grpc = grpc
+            .layer(tower::util::MapResponseLayer::new(
+                ingest::grpc::invalid_request_status,
+            ))
             .add_service(InterceptedService::new(
                 ingest::grpc::trace_service(ingest.clone()),
                 ingest_auth.clone(),

@@ -2,7 +2,10 @@
 //!
 //! Answers as the OTLP specification says: success, partial success with `rejected_spans` and a
 //! message, `UNAVAILABLE` when the receiver cannot take the batch now (the exporter retries).
-//! Bodies tonic cannot decode are refused by tonic itself before they reach us.
+//! Bodies tonic cannot decode are refused by tonic itself before they reach us; tonic says
+//! `INTERNAL` (undecodable) or `OUT_OF_RANGE` (over the size limit), which OTLP exporters would
+//! retry or report as a server fault, so [`invalid_request_status`] turns both into
+//! `INVALID_ARGUMENT` (not retryable: the same bytes will never decode).
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -77,4 +80,35 @@ pub fn logs_service(ingest: Ingest) -> LogsServiceServer<Ingest> {
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(MAX_BODY_BYTES)
+}
+
+/// gRPC's status header of a trailers-only answer.
+const GRPC_STATUS: &str = "grpc-status";
+/// `INTERNAL`, `OUT_OF_RANGE` and `INVALID_ARGUMENT`.
+const CODE_INTERNAL: &str = "13";
+const CODE_OUT_OF_RANGE: &str = "11";
+const CODE_INVALID_ARGUMENT: &str = "3";
+
+/// For the gRPC server's responses (a `tower` map): a request tonic refused because it could not
+/// decode or decompress it, or because it is over the size limit, is answered `INVALID_ARGUMENT`
+/// (tonic's own message kept). Other answers, our own `INTERNAL`s among them, pass unchanged.
+pub fn invalid_request_status<B>(mut response: axum::http::Response<B>) -> axum::http::Response<B> {
+    let headers = response.headers_mut();
+    let code = headers.get(GRPC_STATUS).and_then(|v| v.to_str().ok());
+    let message = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let refused_input = match code {
+        Some(CODE_OUT_OF_RANGE) => message.contains("too%20large") || message.contains("too large"),
+        Some(CODE_INTERNAL) => message.contains("decod") || message.contains("decompress"),
+        _ => false,
+    };
+    if refused_input {
+        headers.insert(
+            GRPC_STATUS,
+            axum::http::HeaderValue::from_static(CODE_INVALID_ARGUMENT),
+        );
+    }
+    response
 }
