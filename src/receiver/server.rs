@@ -433,6 +433,7 @@ impl Receiver {
                 refused: 0,
             },
         ));
+        let journal_stats = journal_forget.clone();
         let recorder = tokio::spawn(recorder_task(
             record_rx,
             forwarder,
@@ -442,6 +443,7 @@ impl Receiver {
         ));
         listeners.push(tokio::spawn(sink_stats_task(
             store.clone(),
+            journal_stats,
             telemetry.clone(),
             stop_rx.clone(),
         )));
@@ -535,7 +537,12 @@ async fn outbox_depth_task(store: Store, depth: Arc<AtomicU64>, mut stop: watch:
 }
 
 /// Copies the outbox's per-sink counts into the metrics until the receiver stops.
-async fn sink_stats_task(store: Store, telemetry: Telemetry, mut stop: watch::Receiver<bool>) {
+async fn sink_stats_task(
+    store: Store,
+    journal: Option<JournalTable>,
+    telemetry: Telemetry,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(SINK_STATS_INTERVAL);
     loop {
         tokio::select! {
@@ -543,15 +550,15 @@ async fn sink_stats_task(store: Store, telemetry: Telemetry, mut stop: watch::Re
             _ = stop.wait_for(|s| *s) => return,
         }
         let s = store.clone();
-        let Ok((Ok(stats), depth, journal)) = tokio::task::spawn_blocking(move || {
-            (s.sink_stats(), s.outbox_depth(), s.journal_depth())
-        })
-        .await
+        let Ok((Ok(stats), depth)) =
+            tokio::task::spawn_blocking(move || (s.sink_stats(), s.outbox_depth())).await
         else {
             continue;
         };
-        if let Ok(journal) = journal {
-            telemetry.set_journal_depth(journal as i64);
+        // From what the journal knows of its rows: counting the table would hold the store's
+        // connection for a scan of every journaled span.
+        if let Some(Ok(rows)) = journal.as_ref().map(JournalTable::depth) {
+            telemetry.set_journal_depth(rows as i64);
         }
         for sink in stats {
             telemetry.set_sink_counts(

@@ -151,6 +151,11 @@ pub struct Assembler {
     stats: AssemblerStats,
     /// Calls let go since the last [`Assembler::take_released`].
     released: Vec<TraceId>,
+    /// Spans held over all calls, and calls still open: kept as spans and calls come and go,
+    /// because the receiver reads them after every batch (a sum over every call each time
+    /// would make a stream of small batches quadratic in the calls held).
+    spans_held: usize,
+    calls_open: usize,
 }
 
 impl Assembler {
@@ -161,15 +166,25 @@ impl Assembler {
             calls: HashMap::new(),
             stats: AssemblerStats::default(),
             released: Vec::new(),
+            spans_held: 0,
+            calls_open: 0,
         }
     }
 
     /// Current counters.
     pub fn stats(&self) -> AssemblerStats {
+        debug_assert_eq!(
+            self.calls_open,
+            self.calls.values().filter(|c| c.is_open()).count()
+        );
+        debug_assert_eq!(
+            self.spans_held,
+            self.calls.values().map(|c| c.spans.len()).sum::<usize>()
+        );
         let mut stats = self.stats;
-        stats.calls_open = self.calls.values().filter(|c| c.is_open()).count();
-        stats.calls_retained = self.calls.len() - stats.calls_open;
-        stats.spans_buffered = self.calls.values().map(|c| c.spans.len()).sum();
+        stats.calls_open = self.calls_open;
+        stats.calls_retained = self.calls.len() - self.calls_open;
+        stats.spans_buffered = self.spans_held;
         stats
     }
 
@@ -188,6 +203,7 @@ impl Assembler {
                     updates.extend(self.evict_one(now));
                 }
                 self.calls.insert(trace_id, CallState::new(now));
+                self.calls_open += 1;
             }
             let Some(call) = self.calls.get_mut(&trace_id) else {
                 continue;
@@ -206,6 +222,7 @@ impl Assembler {
                     .map(str::to_string);
             }
             call.spans.push(span);
+            self.spans_held += 1;
             call.last_seen = now;
             call.dirty = true;
             self.stats.spans_accepted += 1;
@@ -229,6 +246,7 @@ impl Assembler {
                     updates.extend(self.evict_one(now));
                 }
                 self.calls.insert(record.trace_id, CallState::new(now));
+                self.calls_open += 1;
             }
             if let Some(call) = self.calls.get_mut(&record.trace_id) {
                 call.logs.push(record);
@@ -356,6 +374,7 @@ impl Assembler {
             updates.push(started(trace_id, call));
         }
         if revision == 1 {
+            self.calls_open -= 1;
             self.stats.calls_finished += 1;
         } else {
             self.stats.calls_revised += 1;
@@ -399,7 +418,11 @@ impl Assembler {
 
     /// Forgets a call and remembers that it was let go.
     fn release(&mut self, trace_id: &TraceId) {
-        if self.calls.remove(trace_id).is_some() {
+        if let Some(call) = self.calls.remove(trace_id) {
+            self.spans_held -= call.spans.len();
+            if call.is_open() {
+                self.calls_open -= 1;
+            }
             self.released.push(*trace_id);
         }
     }
@@ -417,7 +440,7 @@ impl Assembler {
     /// that ingest's "retry later" ends as soon as open calls leave room. Returns the spans
     /// let go.
     pub fn shed_finished(&mut self, max_spans: usize) -> usize {
-        let mut held: usize = self.calls.values().map(|c| c.spans.len()).sum();
+        let mut held = self.spans_held;
         if held <= max_spans {
             return 0;
         }

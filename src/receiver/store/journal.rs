@@ -127,6 +127,11 @@ impl JournalTable {
         Ok(())
     }
 
+    /// Rows in the journal, from what this table (and its clones) wrote and loaded: no query.
+    pub fn depth(&self) -> Result<u64, StoreError> {
+        Ok(self.rows()?.values().map(Vec::len).sum::<usize>() as u64)
+    }
+
     /// The position of the last row written (0 when the journal is empty).
     pub fn position(&self) -> Result<i64, StoreError> {
         Ok(self
