@@ -393,6 +393,108 @@ async fn a_full_receiver_says_retry_later_and_loses_nothing() {
     assert!(page.calls.is_empty());
 }
 
+/// One span of call `trace` (all ids made of one byte), ended a second ago.
+fn bare_span(
+    trace: u8,
+    id: u8,
+    parent: Option<u8>,
+    name: &str,
+) -> opentelemetry_proto::tonic::trace::v1::Span {
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        - 1_000_000_000;
+    opentelemetry_proto::tonic::trace::v1::Span {
+        trace_id: vec![trace; 16],
+        span_id: vec![id; 8],
+        parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+        name: name.into(),
+        start_time_unix_nano: end - 500_000_000,
+        end_time_unix_nano: end,
+        ..Default::default()
+    }
+}
+
+fn export_body(spans: Vec<opentelemetry_proto::tonic::trace::v1::Span>) -> Vec<u8> {
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test]
+async fn more_open_calls_than_max_calls_says_retry_later_instead_of_closing_one_early() {
+    // max_calls = 1: while call A waits for its root, a span of a new call B is refused with
+    // "retry later"; once A's root has come and A is finished, B's retry is taken. A is never
+    // closed early as incomplete to make room.
+    let data = tempfile::tempdir().unwrap();
+    let receiver = start(data.path(), |c| c.max_calls = 1).await;
+    let mut rx = receiver.subscribe();
+    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let turn_a = export_body(vec![bare_span(0xa1, 2, Some(1), "turn")]);
+    let root_a = export_body(vec![bare_span(0xa1, 1, None, "conversation")]);
+    let call_b = export_body(vec![bare_span(0xb2, 2, Some(1), "turn")]);
+
+    let r = post(&url, "application/x-protobuf", None, turn_a).await;
+    assert_eq!(r.status(), 200);
+    // Assembly tells ingest about A after taking the batch (then sets the gauge): from then on
+    // B is refused.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !receiver
+        .telemetry()
+        .encode(false)
+        .contains("voicetrace_calls_open 1")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "A never open");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let r = post(&url, "application/x-protobuf", None, call_b.clone()).await;
+    assert_eq!(
+        r.status(),
+        503,
+        "a new call while one is open with max_calls 1"
+    );
+    assert_eq!(r.headers()["retry-after"], "1");
+    let mut client = TraceServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
+        .await
+        .unwrap();
+    let status = client
+        .export(ExportTraceServiceRequest::decode(&call_b[..]).unwrap())
+        .await
+        .expect_err("refused over gRPC too");
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+
+    // A's root: A finishes after the grace, and B's retry gets in.
+    let r = post(&url, "application/x-protobuf", None, root_a).await;
+    assert_eq!(r.status(), 200);
+    let a = collect(&mut rx, 1).await.remove(0);
+    assert_eq!(a.trace_id, "a1".repeat(16));
+    assert_eq!(
+        a.status,
+        CallStatus::Completed,
+        "A finished with its root, not evicted"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let r = post(&url, "application/x-protobuf", None, call_b.clone()).await;
+        if r.status() == 200 {
+            break;
+        }
+        assert_eq!(r.status(), 503);
+        assert!(tokio::time::Instant::now() < deadline, "B never taken");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    receiver.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_backlogged_outbox_says_retry_later() {
     let data = tempfile::tempdir().unwrap();

@@ -32,7 +32,7 @@ use crate::receiver::auth::{self, AuthError, GrpcAuth, Tokens};
 use crate::receiver::calllog::{trace_link, CallLog, CallPage, CallQuery, CallUpdate};
 use crate::receiver::forward::secret::Secret;
 use crate::receiver::forward::{Forwarder, SinkConfig};
-use crate::receiver::ingest::{self, Batch, Ingest, IngestCounters};
+use crate::receiver::ingest::{self, Batch, HeldCalls, Ingest, IngestCounters};
 use crate::receiver::journal::{self, Journaled};
 use crate::receiver::span::TraceId;
 use crate::receiver::store::{JournalTable, Store, StoreError};
@@ -308,13 +308,15 @@ impl Receiver {
         let spans_buffered = Arc::new(AtomicUsize::new(0));
         let counters = Arc::new(IngestCounters::default());
         let outbox_depth = Arc::new(AtomicU64::new(0));
+        let held_calls = Arc::new(HeldCalls::default());
         let ingest = Ingest::new(
             submission_tx,
             spans_buffered.clone(),
             config.max_spans_buffered,
             counters.clone(),
         )
-        .with_outbox_bound(outbox_depth.clone(), config.max_outbox);
+        .with_outbox_bound(outbox_depth.clone(), config.max_outbox)
+        .with_calls_bound(held_calls.clone(), config.max_calls);
         let (finished, _) = broadcast::channel(BROADCAST_CAPACITY);
 
         let reader: Arc<dyn CallReader> = Arc::new(StoreReader(store.clone()));
@@ -429,6 +431,8 @@ impl Receiver {
                 journal: config.journal,
                 position,
                 max_spans_buffered: config.max_spans_buffered,
+                held: held_calls,
+                touched: Vec::new(),
                 rejected: 0,
                 refused: 0,
             },
@@ -671,6 +675,10 @@ struct AssemblyTask {
     position: i64,
     /// Ingest's memory bound; finished calls kept for revisions may hold half of it.
     max_spans_buffered: usize,
+    /// What ingest knows of the calls held (for its bound on open calls).
+    held: Arc<HeldCalls>,
+    /// The calls the last batch touched, for `held`.
+    touched: Vec<TraceId>,
     /// Rejected spans already reported to telemetry.
     rejected: u64,
     /// Spans refused by ingest already reported to telemetry.
@@ -692,6 +700,9 @@ impl AssemblyTask {
             }
         }
         let released = self.assembler.take_released();
+        self.held
+            .update(&self.touched, &released, self.assembler.stats().calls_open);
+        self.touched.clear();
         if self.journal && !released.is_empty() {
             let position = self.position;
             let released = released.into_iter().map(|t| (t, position)).collect();
@@ -724,6 +735,8 @@ impl AssemblyTask {
 }
 
 async fn assembly_task(initial: Vec<CallUpdate>, mut task: AssemblyTask) {
+    // The calls replayed from the journal are held already.
+    task.touched = task.assembler.traces().copied().collect();
     if !task.hand_over(initial).await {
         return;
     }
@@ -736,7 +749,11 @@ async fn assembly_task(initial: Vec<CallUpdate>, mut task: AssemblyTask) {
                 Some(Journaled { position, batch }) => {
                     task.position = task.position.max(position);
                     match batch {
-                        Batch::Spans(spans) => task.assembler.add_spans(spans, now_nanos()),
+                        Batch::Spans(spans) => {
+                            task.touched.extend(spans.iter().map(|s| s.trace_id));
+                            task.touched.dedup();
+                            task.assembler.add_spans(spans, now_nanos())
+                        }
                         Batch::Logs(logs) => task.assembler.add_logs(logs, now_nanos()),
                     }
                 }
@@ -747,11 +764,13 @@ async fn assembly_task(initial: Vec<CallUpdate>, mut task: AssemblyTask) {
         // Finished calls kept only for revisions give way to new calls: ingest refuses spans
         // while assembly holds its bound, and they must not hold it until their window ends.
         task.assembler.shed_finished(task.max_spans_buffered / 2);
-        let stats = task.assembler.stats();
-        task.publish(stats, &mut last);
         if !task.hand_over(updates).await {
             return;
         }
+        // After the hand-over, which told ingest what assembly holds: a gauge read afterwards
+        // describes what ingest's bounds see.
+        let stats = task.assembler.stats();
+        task.publish(stats, &mut last);
     }
     // Ingest has stopped: finish what can be finished; calls still waiting for their root stay
     // in the journal for the next start (or, without a journal, are closed as incomplete).

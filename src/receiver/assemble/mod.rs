@@ -188,6 +188,11 @@ impl Assembler {
         stats
     }
 
+    /// The calls held (open or kept for revisions), by trace id.
+    pub fn traces(&self) -> impl Iterator<Item = &TraceId> {
+        self.calls.keys()
+    }
+
     /// Takes spans (any calls, any order). Returns the live updates they cause (`Started`,
     /// `TurnCompleted`) and the call logs of calls evicted to make room.
     pub fn add_spans(&mut self, spans: Vec<SpanRecord>, now: u64) -> Vec<CallUpdate> {

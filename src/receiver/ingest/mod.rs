@@ -11,7 +11,8 @@
 //! ([`crate::receiver::journal`]) and on their way to assembly. Back-pressure: when the queue to
 //! the journal is full, or assembly holds more spans than its memory bound, or the journal
 //! cannot be written, or the outbox holds more undelivered entries than its bound (a sink is
-//! down), ingest answers "retry later" (gRPC `UNAVAILABLE`, HTTP 503/429 with
+//! down), or a batch would open more calls than assembly may hold open ([`HeldCalls`]), ingest
+//! answers "retry later" (gRPC `UNAVAILABLE`, HTTP 503/429 with
 //! `Retry-After`) instead of queueing without bound, so exporters and collectors retry and
 //! nothing is lost.
 
@@ -19,13 +20,14 @@ pub mod decode;
 pub mod grpc;
 pub mod http;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::receiver::journal::Submission;
-use crate::receiver::span::{LogRecord, SpanRecord};
+use crate::receiver::span::{LogRecord, SpanRecord, TraceId};
 
 /// Largest request body accepted, compressed or not (OTLP exporters batch 512 spans by
 /// default, well under 1 MiB; collectors send larger batches, rarely over a few MiB).
@@ -58,6 +60,8 @@ pub enum Refusal {
     /// The outbox holds as many undelivered entries as it may (a sink is down or slow): retry
     /// later, once the sinks have caught up.
     Backlog,
+    /// The batch would open more calls than assembly may hold open at once.
+    Calls,
 }
 
 impl Refusal {
@@ -71,6 +75,9 @@ impl Refusal {
             Refusal::Closed => "voicetrace is shutting down, retry later",
             Refusal::Storage => "voicetrace cannot write its span journal, retry later",
             Refusal::Backlog => "voicetrace's outbox is full (a sink is down or slow), retry later",
+            Refusal::Calls => {
+                "voicetrace holds as many open calls as it may (max_calls), retry later"
+            }
         }
     }
 }
@@ -85,6 +92,53 @@ pub struct IngestCounters {
     pub spans_refused: AtomicU64,
 }
 
+/// What ingest knows of the calls assembly holds: their trace ids, and how many are still open
+/// (waiting for their root or their grace). Assembly updates it after each batch; ingest reads
+/// it to refuse, with "retry later", a batch that would open more than `max_calls` calls, where
+/// assembly would otherwise have to close the oldest open call early, incomplete. Finished calls
+/// kept for revisions do not count: assembly lets them go to make room.
+#[derive(Debug, Default)]
+pub struct HeldCalls {
+    state: RwLock<Held>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    traces: HashSet<TraceId>,
+    open: usize,
+}
+
+impl HeldCalls {
+    /// After a batch: the calls it touched are held, `released` are not any more, `open` are
+    /// still open.
+    pub fn update(&self, touched: &[TraceId], released: &[TraceId], open: usize) {
+        if let Ok(mut held) = self.state.write() {
+            held.traces.extend(touched.iter().copied());
+            for trace_id in released {
+                held.traces.remove(trace_id);
+            }
+            held.open = open;
+        }
+    }
+
+    /// Whether `spans` would take the open calls past `max_calls`.
+    fn too_many(&self, spans: &[SpanRecord], max_calls: usize) -> bool {
+        let Ok(held) = self.state.read() else {
+            return false;
+        };
+        if held.open + spans.len() <= max_calls {
+            // Even if every span opened a call of its own (the common case: no lookups).
+            return false;
+        }
+        let new: HashSet<&TraceId> = spans
+            .iter()
+            .map(|s| &s.trace_id)
+            .filter(|t| !held.traces.contains(*t))
+            .collect();
+        !new.is_empty() && held.open + new.len() > max_calls
+    }
+}
+
 /// The handle both endpoints share: the queue to the journal and the bounds.
 #[derive(Debug, Clone)]
 pub struct Ingest {
@@ -96,6 +150,8 @@ pub struct Ingest {
     /// Undelivered outbox entries (kept current by the server) and their bound; 0: none.
     outbox_depth: Arc<AtomicU64>,
     max_outbox: u64,
+    held: Arc<HeldCalls>,
+    max_calls: usize,
 }
 
 impl Ingest {
@@ -113,7 +169,16 @@ impl Ingest {
             counters,
             outbox_depth: Arc::new(AtomicU64::new(0)),
             max_outbox: 0,
+            held: Arc::default(),
+            max_calls: usize::MAX,
         }
+    }
+
+    /// Refuses batches that would open more than `max_calls` calls, as `held` says.
+    pub fn with_calls_bound(mut self, held: Arc<HeldCalls>, max_calls: usize) -> Self {
+        self.held = held;
+        self.max_calls = max_calls;
+        self
     }
 
     /// Refuses requests while `depth` (undelivered outbox entries, kept current by the caller)
@@ -150,6 +215,10 @@ impl Ingest {
         if self.backlogged() {
             self.counters.spans_refused.fetch_add(n, Ordering::Relaxed);
             return Err(Refusal::Backlog);
+        }
+        if self.held.too_many(&spans, self.max_calls) {
+            self.counters.spans_refused.fetch_add(n, Ordering::Relaxed);
+            return Err(Refusal::Calls);
         }
         if let Err(refusal) = self.send(Batch::Spans(spans)).await {
             self.counters.spans_refused.fetch_add(n, Ordering::Relaxed);
