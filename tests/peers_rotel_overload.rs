@@ -14,7 +14,7 @@
 mod peers;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -26,7 +26,7 @@ use voicetrace::instrument::simulate::{self, SimConfig, SimulatedCall};
 use voicetrace::instrument::{Config, Protocol};
 use voicetrace::receiver::calllog::{CallLog, CallStatus};
 
-use peers::{free_port, start_rotel, wait_for, Peer};
+use peers::{free_port, listening_addr, listening_line, start_rotel, wait_for, Peer};
 
 /// Undelivered call logs voicetrace holds before it refuses spans: a few, so the overload
 /// comes at once.
@@ -121,16 +121,11 @@ max_backoff_ms = 200
         .stderr(Stdio::inherit())
         .spawn()
         .expect("voicetrace serve starts");
-    let mut line = String::new();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdout.read_line(&mut line).unwrap();
-    let addr = |key: &str| -> SocketAddr {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(key))
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-    };
-    let (grpc, api) = (addr("otlp_grpc="), addr("api="));
+    let (line, _stdout) = listening_line(&mut child);
+    let (grpc, api) = (
+        listening_addr(&line, "otlp_grpc="),
+        listening_addr(&line, "api="),
+    );
     let _serve = Peer(child);
 
     let rotel_grpc = free_port();

@@ -75,6 +75,27 @@ pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Reads the `voicetrace listening ...` line a `serve` child prints first. Returns it and the
+/// reader: keep the reader while the child runs (a closed pipe would fail a later write).
+pub fn listening_line(child: &mut Child) -> (String, BufReader<std::process::ChildStdout>) {
+    let mut line = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
+    stdout.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("voicetrace listening "),
+        "unexpected first line {line:?}"
+    );
+    (line, stdout)
+}
+
+/// The address after `key` (`otlp_grpc=`, `otlp_http=`, `api=`) in a listening line.
+pub fn listening_addr(line: &str, key: &str) -> SocketAddr {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in the listening line {line:?}"))
+}
+
 /// A `voicetrace serve` process, stopped on drop.
 pub struct Serve {
     child: Child,
@@ -132,19 +153,8 @@ impl Serve {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("voicetrace serve starts");
-        let mut line = String::new();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        stdout.read_line(&mut line).unwrap();
-        let addr = |key: &str| -> SocketAddr {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(key))
-                .and_then(|a| a.parse().ok())
-                .unwrap_or_else(|| panic!("no {key} in the listening line {line:?}"))
-        };
-        assert!(
-            line.starts_with("voicetrace listening "),
-            "unexpected first line {line:?}"
-        );
+        let (line, stdout) = listening_line(&mut child);
+        let addr = |key| listening_addr(&line, key);
         let (grpc, http, api) = (addr("otlp_grpc="), addr("otlp_http="), addr("api="));
         Serve {
             child,

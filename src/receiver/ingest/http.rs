@@ -147,6 +147,19 @@ fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
 }
 
 /// The body, gunzipped when the request says so, bounded after decompression too.
+/// The request's encoding and its body (decompressed), or the answer when there is none: an
+/// unsupported content type, a body that failed to arrive, or one that does not decompress.
+fn request_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Encoding, Bytes), Box<Response>> {
+    let encoding = encoding_of(headers).ok_or_else(|| Box::new(unsupported_media()))?;
+    let body = body.map_err(|rejection| Box::new(body_failed(rejection, encoding)))?;
+    let bytes =
+        body_bytes(headers, body).map_err(|failure| Box::new(failure.into_response(encoding)))?;
+    Ok((encoding, bytes))
+}
+
 /// The answer when the body could not be read: 408 when it did not arrive within the body
 /// timeout, else axum's own answer (413 over the size limit, 400 for a broken body).
 fn body_failed(rejection: BytesRejection, encoding: Encoding) -> Response {
@@ -250,15 +263,11 @@ async fn traces(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(encoding) = encoding_of(&headers) else {
-        return unsupported_media();
-    };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return body_failed(rejection, encoding),
+    let (encoding, bytes) = match request_body(&headers, body) {
+        Ok(request) => request,
+        Err(answer) => return *answer,
     };
     let answer = async {
-        let bytes = body_bytes(&headers, body)?;
         let request: ExportTraceServiceRequest =
             decode_body(encoding, &bytes, "ExportTraceServiceRequest")?;
         let decoded = decode_traces(request);
@@ -286,15 +295,11 @@ async fn logs(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(encoding) = encoding_of(&headers) else {
-        return unsupported_media();
-    };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return body_failed(rejection, encoding),
+    let (encoding, bytes) = match request_body(&headers, body) {
+        Ok(request) => request,
+        Err(answer) => return *answer,
     };
     let answer = async {
-        let bytes = body_bytes(&headers, body)?;
         let request: ExportLogsServiceRequest =
             decode_body(encoding, &bytes, "ExportLogsServiceRequest")?;
         let decoded = decode_logs(request);
