@@ -37,28 +37,34 @@ pub enum TlsError {
     )]
     Incomplete(&'static str),
     /// A PEM file could not be read.
-    #[error("cannot read the TLS {what} {path}: {why}")]
+    #[error("cannot read the TLS {what} {path}: {source}")]
     Read {
         /// `certificate` or `key`.
         what: &'static str,
         /// The file.
         path: PathBuf,
-        /// Why (the I/O error's kind).
-        why: String,
+        /// Why.
+        source: std::io::Error,
     },
     /// A PEM file holds nothing usable.
-    #[error("invalid TLS {what} {path}: {why}")]
+    #[error("invalid TLS {what} {path}: {source}")]
     Pem {
         /// `certificate` or `key`.
         what: &'static str,
         /// The file.
         path: PathBuf,
         /// Why.
-        why: String,
+        source: rustls::pki_types::pem::Error,
     },
+    /// The certificate file holds no certificate.
+    #[error("invalid TLS certificate {0}: no CERTIFICATE block")]
+    NoCertificate(PathBuf),
     /// rustls refused the pair (a key that does not match the certificate, ...).
     #[error("unusable TLS certificate and key: {0}")]
-    Config(String),
+    Config(#[from] rustls::Error),
+    /// tonic refused the identity for the gRPC listener.
+    #[error("cannot set up TLS on the gRPC listener: {0}")]
+    Grpc(#[from] tonic::transport::Error),
 }
 
 /// A certificate chain and its key, ready for every listener.
@@ -87,10 +93,10 @@ impl TlsIdentity {
             (None, Some(_)) => Err(TlsError::Incomplete("key")),
             (Some(cert), Some(key)) => {
                 let read = |what, path: &Path| {
-                    std::fs::read(path).map_err(|e| TlsError::Read {
+                    std::fs::read(path).map_err(|source| TlsError::Read {
                         what,
                         path: path.to_path_buf(),
-                        why: e.kind().to_string(),
+                        source,
                     })
                 };
                 let (cert_pem, key_pem) = (read("certificate", cert)?, read("key", key)?);
@@ -120,31 +126,25 @@ impl TlsIdentity {
     ) -> Result<TlsIdentity, TlsError> {
         let certs = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| TlsError::Pem {
+            .map_err(|source| TlsError::Pem {
                 what: "certificate",
                 path: cert_path.to_path_buf(),
-                why: e.to_string(),
+                source,
             })?;
         if certs.is_empty() {
-            return Err(TlsError::Pem {
-                what: "certificate",
-                path: cert_path.to_path_buf(),
-                why: "no CERTIFICATE block".into(),
-            });
+            return Err(TlsError::NoCertificate(cert_path.to_path_buf()));
         }
         // The key's error message never includes key material.
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Pem {
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|source| TlsError::Pem {
             what: "key",
             path: key_path.to_path_buf(),
-            why: e.to_string(),
+            source,
         })?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_safe_default_protocol_versions()?
             .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| TlsError::Config(e.to_string()))?;
+            .with_single_cert(certs, key)?;
         // axum serves HTTP/1.1 only here (its http2 feature is off).
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(TlsIdentity {
