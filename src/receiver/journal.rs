@@ -22,9 +22,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::receiver::ingest::{Batch, Refusal};
 use crate::receiver::span::{
-    AttrValue, Attributes, LogRecord, Name, SpanEvent, SpanRecord, SpanStatus, TraceId,
+    AttrValue, Attributes, Batch, LogRecord, Name, SpanEvent, SpanRecord, SpanStatus, TraceId,
 };
 use crate::receiver::store::{now_ms, JournalRow, JournalTable};
 
@@ -37,7 +36,16 @@ pub struct Submission {
     /// The records.
     pub batch: Batch,
     /// Answered once the batch is durable and handed to assembly.
-    pub ack: oneshot::Sender<Result<(), Refusal>>,
+    pub ack: oneshot::Sender<Result<(), NotJournaled>>,
+}
+
+/// Why a submission was not journaled and handed on (the submitter asks the exporter to retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotJournaled {
+    /// The journal could not be written (disk full, I/O error).
+    WriteFailed,
+    /// Assembly has stopped taking batches (the receiver is shutting down).
+    AssemblyStopped,
 }
 
 // ----- encoding -------------------------------------------------------------------------------
@@ -288,8 +296,11 @@ pub fn encode(batch: &Batch) -> Vec<JournalRow> {
         .collect()
 }
 
+/// What a journal holds from an earlier run, decoded: the spans and log records to replay.
+pub type Replay = (Vec<SpanRecord>, Vec<LogRecord>);
+
 /// Decodes rows back into batches (spans and logs), skipping what cannot be read.
-pub fn decode(rows: Vec<JournalRow>) -> (Vec<SpanRecord>, Vec<LogRecord>) {
+pub fn decode(rows: Vec<JournalRow>) -> Replay {
     let mut spans = Vec::new();
     let mut logs = Vec::new();
     for row in rows {
@@ -342,7 +353,7 @@ pub fn spawn_writer(
                 Err(e) => {
                     tracing::error!(error = %e, "cannot write the span journal: asking exporters to retry");
                     for s in group {
-                        let _ = s.ack.send(Err(Refusal::Storage));
+                        let _ = s.ack.send(Err(NotJournaled::WriteFailed));
                     }
                     continue;
                 }
@@ -353,7 +364,7 @@ pub fn spawn_writer(
                     batch: s.batch,
                 }) {
                     Ok(()) => Ok(()),
-                    Err(_) => Err(Refusal::Closed),
+                    Err(_) => Err(NotJournaled::AssemblyStopped),
                 };
                 let _ = s.ack.send(answer);
             }

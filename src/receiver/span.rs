@@ -1,4 +1,4 @@
-//! Span and log records: what ingest hands to assembly.
+//! Span and log records, and the [`Batch`] that carries them: what ingest hands to assembly.
 //!
 //! Ingest decodes OTLP (protobuf or JSON, any transport) into these plain records and nothing
 //! downstream ever sees an OTLP type. They keep only what assembly reads: ids, name, times,
@@ -302,4 +302,13 @@ pub struct LogRecord {
     pub message: String,
     /// Its attributes.
     pub attributes: Attributes,
+}
+
+/// What ingest hands on (through the journal) to assembly: the usable records of one request.
+#[derive(Debug)]
+pub enum Batch {
+    /// The usable spans of one request.
+    Spans(Vec<SpanRecord>),
+    /// The log records of one request that carry a trace id.
+    Logs(Vec<LogRecord>),
 }

@@ -89,13 +89,10 @@ impl Failure {
     }
 
     fn refused(refusal: Refusal) -> Self {
-        let (status, code) = match refusal {
-            Refusal::Full => (StatusCode::TOO_MANY_REQUESTS, CODE_RESOURCE_EXHAUSTED),
-            Refusal::Busy
-            | Refusal::Closed
-            | Refusal::Storage
-            | Refusal::Backlog
-            | Refusal::Calls => (StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE),
+        let (status, code) = if refusal.is_exhaustion() {
+            (StatusCode::TOO_MANY_REQUESTS, CODE_RESOURCE_EXHAUSTED)
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE)
         };
         Failure {
             retry_after: true,
