@@ -11,8 +11,9 @@ use clap::Args;
 
 use voicetrace::instrument::simulate::{self, SimConfig};
 use voicetrace::instrument::{Config, Protocol};
+use voicetrace::receiver::config::ServeConfig;
 use voicetrace::receiver::forward::SinkConfig;
-use voicetrace::receiver::server::{Receiver, ServeConfig};
+use voicetrace::receiver::server::Receiver;
 
 /// A short grace: the demo's agent flushes its spans before it waits, so nothing straggles.
 const DEMO_GRACE_MS: u64 = 300;

@@ -9,12 +9,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use voicetrace::receiver::auth::{API_TOKEN_ENV, INGEST_TOKEN_ENV};
+use voicetrace::receiver::config::ServeConfig;
+pub use voicetrace::receiver::config::DEFAULT_DATA_DIR;
 use voicetrace::receiver::forward::secret::Secret;
 use voicetrace::receiver::forward::SinkConfig;
-use voicetrace::receiver::server::{Receiver, ServeConfig};
-
-/// Where the store lives unless told otherwise (relative to the working directory).
-pub const DEFAULT_DATA_DIR: &str = "voicetrace-data";
+use voicetrace::receiver::server::Receiver;
 
 /// How long a stop (SIGINT/SIGTERM) may take: requests in flight are answered, calls whose root
 /// arrived are finished and stored, and the sinks get their 3 s to deliver what is due. Past

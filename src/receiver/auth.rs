@@ -93,7 +93,7 @@ fn bearer_credentials(value: &[u8]) -> Option<&[u8]> {
     (!token.is_empty()).then_some(token)
 }
 
-/// The tokens of a receiver, resolved from what [`crate::receiver::server::ServeConfig`] says.
+/// The tokens of a receiver, resolved from what [`crate::receiver::config::ServeConfig`] says.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
     /// Required on OTLP/gRPC and OTLP/HTTP, when set.

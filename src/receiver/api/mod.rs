@@ -27,9 +27,6 @@ use axum::Router;
 use crate::receiver::calllog::{CallLog, CallPage, CallQuery};
 use crate::receiver::telemetry::Telemetry;
 
-/// The API's default listen address (next to OTLP's 4317/4318).
-pub const DEFAULT_API_ADDR: &str = "127.0.0.1:4319";
-
 /// Why call logs could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {

@@ -8,7 +8,8 @@
 //! - a call whose root never arrives is closed as **incomplete** after the idle timeout (no span
 //!   for that long);
 //! - spans that arrive after a call was finished (within the revision window) produce a
-//!   **revised** call log with `revision + 1`, once the grace has passed again.
+//!   **revised** call log, once the grace has passed again (numbered when stored: see
+//!   `store::recorder`).
 //!
 //! Memory is bounded: at most `max_calls` calls (open or kept for revisions) and
 //! `max_spans_per_call` spans per call. When the call table is full the call idle the longest is
@@ -21,6 +22,7 @@
 //! arithmetic.
 
 pub mod build;
+pub mod task;
 pub mod timing;
 
 use std::collections::{HashMap, HashSet};
@@ -372,7 +374,9 @@ impl Assembler {
             Closing::NoRoot
         };
         let revision = call.revision + 1;
-        let log = build_call_log(trace_id, &call.spans, &call.logs, closing, revision);
+        // The call log's `revision` is left at 0: revisions are numbered when stored, by the
+        // store's recorder, which alone knows what was stored before (a restart, a replay).
+        let log = build_call_log(trace_id, &call.spans, &call.logs, closing, 0);
         if !call.announced {
             call.announced = true;
             call.call_id = Some(log.id.clone());

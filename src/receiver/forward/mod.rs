@@ -44,6 +44,7 @@ pub use secret::SecretError;
 pub use stats::format_sink_stats;
 
 use crate::receiver::calllog::CallUpdate;
+use crate::receiver::store::recorder::Deliveries;
 pub use crate::receiver::store::Settle;
 use crate::receiver::store::{now_ms, Enqueue, OutboxEntry, Store, StoreError};
 use sinks::{idempotency_key, Sink};
@@ -190,34 +191,21 @@ impl Forwarder {
 
     /// [`Forwarder::record`] for several updates, in order, in one transaction. Blocks.
     pub fn record_all(&self, updates: &[CallUpdate]) -> Result<(), StoreError> {
-        let mut batch: Vec<(&CallUpdate, Vec<Enqueue>)> = Vec::with_capacity(updates.len());
-        let mut woken = vec![false; self.inner.sinks.len()];
-        for update in updates {
-            let mut entries = Vec::new();
-            for (i, handle) in self.inner.sinks.iter().enumerate() {
-                let events = handle.sink.events_for(update);
-                woken[i] |= !events.is_empty();
-                entries.extend(events.into_iter().map(|event| Enqueue {
-                    sink: handle.name.clone(),
-                    event,
-                }));
-            }
-            if entries.is_empty() && !matches!(update, CallUpdate::Finished(_)) {
-                continue;
-            }
-            batch.push((update, entries));
-        }
-        if batch.is_empty() {
+        let planned: Vec<(&CallUpdate, Vec<Enqueue>)> = updates
+            .iter()
+            .map(|update| (update, self.entries_for(update)))
+            .filter(|(update, entries)| {
+                !entries.is_empty() || matches!(update, CallUpdate::Finished(_))
+            })
+            .collect();
+        if planned.is_empty() {
             return Ok(());
         }
         let refs: Vec<(&CallUpdate, &[Enqueue])> =
-            batch.iter().map(|(u, e)| (*u, e.as_slice())).collect();
+            planned.iter().map(|(u, e)| (*u, e.as_slice())).collect();
         self.inner.store.store_updates(&refs, now_ms())?;
-        for (handle, woken) in self.inner.sinks.iter().zip(woken) {
-            if woken {
-                handle.wake.notify_one();
-            }
-        }
+        let entries: Vec<Enqueue> = planned.into_iter().flat_map(|(_, e)| e).collect();
+        self.stored(&entries);
         Ok(())
     }
 
@@ -246,6 +234,33 @@ impl Forwarder {
         };
         for handle in loops {
             let _ = handle.await;
+        }
+    }
+}
+
+impl Deliveries for Forwarder {
+    fn entries_for(&self, update: &CallUpdate) -> Vec<Enqueue> {
+        self.inner
+            .sinks
+            .iter()
+            .flat_map(|handle| {
+                handle
+                    .sink
+                    .events_for(update)
+                    .into_iter()
+                    .map(|event| Enqueue {
+                        sink: handle.name.clone(),
+                        event,
+                    })
+            })
+            .collect()
+    }
+
+    fn stored(&self, entries: &[Enqueue]) {
+        for handle in &self.inner.sinks {
+            if entries.iter().any(|e| e.sink == handle.name) {
+                handle.wake.notify_one();
+            }
         }
     }
 }

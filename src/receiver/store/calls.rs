@@ -234,6 +234,21 @@ impl Store {
     }
 }
 
+impl crate::receiver::api::CallReader for Store {
+    fn get_call(&self, id: &str) -> Result<Option<CallLog>, crate::receiver::api::ReadError> {
+        self.latest_call(id)
+            .map_err(|e| crate::receiver::api::ReadError::new(e.to_string()))
+    }
+
+    fn list_calls(&self, q: &CallQuery) -> Result<CallPage, crate::receiver::api::ReadError> {
+        use crate::receiver::api::ReadError;
+        self.list_calls(q).map_err(|e| match e {
+            StoreError::InvalidCursor(message) => ReadError::invalid_cursor(message),
+            other => ReadError::new(other.to_string()),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,9 @@
 mod calls;
 mod journal;
 mod outbox;
+pub mod recorder;
 mod schema;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};

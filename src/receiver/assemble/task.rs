@@ -1,0 +1,226 @@
+//! The assembly task: the impure shell around the pure [`Assembler`].
+//!
+//! It owns the clock and the channels. It takes journaled batches, feeds them to the assembler
+//! with the receiver's time, ticks the assembler for calls whose grace or idle timeout passed,
+//! analyses every finished call log ([`analyze`]) and fills its trace link, and hands the updates
+//! in order to the recorder ([`Record`]). After each batch it tells [`Admission`] what assembly
+//! holds, and the metrics what it counted.
+//!
+//! When the journal closes its channel (ingest stopped), the task finishes what can be finished
+//! and hands the rest over: calls still waiting for their root stay in the journal for the next
+//! start (without a journal they are closed as incomplete).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+
+use super::{Assembler, AssemblerStats};
+use crate::receiver::analyze::{analyze, AnalysisConfig};
+use crate::receiver::calllog::{trace_link, CallUpdate};
+use crate::receiver::ingest::{Admission, AssemblyHolds};
+use crate::receiver::journal::{Journaled, Replay};
+use crate::receiver::span::{Batch, TraceId};
+use crate::receiver::store::recorder::Record;
+use crate::receiver::telemetry::Telemetry;
+
+/// How often assembly looks for calls whose grace or idle timeout has passed. Small against
+/// the default 2 s grace, so a call log is out within ~2.05 s of its root span.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Whether the calls assembly holds survive a stop (in the journal) or must be closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenCalls {
+    /// A journal keeps them: they continue at the next start.
+    Journaled,
+    /// Nothing keeps them: closed as incomplete at a stop rather than lost.
+    CloseAtStop,
+}
+
+/// What the task needs besides the assembler and its channels.
+#[derive(Debug, Clone)]
+pub struct TaskConfig {
+    /// Stage budgets for analysis.
+    pub analysis: AnalysisConfig,
+    /// `links.trace` template.
+    pub trace_url_template: Option<String>,
+    /// Whether a journal keeps open calls across stops.
+    pub open_calls: OpenCalls,
+    /// Ingest's memory bound; finished calls kept for revisions may hold half of it.
+    pub max_spans_buffered: usize,
+    /// The journal position of the last batch already in the assembler (replayed at start).
+    pub position: i64,
+}
+
+/// The channels and observers the task is wired to.
+#[derive(Debug)]
+pub struct Wiring {
+    /// Journaled batches.
+    pub batches: mpsc::Receiver<Journaled>,
+    /// Updates and releases, in order, to the recorder.
+    pub records: mpsc::Sender<Record>,
+    /// Told what assembly holds after each batch.
+    pub admission: Admission,
+    /// The receiver's metrics.
+    pub telemetry: Telemetry,
+}
+
+struct AssemblyTask {
+    assembler: Assembler,
+    wiring: Wiring,
+    config: TaskConfig,
+    /// The calls the last batch touched, for admission.
+    touched: Vec<TraceId>,
+    /// The counters as last published.
+    published: AssemblerStats,
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs assembly until the batches channel closes, starting with what the journal kept from
+/// the last run.
+pub async fn run(assembler: Assembler, replay: Replay, wiring: Wiring, config: TaskConfig) {
+    let mut task = AssemblyTask {
+        touched: Vec::new(),
+        assembler,
+        wiring,
+        config,
+        published: AssemblerStats::default(),
+    };
+    let initial = task.replay(replay);
+    if !task.hand_over(initial).await {
+        return;
+    }
+    let mut tick = tokio::time::interval(POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let updates = tokio::select! {
+            batch = task.wiring.batches.recv() => match batch {
+                Some(journaled) => task.take(journaled),
+                None => break,
+            },
+            _ = tick.tick() => task.assembler.poll(now_nanos()),
+        };
+        // Finished calls kept only for revisions give way to new calls: ingest refuses spans
+        // while assembly holds its bound, and they must not hold it until their window ends.
+        task.assembler
+            .shed_finished(task.config.max_spans_buffered / 2);
+        if !task.hand_over(updates).await {
+            return;
+        }
+        task.publish();
+    }
+    task.stop().await;
+}
+
+impl AssemblyTask {
+    /// Calls that were in flight when the receiver last stopped continue where they were, and
+    /// the calls it had finished but still held for revisions are held again: a crash between
+    /// storing a call log and letting its spans go loses nothing, and the call log built again
+    /// is recognised as the one stored (the recorder numbers revisions).
+    fn replay(&mut self, (spans, logs): Replay) -> Vec<CallUpdate> {
+        if spans.is_empty() && logs.is_empty() {
+            return Vec::new();
+        }
+        tracing::info!(
+            spans = spans.len(),
+            logs = logs.len(),
+            "replaying the span journal"
+        );
+        let now = now_nanos();
+        let mut updates = self.assembler.add_spans(spans, now);
+        updates.extend(self.assembler.add_logs(logs, now));
+        self.touched = self.assembler.traces().copied().collect();
+        updates
+    }
+
+    fn take(&mut self, journaled: Journaled) -> Vec<CallUpdate> {
+        self.config.position = self.config.position.max(journaled.position);
+        match journaled.batch {
+            Batch::Spans(spans) => {
+                self.touched.extend(spans.iter().map(|s| s.trace_id));
+                self.touched.dedup();
+                self.assembler.add_spans(spans, now_nanos())
+            }
+            Batch::Logs(logs) => self.assembler.add_logs(logs, now_nanos()),
+        }
+    }
+
+    /// Ingest has stopped: finish what can be finished; calls still waiting for their root
+    /// stay in the journal for the next start (or, without one, are closed as incomplete).
+    /// Finished calls are let go: their last call logs are stored before the journal drops them.
+    async fn stop(mut self) {
+        let close_open = self.config.open_calls == OpenCalls::CloseAtStop;
+        let updates = self.assembler.flush(now_nanos(), close_open);
+        if !updates.is_empty() {
+            tracing::info!(
+                updates = updates.len(),
+                "closing calls in flight at shutdown"
+            );
+        }
+        self.assembler.release_finished();
+        self.hand_over(updates).await;
+        self.publish();
+    }
+
+    /// Analyses and links finished call logs, hands everything to the recorder, then tells
+    /// admission what assembly holds. `false` once the recorder is gone.
+    async fn hand_over(&mut self, updates: Vec<CallUpdate>) -> bool {
+        for mut update in updates {
+            if let CallUpdate::Finished(log) = &mut update {
+                analyze(log, &self.config.analysis);
+                if let Some(template) = &self.config.trace_url_template {
+                    log.links.trace = Some(trace_link(template, &log.trace_id, &log.id));
+                }
+            }
+            if self
+                .wiring
+                .records
+                .send(Record::Update(update))
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        let released = self.assembler.take_released();
+        let stats = self.assembler.stats();
+        self.wiring.admission.assembly_holds(AssemblyHolds {
+            spans: stats.spans_buffered,
+            open_calls: stats.calls_open,
+            touched: &self.touched,
+            released: &released,
+        });
+        self.touched.clear();
+        if self.config.open_calls == OpenCalls::Journaled && !released.is_empty() {
+            let position = self.config.position;
+            let released = released.into_iter().map(|t| (t, position)).collect();
+            if self
+                .wiring
+                .records
+                .send(Record::Release(released))
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Copies what assembly counted since the last time into the metrics.
+    fn publish(&mut self) {
+        let stats = self.assembler.stats();
+        let last = self.published;
+        let telemetry = &self.wiring.telemetry;
+        telemetry.set_calls_open(stats.calls_open as i64);
+        telemetry.spans_accepted(stats.spans_accepted - last.spans_accepted);
+        telemetry.spans_refused(stats.spans_refused - last.spans_refused);
+        telemetry.calls_evicted(stats.calls_evicted - last.calls_evicted);
+        self.published = stats;
+    }
+}

@@ -1,0 +1,116 @@
+//! The receiver's configuration: every setting of `voicetrace serve`, from flags or a TOML
+//! config file (same names), and the defaults they start from (single-sourced here: the CLI,
+//! the demo and the API's docs read these constants).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::receiver::analyze::AnalysisConfig;
+use crate::receiver::assemble::AssemblerConfig;
+use crate::receiver::forward::secret::Secret;
+use crate::receiver::forward::SinkConfig;
+
+/// OTLP/gRPC's registered port, on loopback: a receiver is not reachable from other hosts until
+/// told to listen there.
+pub const DEFAULT_OTLP_GRPC_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4317);
+/// OTLP/HTTP's registered port, on loopback.
+pub const DEFAULT_OTLP_HTTP_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4318);
+/// The API (and console) next to OTLP's two ports, on loopback.
+pub const DEFAULT_API_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4319);
+/// Where the store lives unless told otherwise (relative to the working directory).
+pub const DEFAULT_DATA_DIR: &str = "voicetrace-data";
+/// Default of [`ServeConfig::max_spans_buffered`]: about 1 GiB of spans at ~1 KiB each.
+pub const DEFAULT_MAX_SPANS_BUFFERED: usize = 1_000_000;
+
+/// Default of [`ServeConfig::body_timeout_ms`]: a 16 MiB body (the largest accepted) takes
+/// under 2 s at 100 Mbit/s; an exporter's own request timeout is 10 s by default.
+pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 30_000;
+
+/// Everything `voicetrace serve` can be told, from flags or a TOML config file (same names).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// OTLP/gRPC listen address.
+    pub otlp_grpc_addr: SocketAddr,
+    /// OTLP/HTTP listen address.
+    pub otlp_http_addr: SocketAddr,
+    /// HTTP API listen address; `None` serves no API.
+    pub api_addr: Option<SocketAddr>,
+    /// Where the SQLite store lives.
+    pub data_dir: PathBuf,
+    /// Wait after the root span for stragglers (ms).
+    pub grace_ms: u64,
+    /// Close a call whose root never ends after this long without spans (ms).
+    pub idle_timeout_ms: u64,
+    /// Calls held at once (open or kept for revisions).
+    pub max_calls: usize,
+    /// Spans kept per call.
+    pub max_spans_per_call: usize,
+    /// Spans held in memory before ingest pushes back (a memory bound: ~1 KiB per span).
+    pub max_spans_buffered: usize,
+    /// An OTLP/HTTP request whose body has not fully arrived this long after its headers is
+    /// answered 408 and its connection freed (ms): a client trickling a body must not hold a
+    /// body's worth of memory and a connection forever.
+    pub body_timeout_ms: u64,
+    /// Undelivered outbox entries (all sinks) before ingest pushes back, so that a sink that is
+    /// down for long stops the intake instead of filling the disk; 0 (default): no bound.
+    pub max_outbox: u64,
+    /// Link template for `links.trace`, e.g. `http://localhost:16686/trace/{trace_id}`.
+    pub trace_url_template: Option<String>,
+    /// Where call logs go.
+    pub sinks: Vec<SinkConfig>,
+    /// Stage budgets for issues.
+    pub analysis: AnalysisConfig,
+    /// Journal accepted spans before answering the exporter, and replay them after a restart
+    /// (default on; off trades that durability for ingest speed).
+    pub journal: bool,
+    /// A file holding the bearer token OTLP/gRPC and OTLP/HTTP requests must present.
+    pub ingest_token_file: Option<PathBuf>,
+    /// A file holding the bearer token API requests (HTTP and `CallLogService`) must present.
+    pub api_token_file: Option<PathBuf>,
+    /// The ingest token itself (wins over `ingest_token_file`); set by code or, from
+    /// `VOICETRACE_INGEST_TOKEN`, by `voicetrace serve`; never read from a config file.
+    #[serde(skip)]
+    pub ingest_token: Option<Secret>,
+    /// The API token itself (wins over `api_token_file`), as `ingest_token`.
+    #[serde(skip)]
+    pub api_token: Option<Secret>,
+    /// PEM certificate chain: with `tls_key`, every listener speaks TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        let assembly = AssemblerConfig::default();
+        ServeConfig {
+            otlp_grpc_addr: DEFAULT_OTLP_GRPC_ADDR,
+            otlp_http_addr: DEFAULT_OTLP_HTTP_ADDR,
+            api_addr: Some(DEFAULT_API_ADDR),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            grace_ms: assembly.grace_ms,
+            idle_timeout_ms: assembly.idle_timeout_ms,
+            max_calls: assembly.max_calls,
+            max_spans_per_call: assembly.max_spans_per_call,
+            max_spans_buffered: DEFAULT_MAX_SPANS_BUFFERED,
+            max_outbox: 0,
+            body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
+            trace_url_template: None,
+            sinks: Vec::new(),
+            analysis: AnalysisConfig::default(),
+            journal: true,
+            ingest_token_file: None,
+            api_token_file: None,
+            ingest_token: None,
+            api_token: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The recorder task: stores what assembly hands over, numbers revisions, and lets the journal
+//! drop what is stored.
+//!
+//! Each group of updates waiting is stored in ONE transaction with its outbox entries (which sink
+//! wants which update is for the [`Deliveries`] to say: the forwarder, whose loops are woken once
+//! the group is stored), then the finished call logs are announced to subscribers (the demo, `WatchCalls`), then the journal
+//! forgets the calls assembly released once everything before their release is stored. A store
+//! failure is retried with backoff: an update is never dropped.
+//!
+//! **Revisions are numbered here, and only here**, from what the store holds: a call log that
+//! says nothing new against the latest stored revision (the same call built again from the
+//! journal after a restart, or from spans an exporter sent twice) is dropped, so sinks never get
+//! a revision that repeats the last one; any other continues from the latest stored revision, so
+//! revisions have no gaps. Live events (call started, turn completed) of a call whose call log is
+//! stored already are dropped for the same reason.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+
+use super::{now_ms, Enqueue, JournalTable, Store, StoreError};
+use crate::receiver::calllog::{CallLog, CallUpdate};
+use crate::receiver::span::TraceId;
+use crate::receiver::telemetry::Telemetry;
+
+/// Updates stored in one transaction at most: one commit per burst, with a bound on how long
+/// the first update of a burst waits for the commit.
+const RECORD_GROUP: usize = 256;
+/// First wait after a failed transaction; doubles up to [`MAX_RETRY_WAIT`].
+const FIRST_RETRY_WAIT: Duration = Duration::from_millis(100);
+/// Longest wait between attempts to store a group: the store is local, an error is a full disk
+/// or a lock held too long, not worth hammering.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
+
+/// What assembly hands to the recorder, in order.
+#[derive(Debug)]
+// Updates are the bulk of what goes through: boxing them would cost an allocation each to make
+// the rare `Release` smaller.
+#[allow(clippy::large_enum_variant)]
+pub enum Record {
+    /// A call update to store (and forward).
+    Update(CallUpdate),
+    /// Calls assembly let go: once everything before this is stored, the journal drops their
+    /// rows up to the position given (rows after it hold spans assembly had not seen yet).
+    Release(Vec<(TraceId, i64)>),
+}
+
+/// Who delivers what the store holds: the outbox entries an update needs, and a wake-up once
+/// they are stored. The forwarder implements it; the store knows sinks only through it.
+pub trait Deliveries: Send + Sync + 'static {
+    /// The outbox entries of an update: one per (sink, event) that wants it; none when no sink
+    /// does.
+    fn entries_for(&self, update: &CallUpdate) -> Vec<Enqueue>;
+    /// These entries are stored: the sinks they name have work.
+    fn stored(&self, entries: &[Enqueue]);
+}
+
+/// What the recorder works with.
+pub struct Recorder {
+    /// Where call logs and outbox entries are stored.
+    pub store: Store,
+    /// Which sinks want what (and waking them).
+    pub deliveries: Arc<dyn Deliveries>,
+    /// The journal whose rows released calls own; `None` without a journal.
+    pub journal: Option<JournalTable>,
+    /// Finished call logs, once stored.
+    pub finished: broadcast::Sender<Arc<CallLog>>,
+    /// The receiver's metrics.
+    pub telemetry: Telemetry,
+}
+
+/// Runs until assembly's side of `records` closes.
+pub async fn run(mut records: mpsc::Receiver<Record>, recorder: Recorder) {
+    while let Some(first) = records.recv().await {
+        let (group, released) = take_group(first, &mut records);
+        let Some(group) = recorder.store(group).await else {
+            return;
+        };
+        recorder.announce(group);
+        recorder.forget(released).await;
+    }
+}
+
+/// Everything waiting (up to [`RECORD_GROUP`] updates), split into updates and releases.
+/// Releases wait until the updates received before them are stored.
+fn take_group(
+    first: Record,
+    records: &mut mpsc::Receiver<Record>,
+) -> (Vec<CallUpdate>, Vec<(TraceId, i64)>) {
+    let mut group = Vec::new();
+    let mut released = Vec::new();
+    let mut next = Some(first);
+    while let Some(record) = next.take() {
+        match record {
+            Record::Update(update) => group.push(update),
+            Record::Release(calls) => released.extend(calls),
+        }
+        if group.len() < RECORD_GROUP {
+            next = records.try_recv().ok();
+        }
+    }
+    (group, released)
+}
+
+impl Recorder {
+    /// Stores a group, retrying until it is stored; `None` if the blocking pool is gone.
+    async fn store(&self, mut group: Vec<CallUpdate>) -> Option<Vec<CallUpdate>> {
+        let mut wait = FIRST_RETRY_WAIT;
+        loop {
+            let (store, deliveries) = (self.store.clone(), self.deliveries.clone());
+            let stored = tokio::task::spawn_blocking(move || {
+                let result = record_group(&store, &*deliveries, &mut group);
+                (group, result)
+            })
+            .await;
+            match stored {
+                Ok((done, Ok(()))) => return Some(done),
+                Ok((again, Err(e))) => {
+                    tracing::error!(error = %e, updates = again.len(), "cannot store call updates, retrying");
+                    group = again;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store task failed");
+                    return None;
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(MAX_RETRY_WAIT);
+        }
+    }
+
+    /// Counts and broadcasts the finished call logs of a stored group.
+    fn announce(&self, group: Vec<CallUpdate>) {
+        for update in group {
+            if let CallUpdate::Finished(log) = update {
+                self.telemetry.call_finished(&log);
+                tracing::debug!(
+                    call_id = %log.id, trace_id = %log.trace_id, revision = log.revision,
+                    status = log.status.as_str(), turns = log.turns.len(), "call log stored"
+                );
+                let _ = self.finished.send(Arc::from(log));
+            }
+        }
+    }
+
+    /// Lets the journal drop the rows of released calls (their updates are stored).
+    async fn forget(&self, released: Vec<(TraceId, i64)>) {
+        let Some(journal) = self.journal.clone() else {
+            return;
+        };
+        if released.is_empty() {
+            return;
+        }
+        let trimmed = tokio::task::spawn_blocking(move || journal.forget_upto(&released)).await;
+        // A failure only leaves rows behind: a replay would build those calls again and find
+        // their call logs stored already.
+        if let Ok(Err(e)) = trimmed {
+            tracing::warn!(error = %e, "cannot trim the span journal");
+        }
+    }
+}
+
+/// The latest revision of a call as of the group being stored.
+enum Latest {
+    /// Stored, with its JSON.
+    Stored(u32, String),
+    /// An earlier update of this group (its index; serialised only if the call comes again in
+    /// the group, which is rare: most call logs are a call's first and need no comparison).
+    InGroup(u32, usize),
+}
+
+/// Numbers the group's call logs, drops what repeats the store, and stores the rest with their
+/// outbox entries in one transaction (blocking); then wakes the sinks.
+fn record_group(
+    store: &Store,
+    deliveries: &dyn Deliveries,
+    group: &mut Vec<CallUpdate>,
+) -> Result<(), StoreError> {
+    let mut latest: HashMap<String, Latest> = HashMap::new();
+    let mut entries: Vec<Vec<Enqueue>> = Vec::with_capacity(group.len());
+    let mut keep = vec![true; group.len()];
+    for i in 0..group.len() {
+        entries.push(deliveries.entries_for(&group[i]));
+        keep[i] = match &group[i] {
+            CallUpdate::Finished(_) => !number(store, group, i, &mut latest)?,
+            live => !entries[i].is_empty() && !live_is_stale(store, live, &latest)?,
+        };
+    }
+    let kept: Vec<(&CallUpdate, &[Enqueue])> = group
+        .iter()
+        .zip(&entries)
+        .zip(&keep)
+        .filter(|(_, keep)| **keep)
+        .map(|((update, entries), _)| (update, entries.as_slice()))
+        .collect();
+    if !kept.is_empty() {
+        store.store_updates(&kept, now_ms())?;
+    }
+    let woken: Vec<Enqueue> = kept.iter().flat_map(|(_, e)| e.iter().cloned()).collect();
+    deliveries.stored(&woken);
+    let mut keep = keep.into_iter();
+    group.retain(|_| keep.next().unwrap_or(false));
+    Ok(())
+}
+
+/// A live event (call started, turn completed) of a call whose call log is out already comes
+/// from that call being held again after a restart: not news.
+fn live_is_stale(
+    store: &Store,
+    update: &CallUpdate,
+    latest: &HashMap<String, Latest>,
+) -> Result<bool, StoreError> {
+    let id = update.call_id();
+    Ok(latest.contains_key(id) || store.latest_revision(id)?.is_some())
+}
+
+/// Gives the call log at `i` its revision; `true` when it repeats the latest one (dropped).
+fn number(
+    store: &Store,
+    group: &mut [CallUpdate],
+    i: usize,
+    latest: &mut HashMap<String, Latest>,
+) -> Result<bool, StoreError> {
+    let CallUpdate::Finished(log) = &group[i] else {
+        return Ok(false);
+    };
+    let id = log.id.clone();
+    let previous = match latest.remove(&id) {
+        Some(Latest::InGroup(revision, j)) => match &group[j] {
+            CallUpdate::Finished(earlier) => Some((revision, serde_json::to_string(earlier)?)),
+            _ => None,
+        },
+        Some(Latest::Stored(revision, body)) => Some((revision, body)),
+        None => store.latest_call_body(&id)?,
+    };
+    let CallUpdate::Finished(log) = &mut group[i] else {
+        return Ok(false);
+    };
+    let Some((revision, stored)) = previous else {
+        log.revision = 1;
+        latest.insert(id, Latest::InGroup(1, i));
+        return Ok(false);
+    };
+    log.revision = revision;
+    if serde_json::to_string(log)? == stored {
+        latest.insert(id, Latest::Stored(revision, stored));
+        return Ok(true);
+    }
+    log.revision = revision + 1;
+    latest.insert(id, Latest::InGroup(revision + 1, i));
+    Ok(false)
+}
