@@ -88,6 +88,7 @@ async fn get_call_answers_the_call_log_with_the_json_fields() {
     let log = client
         .get_call(pb::GetCallRequest {
             id: "call_a".to_string(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -155,6 +156,7 @@ async fn get_call_of_an_unknown_id_is_not_found() {
     let status = client
         .get_call(pb::GetCallRequest {
             id: "call_missing".to_string(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -280,6 +282,7 @@ async fn a_broken_store_is_unavailable_or_internal() {
     let status = broken
         .get_call(pb::GetCallRequest {
             id: "call_a".to_string(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -95,6 +95,7 @@ async fn watch_calls_over_grpc_sees_every_simulated_call() {
     let stored = client
         .get_call(pb::GetCallRequest {
             id: calls[0].call_id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()

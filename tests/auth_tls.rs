@@ -324,7 +324,10 @@ fn the_crates_exporter_passes_the_ingest_token() {
     runtime.block_on(receiver.shutdown());
     let store = voicetrace::receiver::store::Store::open(data.path()).unwrap();
     for refused in ["refused-grpc", "refused-http"] {
-        assert!(store.latest_call(refused).unwrap().is_none(), "{refused}");
+        assert!(
+            store.latest_call(refused, None).unwrap().is_none(),
+            "{refused}"
+        );
     }
 }
 
@@ -407,6 +410,7 @@ async fn every_listener_speaks_tls_and_refuses_plaintext() {
         .get_call(with_auth(
             pb::GetCallRequest {
                 id: second[0].id.clone(),
+                ..Default::default()
             },
             Some(API_TOKEN),
         ))
@@ -563,7 +567,10 @@ async fn no_api_answer_carries_a_token_or_a_sink_secret() {
         .unwrap();
     let got = grpc
         .get_call(with_auth(
-            pb::GetCallRequest { id: id.clone() },
+            pb::GetCallRequest {
+                id: id.clone(),
+                ..Default::default()
+            },
             Some(API_TOKEN),
         ))
         .await
@@ -576,7 +583,13 @@ async fn no_api_answer_carries_a_token_or_a_sink_secret() {
     answers.push(("ListCalls".into(), format!("{listed:?}")));
     for token in [None, Some(INGEST_TOKEN), Some(SINK_SECRET)] {
         let refused = grpc
-            .get_call(with_auth(pb::GetCallRequest { id: id.clone() }, token))
+            .get_call(with_auth(
+                pb::GetCallRequest {
+                    id: id.clone(),
+                    ..Default::default()
+                },
+                token,
+            ))
             .await
             .unwrap_err();
         answers.push(("GetCall refused".into(), format!("{refused:?}")));
@@ -585,6 +598,7 @@ async fn no_api_answer_carries_a_token_or_a_sink_secret() {
         .get_call(with_auth(
             pb::GetCallRequest {
                 id: "unknown".into(),
+                ..Default::default()
             },
             Some(API_TOKEN),
         ))

@@ -192,7 +192,10 @@ async fn an_endpoint_down_across_a_receiver_restart_gets_each_revision_once() {
         endpoint.drain_now().await.is_empty(),
         "exactly one delivery per revision"
     );
-    assert_eq!(store.latest_call("call_a").unwrap().unwrap().revision, 2);
+    assert_eq!(
+        store.latest_call("call_a", None).unwrap().unwrap().revision,
+        2
+    );
 }
 
 #[tokio::test]

@@ -156,7 +156,7 @@ async fn fixtures_over_every_transport_match_expected() {
                 // Stored before it is announced.
                 let stored = receiver
                     .store()
-                    .latest_call(&log.id)
+                    .latest_call(&log.id, None)
                     .unwrap()
                     .expect("stored");
                 assert_eq!(stored.revision, log.revision);
@@ -201,7 +201,7 @@ async fn late_spans_produce_a_stored_revision() {
     assert_eq!(
         receiver
             .store()
-            .latest_call(&revised[0].id)
+            .latest_call(&revised[0].id, None)
             .unwrap()
             .unwrap()
             .revision,

@@ -50,6 +50,9 @@ enum Command {
     Call {
         /// The call id.
         id: String,
+        /// Which call, when several share the id (one per trace) [default: the most recent].
+        #[arg(long)]
+        trace_id: Option<String>,
         /// The receiver's data directory.
         #[arg(long, default_value = serve::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
@@ -111,10 +114,15 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Call { id, data_dir, json } => {
+        Command::Call {
+            id,
+            trace_id,
+            data_dir,
+            json,
+        } => {
             let store = open_store(&data_dir)?;
             let log = store
-                .latest_call(&id)
+                .latest_call(&id, trace_id.as_deref())
                 .context("cannot read the call")?
                 .with_context(|| format!("no call {id:?} in {}", data_dir.display()))?;
             if json {

@@ -326,6 +326,17 @@ pub struct LogLine {
     pub fields: BTreeMap<String, serde_json::Value>,
 }
 
+/// Another call stored with the same call id (another trace): what the API names beside the
+/// call it answers with, so that neither hides the other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SameIdCall {
+    /// Its trace id (`?traceId=` picks it).
+    pub trace_id: String,
+    /// When it started, RFC 3339 UTC.
+    pub started_at: String,
+}
+
 /// Links from the call log to other tools.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -365,6 +376,15 @@ impl CallUpdate {
             CallUpdate::Started(s) => &s.call_id,
             CallUpdate::TurnCompleted(t) => &t.call_id,
             CallUpdate::Finished(log) => &log.id,
+        }
+    }
+
+    /// The trace id of the call the update belongs to (with the call id, what names a call).
+    pub fn trace_id(&self) -> &str {
+        match self {
+            CallUpdate::Started(s) => &s.trace_id,
+            CallUpdate::TurnCompleted(t) => &t.trace_id,
+            CallUpdate::Finished(log) => &log.trace_id,
         }
     }
 }

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use voicetrace::receiver::analyze::{analyze, AnalysisConfig};
 use voicetrace::receiver::api::params::parse_time;
-use voicetrace::receiver::api::{router, ApiState, CallReader, ReadError};
+use voicetrace::receiver::api::{router, ApiState, CallReader, FoundCall, ReadError};
 use voicetrace::receiver::calllog::{
-    CallLog, CallMetrics, CallPage, CallQuery, CallStatus, Dialect, Interruption, Links, Stage,
-    StageProvider, ToolExecution, Turn,
+    CallLog, CallMetrics, CallPage, CallQuery, CallStatus, Dialect, Interruption, Links,
+    SameIdCall, Stage, StageProvider, ToolExecution, Turn,
 };
 use voicetrace::receiver::telemetry::Telemetry;
 
@@ -167,8 +167,25 @@ impl MemoryReader {
 }
 
 impl CallReader for MemoryReader {
-    fn get_call(&self, id: &str) -> Result<Option<CallLog>, ReadError> {
-        Ok(self.calls.iter().find(|c| c.id == id).cloned())
+    fn get_call(&self, id: &str, trace_id: Option<&str>) -> Result<Option<FoundCall>, ReadError> {
+        let mut same: Vec<&CallLog> = self.calls.iter().filter(|c| c.id == id).collect();
+        same.sort_by_key(|c| std::cmp::Reverse(Self::started_ms(c)));
+        let Some(log) = same
+            .iter()
+            .find(|c| trace_id.is_none_or(|t| c.trace_id == t))
+            .map(|c| (*c).clone())
+        else {
+            return Ok(None);
+        };
+        let same_id = same
+            .iter()
+            .filter(|c| c.trace_id != log.trace_id)
+            .map(|c| SameIdCall {
+                trace_id: c.trace_id.clone(),
+                started_at: c.started_at.clone(),
+            })
+            .collect();
+        Ok(Some(FoundCall { log, same_id }))
     }
 
     fn list_calls(&self, q: &CallQuery) -> Result<CallPage, ReadError> {
@@ -210,7 +227,7 @@ pub struct FailingReader {
 }
 
 impl CallReader for FailingReader {
-    fn get_call(&self, _id: &str) -> Result<Option<CallLog>, ReadError> {
+    fn get_call(&self, _id: &str, _trace: Option<&str>) -> Result<Option<FoundCall>, ReadError> {
         Err(self.error())
     }
 

@@ -132,13 +132,19 @@ impl CallLogService for CallLogApi {
         &self,
         request: Request<pb::GetCallRequest>,
     ) -> Result<Response<pb::CallLog>, Status> {
-        let id = request.into_inner().id;
+        let request = request.into_inner();
+        let id = request.id;
         if id.is_empty() {
             return Err(Status::invalid_argument("id: must not be empty"));
         }
         let lookup = id.clone();
-        match self.read(move |calls| calls.get_call(&lookup)).await? {
-            Some(log) => Ok(Response::new(to_pb(&log))),
+        let trace_id =
+            (!request.trace_id.is_empty()).then(|| request.trace_id.to_ascii_lowercase());
+        match self
+            .read(move |calls| calls.get_call(&lookup, trace_id.as_deref()))
+            .await?
+        {
+            Some(found) => Ok(Response::new(to_pb(&found.log))),
             None => Err(Status::not_found(format!("no call with id '{id}'"))),
         }
     }

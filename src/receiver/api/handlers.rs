@@ -13,9 +13,11 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::params::{self, RawParams, Window};
-use super::{ApiState, CallReader, ReadError};
+use super::{ApiState, CallReader, FoundCall, ReadError};
 use crate::receiver::analyze::nearest_rank;
-use crate::receiver::calllog::{trace_link, CallLog, CallQuery, CallStatus, Issue, Links};
+use crate::receiver::calllog::{
+    trace_link, CallLog, CallQuery, CallStatus, Issue, Links, SameIdCall,
+};
 use crate::receiver::telemetry::{wants_openmetrics, Telemetry};
 
 /// The interruption-quality aggregate reads at most this many calls (100 pages of the largest
@@ -151,12 +153,54 @@ async fn list(state: ApiState, query: QueryParams) -> Result<Json<ListAnswer>, A
     }))
 }
 
-async fn one(state: &ApiState, kind: &str, id: String) -> Result<CallLog, ApiError> {
+/// `?traceId=` on a call's routes: which of several calls sharing an id.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceParam {
+    /// The trace id of the call wanted.
+    pub trace_id: Option<String>,
+}
+
+/// A call's answer: its call log, and the other calls with the same id.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallAnswer {
+    /// The call log.
+    #[serde(flatten)]
+    pub log: CallLog,
+    /// The other calls stored with this call id (other traces), newest first: `?traceId=`
+    /// picks one.
+    pub same_id_calls: Vec<SameIdCall>,
+}
+
+async fn one(
+    state: &ApiState,
+    kind: &str,
+    id: String,
+    trace: Result<Query<TraceParam>, QueryRejection>,
+) -> Result<FoundCall, ApiError> {
+    let Query(trace) =
+        trace.map_err(|rejection| ApiError::invalid_parameter("query", rejection.body_text()))?;
     let lookup = id.clone();
-    match read(state, move |calls| calls.get_call(&lookup)).await? {
-        Some(log) => Ok(with_link(log, state)),
+    let trace_id = trace.trace_id.map(|t| t.to_ascii_lowercase());
+    match read(state, move |calls| {
+        calls.get_call(&lookup, trace_id.as_deref())
+    })
+    .await?
+    {
+        Some(found) => Ok(FoundCall {
+            log: with_link(found.log, state),
+            same_id: found.same_id,
+        }),
         None => Err(ApiError::call_not_found(kind, &id)),
     }
+}
+
+fn answer(found: FoundCall) -> Json<CallAnswer> {
+    Json(CallAnswer {
+        log: found.log,
+        same_id_calls: found.same_id,
+    })
 }
 
 /// The root-cause answer: `{sessionId|callId, issues}` (plus the trace link).
@@ -185,34 +229,38 @@ pub async fn list_calls(
 pub async fn get_session(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<CallLog>, ApiError> {
-    one(&state, "session", id).await.map(Json)
+    trace: Result<Query<TraceParam>, QueryRejection>,
+) -> Result<Json<CallAnswer>, ApiError> {
+    one(&state, "session", id, trace).await.map(answer)
 }
 
 /// `GET /v1/observability/calls/{callId}`
 pub async fn get_call(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<CallLog>, ApiError> {
-    one(&state, "call", id).await.map(Json)
+    trace: Result<Query<TraceParam>, QueryRejection>,
+) -> Result<Json<CallAnswer>, ApiError> {
+    one(&state, "call", id, trace).await.map(answer)
 }
 
 /// `GET /v1/observability/sessions/{sessionId}/root-cause`
 pub async fn session_root_cause(
     State(state): State<ApiState>,
     Path(id): Path<String>,
+    trace: Result<Query<TraceParam>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let log = one(&state, "session", id).await?;
-    Ok(Json(root_cause("sessionId", &log)))
+    let found = one(&state, "session", id, trace).await?;
+    Ok(Json(root_cause("sessionId", &found.log)))
 }
 
 /// `GET /v1/observability/calls/{callId}/root-cause`
 pub async fn call_root_cause(
     State(state): State<ApiState>,
     Path(id): Path<String>,
+    trace: Result<Query<TraceParam>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let log = one(&state, "call", id).await?;
-    Ok(Json(root_cause("callId", &log)))
+    let found = one(&state, "call", id, trace).await?;
+    Ok(Json(root_cause("callId", &found.log)))
 }
 
 /// `GET /v1/observability/sessions/interruption-quality`: detection latency, stop latency and
@@ -291,8 +339,9 @@ pub fn interruption_summary(
 pub async fn recording(
     State(state): State<ApiState>,
     Path(id): Path<String>,
+    trace: Result<Query<TraceParam>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let log = one(&state, "call", id).await?;
+    let log = one(&state, "call", id, trace).await?.log;
     // Only web URLs: a recording URL is data from the agent's spans and must not send a browser
     // to another scheme.
     match log.recording_url.as_deref() {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use axum::routing::{get, MethodRouter};
 use axum::Router;
 
-use crate::receiver::calllog::{CallLog, CallPage, CallQuery};
+use crate::receiver::calllog::{CallLog, CallPage, CallQuery, SameIdCall};
 use crate::receiver::telemetry::Telemetry;
 
 /// Why call logs could not be read.
@@ -53,10 +53,21 @@ impl ReadError {
     }
 }
 
+/// One call as the API answers it: its latest call log, and the other calls stored with the
+/// same call id (other traces), newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundCall {
+    /// The latest revision of the call's log.
+    pub log: CallLog,
+    /// The other calls with this id.
+    pub same_id: Vec<SameIdCall>,
+}
+
 /// Read access to stored call logs. The store implements it.
 pub trait CallReader: Send + Sync + 'static {
-    /// The latest revision of one call log, `None` when the id is unknown.
-    fn get_call(&self, id: &str) -> Result<Option<CallLog>, ReadError>;
+    /// The latest revision of one call log: of the call of `trace_id` when given, else of the
+    /// most recent call with this id; `None` when there is no such call.
+    fn get_call(&self, id: &str, trace_id: Option<&str>) -> Result<Option<FoundCall>, ReadError>;
     /// One page of call logs matching the query, newest first.
     fn list_calls(&self, q: &CallQuery) -> Result<CallPage, ReadError>;
 }

@@ -131,7 +131,8 @@ fn cut(text: &str) -> String {
 impl Store {
     /// Records an update and enqueues it for the given sinks, in one transaction.
     ///
-    /// A `Finished` update stores its call log by (call id, revision); its entries point at it.
+    /// A `Finished` update stores its call log by (call id, trace id, revision); its entries
+    /// point at it.
     /// Storing the very same revision again is a no-op (nothing is enqueued twice). Live
     /// updates are kept in their outbox entries only. Returns the entries enqueued.
     pub fn store_update(
@@ -236,7 +237,8 @@ impl Store {
                        LIMIT ?3) due
                  JOIN outbox o ON o.id = due.id
                  LEFT JOIN call_logs l
-                   ON o.payload IS NULL AND l.call_id = o.call_id AND l.revision = o.revision
+                   ON o.payload IS NULL AND l.call_id = o.call_id AND l.trace_id = o.trace_id
+                      AND l.revision = o.revision
                  ORDER BY o.id",
             )?;
             let rows = stmt
@@ -517,9 +519,9 @@ fn store_one(
         live => (LIVE_REVISION, Some(serde_json::to_string(live)?)),
     };
     let mut insert = tx.prepare_cached(
-        "INSERT INTO outbox (sink, call_id, revision, event, payload,
+        "INSERT INTO outbox (sink, call_id, trace_id, revision, event, payload,
                              created_ms, enqueued_ms, next_attempt_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
+         VALUES (?1, ?2, ?7, ?3, ?4, ?5, ?6, ?6, ?6)",
     )?;
     for e in entries {
         insert.execute(params![
@@ -528,7 +530,8 @@ fn store_one(
             revision,
             e.event,
             payload,
-            now_ms
+            now_ms,
+            update.trace_id()
         ])?;
     }
     Ok(entries.len())

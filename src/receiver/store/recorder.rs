@@ -7,7 +7,8 @@
 //! forgets the calls assembly released once everything before their release is stored. A store
 //! failure is retried with backoff: an update is never dropped.
 //!
-//! **Revisions are numbered here, and only here**, from what the store holds: a call log that
+//! **Revisions are numbered here, and only here**, per call (call id and trace id: a revision
+//! is only ever a later view of the same trace), from what the store holds: a call log that
 //! says nothing new against the latest stored revision (the same call built again from the
 //! journal after a restart, or from spans an exporter sent twice) is dropped, so sinks never get
 //! a revision that repeats the last one; any other continues from the latest stored revision, so
@@ -162,6 +163,14 @@ impl Recorder {
     }
 }
 
+/// What names a call: its call id and its trace id (two traces sharing a call id are two calls,
+/// each with its own revisions).
+type CallKey = (String, String);
+
+fn key(update: &CallUpdate) -> CallKey {
+    (update.call_id().to_string(), update.trace_id().to_string())
+}
+
 /// The latest revision of a call as of the group being stored.
 enum Latest {
     /// Stored, with its JSON.
@@ -178,7 +187,7 @@ fn record_group(
     deliveries: &dyn Deliveries,
     group: &mut Vec<CallUpdate>,
 ) -> Result<(), StoreError> {
-    let mut latest: HashMap<String, Latest> = HashMap::new();
+    let mut latest: HashMap<CallKey, Latest> = HashMap::new();
     let mut entries: Vec<Vec<Enqueue>> = Vec::with_capacity(group.len());
     let mut keep = vec![true; group.len()];
     for i in 0..group.len() {
@@ -210,10 +219,12 @@ fn record_group(
 fn live_is_stale(
     store: &Store,
     update: &CallUpdate,
-    latest: &HashMap<String, Latest>,
+    latest: &HashMap<CallKey, Latest>,
 ) -> Result<bool, StoreError> {
-    let id = update.call_id();
-    Ok(latest.contains_key(id) || store.latest_revision(id)?.is_some())
+    Ok(latest.contains_key(&key(update))
+        || store
+            .latest_revision(update.call_id(), update.trace_id())?
+            .is_some())
 }
 
 /// Gives the call log at `i` its revision; `true` when it repeats the latest one (dropped).
@@ -221,19 +232,19 @@ fn number(
     store: &Store,
     group: &mut [CallUpdate],
     i: usize,
-    latest: &mut HashMap<String, Latest>,
+    latest: &mut HashMap<CallKey, Latest>,
 ) -> Result<bool, StoreError> {
-    let CallUpdate::Finished(log) = &group[i] else {
+    if !matches!(group[i], CallUpdate::Finished(_)) {
         return Ok(false);
-    };
-    let id = log.id.clone();
+    }
+    let id = key(&group[i]);
     let previous = match latest.remove(&id) {
         Some(Latest::InGroup(revision, j)) => match &group[j] {
             CallUpdate::Finished(earlier) => Some((revision, serde_json::to_string(earlier)?)),
             _ => None,
         },
         Some(Latest::Stored(revision, body)) => Some((revision, body)),
-        None => store.latest_call_body(&id)?,
+        None => store.latest_call_body(&id.0, &id.1)?,
     };
     let CallUpdate::Finished(log) = &mut group[i] else {
         return Ok(false);

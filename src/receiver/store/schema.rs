@@ -88,6 +88,67 @@ CREATE INDEX outbox_live_in_order ON outbox (sink, id) WHERE dead = 0;
     r#"
 DROP INDEX IF EXISTS journal_by_trace;
 "#,
+    // Version 5: a call is (call id, trace id). Two traces that share a call id (a LiveKit room
+    // name or an app's conversation id reused) are two calls, each with its own revisions; before,
+    // the second was stored as a later revision of the first. Existing rows are split by their
+    // trace id and renumbered from 1 per trace (bodies and outbox entries follow).
+    r#"
+CREATE TEMP TABLE renumbered AS
+    SELECT call_id, trace_id, revision AS old_revision,
+           ROW_NUMBER() OVER (PARTITION BY call_id, trace_id ORDER BY revision) AS revision
+    FROM call_logs;
+
+CREATE TABLE call_logs_v5 (
+    call_id       TEXT    NOT NULL,
+    trace_id      TEXT    NOT NULL,
+    revision      INTEGER NOT NULL,
+    agent_id      TEXT,
+    status        TEXT    NOT NULL,
+    started_at_ms INTEGER NOT NULL,
+    stored_at_ms  INTEGER NOT NULL,
+    body          TEXT    NOT NULL,
+    PRIMARY KEY (call_id, trace_id, revision)
+) WITHOUT ROWID;
+INSERT INTO call_logs_v5
+    SELECT l.call_id, l.trace_id, r.revision, l.agent_id, l.status, l.started_at_ms,
+           l.stored_at_ms, json_set(l.body, '$.revision', r.revision)
+    FROM call_logs l
+    JOIN renumbered r ON r.call_id = l.call_id AND r.old_revision = l.revision;
+
+CREATE TABLE calls_v5 (
+    call_id       TEXT    NOT NULL,
+    trace_id      TEXT    NOT NULL,
+    revision      INTEGER NOT NULL,
+    agent_id      TEXT,
+    status        TEXT    NOT NULL,
+    started_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (call_id, trace_id)
+) WITHOUT ROWID;
+INSERT INTO calls_v5
+    SELECT l.call_id, l.trace_id, l.revision, l.agent_id, l.status, l.started_at_ms
+    FROM call_logs_v5 l
+    WHERE l.revision = (SELECT MAX(m.revision) FROM call_logs_v5 m
+                        WHERE m.call_id = l.call_id AND m.trace_id = l.trace_id);
+
+ALTER TABLE outbox ADD COLUMN trace_id TEXT NOT NULL DEFAULT '';
+UPDATE outbox SET
+    trace_id = COALESCE((SELECT r.trace_id FROM renumbered r
+                         WHERE r.call_id = outbox.call_id AND r.old_revision = outbox.revision), ''),
+    revision = COALESCE((SELECT r.revision FROM renumbered r
+                         WHERE r.call_id = outbox.call_id AND r.old_revision = outbox.revision),
+                        outbox.revision)
+    WHERE payload IS NULL;
+UPDATE outbox SET trace_id = COALESCE(json_extract(payload, '$.traceId'), '')
+    WHERE payload IS NOT NULL;
+
+DROP TABLE calls;
+DROP TABLE call_logs;
+DROP TABLE renumbered;
+ALTER TABLE call_logs_v5 RENAME TO call_logs;
+ALTER TABLE calls_v5 RENAME TO calls;
+CREATE INDEX calls_newest_first ON calls (started_at_ms DESC, call_id DESC, trace_id DESC);
+CREATE INDEX calls_by_id ON calls (call_id, started_at_ms DESC);
+"#,
 ];
 
 /// Brings the database to the latest schema version.

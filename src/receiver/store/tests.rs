@@ -104,10 +104,13 @@ fn revisions_are_kept_and_the_latest_is_served() {
             .unwrap(),
         0
     );
-    assert_eq!(store.latest_call("c1").unwrap(), Some(r2.clone()));
-    assert_eq!(store.call_revision("c1", 1).unwrap(), Some(r1));
+    assert_eq!(store.latest_call("c1", None).unwrap(), Some(r2.clone()));
+    assert_eq!(
+        store.call_revision("c1", &r1.trace_id, 1).unwrap(),
+        Some(r1)
+    );
     assert_eq!(store.revisions("c1").unwrap(), vec![1, 2]);
-    assert_eq!(store.latest_call("nope").unwrap(), None);
+    assert_eq!(store.latest_call("nope", None).unwrap(), None);
     assert_eq!(store.outbox_depth().unwrap(), 2);
     // An older revision stored late does not replace the latest in listings.
     let page = store.list_calls(&CallQuery::default()).unwrap();
@@ -280,4 +283,139 @@ fn entries_in_flight_at_a_stop_are_released_at_the_next_start() {
     assert!(store.claim_due("s", 20, 1).unwrap().is_empty());
     assert_eq!(store.release_in_flight("s", 20).unwrap(), 1);
     assert_eq!(store.claim_due("s", 20, 1).unwrap().len(), 1);
+}
+
+const OTHER_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+
+#[test]
+fn two_traces_with_one_call_id_are_two_calls() {
+    let (_dir, store) = open();
+    let first = log(
+        "dup",
+        1,
+        "2026-03-21T10:00:00.000Z",
+        "a",
+        CallStatus::Completed,
+    );
+    let mut second = log(
+        "dup",
+        1,
+        "2026-03-21T11:00:00.000Z",
+        "b",
+        CallStatus::Completed,
+    );
+    second.trace_id = OTHER_TRACE.into();
+    for l in [&first, &second] {
+        let n = store
+            .store_update(&finished(l.clone()), &[to("s", "call_log")], 1)
+            .unwrap();
+        assert_eq!(n, 1, "both are enqueued: neither is a repeat of the other");
+    }
+    assert_eq!(
+        store.latest_call("dup", None).unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(
+        store.latest_call("dup", Some(&first.trace_id)).unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.latest_call("dup", Some("ff")).unwrap(), None);
+    let same: Vec<String> = store
+        .same_id_calls("dup")
+        .unwrap()
+        .into_iter()
+        .map(|c| c.trace_id)
+        .collect();
+    assert_eq!(same, vec![OTHER_TRACE.to_string(), first.trace_id.clone()]);
+    assert_eq!(store.latest_revision("dup", OTHER_TRACE).unwrap(), Some(1));
+    // Both are listed, newest first, and paging does not lose one with an equal start time.
+    let page = store.list_calls(&CallQuery::default()).unwrap();
+    assert_eq!(page.calls, vec![second.clone(), first.clone()]);
+    let mut twin = first.clone();
+    twin.trace_id = "1".repeat(32);
+    store.store_update(&finished(twin.clone()), &[], 1).unwrap();
+    let mut seen = Vec::new();
+    let mut q = CallQuery {
+        limit: 1,
+        ..CallQuery::default()
+    };
+    loop {
+        let page = store.list_calls(&q).unwrap();
+        seen.extend(page.calls.into_iter().map(|c| c.trace_id));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+}
+
+#[test]
+fn migration_5_splits_calls_stored_as_revisions_of_one_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    {
+        // A version-4 store where a second trace with the same call id was stored as revision 2,
+        // with an undelivered outbox entry for each.
+        let conn = rusqlite::Connection::open(data.join(DB_FILE)).unwrap();
+        for sql in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        let first = log(
+            "dup",
+            1,
+            "2026-03-21T10:00:00.000Z",
+            "a",
+            CallStatus::Completed,
+        );
+        let mut second = log(
+            "dup",
+            2,
+            "2026-03-21T11:00:00.000Z",
+            "b",
+            CallStatus::Completed,
+        );
+        second.trace_id = OTHER_TRACE.into();
+        for l in [&first, &second] {
+            conn.execute(
+                "INSERT INTO call_logs VALUES (?1, ?2, ?3, ?4, 'completed', 0, 0, ?5)",
+                rusqlite::params![
+                    l.id,
+                    l.revision,
+                    l.trace_id,
+                    l.agent_id,
+                    serde_json::to_string(l).unwrap()
+                ],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO outbox (sink, call_id, revision, event, created_ms, enqueued_ms,
+                                     next_attempt_ms)
+                 VALUES ('s', 'dup', ?1, 'call_log', 0, 0, 0)",
+                [l.revision],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO calls VALUES ('dup', 2, 'b', 'completed', 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&data).unwrap();
+    assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    for trace in ["4bf92f3577b34da6a3ce929d0e0e4736", OTHER_TRACE] {
+        let call = store.latest_call("dup", Some(trace)).unwrap().unwrap();
+        assert_eq!((call.trace_id.as_str(), call.revision), (trace, 1));
+    }
+    assert_eq!(store.same_id_calls("dup").unwrap().len(), 2);
+    let entries = store.claim_due("s", 1, 10).unwrap();
+    assert_eq!(entries.len(), 1, "one call's entries go one at a time");
+    assert_eq!(entries[0].revision, 1);
+    let CallUpdate::Finished(log) = &entries[0].update else {
+        panic!("a call log entry")
+    };
+    assert_eq!(log.revision, 1, "the body follows its renumbered revision");
 }
