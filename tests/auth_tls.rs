@@ -26,8 +26,8 @@ use voicetrace::instrument::{Call, Config, EndReason, Protocol};
 use voicetrace::receiver::api::grpc::pb;
 use voicetrace::receiver::api::grpc::pb::call_log_service_client::CallLogServiceClient;
 use voicetrace::receiver::calllog::CallLog;
-use voicetrace::receiver::forward::secret::Secret;
 use voicetrace::receiver::forward::{SinkConfig, SinkKind};
+use voicetrace::receiver::secret::Secret;
 use voicetrace::receiver::server::{Receiver, ServeConfig, ServeError};
 
 const INGEST_TOKEN: &str = "ingest-token-0f9e8d";

@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use voicetrace::receiver::auth::{API_TOKEN_ENV, INGEST_TOKEN_ENV};
-use voicetrace::receiver::forward::secret::Secret;
 use voicetrace::receiver::forward::SinkConfig;
+use voicetrace::receiver::secret::{Secret, SecretSource};
 use voicetrace::receiver::server::{Receiver, ServeConfig};
 
 /// Where the store lives unless told otherwise (relative to the working directory).
@@ -133,11 +133,11 @@ impl ServeArgs {
         // Tokens never come from a flag's value (it would show in `ps`): a file, else the
         // environment.
         if config.ingest_token_file.is_none() {
-            config.ingest_token = Secret::from_env(INGEST_TOKEN_ENV)
+            config.ingest_token = Secret::optional(SecretSource::Env(INGEST_TOKEN_ENV))
                 .with_context(|| format!("invalid {INGEST_TOKEN_ENV}"))?;
         }
         if config.api_token_file.is_none() {
-            config.api_token = Secret::from_env(API_TOKEN_ENV)
+            config.api_token = Secret::optional(SecretSource::Env(API_TOKEN_ENV))
                 .with_context(|| format!("invalid {API_TOKEN_ENV}"))?;
         }
         if self.no_journal {

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::receiver::secret::{Secret, SecretSource};
+
 /// Default request timeout: an ingest API that has not answered in 10 s is treated as down for
 /// this attempt (the entry is retried), so one stuck request cannot hold a slot for long.
 const DEFAULT_TIMEOUT_MS: u64 = 10_000;
@@ -242,9 +244,24 @@ impl SinkConfig {
         })
     }
 
-    /// The sink's secret from its file or environment variable, if it has one.
-    pub fn optional_secret(&self) -> Result<Option<super::secret::Secret>, super::ForwardError> {
-        super::secret::Secret::resolve(self, false).map_err(|source| super::ForwardError::Secret {
+    /// Where the sink's secret is read from: `secret_file` if set, else the variable
+    /// `secret_env` (or the kind's default variable); `None` for a kind without a secret.
+    pub fn secret_source(&self) -> Option<SecretSource<'_>> {
+        if let Some(path) = &self.secret_file {
+            return Some(SecretSource::File(path));
+        }
+        self.secret_env
+            .as_deref()
+            .or(self.kind.default_secret_env())
+            .map(SecretSource::Env)
+    }
+
+    /// The sink's secret, if it has one.
+    pub fn optional_secret(&self) -> Result<Option<Secret>, super::ForwardError> {
+        let Some(source) = self.secret_source() else {
+            return Ok(None);
+        };
+        Secret::optional(source).map_err(|source| super::ForwardError::Secret {
             sink: self.name().to_string(),
             source,
         })

@@ -26,7 +26,6 @@
 
 pub mod config;
 pub mod outcome;
-pub mod secret;
 pub mod sinks;
 mod stats;
 
@@ -40,10 +39,10 @@ use tokio::time::Instant;
 
 pub use config::{ConfigError, RetryPolicy, SinkConfig, SinkKind};
 pub use outcome::Outcome;
-pub use secret::SecretError;
 pub use stats::format_sink_stats;
 
 use crate::receiver::calllog::CallUpdate;
+use crate::receiver::secret::SecretError;
 pub use crate::receiver::store::Settle;
 use crate::receiver::store::{now_ms, Enqueue, OutboxEntry, Store, StoreError};
 use sinks::{idempotency_key, Sink};

@@ -21,9 +21,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
 use super::config::{SinkConfig, SinkKind};
 use super::outcome::Outcome;
-use super::secret::{redact, Secret};
 use super::ForwardError;
 use crate::receiver::calllog::CallUpdate;
+use crate::receiver::secret::{redact, Secret};
 use crate::receiver::store::OutboxEntry;
 
 /// The header carrying the idempotency key of every request.

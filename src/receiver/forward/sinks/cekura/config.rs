@@ -3,11 +3,13 @@
 use reqwest::Url;
 
 use crate::receiver::forward::config::{ConfigError, SinkConfig};
-use crate::receiver::forward::secret::Secret;
 use crate::receiver::forward::ForwardError;
+use crate::receiver::secret::{Secret, SecretSource};
 
 /// The observe endpoint, relative to the configured base URL.
 pub const OBSERVE_PATH: &str = "observability/v1/observe/";
+/// Where the API key is read from when the sink names no source.
+const DEFAULT_SECRET_ENV: &str = "VOICETRACE_CEKURA_API_KEY";
 
 /// Settings of a cekura sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,17 +33,13 @@ impl CekuraConfig {
                 why: e.to_string(),
             })
         })?;
-        let secret = Secret::resolve(sink, true)
-            .map_err(|source| ForwardError::Secret {
-                sink: sink.name().to_string(),
-                source,
-            })?
-            .ok_or_else(|| ForwardError::Secret {
-                sink: sink.name().to_string(),
-                source: crate::receiver::forward::secret::SecretError::Missing(
-                    "VOICETRACE_CEKURA_API_KEY".into(),
-                ),
-            })?;
+        let source = sink
+            .secret_source()
+            .unwrap_or(SecretSource::Env(DEFAULT_SECRET_ENV));
+        let secret = Secret::required(source).map_err(|source| ForwardError::Secret {
+            sink: sink.name().to_string(),
+            source,
+        })?;
         Ok((
             CekuraConfig {
                 url,

@@ -3,8 +3,8 @@
 use reqwest::Url;
 
 use crate::receiver::forward::config::SinkConfig;
-use crate::receiver::forward::secret::Secret;
 use crate::receiver::forward::ForwardError;
+use crate::receiver::secret::Secret;
 
 /// Settings of a webhook sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
