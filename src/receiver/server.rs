@@ -263,9 +263,9 @@ impl Receiver {
                 dir: config.data_dir.clone(),
                 message: e.to_string(),
             })?;
-        let live_turns = config.sinks.iter().any(SinkConfig::wants_live_updates);
         let forwarder = Forwarder::start(store.clone(), config.sinks.clone())
             .map_err(|e| ServeError::Sinks(e.to_string()))?;
+        let live_turns = forwarder.wants_live_updates();
         let telemetry = Telemetry::new();
 
         let (stop, stop_rx) = watch::channel(false);
