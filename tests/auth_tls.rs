@@ -26,8 +26,8 @@ use voicetrace::instrument::{Call, Config, EndReason, Protocol};
 use voicetrace::receiver::api::grpc::pb;
 use voicetrace::receiver::api::grpc::pb::call_log_service_client::CallLogServiceClient;
 use voicetrace::receiver::calllog::CallLog;
-use voicetrace::receiver::forward::secret::Secret;
-use voicetrace::receiver::forward::{SinkConfig, SinkKind};
+use voicetrace::receiver::forward::{HttpConfig, SharedConfig, SinkConfig};
+use voicetrace::receiver::secret::Secret;
 use voicetrace::receiver::server::{Receiver, ServeConfig, ServeError};
 
 const INGEST_TOKEN: &str = "ingest-token-0f9e8d";
@@ -502,14 +502,14 @@ async fn no_api_answer_carries_a_token_or_a_sink_secret() {
     let (ingest_file, api_file) = (data.path().join("ingest"), data.path().join("api"));
     std::fs::write(&ingest_file, format!("{INGEST_TOKEN}\n")).unwrap();
     std::fs::write(&api_file, API_TOKEN).unwrap();
-    let mut sink = SinkConfig::new(SinkKind::Http, "http://127.0.0.1:9/calls");
-    sink.secret_file = Some(secret_file);
+    let mut sink = HttpConfig::new(SharedConfig::new("http://127.0.0.1:9/calls"));
+    sink.secret.secret_file = Some(secret_file);
     let secrets = [INGEST_TOKEN, API_TOKEN, SINK_SECRET];
     let receiver = start(data.path(), |c| {
         // From files this time, as `--ingest-token-file` / `--api-token-file` give them.
         c.ingest_token_file = Some(ingest_file);
         c.api_token_file = Some(api_file);
-        c.sinks.push(sink);
+        c.sinks.push(SinkConfig::Http(sink));
         c.trace_url_template = Some("http://traces.example/{trace_id}".into());
         let shown = format!("{c:?}");
         for secret in secrets {

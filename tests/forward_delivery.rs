@@ -25,7 +25,7 @@ async fn an_endpoint_answering_503_with_retry_after_gets_it_once_it_recovers() {
         "busy".into(),
     )]);
     let mut config = sink(SinkKind::Cekura, &endpoint.url(), Some(API_KEY), dir.path());
-    config.agent = Some(7);
+    cekura(&mut config).keys.agent = Some(7);
     let (store, forwarder) = start(dir.path(), vec![config]);
     record(&forwarder, vec![finished("call_503", 1)]).await;
 
@@ -56,7 +56,7 @@ async fn a_400_is_a_dead_letter_with_its_reason_and_retry_dead_requeues_it() {
     // The endpoint echoes the API key in its error: it must not reach the dead letter.
     let endpoint = Endpoint::start(Reply::EchoHeader(400, "x-cekura-api-key")).await;
     let mut config = sink(SinkKind::Cekura, &endpoint.url(), Some(API_KEY), dir.path());
-    config.agent = Some(7);
+    cekura(&mut config).keys.agent = Some(7);
     let (store, forwarder) = start(dir.path(), vec![config]);
     record(&forwarder, vec![finished("call_400", 1)]).await;
 
@@ -112,7 +112,7 @@ async fn too_many_failed_attempts_park_the_entry() {
     let dir = tempfile::tempdir().unwrap();
     let endpoint = Endpoint::start(Reply::Status(500)).await;
     let mut config = sink(SinkKind::Http, &endpoint.url(), None, dir.path());
-    config.retry.max_attempts = 3;
+    config.shared_mut().retry.max_attempts = 3;
     let (store, forwarder) = start(dir.path(), vec![config]);
     record(&forwarder, vec![finished("call_500", 1)]).await;
     endpoint.take(3).await;
@@ -141,7 +141,7 @@ async fn an_endpoint_down_across_a_receiver_restart_gets_each_revision_once() {
         Some(API_KEY),
         dir.path(),
     );
-    config.agent = Some(7);
+    cekura(&mut config).keys.agent = Some(7);
 
     // The endpoint is down: every attempt fails, nothing is lost.
     let (store, forwarder) = start(dir.path(), vec![config.clone()]);
@@ -203,8 +203,8 @@ async fn a_slow_endpoint_holds_up_neither_record_nor_more_than_its_concurrency()
     let dir = tempfile::tempdir().unwrap();
     let endpoint = Endpoint::start(Reply::Hang).await;
     let mut config = sink(SinkKind::Http, &endpoint.url(), None, dir.path());
-    config.concurrency = 2;
-    config.timeout_ms = 120_000;
+    config.shared_mut().concurrency = 2;
+    config.shared_mut().timeout_ms = 120_000;
     let (store, forwarder) = start(dir.path(), vec![config]);
 
     const CALLS: u64 = 100;
@@ -238,7 +238,7 @@ async fn revisions_of_one_call_are_delivered_in_order() {
     // Some requests fail once, whichever they are.
     endpoint.script([Reply::Status(503), Reply::Status(200), Reply::Status(503)]);
     let mut config = sink(SinkKind::Http, &endpoint.url(), None, dir.path());
-    config.concurrency = 4;
+    config.shared_mut().concurrency = 4;
     let (store, forwarder) = start(dir.path(), vec![config]);
     let mut updates = Vec::new();
     for revision in 1..=5 {
@@ -265,7 +265,7 @@ async fn attempts_abandoned_at_shutdown_are_sent_again_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let endpoint = Endpoint::start(Reply::Hang).await;
     let mut config = sink(SinkKind::Http, &endpoint.url(), None, dir.path());
-    config.timeout_ms = 120_000;
+    config.shared_mut().timeout_ms = 120_000;
     let (store, forwarder) = start(dir.path(), vec![config.clone()]);
     record(&forwarder, vec![finished("call_s", 1)]).await;
     let held = endpoint.next().await;

@@ -13,9 +13,9 @@ async fn cekura_gets_a_create_call_log_body_with_the_api_key() {
     let dir = tempfile::tempdir().unwrap();
     let endpoint = Endpoint::start(Reply::Status(201)).await;
     let mut config = sink(SinkKind::Cekura, &endpoint.url(), Some(API_KEY), dir.path());
-    config.agent = Some(2421);
+    cekura(&mut config).keys.agent = Some(2421);
     let mut by_assistant = sink(SinkKind::Cekura, &endpoint.url(), Some(API_KEY), dir.path());
-    by_assistant.name = Some("cekura-assistant".into());
+    by_assistant.shared_mut().name = Some("cekura-assistant".into());
     let (store, forwarder) = start(dir.path(), vec![config, by_assistant]);
     record(&forwarder, vec![finished("call_1", 1)]).await;
 
@@ -103,9 +103,9 @@ async fn webhook_events_arrive_live_then_completed_then_analysis_with_the_secret
         Some(WEBHOOK_SECRET),
         dir.path(),
     );
-    config.webhook_id = Some("agent_webhook_test".into());
+    webhook(&mut config).keys.webhook_id = Some("agent_webhook_test".into());
     // Several requests at once: the order below comes from the outbox, not from luck.
-    config.concurrency = 8;
+    config.shared_mut().concurrency = 8;
     let (store, forwarder) = start(dir.path(), vec![config]);
     let mut updates = live_updates("call_w");
     updates.push(finished("call_w", 1));
@@ -224,7 +224,10 @@ async fn http_gets_the_canonical_call_log_with_a_bearer_token() {
         Some("tok_abc"),
         dir.path(),
     );
-    config.headers.insert("X-Team".into(), "voice".into());
+    config
+        .shared_mut()
+        .headers
+        .insert("X-Team".into(), "voice".into());
     let (store, forwarder) = start(dir.path(), vec![config]);
     // Live updates are not for this sink: only the call log goes out.
     let mut updates = live_updates("call_h");
@@ -329,7 +332,7 @@ async fn configuration_errors_name_the_problem_and_never_the_secret() {
     let store = voicetrace::receiver::store::Store::open(&dir.path().join("data")).unwrap();
     // A cekura sink needs its API key.
     let mut no_key = SinkConfig::from_flag("cekura:https://api.cekura.ai").unwrap();
-    no_key.secret_env = Some("VOICETRACE_TEST_UNSET_CEKURA_KEY".into());
+    secret_config(&mut no_key).secret_env = Some("VOICETRACE_TEST_UNSET_CEKURA_KEY".into());
     let err = Forwarder::start(store.clone(), vec![no_key])
         .unwrap_err()
         .to_string();
@@ -348,7 +351,7 @@ async fn configuration_errors_name_the_problem_and_never_the_secret() {
         Some("line1\u{7f}secretvalue"),
         dir.path(),
     );
-    bad.agent = Some(1);
+    cekura(&mut bad).keys.agent = Some(1);
     let err = Forwarder::start(store.clone(), vec![bad.clone()])
         .unwrap_err()
         .to_string();

@@ -11,8 +11,8 @@ use clap::Args;
 use voicetrace::receiver::auth::{API_TOKEN_ENV, INGEST_TOKEN_ENV};
 use voicetrace::receiver::config::ServeConfig;
 pub use voicetrace::receiver::config::DEFAULT_DATA_DIR;
-use voicetrace::receiver::forward::secret::Secret;
 use voicetrace::receiver::forward::SinkConfig;
+use voicetrace::receiver::secret::{Secret, SecretSource};
 use voicetrace::receiver::server::Receiver;
 
 /// How long a stop (SIGINT/SIGTERM) may take: requests in flight are answered, calls whose root
@@ -132,11 +132,11 @@ impl ServeArgs {
         // Tokens never come from a flag's value (it would show in `ps`): a file, else the
         // environment.
         if config.ingest_token_file.is_none() {
-            config.ingest_token = Secret::from_env(INGEST_TOKEN_ENV)
+            config.ingest_token = Secret::optional(SecretSource::Env(INGEST_TOKEN_ENV))
                 .with_context(|| format!("invalid {INGEST_TOKEN_ENV}"))?;
         }
         if config.api_token_file.is_none() {
-            config.api_token = Secret::from_env(API_TOKEN_ENV)
+            config.api_token = Secret::optional(SecretSource::Env(API_TOKEN_ENV))
                 .with_context(|| format!("invalid {API_TOKEN_ENV}"))?;
         }
         if self.no_journal {

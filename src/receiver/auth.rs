@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::receiver::api::error::ApiError;
-use crate::receiver::forward::secret::{Secret, SecretError};
+use crate::receiver::secret::{Secret, SecretError, SecretSource};
 
 /// Where `voicetrace serve` reads the ingest token when no `ingest_token_file` is configured.
 pub const INGEST_TOKEN_ENV: &str = "VOICETRACE_INGEST_TOKEN";
@@ -112,7 +112,9 @@ impl Tokens {
     ) -> Result<Tokens, AuthError> {
         let load = |secret: Option<&Secret>, file: Option<&PathBuf>| match (secret, file) {
             (Some(s), _) => Ok(Some(BearerToken::new(s))),
-            (None, Some(path)) => Secret::from_file(path).map(|s| Some(BearerToken::new(&s))),
+            (None, Some(path)) => {
+                Secret::required(SecretSource::File(path)).map(|s| Some(BearerToken::new(&s)))
+            }
             (None, None) => Ok(None),
         };
         Ok(Tokens {

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use crate::receiver::analyze::AnalysisConfig;
 use crate::receiver::assemble::AssemblerConfig;
-use crate::receiver::forward::secret::Secret;
 use crate::receiver::forward::SinkConfig;
+use crate::receiver::secret::Secret;
 
 /// OTLP/gRPC's registered port, on loopback: a receiver is not reachable from other hosts until
 /// told to listen there.

@@ -19,7 +19,8 @@
 //! - [`store`]: the embedded SQLite database: call logs by revision and one outbox per sink.
 //! - [`forward`]: the delivery loop and the sinks that receive call logs.
 //! - [`server`]: wires the stages together into `voicetrace serve`.
-//! - [`auth`] and [`tls`]: optional bearer tokens and TLS on the listeners.
+//! - [`auth`] and [`tls`]: optional bearer tokens and TLS on the listeners; [`secret`]: how
+//!   tokens and sink secrets are read and kept out of logs and errors.
 
 pub mod analyze;
 pub mod api;
@@ -31,6 +32,7 @@ pub mod forward;
 pub mod ingest;
 pub mod journal;
 mod listeners;
+pub mod secret;
 pub mod server;
 pub mod span;
 pub mod store;

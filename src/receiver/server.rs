@@ -30,7 +30,7 @@ use crate::receiver::assemble::{Assembler, AssemblerConfig};
 use crate::receiver::auth::{AuthError, Tokens};
 use crate::receiver::calllog::CallLog;
 pub use crate::receiver::config::ServeConfig;
-use crate::receiver::forward::{ForwardError, Forwarder, SinkConfig};
+use crate::receiver::forward::{ForwardError, Forwarder};
 use crate::receiver::ingest::{Admission, Bounds, Ingest};
 use crate::receiver::journal;
 use crate::receiver::listeners::{Listeners, Servers};
@@ -279,7 +279,7 @@ impl Pipeline<'_> {
         batches: mpsc::Receiver<journal::Journaled>,
         forwarder: Forwarder,
     ) -> (JoinHandle<()>, JoinHandle<()>) {
-        let live_turns = config.sinks.iter().any(SinkConfig::wants_live_updates);
+        let live_turns = forwarder.wants_live_updates();
         let assembler = Assembler::new(AssemblerConfig {
             grace_ms: config.grace_ms,
             idle_timeout_ms: config.idle_timeout_ms,

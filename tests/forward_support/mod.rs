@@ -20,7 +20,9 @@ use voicetrace::receiver::calllog::{
     CallLog, CallMetrics, CallStarted, CallStatus, CallUpdate, Dialect, Issue, Links, Stage,
     ToolExecution, Turn, TurnCompleted,
 };
-use voicetrace::receiver::forward::{Forwarder, RetryPolicy, SinkConfig, SinkKind};
+use voicetrace::receiver::forward::{
+    CekuraConfig, Forwarder, RetryPolicy, SecretConfig, SinkConfig, SinkKind, WebhookConfig,
+};
 use voicetrace::receiver::store::Store;
 
 /// Every wait in these tests ends by this deadline (generous: CI machines are slow); a test
@@ -276,14 +278,40 @@ pub const WEBHOOK_SECRET: &str = "whsec_test_9a8b7c6d";
 /// A sink of `kind` to `target`, fast retries, and the secret (if any) in a file under `dir`.
 pub fn sink(kind: SinkKind, target: &str, secret: Option<&str>, dir: &Path) -> SinkConfig {
     let mut c = SinkConfig::new(kind, target);
-    c.retry = fast_retry();
-    c.timeout_ms = 5_000;
+    c.shared_mut().retry = fast_retry();
+    c.shared_mut().timeout_ms = 5_000;
     if let Some(secret) = secret {
         let path = dir.join(format!("{}.secret", kind.as_str()));
         std::fs::write(&path, format!("{secret}\n")).unwrap();
-        c.secret_file = Some(path);
+        secret_config(&mut c).secret_file = Some(path);
     }
     c
+}
+
+/// Where the secret of a sink comes from (a jsonl sink has none).
+pub fn secret_config(c: &mut SinkConfig) -> &mut SecretConfig {
+    match c {
+        SinkConfig::Cekura(c) => &mut c.secret,
+        SinkConfig::Webhook(c) => &mut c.secret,
+        SinkConfig::Http(c) => &mut c.secret,
+        other => panic!("no secret on {other:?}"),
+    }
+}
+
+/// The settings of a cekura sink.
+pub fn cekura(c: &mut SinkConfig) -> &mut CekuraConfig {
+    match c {
+        SinkConfig::Cekura(c) => c,
+        other => panic!("not a cekura sink: {other:?}"),
+    }
+}
+
+/// The settings of a webhook sink.
+pub fn webhook(c: &mut SinkConfig) -> &mut WebhookConfig {
+    match c {
+        SinkConfig::Webhook(c) => c,
+        other => panic!("not a webhook sink: {other:?}"),
+    }
 }
 
 /// Opens the store in `dir` and starts a forwarder with `sinks`.

@@ -1,11 +1,30 @@
 //! Sink configuration: the `--sink KIND:TARGET` flag and the `[[sinks]]` tables of the TOML
-//! config file, both deserialised into [`SinkConfig`].
+//! config file, both deserialised into [`SinkConfig`]: one variant per kind, each a
+//! [`KindConfig`] of the settings every kind shares ([`SharedConfig`]), where its secret comes
+//! from ([`SecretConfig`], or [`NoSecret`]) and the kind's own keys (a struct defined beside its
+//! sink in [`super::sinks`], `()` for a kind without any).
+//!
+//! A key that does not belong to the kind (`webhook_id` on an http sink, a secret on a jsonl
+//! sink, a typo) is refused by serde with a message that names it. `KindConfig` is
+//! `deny_unknown_fields` and flattens its three parts: serde's derive then refuses every key that
+//! no part claimed. This holds only while the parts flatten nothing themselves (a nested flatten
+//! borrows its keys instead of claiming them, so every key would look unknown);
+//! `unknown_keys_are_refused_by_name` pins it.
+//! [`SinkConfig::validate`] checks what serde cannot: the target's shape, the retry ranges,
+//! concurrency.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use super::sinks::cekura::CekuraConfig;
+use super::sinks::http::HttpConfig;
+use super::sinks::jsonl::JsonlConfig;
+use super::sinks::webhook::WebhookConfig;
+use super::ForwardError;
+use crate::receiver::secret::{Secret, SecretSource};
 
 /// Default request timeout: an ingest API that has not answered in 10 s is treated as down for
 /// this attempt (the entry is retried), so one stuck request cannot hold a slot for long.
@@ -15,8 +34,7 @@ const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_CONCURRENCY: usize = 4;
 
 /// What kind of sink, and so what it sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SinkKind {
     /// Cekura's observe API (`POST {base}/observability/v1/observe/`).
     Cekura,
@@ -47,16 +65,6 @@ impl SinkKind {
             "jsonl" => SinkKind::Jsonl,
             _ => return None,
         })
-    }
-
-    /// The environment variable a sink of this kind reads its secret from by default.
-    pub fn default_secret_env(self) -> Option<&'static str> {
-        match self {
-            SinkKind::Cekura => Some("VOICETRACE_CEKURA_API_KEY"),
-            SinkKind::Webhook => Some("VOICETRACE_WEBHOOK_SECRET"),
-            SinkKind::Http => Some("VOICETRACE_HTTP_BEARER_TOKEN"),
-            SinkKind::Jsonl => None,
-        }
     }
 }
 
@@ -138,7 +146,8 @@ impl RetryPolicy {
     }
 }
 
-/// One sink, from a `[[sinks]]` table of the config file or from `--sink`.
+/// One sink, from a `[[sinks]]` table of the config file or from `--sink`: one variant per kind
+/// (the table's `kind`), each with the kind's own keys.
 ///
 /// Keys (all but `kind` and `target` optional):
 ///
@@ -150,17 +159,18 @@ impl RetryPolicy {
 /// | `headers` | extra request headers | none |
 /// | `timeout_ms` | per-request timeout | 10000 |
 /// | `concurrency` | requests in flight at once | 4 (jsonl: 1) |
-/// | `secret_env` | environment variable holding the secret | see below |
-/// | `secret_file` | file holding the secret (trimmed); wins over the environment | none |
+/// | `secret_env` | cekura, webhook, http: environment variable holding the secret | see below |
+/// | `secret_file` | cekura, webhook, http: file holding the secret (trimmed); wins over the environment | none |
 /// | `agent` | cekura: the Cekura agent id (integer) | none |
 /// | `assistant_id` | cekura: the provider assistant id, when `agent` is not set | the call's agent id |
 /// | `webhook_id` | webhook: the envelope's `webhook_id` | the sink's name |
 /// | `[sinks.retry]` | `initial_backoff_ms` (500), `max_backoff_ms` (300000), `multiplier` (2), `jitter` (0.2), `max_attempts` (0 = none), `max_age_ms` (72 h) | |
 ///
-/// The secret is the `X-CEKURA-API-KEY` of a cekura sink (required; default environment
-/// variable `VOICETRACE_CEKURA_API_KEY`), the `x-webhook-secret` of a webhook sink (optional;
-/// `VOICETRACE_WEBHOOK_SECRET`), the bearer token of an http sink (optional;
-/// `VOICETRACE_HTTP_BEARER_TOKEN`). Secrets are never written to the config, logs or errors.
+/// A key of another kind is an error. The secret is the `X-CEKURA-API-KEY` of a cekura sink
+/// (required; default environment variable `VOICETRACE_CEKURA_API_KEY`), the
+/// `x-webhook-secret` of a webhook sink (optional; `VOICETRACE_WEBHOOK_SECRET`), the bearer
+/// token of an http sink (optional; `VOICETRACE_HTTP_BEARER_TOKEN`). Secrets are never written
+/// to the config, logs or errors.
 ///
 /// ```toml
 /// [[sinks]]
@@ -184,13 +194,59 @@ impl RetryPolicy {
 /// target = "voicetrace-data/calls.jsonl"
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SinkConfig {
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SinkConfig {
+    /// Cekura's observe API.
+    Cekura(CekuraConfig),
+    /// Cartesia-style webhook events.
+    Webhook(WebhookConfig),
+    /// The canonical call log JSON to any URL.
+    Http(HttpConfig),
+    /// Call logs appended to a file.
+    Jsonl(JsonlConfig),
+}
+
+/// One sink of a kind: the settings every kind has, where its secret comes from (`S`), and the
+/// kind's own keys (`K`). Each part must be a plain struct (or `()`) that flattens nothing
+/// itself (see the module's documentation).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "K: Deserialize<'de>, S: Deserialize<'de>")
+)]
+pub struct KindConfig<K, S = SecretConfig> {
+    /// Name, target, headers, timeout, concurrency, retry.
+    #[serde(flatten)]
+    pub shared: SharedConfig,
+    /// Where the secret comes from (`secret_env`, `secret_file`), for kinds that have one.
+    #[serde(flatten)]
+    pub secret: S,
+    /// The kind's own keys.
+    #[serde(flatten)]
+    pub keys: K,
+}
+
+/// The secret of a kind that has none: no key.
+pub type NoSecret = ();
+
+impl<K: Default, S: Default> KindConfig<K, S> {
+    /// A sink with `shared` settings, no secret configured (the kind's default source) and its
+    /// own keys at their defaults.
+    pub fn new(shared: SharedConfig) -> KindConfig<K, S> {
+        KindConfig {
+            shared,
+            secret: S::default(),
+            keys: K::default(),
+        }
+    }
+}
+
+/// The settings every kind has.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SharedConfig {
     /// Unique name; defaults to the kind.
     #[serde(default)]
     pub name: Option<String>,
-    /// What the sink sends.
-    pub kind: SinkKind,
     /// Base URL, URL or file path, depending on the kind.
     pub target: String,
     /// Extra request headers.
@@ -205,21 +261,6 @@ pub struct SinkConfig {
     /// Backoff, attempts and age limits.
     #[serde(default)]
     pub retry: RetryPolicy,
-    /// The environment variable holding the secret (default per kind).
-    #[serde(default)]
-    pub secret_env: Option<String>,
-    /// A file holding the secret; wins over the environment.
-    #[serde(default)]
-    pub secret_file: Option<PathBuf>,
-    /// cekura: the Cekura agent id.
-    #[serde(default)]
-    pub agent: Option<i64>,
-    /// cekura: the provider's assistant id (when `agent` is not set).
-    #[serde(default)]
-    pub assistant_id: Option<String>,
-    /// webhook: the envelope's `webhook_id`.
-    #[serde(default)]
-    pub webhook_id: Option<String>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -230,73 +271,17 @@ fn default_concurrency() -> usize {
     DEFAULT_CONCURRENCY
 }
 
-impl SinkConfig {
-    /// The target as a URL (http, webhook and cekura sinks).
-    pub fn target_url(&self) -> Result<reqwest::Url, super::ForwardError> {
-        reqwest::Url::parse(&self.target).map_err(|e| {
-            super::ForwardError::Config(ConfigError::Target {
-                sink: self.name().to_string(),
-                target: self.target.clone(),
-                why: e.to_string(),
-            })
-        })
-    }
-
-    /// The sink's secret from its file or environment variable, if it has one.
-    pub fn optional_secret(&self) -> Result<Option<super::secret::Secret>, super::ForwardError> {
-        super::secret::Secret::resolve(self, false).map_err(|source| super::ForwardError::Secret {
-            sink: self.name().to_string(),
-            source,
-        })
-    }
-
-    /// A sink of `kind` to `target` with every other setting at its default.
-    pub fn new(kind: SinkKind, target: impl Into<String>) -> SinkConfig {
-        SinkConfig {
+impl SharedConfig {
+    /// `target` with every other setting at its default.
+    pub fn new(target: impl Into<String>) -> SharedConfig {
+        SharedConfig {
             name: None,
-            kind,
             target: target.into(),
             headers: BTreeMap::new(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
             concurrency: DEFAULT_CONCURRENCY,
             retry: RetryPolicy::default(),
-            secret_env: None,
-            secret_file: None,
-            agent: None,
-            assistant_id: None,
-            webhook_id: None,
         }
-    }
-
-    /// Parses `--sink`: `KIND:TARGET` (`cekura:BASE_URL`, `webhook:URL`, `http:URL`,
-    /// `jsonl:PATH`), or `NAME=KIND:TARGET` to name it (two sinks of one kind need names).
-    pub fn from_flag(flag: &str) -> Result<SinkConfig, ConfigError> {
-        let (head, target) = flag
-            .split_once(':')
-            .ok_or_else(|| ConfigError::Flag(flag.to_string()))?;
-        let (name, kind) = match head.split_once('=') {
-            Some((name, kind)) => (Some(name.trim().to_string()), kind.trim()),
-            None => (None, head.trim()),
-        };
-        let kind = SinkKind::parse(kind).ok_or_else(|| ConfigError::Kind(kind.to_string()))?;
-        if target.trim().is_empty() || name.as_deref() == Some("") {
-            return Err(ConfigError::Flag(flag.to_string()));
-        }
-        let mut config = SinkConfig::new(kind, target.trim());
-        config.name = name;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// The sink's name: `name`, else the kind.
-    pub fn name(&self) -> &str {
-        self.name.as_deref().unwrap_or(self.kind.as_str())
-    }
-
-    /// Whether the sink wants live updates (`Started`, `TurnCompleted`), not only finished call
-    /// logs: assembly only produces them when some sink does.
-    pub fn wants_live_updates(&self) -> bool {
-        self.kind == SinkKind::Webhook
     }
 
     /// The per-request timeout.
@@ -304,49 +289,38 @@ impl SinkConfig {
         Duration::from_millis(self.timeout_ms.max(1))
     }
 
-    /// Checks what can be checked without I/O: the target's shape, the options that belong to
-    /// the kind, the retry policy.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let sink = self.name().to_string();
+    /// The target as an `http://` or `https://` URL with a host (sink `sink`, for errors).
+    pub fn http_url(&self, sink: &str) -> Result<reqwest::Url, ConfigError> {
+        let target_error = |why: String| ConfigError::Target {
+            sink: sink.to_string(),
+            target: self.target.clone(),
+            why,
+        };
+        let url = reqwest::Url::parse(&self.target).map_err(|e| target_error(e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(target_error("expected an http:// or https:// URL".into()));
+        }
+        Ok(url)
+    }
+
+    /// The target as a file path (sink `sink`, for errors).
+    pub fn file_path(&self, sink: &str) -> Result<PathBuf, ConfigError> {
+        if self.target.trim().is_empty() {
+            return Err(ConfigError::Target {
+                sink: sink.to_string(),
+                target: self.target.clone(),
+                why: "empty path".into(),
+            });
+        }
+        Ok(PathBuf::from(&self.target))
+    }
+
+    /// Checks the settings that do not depend on the kind: concurrency and the retry policy.
+    fn validate(&self, sink: &str) -> Result<(), ConfigError> {
         let invalid = |why: &str| ConfigError::Invalid {
-            sink: sink.clone(),
+            sink: sink.to_string(),
             why: why.to_string(),
         };
-        match self.kind {
-            SinkKind::Jsonl => {
-                if self.target.trim().is_empty() {
-                    return Err(ConfigError::Target {
-                        sink,
-                        target: self.target.clone(),
-                        why: "empty path".into(),
-                    });
-                }
-            }
-            _ => {
-                let url = reqwest::Url::parse(&self.target).map_err(|e| ConfigError::Target {
-                    sink: sink.clone(),
-                    target: self.target.clone(),
-                    why: e.to_string(),
-                })?;
-                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                    return Err(ConfigError::Target {
-                        sink,
-                        target: self.target.clone(),
-                        why: "expected an http:// or https:// URL".into(),
-                    });
-                }
-            }
-        }
-        if self.kind != SinkKind::Cekura && (self.agent.is_some() || self.assistant_id.is_some()) {
-            return Err(invalid("`agent` and `assistant_id` belong to cekura sinks"));
-        }
-        if self.kind != SinkKind::Webhook && self.webhook_id.is_some() {
-            return Err(invalid("`webhook_id` belongs to webhook sinks"));
-        }
-        if self.kind == SinkKind::Jsonl && (self.secret_env.is_some() || self.secret_file.is_some())
-        {
-            return Err(invalid("a jsonl sink has no secret"));
-        }
         if self.concurrency == 0 {
             return Err(invalid("`concurrency` must be at least 1"));
         }
@@ -366,22 +340,156 @@ impl SinkConfig {
     }
 }
 
+/// Where a sink's secret comes from: `secret_file`, else the variable `secret_env`, else the
+/// kind's own variable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct SecretConfig {
+    /// The environment variable holding the secret (default per kind).
+    pub secret_env: Option<String>,
+    /// A file holding the secret; wins over the environment.
+    pub secret_file: Option<PathBuf>,
+}
+
+impl SecretConfig {
+    /// The file or variable to read, `default_env` when neither is configured.
+    pub fn source<'a>(&'a self, default_env: &'a str) -> SecretSource<'a> {
+        match (&self.secret_file, &self.secret_env) {
+            (Some(path), _) => SecretSource::File(path),
+            (None, Some(var)) => SecretSource::Env(var),
+            (None, None) => SecretSource::Env(default_env),
+        }
+    }
+
+    /// The secret of sink `sink`, which must have one.
+    pub fn required(&self, sink: &str, default_env: &str) -> Result<Secret, ForwardError> {
+        Secret::required(self.source(default_env)).map_err(|source| ForwardError::Secret {
+            sink: sink.to_string(),
+            source,
+        })
+    }
+
+    /// The secret of sink `sink`, if it has one.
+    pub fn optional(&self, sink: &str, default_env: &str) -> Result<Option<Secret>, ForwardError> {
+        Secret::optional(self.source(default_env)).map_err(|source| ForwardError::Secret {
+            sink: sink.to_string(),
+            source,
+        })
+    }
+}
+
+impl SinkConfig {
+    /// A sink of `kind` to `target` with every other setting at its default.
+    pub fn new(kind: SinkKind, target: impl Into<String>) -> SinkConfig {
+        let shared = SharedConfig::new(target);
+        match kind {
+            SinkKind::Cekura => SinkConfig::Cekura(CekuraConfig::new(shared)),
+            SinkKind::Webhook => SinkConfig::Webhook(WebhookConfig::new(shared)),
+            SinkKind::Http => SinkConfig::Http(HttpConfig::new(shared)),
+            SinkKind::Jsonl => SinkConfig::Jsonl(JsonlConfig::new(shared)),
+        }
+    }
+
+    /// Parses `--sink`: `KIND:TARGET` (`cekura:BASE_URL`, `webhook:URL`, `http:URL`,
+    /// `jsonl:PATH`), or `NAME=KIND:TARGET` to name it (two sinks of one kind need names).
+    pub fn from_flag(flag: &str) -> Result<SinkConfig, ConfigError> {
+        let (head, target) = flag
+            .split_once(':')
+            .ok_or_else(|| ConfigError::Flag(flag.to_string()))?;
+        let (name, kind) = match head.split_once('=') {
+            Some((name, kind)) => (Some(name.trim().to_string()), kind.trim()),
+            None => (None, head.trim()),
+        };
+        let kind = SinkKind::parse(kind).ok_or_else(|| ConfigError::Kind(kind.to_string()))?;
+        if target.trim().is_empty() || name.as_deref() == Some("") {
+            return Err(ConfigError::Flag(flag.to_string()));
+        }
+        let mut config = SinkConfig::new(kind, target.trim());
+        config.shared_mut().name = name;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The sink's kind.
+    pub fn kind(&self) -> SinkKind {
+        match self {
+            SinkConfig::Cekura(_) => SinkKind::Cekura,
+            SinkConfig::Webhook(_) => SinkKind::Webhook,
+            SinkConfig::Http(_) => SinkKind::Http,
+            SinkConfig::Jsonl(_) => SinkKind::Jsonl,
+        }
+    }
+
+    /// The settings every kind has.
+    pub fn shared(&self) -> &SharedConfig {
+        match self {
+            SinkConfig::Cekura(c) => &c.shared,
+            SinkConfig::Webhook(c) => &c.shared,
+            SinkConfig::Http(c) => &c.shared,
+            SinkConfig::Jsonl(c) => &c.shared,
+        }
+    }
+
+    /// The settings every kind has, to change them.
+    pub fn shared_mut(&mut self) -> &mut SharedConfig {
+        match self {
+            SinkConfig::Cekura(c) => &mut c.shared,
+            SinkConfig::Webhook(c) => &mut c.shared,
+            SinkConfig::Http(c) => &mut c.shared,
+            SinkConfig::Jsonl(c) => &mut c.shared,
+        }
+    }
+
+    /// The sink's name: `name`, else the kind.
+    pub fn name(&self) -> &str {
+        self.shared()
+            .name
+            .as_deref()
+            .unwrap_or(self.kind().as_str())
+    }
+
+    /// Checks what serde cannot, without I/O: the target's shape, concurrency, the retry
+    /// policy.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let (sink, shared) = (self.name(), self.shared());
+        match self.kind() {
+            SinkKind::Cekura | SinkKind::Webhook | SinkKind::Http => {
+                shared.http_url(sink)?;
+            }
+            SinkKind::Jsonl => {
+                shared.file_path(sink)?;
+            }
+        }
+        shared.validate(sink)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct File {
+        sinks: Vec<SinkConfig>,
+    }
+
+    fn parse(toml_text: &str) -> Result<Vec<SinkConfig>, String> {
+        toml::from_str::<File>(toml_text)
+            .map(|f| f.sinks)
+            .map_err(|e| e.to_string())
+    }
 
     #[test]
     fn flags_name_kind_and_target() {
         let c = SinkConfig::from_flag("cekura:https://api.cekura.ai").unwrap();
         assert_eq!(
-            (c.kind, c.name(), c.target.as_str()),
+            (c.kind(), c.name(), c.shared().target.as_str()),
             (SinkKind::Cekura, "cekura", "https://api.cekura.ai")
         );
         let c = SinkConfig::from_flag("ops=webhook:http://127.0.0.1:9/hook?a=b").unwrap();
-        assert_eq!((c.kind, c.name()), (SinkKind::Webhook, "ops"));
-        assert_eq!(c.target, "http://127.0.0.1:9/hook?a=b");
+        assert_eq!((c.kind(), c.name()), (SinkKind::Webhook, "ops"));
+        assert_eq!(c.shared().target, "http://127.0.0.1:9/hook?a=b");
         let c = SinkConfig::from_flag("jsonl:/tmp/x.jsonl").unwrap();
-        assert_eq!(c.kind, SinkKind::Jsonl);
+        assert_eq!(c.kind(), SinkKind::Jsonl);
         for bad in [
             "nothing",
             "kafka:x",
@@ -395,12 +503,8 @@ mod tests {
     }
 
     #[test]
-    fn toml_tables_deserialise_with_defaults() {
-        #[derive(Deserialize)]
-        struct File {
-            sinks: Vec<SinkConfig>,
-        }
-        let f: File = toml::from_str(
+    fn toml_tables_deserialise_into_their_kind_with_defaults() {
+        let sinks = parse(
             r#"
             [[sinks]]
             kind = "cekura"
@@ -411,21 +515,92 @@ mod tests {
             name = "ops"
             kind = "webhook"
             target = "https://hooks.example.com/v"
+            webhook_id = "wh_1"
             headers = { "X-Team" = "voice" }
             [sinks.retry]
             max_attempts = 5
             "#,
         )
         .unwrap();
-        assert_eq!(f.sinks[0].agent, Some(2421));
-        assert_eq!(f.sinks[0].timeout_ms, DEFAULT_TIMEOUT_MS);
-        assert_eq!(f.sinks[1].name(), "ops");
-        assert_eq!(f.sinks[1].retry.max_attempts, 5);
-        assert_eq!(f.sinks[1].retry.initial_backoff_ms, 500);
-        assert!(f.sinks.iter().all(|s| s.validate().is_ok()));
-        assert!(
-            toml::from_str::<File>("[[sinks]]\nkind='http'\ntarget='http://x'\nbogus=1").is_err()
+        let SinkConfig::Cekura(cekura) = &sinks[0] else {
+            panic!("{:?}", sinks[0]);
+        };
+        assert_eq!(cekura.keys.agent, Some(2421));
+        assert_eq!(
+            cekura.secret.source("UNUSED"),
+            SecretSource::File("/run/secrets/k".as_ref())
         );
+        assert_eq!(cekura.shared.timeout_ms, DEFAULT_TIMEOUT_MS);
+        let SinkConfig::Webhook(webhook) = &sinks[1] else {
+            panic!("{:?}", sinks[1]);
+        };
+        assert_eq!(webhook.keys.webhook_id.as_deref(), Some("wh_1"));
+        assert_eq!(sinks[1].name(), "ops");
+        assert_eq!(sinks[1].shared().headers["X-Team"], "voice");
+        assert_eq!(sinks[1].shared().retry.max_attempts, 5);
+        assert_eq!(sinks[1].shared().retry.initial_backoff_ms, 500);
+        assert!(sinks.iter().all(|s| s.validate().is_ok()));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        for (table, key) in [
+            ("kind='http'\ntarget='http://x'\nbogus=1", "bogus"),
+            (
+                "kind='http'\ntarget='http://x'\nwebhook_id='w'",
+                "webhook_id",
+            ),
+            ("kind='webhook'\ntarget='http://x'\nagent=1", "agent"),
+            (
+                "kind='jsonl'\ntarget='x.jsonl'\nsecret_env='V'",
+                "secret_env",
+            ),
+            (
+                "kind='jsonl'\ntarget='x.jsonl'\nsecret_file='f'",
+                "secret_file",
+            ),
+            (
+                "kind='cekura'\ntarget='http://x'\n[sinks.retry]\nbogus=1",
+                "bogus",
+            ),
+        ] {
+            let err = parse(&format!("[[sinks]]\n{table}")).unwrap_err();
+            assert!(
+                err.contains(&format!("unknown field `{key}`")),
+                "{table}: {err}"
+            );
+        }
+        let err = parse("[[sinks]]\nkind='kafka'\ntarget='x'").unwrap_err();
+        assert!(err.contains("unknown variant `kafka`"), "{err}");
+        let err = parse("[[sinks]]\ntarget='x'").unwrap_err();
+        assert!(err.contains("missing field `kind`"), "{err}");
+    }
+
+    #[test]
+    fn the_configured_secret_source_wins_over_the_kinds_variable() {
+        let mut secret = SecretConfig::default();
+        assert_eq!(secret.source("DEFAULT"), SecretSource::Env("DEFAULT"));
+        secret.secret_env = Some("MINE".into());
+        assert_eq!(secret.source("DEFAULT"), SecretSource::Env("MINE"));
+        secret.secret_file = Some("/k".into());
+        assert_eq!(secret.source("DEFAULT"), SecretSource::File("/k".as_ref()));
+    }
+
+    #[test]
+    fn validate_checks_what_serde_cannot() {
+        let mut c = SinkConfig::new(SinkKind::Http, "http://127.0.0.1:9/x");
+        assert!(c.validate().is_ok());
+        c.shared_mut().concurrency = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("concurrency"));
+        c.shared_mut().concurrency = 1;
+        c.shared_mut().retry.jitter = 2.0;
+        assert!(c.validate().unwrap_err().to_string().contains("jitter"));
+        let c = SinkConfig::new(SinkKind::Cekura, "/not/a/url");
+        assert!(matches!(c.validate(), Err(ConfigError::Target { .. })));
     }
 
     #[test]

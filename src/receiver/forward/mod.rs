@@ -20,13 +20,12 @@
 //! restarted receiver resumes from what the outbox holds; what was in flight when it stopped is
 //! sent again.
 //!
-//! The sinks ([`sinks`]) each live in a folder with the same roles (config, encoder, request,
-//! response classification); [`SinkConfig`] configures them from `--sink KIND:TARGET` or from
-//! the config file's `[[sinks]]` tables.
+//! Each kind of sink ([`sinks`]) is one module that knows everything about the kind (its
+//! settings, the updates it wants, what it sends); [`SinkConfig`] configures them from
+//! `--sink KIND:TARGET` or from the config file's `[[sinks]]` tables, one struct per kind.
 
 pub mod config;
 pub mod outcome;
-pub mod secret;
 pub mod sinks;
 mod stats;
 
@@ -38,13 +37,20 @@ use tokio::sync::{watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-pub use config::{ConfigError, RetryPolicy, SinkConfig, SinkKind};
+pub use config::{
+    ConfigError, KindConfig, NoSecret, RetryPolicy, SecretConfig, SharedConfig, SinkConfig,
+    SinkKind,
+};
 pub use outcome::Outcome;
-pub use secret::SecretError;
+pub use sinks::cekura::{CekuraConfig, CekuraKeys};
+pub use sinks::http::HttpConfig;
+pub use sinks::jsonl::JsonlConfig;
+pub use sinks::webhook::{WebhookConfig, WebhookKeys};
 pub use stats::format_sink_stats;
 
 use crate::receiver::calllog::CallUpdate;
 use crate::receiver::store::recorder::Deliveries;
+use crate::receiver::secret::SecretError;
 pub use crate::receiver::store::Settle;
 use crate::receiver::store::{now_ms, Enqueue, OutboxEntry, Store, StoreError};
 use sinks::{idempotency_key, Sink};
@@ -136,7 +142,7 @@ impl Forwarder {
             .iter()
             .map(|c| Sink::build(c).map(|s| (c, Arc::new(s))))
             .collect::<Result<Vec<_>, _>>()?;
-        store.register_sinks(sinks.iter().map(|c| (c.name(), c.kind.as_str())))?;
+        store.register_sinks(sinks.iter().map(|c| (c.name(), c.kind().as_str())))?;
         let (stop, stop_rx) = watch::channel(false);
         let mut handles = Vec::new();
         let mut loops = Vec::new();
@@ -145,15 +151,15 @@ impl Forwarder {
             let ctx = Arc::new(LoopCtx {
                 name: config.name().to_string(),
                 store: store.clone(),
-                concurrency: sink.concurrency(config.concurrency),
+                concurrency: sink.concurrency(config.shared().concurrency),
                 max_batch: sink.max_batch(),
                 sink: sink.clone(),
-                retry: config.retry.clone(),
+                retry: config.shared().retry.clone(),
                 wake: wake.clone(),
             });
             tracing::info!(
                 sink = config.name(),
-                kind = config.kind.as_str(),
+                kind = config.kind().as_str(),
                 concurrency = ctx.concurrency,
                 "sink started"
             );
@@ -172,6 +178,15 @@ impl Forwarder {
                 loops: Mutex::new(loops),
             }),
         })
+    }
+
+    /// Whether any sink wants live updates (`Started`, `TurnCompleted`), not only finished
+    /// call logs: assembly only produces them when some sink does.
+    pub fn wants_live_updates(&self) -> bool {
+        self.inner
+            .sinks
+            .iter()
+            .any(|handle| handle.sink.wants_live_updates())
     }
 
     /// Whether any sink wants this update (a finished call log is stored even when none does).

@@ -13,7 +13,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::config::CekuraConfig;
+use super::CekuraConfig;
 use crate::receiver::calllog::{CallLog, Turn};
 use crate::receiver::forward::sinks::transcript::{call_utterances, seconds, tool_end_ms, Speaker};
 
@@ -31,7 +31,7 @@ pub fn encode(log: &CallLog, config: &CekuraConfig, idempotency_key: &str) -> Va
     let mut body = Map::new();
     body.insert("call_id".into(), json!(log.id));
     body.insert("trace_id".into(), json!(log.trace_id));
-    match (config.agent, &config.assistant_id, &log.agent_id) {
+    match (config.keys.agent, &config.keys.assistant_id, &log.agent_id) {
         (Some(agent), _, _) => {
             body.insert("agent".into(), json!(agent));
         }
