@@ -690,10 +690,6 @@ fn attrs_json(attrs: &Attributes, skip: &[&str]) -> BTreeMap<String, serde_json:
         .collect()
 }
 
-/// Attributes `tracing-opentelemetry` puts on the span event of a `tracing` log line.
-const TRACING_LEVEL: &str = "level";
-const TRACING_TARGET: &str = "target";
-
 /// Builds the call log of one call. `spans` are all spans of one trace (any order, duplicates
 /// allowed); `logs` the OTLP log records of that trace.
 pub fn build_call_log(
@@ -800,16 +796,18 @@ pub fn build_call_log(
                 {
                     custom_metrics.insert(name.to_string(), value.to_json());
                 }
-            } else if a.get(TRACING_LEVEL).is_some() && a.get(semconv::LOG_MESSAGE).is_none() {
+            } else if a.get(semconv::TRACING_LEVEL).is_some()
+                && a.get(semconv::LOG_MESSAGE).is_none()
+            {
                 log_lines.push(LogLine {
                     at_ms,
                     level: a
-                        .get(TRACING_LEVEL)
+                        .get(semconv::TRACING_LEVEL)
                         .map(AttrValue::to_text)
                         .unwrap_or_default(),
                     message: event.name.clone(),
                     turn,
-                    fields: attrs_json(a, &[TRACING_LEVEL, TRACING_TARGET]),
+                    fields: attrs_json(a, &[semconv::TRACING_LEVEL, semconv::TRACING_TARGET]),
                 });
             } else {
                 events.push(CallEvent {
