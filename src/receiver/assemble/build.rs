@@ -14,6 +14,7 @@ use crate::receiver::span::{AttrValue, Attributes, LogRecord, SpanId, SpanRecord
 use crate::semconv::{self, genai, livekit, pipecat};
 use crate::trace_id::to_hex;
 
+use super::dialect::{self, Grouping, Rules, ROOT_SPANS, SESSION_SPANS};
 use super::timing::{first_secs, nanos_to_ms, offset_ms, stage_figure};
 
 /// Attribute keys that name the call, in order of preference, on the root then on any span.
@@ -34,12 +35,9 @@ const LLM_KEYS: &[&str] = &[
 ];
 const TTS_KEYS: &[&str] = &[semconv::METRICS_TTFB, livekit::RESPONSE_TTFB];
 
-/// Span names that are a call's root whether or not they have a (remote) parent.
-const NAMED_ROOTS: &[&str] = &[semconv::SPAN_CONVERSATION, livekit::SPAN_JOB_ENTRYPOINT];
-
 /// Whether the arrival of this span means the call's root has ended (the grace starts).
 pub fn is_root_span(span: &SpanRecord) -> bool {
-    NAMED_ROOTS.contains(&span.name.as_str()) || span.parent_span_id.is_none()
+    ROOT_SPANS.contains(&span.name.as_str()) || span.parent_span_id.is_none()
 }
 
 /// How a call is being closed.
@@ -49,60 +47,6 @@ pub enum Closing {
     RootEnded,
     /// Closed by the idle timeout or eviction with no root span.
     NoRoot,
-}
-
-/// What a stage span is, by dialect.
-fn stage_of(span: &SpanRecord, dialect: Dialect) -> Option<Stage> {
-    let name = span.name.as_str();
-    if dialect == Dialect::Livekit {
-        return match name {
-            livekit::SPAN_LLM_NODE => Some(Stage::Llm),
-            livekit::SPAN_TTS_NODE => Some(Stage::Tts),
-            livekit::SPAN_FUNCTION_TOOL => Some(Stage::Tool),
-            _ => None,
-        };
-    }
-    match name {
-        semconv::SPAN_STT => return Some(Stage::Stt),
-        semconv::SPAN_LLM => return Some(Stage::Llm),
-        semconv::SPAN_TTS => return Some(Stage::Tts),
-        semconv::SPAN_TOOL_CALL | pipecat::SPAN_LLM_TOOL_CALL => return Some(Stage::Tool),
-        semconv::SPAN_S2S => return Some(Stage::S2s),
-        _ => {}
-    }
-    let op = span.attributes.str(semconv::GEN_AI_OPERATION_NAME)?;
-    if genai::OPS_STT.contains(&op) {
-        Some(Stage::Stt)
-    } else if genai::OPS_LLM.contains(&op) {
-        Some(Stage::Llm)
-    } else if genai::OPS_TTS.contains(&op) {
-        Some(Stage::Tts)
-    } else if genai::OPS_TOOL.contains(&op) {
-        Some(Stage::Tool)
-    } else if op == semconv::OP_S2S {
-        Some(Stage::S2s)
-    } else {
-        None
-    }
-}
-
-fn detect_dialect(spans: &[&SpanRecord]) -> Dialect {
-    let has = |name: &str| spans.iter().any(|s| s.name == name);
-    if has(livekit::SPAN_AGENT_TURN)
-        || has(livekit::SPAN_AGENT_SESSION)
-        || has(livekit::SPAN_JOB_ENTRYPOINT)
-    {
-        Dialect::Livekit
-    } else if spans
-        .iter()
-        .any(|s| s.name == semconv::SPAN_TURN && s.attributes.get(pipecat::TURN_NUMBER).is_some())
-    {
-        Dialect::Pipecat
-    } else if has(semconv::SPAN_CONVERSATION) || has(semconv::SPAN_TURN) {
-        Dialect::Voicetrace
-    } else {
-        Dialect::Genai
-    }
 }
 
 /// The call's root: the named root first (earliest), else LiveKit's session, else the earliest
@@ -115,10 +59,10 @@ fn find_root<'a>(spans: &[&'a SpanRecord], ids: &HashMap<SpanId, usize>) -> Opti
             .filter(|s| pred(s))
             .min_by_key(|s| s.start_unix_nano)
     };
-    NAMED_ROOTS
+    ROOT_SPANS
         .iter()
         .find_map(|n| earliest(&|s| s.name == *n))
-        .or_else(|| earliest(&|s| s.name == livekit::SPAN_AGENT_SESSION))
+        .or_else(|| earliest(&|s| SESSION_SPANS.contains(&s.name.as_str())))
         .or_else(|| earliest(&|s| s.parent_span_id.is_none_or(|p| !ids.contains_key(&p))))
 }
 
@@ -137,7 +81,7 @@ struct CallSpans<'a> {
     spans: Vec<&'a SpanRecord>,
     ids: HashMap<SpanId, usize>,
     children: HashMap<SpanId, Vec<usize>>,
-    dialect: Dialect,
+    rules: &'static Rules,
 }
 
 impl<'a> CallSpans<'a> {
@@ -161,12 +105,12 @@ impl<'a> CallSpans<'a> {
                 children.entry(p).or_default().push(i);
             }
         }
-        let dialect = detect_dialect(&sorted);
+        let rules = dialect::detect(&sorted);
         CallSpans {
             spans: sorted,
             ids,
             children,
-            dialect,
+            rules,
         }
     }
 
@@ -218,10 +162,10 @@ impl<'a> CallSpans<'a> {
     }
 
     fn turns(&self) -> Vec<TurnParts<'a>> {
-        match self.dialect {
-            Dialect::Voicetrace | Dialect::Pipecat => self.turns_by_turn_span(),
-            Dialect::Livekit => self.turns_livekit(),
-            Dialect::Genai => self.turns_genai(),
+        match self.rules.grouping {
+            Grouping::TurnSpans { .. } => self.turns_by_turn_span(),
+            Grouping::AgentTurns { .. } => self.turns_livekit(),
+            Grouping::ModelRequests { .. } => self.turns_genai(),
         }
     }
 
@@ -257,7 +201,7 @@ impl<'a> CallSpans<'a> {
             .collect();
         let mut loose_s2s = Vec::new();
         for s in &self.spans {
-            let Some(stage) = stage_of(s, self.dialect) else {
+            let Some(stage) = self.rules.stage_of(s) else {
                 continue;
             };
             match self.ancestor_named(s, semconv::SPAN_TURN) {
@@ -313,7 +257,7 @@ impl<'a> CallSpans<'a> {
                 previous_start = turn.start_unix_nano;
                 let stages = self
                     .children_of(turn)
-                    .filter_map(|s| stage_of(s, self.dialect).map(|st| (st, s)))
+                    .filter_map(|s| self.rules.stage_of(s).map(|st| (st, s)))
                     .collect::<Vec<_>>();
                 TurnParts {
                     turn: Some(turn),
@@ -330,7 +274,7 @@ impl<'a> CallSpans<'a> {
         let staged: Vec<(Stage, &SpanRecord)> = self
             .spans
             .iter()
-            .filter_map(|s| stage_of(s, self.dialect).map(|st| (st, *s)))
+            .filter_map(|s| self.rules.stage_of(s).map(|st| (st, *s)))
             .collect();
         let mut turns: Vec<TurnParts> = Vec::new();
         let mut pending_stt = Vec::new();
@@ -429,7 +373,7 @@ fn sum_attr(spans: &[&SpanRecord], key: &str) -> Option<i64> {
 }
 
 fn build_turn<'a>(call: &CallSpans<'a>, parts: &TurnParts<'a>, index: u32, origin: u64) -> Turn {
-    let livekit_dialect = call.dialect == Dialect::Livekit;
+    let livekit_dialect = call.rules.dialect == Dialect::Livekit;
     let of = |stage: Stage| -> Vec<&SpanRecord> {
         parts
             .stages
@@ -701,7 +645,7 @@ pub fn build_call_log(
 ) -> CallLog {
     let call = CallSpans::new(spans);
     let root = find_root(&call.spans, &call.ids);
-    let dialect = call.dialect;
+    let dialect = call.rules.dialect;
     let trace_hex = to_hex(trace_id);
 
     // The call's extent is read on one clock, the root's process: spans another process
@@ -870,7 +814,7 @@ pub fn build_call_log(
             tool_executions: call
                 .spans
                 .iter()
-                .filter(|s| stage_of(s, dialect) == Some(Stage::Tool))
+                .filter(|s| call.rules.stage_of(s) == Some(Stage::Tool))
                 .count() as u32,
             ..CallMetrics::default()
         },

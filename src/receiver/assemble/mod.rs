@@ -21,6 +21,7 @@
 //! arithmetic.
 
 pub mod build;
+mod dialect;
 pub mod timing;
 
 use std::collections::{HashMap, HashSet};
