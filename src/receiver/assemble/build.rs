@@ -4,7 +4,7 @@
 //! Pure: the spans and log records in, a [`CallLog`] out. Arrival order does not matter: every
 //! decision is made on the whole set, sorted by time and linked by span ids.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::receiver::calllog::{
     CallEvent, CallLog, CallMetrics, CallStatus, Dialect, Interruption, Links, LogLine, Stage,
@@ -14,7 +14,9 @@ use crate::receiver::span::{AttrValue, Attributes, LogRecord, SpanId, SpanRecord
 use crate::semconv::{self, genai, livekit, pipecat};
 use crate::trace_id::to_hex;
 
-use super::dialect::{self, Grouping, Rules, ROOT_SPANS, SESSION_SPANS};
+use super::dialect::{self, Rules};
+use super::group::{self, TurnParts};
+use super::index::SpanIndex;
 use super::timing::{first_secs, nanos_to_ms, offset_ms, stage_figure};
 
 /// Attribute keys that name the call, in order of preference, on the root then on any span.
@@ -35,11 +37,6 @@ const LLM_KEYS: &[&str] = &[
 ];
 const TTS_KEYS: &[&str] = &[semconv::METRICS_TTFB, livekit::RESPONSE_TTFB];
 
-/// Whether the arrival of this span means the call's root has ended (the grace starts).
-pub fn is_root_span(span: &SpanRecord) -> bool {
-    ROOT_SPANS.contains(&span.name.as_str()) || span.parent_span_id.is_none()
-}
-
 /// How a call is being closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closing {
@@ -47,262 +44,6 @@ pub enum Closing {
     RootEnded,
     /// Closed by the idle timeout or eviction with no root span.
     NoRoot,
-}
-
-/// The call's root: the named root first (earliest), else LiveKit's session, else the earliest
-/// span whose parent is not among the call's spans.
-fn find_root<'a>(spans: &[&'a SpanRecord], ids: &HashMap<SpanId, usize>) -> Option<&'a SpanRecord> {
-    let earliest = |pred: &dyn Fn(&SpanRecord) -> bool| {
-        spans
-            .iter()
-            .copied()
-            .filter(|s| pred(s))
-            .min_by_key(|s| s.start_unix_nano)
-    };
-    ROOT_SPANS
-        .iter()
-        .find_map(|n| earliest(&|s| s.name == *n))
-        .or_else(|| earliest(&|s| SESSION_SPANS.contains(&s.name.as_str())))
-        .or_else(|| earliest(&|s| s.parent_span_id.is_none_or(|p| !ids.contains_key(&p))))
-}
-
-/// One turn's spans before figures are computed.
-struct TurnParts<'a> {
-    /// The turn span (`turn`, `agent_turn`), if the dialect has one.
-    turn: Option<&'a SpanRecord>,
-    /// LiveKit's joined `user_turn`.
-    user_turn: Option<&'a SpanRecord>,
-    /// Stage spans with their stage, in start order.
-    stages: Vec<(Stage, &'a SpanRecord)>,
-}
-
-/// Everything about one call's spans that the turn builders need.
-struct CallSpans<'a> {
-    spans: Vec<&'a SpanRecord>,
-    ids: HashMap<SpanId, usize>,
-    children: HashMap<SpanId, Vec<usize>>,
-    rules: &'static Rules,
-}
-
-impl<'a> CallSpans<'a> {
-    fn new(spans: &'a [SpanRecord]) -> Self {
-        // One span per span id: the last to arrive wins (a span re-sent by a retrying exporter,
-        // or a sender that reuses ids: either way one span, never two turns from one id).
-        let mut last: HashMap<SpanId, &SpanRecord> = HashMap::with_capacity(spans.len());
-        for s in spans {
-            last.insert(s.span_id, s);
-        }
-        let mut sorted: Vec<&SpanRecord> = last.into_values().collect();
-        sorted.sort_by_key(|s| (s.start_unix_nano, s.end_unix_nano, s.span_id));
-        let ids: HashMap<SpanId, usize> = sorted
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.span_id, i))
-            .collect();
-        let mut children: HashMap<SpanId, Vec<usize>> = HashMap::new();
-        for (i, s) in sorted.iter().enumerate() {
-            if let Some(p) = s.parent_span_id {
-                children.entry(p).or_default().push(i);
-            }
-        }
-        let rules = dialect::detect(&sorted);
-        CallSpans {
-            spans: sorted,
-            ids,
-            children,
-            rules,
-        }
-    }
-
-    fn children_of(&self, span: &SpanRecord) -> impl Iterator<Item = &'a SpanRecord> + '_ {
-        self.children
-            .get(&span.span_id)
-            .into_iter()
-            .flatten()
-            .map(|&i| self.spans[i])
-    }
-
-    fn parent_of(&self, span: &SpanRecord) -> Option<&'a SpanRecord> {
-        span.parent_span_id
-            .and_then(|p| self.ids.get(&p))
-            .map(|&i| self.spans[i])
-    }
-
-    /// All descendants of `span` (depth first), each once: a parent cycle in bad input (a span
-    /// that is its own ancestor) ends the walk instead of looping.
-    fn descendants(&self, span: &SpanRecord) -> Vec<&'a SpanRecord> {
-        let mut out = Vec::new();
-        let mut seen: HashSet<SpanId> = HashSet::from([span.span_id]);
-        let mut stack: Vec<&SpanRecord> = self.children_of(span).collect();
-        while let Some(s) = stack.pop() {
-            if !seen.insert(s.span_id) {
-                continue;
-            }
-            out.push(s);
-            stack.extend(self.children_of(s));
-        }
-        out
-    }
-
-    /// The nearest ancestor named `name`.
-    fn ancestor_named(&self, span: &SpanRecord, name: &str) -> Option<&'a SpanRecord> {
-        let mut current = self.parent_of(span);
-        let mut hops = 0;
-        while let Some(s) = current {
-            if s.name == name {
-                return Some(s);
-            }
-            hops += 1;
-            if hops > 64 {
-                return None; // a parent cycle in bad input
-            }
-            current = self.parent_of(s);
-        }
-        None
-    }
-
-    fn turns(&self) -> Vec<TurnParts<'a>> {
-        match self.rules.grouping {
-            Grouping::TurnSpans { .. } => self.turns_by_turn_span(),
-            Grouping::AgentTurns { .. } => self.turns_livekit(),
-            Grouping::ModelRequests { .. } => self.turns_genai(),
-        }
-    }
-
-    /// voicetrace / Pipecat: `turn` spans, ordered by index (or number), else start time; a
-    /// stage belongs to its nearest `turn` ancestor. An `s2s` span outside any turn is a turn.
-    fn turns_by_turn_span(&self) -> Vec<TurnParts<'a>> {
-        let order = |s: &SpanRecord| {
-            s.attributes.i64(semconv::TURN_INDEX).or_else(|| {
-                s.attributes
-                    .i64(pipecat::TURN_NUMBER)
-                    .map(|n| n.saturating_sub(1))
-            })
-        };
-        let mut turn_spans: Vec<&SpanRecord> = self
-            .spans
-            .iter()
-            .copied()
-            .filter(|s| s.name == semconv::SPAN_TURN)
-            .collect();
-        turn_spans.sort_by_key(|s| (order(s).unwrap_or(i64::MAX), s.start_unix_nano));
-        let mut turns: Vec<TurnParts> = turn_spans
-            .iter()
-            .map(|t| TurnParts {
-                turn: Some(t),
-                user_turn: None,
-                stages: Vec::new(),
-            })
-            .collect();
-        let position: HashMap<SpanId, usize> = turn_spans
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.span_id, i))
-            .collect();
-        let mut loose_s2s = Vec::new();
-        for s in &self.spans {
-            let Some(stage) = self.rules.stage_of(s) else {
-                continue;
-            };
-            match self.ancestor_named(s, semconv::SPAN_TURN) {
-                Some(t) => turns[position[&t.span_id]].stages.push((stage, s)),
-                None if stage == Stage::S2s => loose_s2s.push(*s),
-                None => {}
-            }
-        }
-        for s in loose_s2s {
-            turns.push(TurnParts {
-                turn: None,
-                user_turn: None,
-                stages: vec![(Stage::S2s, s)],
-            });
-        }
-        if turns.iter().any(|t| t.turn.is_none()) {
-            // A turn's start: its span, else its first stage (`unwrap_or` would index a turn
-            // span without stages: found by fuzzing).
-            turns.sort_by_key(|t| {
-                t.turn
-                    .or_else(|| t.stages.first().map(|(_, s)| *s))
-                    .map_or(0, |s| s.start_unix_nano)
-            });
-        }
-        turns
-    }
-
-    /// LiveKit: `agent_turn` spans in start order, each joined with the latest sibling
-    /// `user_turn` that started before it and after the previous `agent_turn` started; stages
-    /// are its direct children.
-    fn turns_livekit(&self) -> Vec<TurnParts<'a>> {
-        let agent_turns: Vec<&SpanRecord> = self
-            .spans
-            .iter()
-            .copied()
-            .filter(|s| s.name == livekit::SPAN_AGENT_TURN)
-            .collect();
-        let mut previous_start = 0u64;
-        agent_turns
-            .iter()
-            .map(|turn| {
-                let user_turn = self
-                    .spans
-                    .iter()
-                    .copied()
-                    .filter(|u| {
-                        u.name == livekit::SPAN_USER_TURN
-                            && u.parent_span_id == turn.parent_span_id
-                            && u.start_unix_nano <= turn.start_unix_nano
-                            && u.start_unix_nano >= previous_start
-                    })
-                    .max_by_key(|u| u.start_unix_nano);
-                previous_start = turn.start_unix_nano;
-                let stages = self
-                    .children_of(turn)
-                    .filter_map(|s| self.rules.stage_of(s).map(|st| (st, s)))
-                    .collect::<Vec<_>>();
-                TurnParts {
-                    turn: Some(turn),
-                    user_turn,
-                    stages: sorted_stages(stages),
-                }
-            })
-            .collect()
-    }
-
-    /// Any GenAI agent: one turn per model request; stt before it and tts/tools after it (up to
-    /// the next request) belong to it.
-    fn turns_genai(&self) -> Vec<TurnParts<'a>> {
-        let staged: Vec<(Stage, &SpanRecord)> = self
-            .spans
-            .iter()
-            .filter_map(|s| self.rules.stage_of(s).map(|st| (st, *s)))
-            .collect();
-        let mut turns: Vec<TurnParts> = Vec::new();
-        let mut pending_stt = Vec::new();
-        for (stage, span) in staged {
-            match stage {
-                Stage::Llm | Stage::S2s => {
-                    let mut stages = std::mem::take(&mut pending_stt);
-                    stages.push((stage, span));
-                    turns.push(TurnParts {
-                        turn: None,
-                        user_turn: None,
-                        stages,
-                    });
-                }
-                Stage::Stt => pending_stt.push((stage, span)),
-                _ => match turns.last_mut() {
-                    Some(t) => t.stages.push((stage, span)),
-                    None => pending_stt.push((stage, span)),
-                },
-            }
-        }
-        turns
-    }
-}
-
-fn sorted_stages(mut stages: Vec<(Stage, &SpanRecord)>) -> Vec<(Stage, &SpanRecord)> {
-    stages.sort_by_key(|(_, s)| s.start_unix_nano);
-    stages
 }
 
 fn text(attrs: &Attributes, keys: &[&str]) -> Option<String> {
@@ -356,15 +97,6 @@ fn interruption_of(spans: &[&SpanRecord]) -> Option<Interruption> {
     })
 }
 
-/// The spans and all their descendants.
-fn subtree<'a>(call: &CallSpans<'a>, spans: &[&'a SpanRecord]) -> Vec<&'a SpanRecord> {
-    let mut all: Vec<&SpanRecord> = spans.to_vec();
-    for s in spans {
-        all.extend(call.descendants(s));
-    }
-    all
-}
-
 fn sum_attr(spans: &[&SpanRecord], key: &str) -> Option<i64> {
     spans
         .iter()
@@ -372,8 +104,14 @@ fn sum_attr(spans: &[&SpanRecord], key: &str) -> Option<i64> {
         .fold(None, |acc, v| Some(acc.unwrap_or(0i64).saturating_add(v)))
 }
 
-fn build_turn<'a>(call: &CallSpans<'a>, parts: &TurnParts<'a>, index: u32, origin: u64) -> Turn {
-    let livekit_dialect = call.rules.dialect == Dialect::Livekit;
+fn build_turn<'a>(
+    call: &SpanIndex<'a>,
+    rules: &Rules,
+    parts: &TurnParts<'a>,
+    index: u32,
+    origin: u64,
+) -> Turn {
+    let livekit_dialect = rules.dialect == Dialect::Livekit;
     let of = |stage: Stage| -> Vec<&SpanRecord> {
         parts
             .stages
@@ -506,8 +244,8 @@ fn build_turn<'a>(call: &CallSpans<'a>, parts: &TurnParts<'a>, index: u32, origi
     with_events.extend(parts.stages.iter().map(|(_, s)| *s));
 
     // Tokens and characters may sit below the stage span (LiveKit's llm_request).
-    let llm_tree = subtree(call, &[llm.as_slice(), s2s.as_slice()].concat());
-    let tts_tree = subtree(call, &tts);
+    let llm_tree = call.subtree([llm.as_slice(), s2s.as_slice()].concat());
+    let tts_tree = call.subtree(tts.iter().copied());
 
     let mut providers = BTreeMap::new();
     for (stage, spans, fallback) in [
@@ -643,9 +381,10 @@ pub fn build_call_log(
     closing: Closing,
     revision: u32,
 ) -> CallLog {
-    let call = CallSpans::new(spans);
-    let root = find_root(&call.spans, &call.ids);
-    let dialect = call.rules.dialect;
+    let call = SpanIndex::new(spans);
+    let root = call.root();
+    let rules = dialect::detect(call.spans());
+    let dialect = rules.dialect;
     let trace_hex = to_hex(trace_id);
 
     // The call's extent is read on one clock, the root's process: spans another process
@@ -653,14 +392,14 @@ pub fn build_call_log(
     // call (CONVENTIONS.md section 4). Without a root every span counts.
     let on_root_clock = |s: &&&SpanRecord| root.is_none_or(|r| r.service_name == s.service_name);
     let first_start = call
-        .spans
+        .spans()
         .iter()
         .filter(on_root_clock)
         .map(|s| s.start_unix_nano)
         .min()
         .unwrap_or(0);
     let last_end = call
-        .spans
+        .spans()
         .iter()
         .filter(on_root_clock)
         .map(|s| s.end_unix_nano)
@@ -677,14 +416,14 @@ pub fn build_call_log(
     // Attribute lookups: the root first, then any span (in time order).
     let lookup = |keys: &[&str]| -> Option<String> {
         root.into_iter()
-            .chain(call.spans.iter().copied())
+            .chain(call.spans().iter().copied())
             .find_map(|s| text(&s.attributes, keys))
     };
     let id = lookup(CALL_ID_KEYS).unwrap_or_else(|| trace_hex.clone());
     let agent_name = lookup(&[semconv::GEN_AI_AGENT_NAME]);
     let service_name = root
         .into_iter()
-        .chain(call.spans.iter().copied())
+        .chain(call.spans().iter().copied())
         .find_map(|s| s.service_name.as_deref().map(str::to_string));
     let agent_id = lookup(&[semconv::GEN_AI_AGENT_ID])
         .or_else(|| agent_name.clone())
@@ -702,11 +441,11 @@ pub fn build_call_log(
         Closing::RootEnded => CallStatus::Completed,
     };
 
-    let turn_parts = call.turns();
+    let turn_parts = group::turns(&call, rules);
     let turns: Vec<Turn> = turn_parts
         .iter()
         .enumerate()
-        .map(|(i, parts)| build_turn(&call, parts, i as u32, origin))
+        .map(|(i, parts)| build_turn(&call, rules, parts, i as u32, origin))
         .collect();
 
     // Which turn a span belongs to, for events and log lines.
@@ -729,7 +468,7 @@ pub fn build_call_log(
     let mut events = Vec::new();
     let mut log_lines = Vec::new();
     let mut custom_metrics = BTreeMap::new();
-    for span in &call.spans {
+    for span in call.spans() {
         let turn = turn_of.get(&span.span_id).copied();
         for event in &span.events {
             let at_ms = offset_ms(event.time_unix_nano, origin);
@@ -807,14 +546,14 @@ pub fn build_call_log(
         metrics: CallMetrics {
             total_duration_ms: nanos_to_ms(ended.saturating_sub(started)),
             errors: call
-                .spans
+                .spans()
                 .iter()
                 .filter(|s| matches!(s.status, SpanStatus::Error(_)))
                 .count() as u32,
             tool_executions: call
-                .spans
+                .spans()
                 .iter()
-                .filter(|s| call.rules.stage_of(s) == Some(Stage::Tool))
+                .filter(|s| rules.stage_of(s) == Some(Stage::Tool))
                 .count() as u32,
             ..CallMetrics::default()
         },
@@ -823,7 +562,7 @@ pub fn build_call_log(
         logs: log_lines,
         custom_metrics,
         links: Links::default(),
-        span_count: call.spans.len(),
+        span_count: call.spans().len(),
     }
 }
 

@@ -22,6 +22,8 @@
 
 pub mod build;
 mod dialect;
+mod group;
+mod index;
 pub mod timing;
 
 use std::collections::{HashMap, HashSet};
@@ -31,7 +33,8 @@ use crate::receiver::span::{LogRecord, SpanRecord, TraceId};
 use crate::semconv::{self, livekit};
 use crate::trace_id::to_hex;
 
-pub use build::{build_call_log, is_root_span, Closing};
+pub use build::{build_call_log, Closing};
+pub use index::is_root_span;
 
 const NANOS_PER_MS: u64 = 1_000_000;
 
