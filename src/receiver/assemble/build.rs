@@ -7,17 +7,18 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::receiver::calllog::{
-    CallEvent, CallLog, CallMetrics, CallStatus, Dialect, Interruption, Links, LogLine, Stage,
-    StageError, StageProvider, TimingSource, ToolExecution, Turn,
+    CallEvent, CallLog, CallMetrics, CallStatus, Links, LogLine, Stage, Turn,
 };
-use crate::receiver::span::{AttrValue, Attributes, LogRecord, SpanId, SpanRecord, SpanStatus};
-use crate::semconv::{self, genai, livekit, pipecat};
+use crate::receiver::span::{AttrValue, LogRecord, SpanId, SpanRecord, SpanStatus};
+use crate::semconv::{self, genai, livekit};
 use crate::trace_id::to_hex;
 
-use super::dialect::{self, Rules};
-use super::group::{self, TurnParts};
+use super::attrs::{text, to_json};
+use super::dialect;
+use super::group;
 use super::index::SpanIndex;
-use super::timing::{first_secs, nanos_to_ms, offset_ms, stage_figure};
+use super::timing::{nanos_to_ms, offset_ms};
+use super::turn;
 
 /// Attribute keys that name the call, in order of preference, on the root then on any span.
 const CALL_ID_KEYS: &[&str] = &[
@@ -28,15 +29,6 @@ const CALL_ID_KEYS: &[&str] = &[
     genai::SESSION_ID,
 ];
 
-/// Where each stage's first-byte figure is read, first that exists (CONVENTIONS.md section 4).
-const STT_KEYS: &[&str] = &[semconv::METRICS_TTFB, livekit::TRANSCRIPTION_DELAY];
-const LLM_KEYS: &[&str] = &[
-    semconv::METRICS_TTFB,
-    semconv::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
-    livekit::RESPONSE_TTFT,
-];
-const TTS_KEYS: &[&str] = &[semconv::METRICS_TTFB, livekit::RESPONSE_TTFB];
-
 /// How a call is being closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closing {
@@ -44,332 +36,6 @@ pub enum Closing {
     RootEnded,
     /// Closed by the idle timeout or eviction with no root span.
     NoRoot,
-}
-
-fn text(attrs: &Attributes, keys: &[&str]) -> Option<String> {
-    keys.iter()
-        .find_map(|k| attrs.str(k))
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-fn joined(spans: &[&SpanRecord], keys: &[&str]) -> Option<String> {
-    let parts: Vec<String> = spans
-        .iter()
-        .filter_map(|s| text(&s.attributes, keys))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(" "))
-}
-
-/// The message of a failed span: its exception event, else its status message.
-fn failure(span: &SpanRecord) -> Option<String> {
-    let exception = span
-        .events
-        .iter()
-        .find(|e| e.name == semconv::EVENT_EXCEPTION)
-        .and_then(|e| e.attributes.str(semconv::EXCEPTION_MESSAGE))
-        .map(str::to_string);
-    match &span.status {
-        SpanStatus::Error(message) => Some(exception.unwrap_or_else(|| {
-            if message.is_empty() {
-                "error".to_string()
-            } else {
-                message.clone()
-            }
-        })),
-        _ if span.attributes.bool(livekit::FUNCTION_TOOL_IS_ERROR) == Some(true) => {
-            Some(exception.unwrap_or_else(|| "tool returned an error".to_string()))
-        }
-        _ => None,
-    }
-}
-
-fn interruption_of(spans: &[&SpanRecord]) -> Option<Interruption> {
-    let event = spans
-        .iter()
-        .flat_map(|s| s.events.iter())
-        .find(|e| e.name == semconv::EVENT_INTERRUPTION)?;
-    let a = &event.attributes;
-    Some(Interruption {
-        detection_latency_ms: first_secs(a, &[semconv::INTERRUPTION_DETECTION_LATENCY_SECONDS]),
-        stop_latency_ms: first_secs(a, &[semconv::INTERRUPTION_STOP_LATENCY_SECONDS]),
-        bleed_through_words: a.i64(semconv::INTERRUPTION_BLEED_THROUGH_WORDS),
-    })
-}
-
-fn sum_attr(spans: &[&SpanRecord], key: &str) -> Option<i64> {
-    spans
-        .iter()
-        .filter_map(|s| s.attributes.i64(key))
-        .fold(None, |acc, v| Some(acc.unwrap_or(0i64).saturating_add(v)))
-}
-
-fn build_turn<'a>(
-    call: &SpanIndex<'a>,
-    rules: &Rules,
-    parts: &TurnParts<'a>,
-    index: u32,
-    origin: u64,
-) -> Turn {
-    let livekit_dialect = rules.dialect == Dialect::Livekit;
-    let of = |stage: Stage| -> Vec<&SpanRecord> {
-        parts
-            .stages
-            .iter()
-            .filter(|(s, _)| *s == stage)
-            .map(|(_, s)| *s)
-            .collect()
-    };
-    let (stt, llm, tts, tools, s2s) = (
-        of(Stage::Stt),
-        of(Stage::Llm),
-        of(Stage::Tts),
-        of(Stage::Tool),
-        of(Stage::S2s),
-    );
-    let turn_attrs = parts.turn.map(|t| &t.attributes);
-    let user_attrs = parts.user_turn.map(|t| &t.attributes);
-    let on_turn = |keys: &[&str]| turn_attrs.and_then(|a| first_secs(a, keys));
-    let on_user = |keys: &[&str]| user_attrs.and_then(|a| first_secs(a, keys));
-    let mut timing = BTreeMap::new();
-
-    // sttMs: the first stt span; LiveKit's transcription delay; 0 when the turn has no STT.
-    let stt_figure = stt
-        .first()
-        .or(s2s.first())
-        .map(|s| stage_figure(s, STT_KEYS))
-        .or_else(|| {
-            on_turn(&[livekit::TRANSCRIPTION_DELAY])
-                .or_else(|| on_user(&[livekit::TRANSCRIPTION_DELAY]))
-                .map(|ms| (ms, TimingSource::Ttfb))
-        });
-    let has_user_part = stt_figure.is_some()
-        || parts.user_turn.is_some()
-        || turn_attrs.is_some_and(|a| a.str(semconv::TURN_USER_TEXT).is_some());
-    let stt_ms = match stt_figure {
-        Some((ms, source)) => {
-            timing.insert("sttMs".to_string(), source);
-            ms
-        }
-        None => 0,
-    };
-    let mut figure = |name: &str, spans: &[&SpanRecord], keys: &[&str]| {
-        spans.first().map(|s| {
-            let (ms, source) = stage_figure(s, keys);
-            timing.insert(name.to_string(), source);
-            ms
-        })
-    };
-    let llm_ms = figure("llmMs", &llm, LLM_KEYS);
-    let tts_ms = figure("ttsMs", &tts, TTS_KEYS);
-
-    // latencyMs: measured (turn.user_bot_latency_seconds, lk.e2e_latency), else the estimate on
-    // a turn with a user part; never the sum in place of a measurement.
-    let measured = on_turn(&[semconv::TURN_USER_BOT_LATENCY_SECONDS, livekit::E2E_LATENCY]);
-    let latency_ms = match measured {
-        Some(ms) => {
-            timing.insert("latencyMs".to_string(), TimingSource::Ttfb);
-            Some(ms)
-        }
-        None if has_user_part => {
-            timing.insert("latencyMs".to_string(), TimingSource::Estimated);
-            Some(
-                stt_ms
-                    .saturating_add(llm_ms.unwrap_or(0))
-                    .saturating_add(tts_ms.unwrap_or(0)),
-            )
-        }
-        None => None,
-    };
-    let endpointing_ms =
-        on_turn(&[livekit::END_OF_TURN_DELAY]).or_else(|| on_user(&[livekit::END_OF_TURN_DELAY]));
-    if endpointing_ms.is_some() {
-        timing.insert("endpointingMs".to_string(), TimingSource::Ttfb);
-    }
-
-    let total = |spans: &[&SpanRecord]| {
-        (!spans.is_empty()).then(|| {
-            spans
-                .iter()
-                .map(|s| nanos_to_ms(s.duration_nanos()))
-                .fold(0i64, i64::saturating_add)
-        })
-    };
-
-    // The turn's extent: its span (and LiveKit's user_turn), else its stages.
-    let extent: Vec<&SpanRecord> = match (parts.turn, parts.user_turn) {
-        (Some(t), Some(u)) => vec![t, u],
-        (Some(t), None) => vec![t],
-        _ => parts.stages.iter().map(|(_, s)| *s).collect(),
-    };
-    let start = extent
-        .iter()
-        .map(|s| s.start_unix_nano)
-        .min()
-        .unwrap_or(origin);
-    let end = extent
-        .iter()
-        .map(|s| s.end_unix_nano)
-        .max()
-        .unwrap_or(origin);
-
-    let user_text = if livekit_dialect {
-        turn_attrs
-            .and_then(|a| text(a, &[livekit::PII_USER_INPUT]))
-            .or_else(|| user_attrs.and_then(|a| text(a, &[livekit::PII_USER_TRANSCRIPT])))
-    } else {
-        turn_attrs
-            .and_then(|a| text(a, &[semconv::TURN_USER_TEXT]))
-            .or_else(|| joined(&stt, &[semconv::STT_TRANSCRIPT, pipecat::TRANSCRIPT]))
-            .or_else(|| joined(&s2s, &[semconv::STT_TRANSCRIPT]))
-            .or_else(|| llm.first().and_then(|s| last_user_message(&s.attributes)))
-    };
-    let agent_text = turn_attrs
-        .and_then(|a| text(a, &[semconv::TURN_AGENT_TEXT, livekit::PII_RESPONSE_TEXT]))
-        .or_else(|| joined(&tts, &[semconv::TEXT]))
-        .or_else(|| joined(&llm, &[pipecat::OUTPUT, livekit::PII_RESPONSE_TEXT]))
-        .or_else(|| {
-            llm.last()
-                .and_then(|s| s.attributes.str(genai::OUTPUT_MESSAGES))
-                .map(str::to_string)
-        });
-
-    let interrupted = turn_attrs
-        .and_then(|a| {
-            a.bool(semconv::TURN_WAS_INTERRUPTED)
-                .or_else(|| a.bool(livekit::INTERRUPTED))
-        })
-        .unwrap_or(false);
-    let mut with_events: Vec<&SpanRecord> = parts.turn.into_iter().collect();
-    with_events.extend(parts.stages.iter().map(|(_, s)| *s));
-
-    // Tokens and characters may sit below the stage span (LiveKit's llm_request).
-    let llm_tree = call.subtree([llm.as_slice(), s2s.as_slice()].concat());
-    let tts_tree = call.subtree(tts.iter().copied());
-
-    let mut providers = BTreeMap::new();
-    for (stage, spans, fallback) in [
-        (Stage::Stt, &stt, Some(semconv::STT_PROVIDER)),
-        (Stage::Llm, &llm, None),
-        (Stage::Tts, &tts, Some(semconv::TTS_PROVIDER)),
-        (Stage::S2s, &s2s, None),
-    ] {
-        let mut source: Vec<&SpanRecord> = spans.to_vec();
-        if stage == Stage::Stt && source.is_empty() {
-            source.extend(parts.user_turn);
-        }
-        let Some(first) = source.first() else {
-            continue;
-        };
-        let mut keys = vec![semconv::GEN_AI_PROVIDER_NAME];
-        keys.extend(fallback);
-        let provider = StageProvider {
-            provider: text(&first.attributes, &keys),
-            model: text(&first.attributes, &[semconv::GEN_AI_REQUEST_MODEL]),
-        };
-        if provider.provider.is_some() || provider.model.is_some() {
-            providers.insert(stage, provider);
-        }
-    }
-
-    let errors = parts
-        .stages
-        .iter()
-        .filter_map(|(stage, s)| {
-            failure(s).map(|message| StageError {
-                stage: *stage,
-                message,
-            })
-        })
-        .collect();
-
-    Turn {
-        index,
-        speaker: if has_user_part { "user" } else { "agent" }.to_string(),
-        text: agent_text,
-        user_text,
-        start_ms: offset_ms(start, origin),
-        end_ms: offset_ms(end, origin),
-        stt_ms: Some(stt_ms),
-        llm_ms,
-        tts_ms,
-        latency_ms,
-        endpointing_ms,
-        stt_duration_ms: total(&stt),
-        llm_duration_ms: total(&llm),
-        tts_duration_ms: total(&tts),
-        tool_ms: total(&tools),
-        interrupted,
-        interruption: interruption_of(&with_events),
-        tools: tools.iter().map(|s| tool_execution(s, origin)).collect(),
-        timing_source: timing,
-        providers,
-        llm_input_tokens: sum_attr(&llm_tree, semconv::GEN_AI_USAGE_INPUT_TOKENS),
-        llm_output_tokens: sum_attr(&llm_tree, semconv::GEN_AI_USAGE_OUTPUT_TOKENS),
-        tts_characters: sum_attr(&tts_tree, semconv::TTS_CHARACTERS)
-            .or_else(|| sum_attr(&tts_tree, pipecat::CHARACTER_COUNT)),
-        errors,
-    }
-}
-
-/// The last user message of `gen_ai.input.messages` (a JSON array of `{role, parts|content}`).
-fn last_user_message(attrs: &Attributes) -> Option<String> {
-    let raw = attrs.str(genai::INPUT_MESSAGES)?;
-    let messages: Vec<serde_json::Value> = serde_json::from_str(raw).ok()?;
-    let last = messages.iter().rev().find(|m| m["role"] == "user")?;
-    if let Some(content) = last["content"].as_str() {
-        return Some(content.to_string());
-    }
-    let parts: Vec<&str> = last["parts"]
-        .as_array()?
-        .iter()
-        .filter_map(|p| p["content"].as_str())
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(" "))
-}
-
-fn tool_execution(span: &SpanRecord, origin: u64) -> ToolExecution {
-    let a = &span.attributes;
-    ToolExecution {
-        name: text(
-            a,
-            &[
-                semconv::FUNCTION_NAME,
-                livekit::FUNCTION_TOOL_NAME,
-                pipecat::TOOL_FUNCTION_NAME,
-                semconv::GEN_AI_TOOL_NAME,
-            ],
-        )
-        .unwrap_or_else(|| span.name.to_string()),
-        input: text(
-            a,
-            &[
-                semconv::FUNCTION_INPUT,
-                livekit::PII_FUNCTION_TOOL_ARGUMENTS,
-                genai::TOOL_CALL_ARGUMENTS,
-            ],
-        ),
-        output: text(
-            a,
-            &[
-                semconv::FUNCTION_OUTPUT,
-                livekit::PII_FUNCTION_TOOL_OUTPUT,
-                genai::TOOL_CALL_RESULT,
-            ],
-        ),
-        start_ms: offset_ms(span.start_unix_nano, origin),
-        duration_ms: nanos_to_ms(span.duration_nanos()),
-        error: failure(span),
-    }
-}
-
-fn attrs_json(attrs: &Attributes, skip: &[&str]) -> BTreeMap<String, serde_json::Value> {
-    attrs
-        .0
-        .iter()
-        .filter(|(k, _)| !skip.contains(&k.as_str()))
-        .map(|(k, v)| (k.to_string(), v.to_json()))
-        .collect()
 }
 
 /// Builds the call log of one call. `spans` are all spans of one trace (any order, duplicates
@@ -445,7 +111,7 @@ pub fn build_call_log(
     let turns: Vec<Turn> = turn_parts
         .iter()
         .enumerate()
-        .map(|(i, parts)| build_turn(&call, rules, parts, i as u32, origin))
+        .map(|(i, parts)| turn::build_turn(&call, rules, parts, i as u32, origin))
         .collect();
 
     // Which turn a span belongs to, for events and log lines.
@@ -490,7 +156,7 @@ pub fn build_call_log(
                         .unwrap_or_default(),
                     message: event.name.clone(),
                     turn,
-                    fields: attrs_json(a, &[semconv::TRACING_LEVEL, semconv::TRACING_TARGET]),
+                    fields: to_json(a, &[semconv::TRACING_LEVEL, semconv::TRACING_TARGET]),
                 });
             } else {
                 events.push(CallEvent {
@@ -498,7 +164,7 @@ pub fn build_call_log(
                     at_ms,
                     span: span.name.to_string(),
                     turn,
-                    attributes: attrs_json(a, &[]),
+                    attributes: to_json(a, &[]),
                 });
             }
         }
@@ -509,7 +175,7 @@ pub fn build_call_log(
             level: record.level.clone(),
             message: record.message.clone(),
             turn: record.span_id.and_then(|s| turn_of.get(&s).copied()),
-            fields: attrs_json(&record.attributes, &[]),
+            fields: to_json(&record.attributes, &[]),
         });
     }
     events.sort_by_key(|e| e.at_ms);

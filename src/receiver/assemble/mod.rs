@@ -20,11 +20,13 @@
 //! [`build`] turns one call's spans into its call log; [`timing`] holds the timing model's
 //! arithmetic.
 
+mod attrs;
 pub mod build;
 mod dialect;
 mod group;
 mod index;
 pub mod timing;
+mod turn;
 
 use std::collections::{HashMap, HashSet};
 
