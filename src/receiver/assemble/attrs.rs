@@ -49,3 +49,62 @@ pub fn to_json(attrs: &Attributes, skip: &[&str]) -> BTreeMap<String, serde_json
         .map(|(k, v)| (k.to_string(), v.to_json()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{attrs, span};
+    use super::*;
+
+    #[test]
+    fn the_first_key_that_holds_a_string_wins_even_when_empty() {
+        let a = attrs(&[("b", "second"), ("a", "first")]);
+        assert_eq!(text(&a, &["a", "b"]).as_deref(), Some("first"));
+        let empty_first = attrs(&[("a", ""), ("b", "second")]);
+        assert_eq!(text(&empty_first, &["a", "b"]), None);
+        assert_eq!(text(&a, &["c"]), None);
+    }
+
+    #[test]
+    fn texts_join_with_a_space_skipping_spans_without_one() {
+        let spans = [
+            span(1, "stt").attr("t", "hello").build(),
+            span(2, "stt").build(),
+            span(3, "stt").attr("t", "there").build(),
+        ];
+        assert_eq!(joined(spans.iter(), &["t"]).as_deref(), Some("hello there"));
+        assert_eq!(joined(spans.iter(), &["u"]), None);
+    }
+
+    #[test]
+    fn flags_and_ints_take_the_first_key_of_their_kind() {
+        let a = attrs(&[("a", "not a flag"), ("b", "true")]);
+        assert_eq!(flag(&a, &["a", "b"]), Some(true));
+        let n = attrs(&[("a", 2.5), ("b", 3.0)]);
+        assert_eq!(int(&n, &["a", "b"]), Some(3));
+    }
+
+    #[test]
+    fn a_sum_is_over_the_first_key_any_span_holds_and_saturates() {
+        let spans = [
+            span(1, "tts").attr("new", 3).build(),
+            span(2, "tts")
+                .attr("old", 100)
+                .attr("new", i64::MAX)
+                .build(),
+        ];
+        let refs: Vec<&SpanRecord> = spans.iter().collect();
+        assert_eq!(sum(&refs, &["new", "old"]), Some(i64::MAX));
+        assert_eq!(sum(&refs, &["old", "new"]), Some(100));
+        assert_eq!(sum(&refs, &["none"]), None);
+    }
+
+    #[test]
+    fn json_skips_the_given_keys() {
+        let a = attrs(&[("level", "INFO"), ("k", "v")]);
+        let json = to_json(&a, &["level"]);
+        assert_eq!(
+            json.into_iter().collect::<Vec<_>>(),
+            [("k".to_string(), serde_json::json!("v"))]
+        );
+    }
+}

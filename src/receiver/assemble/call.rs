@@ -204,3 +204,140 @@ pub fn rfc3339_ms(unix_nanos: u64) -> String {
     );
     at.format(&format).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::dialect::VOICETRACE;
+    use super::super::test_support::{span, MS, T0, TRACE};
+    use super::*;
+    use crate::receiver::calllog::Dialect;
+    use crate::semconv::livekit;
+
+    /// A conversation (1) with a turn (2) and an stt (3) from another process, whose clock runs
+    /// ahead.
+    fn call() -> Vec<SpanRecord> {
+        vec![
+            span(1, semconv::SPAN_CONVERSATION)
+                .at(100, 2000)
+                .attr(semconv::CALL_DIRECTION, "inbound")
+                .attr("call.metadata.plan", "gold")
+                .build(),
+            span(2, semconv::SPAN_TURN).parent(1).at(0, 1500).build(),
+            span(3, semconv::SPAN_STT)
+                .parent(2)
+                .at(50, 9000)
+                .service("stt-worker")
+                .attr(semconv::CONVERSATION_ID, "call-1")
+                .build(),
+        ]
+    }
+
+    fn extent_of(spans: &[SpanRecord], closing: Closing) -> Extent {
+        let index = SpanIndex::new(spans);
+        Extent::of(&index, index.root(), closing)
+    }
+
+    #[test]
+    fn the_extent_is_read_on_the_roots_clock() {
+        let e = extent_of(&call(), Closing::RootEnded);
+        assert_eq!(
+            (e.origin, e.started, e.ended),
+            (T0, T0, T0 + 2000 * MS),
+            "the turn starts before the root; the other process's stt does not stretch it"
+        );
+    }
+
+    #[test]
+    fn without_an_ended_root_the_call_ends_with_its_last_span() {
+        let mut spans = call();
+        spans[1].end_unix_nano = T0 + 2500 * MS;
+        assert_eq!(extent_of(&spans, Closing::NoRoot).ended, T0 + 2500 * MS);
+        spans[1].end_unix_nano = T0 + 1500 * MS;
+        assert_eq!(extent_of(&spans, Closing::NoRoot).ended, T0 + 2000 * MS);
+    }
+
+    #[test]
+    fn identity_reads_the_root_first_then_any_span() {
+        let spans = call();
+        let index = SpanIndex::new(&spans);
+        let id = Identity::of(&index, index.root(), VOICETRACE.call, "trace");
+        assert_eq!(id.id, "call-1");
+        assert_eq!(id.agent_id.as_deref(), Some("agent"), "the service name");
+        let bare = [span(1, "x")
+            .service("svc")
+            .attr(semconv::GEN_AI_AGENT_NAME, "bot")
+            .build()];
+        let index = SpanIndex::new(&bare);
+        let id = Identity::of(&index, index.root(), VOICETRACE.call, "trace");
+        assert_eq!(id.id, "trace");
+        assert_eq!(id.agent_id.as_deref(), Some("bot"), "the agent's name");
+        assert_eq!(id.service_name.as_deref(), Some("svc"));
+    }
+
+    #[test]
+    fn status_by_closing_root_and_end_reason() {
+        let ok = span(1, semconv::SPAN_CONVERSATION);
+        let failed = ok.clone().error("").build();
+        let ok = ok.build();
+        assert_eq!(
+            status(Some(&ok), Closing::NoRoot, None),
+            CallStatus::Incomplete
+        );
+        assert_eq!(
+            status(Some(&ok), Closing::RootEnded, None),
+            CallStatus::Completed
+        );
+        assert_eq!(
+            status(Some(&failed), Closing::RootEnded, None),
+            CallStatus::Failed
+        );
+        let error = Some(semconv::END_REASON_ERROR);
+        assert_eq!(
+            status(Some(&ok), Closing::RootEnded, error),
+            CallStatus::Failed
+        );
+        assert_eq!(
+            status(None, Closing::RootEnded, Some("hangup")),
+            CallStatus::Completed
+        );
+    }
+
+    #[test]
+    fn a_call_log_from_three_spans() {
+        let mut spans = call();
+        spans.push(
+            span(4, semconv::SPAN_TOOL_CALL)
+                .parent(2)
+                .at(60, 70)
+                .attr(livekit::CLOSE_REASON, "error")
+                .error("")
+                .build(),
+        );
+        let log = build_call_log(&TRACE, &spans, &[], Closing::RootEnded, 3);
+        assert_eq!(
+            (log.id.as_str(), log.revision, log.dialect),
+            ("call-1", 3, Dialect::Voicetrace)
+        );
+        assert_eq!(log.trace_id, "07".repeat(16));
+        assert_eq!(
+            (log.status, log.end_reason.as_deref()),
+            (CallStatus::Failed, Some("error"))
+        );
+        assert_eq!(log.started_at, rfc3339_ms(T0));
+        assert_eq!(log.metrics.total_duration_ms, 2000);
+        assert_eq!((log.metrics.errors, log.metrics.tool_executions), (1, 1));
+        assert_eq!(log.direction.as_deref(), Some("inbound"));
+        assert_eq!(log.metadata["plan"], serde_json::json!("gold"));
+        assert_eq!((log.turns.len(), log.span_count), (1, 4));
+        assert_eq!(
+            log.turns[0].start_ms, 0,
+            "the call starts with its earliest span"
+        );
+    }
+
+    #[test]
+    fn rfc3339_with_milliseconds() {
+        assert_eq!(rfc3339_ms(1_250_000_000), "1970-01-01T00:00:01.250Z");
+        assert_eq!(rfc3339_ms(T0 + 7 * MS), "2023-11-14T22:13:20.007Z");
+    }
+}

@@ -502,3 +502,160 @@ impl Rules {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::span;
+    use super::*;
+
+    fn detected(spans: &[SpanRecord]) -> Dialect {
+        let refs: Vec<&SpanRecord> = spans.iter().collect();
+        detect(&refs).dialect
+    }
+
+    #[test]
+    fn livekit_is_recognised_by_any_of_its_spans_and_wins_over_voicetrace() {
+        let session = span(1, livekit::SPAN_AGENT_SESSION).build();
+        let turn = span(2, semconv::SPAN_TURN).parent(1).build();
+        let stt = span(3, semconv::SPAN_STT).parent(2).build();
+        assert_eq!(detected(&[session, turn, stt]), Dialect::Livekit);
+        assert_eq!(
+            detected(&[span(1, livekit::SPAN_JOB_ENTRYPOINT).build()]),
+            Dialect::Livekit
+        );
+    }
+
+    #[test]
+    fn pipecat_is_a_turn_with_a_turn_number() {
+        let conversation = span(1, semconv::SPAN_CONVERSATION).build();
+        let turn = span(2, semconv::SPAN_TURN).parent(1);
+        let numbered = turn.clone().attr(pipecat::TURN_NUMBER, 1).build();
+        assert_eq!(
+            detected(&[conversation.clone(), numbered]),
+            Dialect::Pipecat
+        );
+        assert_eq!(detected(&[conversation, turn.build()]), Dialect::Voicetrace);
+    }
+
+    #[test]
+    fn without_markers_the_call_is_genai() {
+        let agent = span(1, "invoke_agent").build();
+        let chat = span(2, "chat gpt-4o")
+            .parent(1)
+            .attr(semconv::GEN_AI_OPERATION_NAME, "chat")
+            .build();
+        assert_eq!(detected(&[agent, chat]), Dialect::Genai);
+        assert_eq!(detected(&[]), Dialect::Genai);
+    }
+
+    #[test]
+    fn stages_are_recognised_by_name_then_by_operation() {
+        let stage = |s: SpanRecord| VOICETRACE.stage_of(&s);
+        assert_eq!(stage(span(1, semconv::SPAN_STT).build()), Some(Stage::Stt));
+        assert_eq!(
+            stage(span(1, pipecat::SPAN_LLM_TOOL_CALL).build()),
+            Some(Stage::Tool)
+        );
+        let by_op = |op: &str| {
+            stage(
+                span(1, "x")
+                    .attr(semconv::GEN_AI_OPERATION_NAME, op)
+                    .build(),
+            )
+        };
+        assert_eq!(by_op("speech_to_text"), Some(Stage::Stt));
+        assert_eq!(by_op("generate_content"), Some(Stage::Llm));
+        assert_eq!(by_op("text_to_speech"), Some(Stage::Tts));
+        assert_eq!(by_op("execute_tool"), Some(Stage::Tool));
+        assert_eq!(by_op("s2s"), Some(Stage::S2s));
+        assert_eq!(by_op("invoke_agent"), None);
+        // The name wins over the operation.
+        let tts_named_chat = span(1, semconv::SPAN_TTS)
+            .attr(semconv::GEN_AI_OPERATION_NAME, "chat")
+            .build();
+        assert_eq!(stage(tts_named_chat), Some(Stage::Tts));
+    }
+
+    #[test]
+    fn livekit_stages_are_its_node_spans_only() {
+        let stage = |s: SpanRecord| LIVEKIT.stage_of(&s);
+        assert_eq!(
+            stage(span(1, livekit::SPAN_LLM_NODE).build()),
+            Some(Stage::Llm)
+        );
+        assert_eq!(
+            stage(span(1, livekit::SPAN_FUNCTION_TOOL).build()),
+            Some(Stage::Tool)
+        );
+        assert_eq!(stage(span(1, semconv::SPAN_STT).build()), None);
+        let chat = span(1, "llm_request")
+            .attr(semconv::GEN_AI_OPERATION_NAME, "chat")
+            .build();
+        assert_eq!(stage(chat), None);
+    }
+
+    #[test]
+    fn every_dialect_is_detectable_and_names_itself() {
+        for rules in DETECTION_ORDER {
+            assert!(!rules.markers.is_empty(), "{:?}", rules.dialect);
+        }
+        let all = [&VOICETRACE, &PIPECAT, &LIVEKIT, &GENAI].map(|r| r.dialect);
+        assert_eq!(
+            all,
+            [
+                Dialect::Voicetrace,
+                Dialect::Pipecat,
+                Dialect::Livekit,
+                Dialect::Genai
+            ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod extension_tests {
+    //! New names are table lines: a dialect rule added here reaches every figure unchanged.
+    use super::super::group::turns;
+    use super::super::index::SpanIndex;
+    use super::super::test_support::{span, T0};
+    use super::super::turn::build_turn;
+    use super::*;
+    use crate::receiver::calllog::TimingSource;
+
+    /// LiveKit with a speech-to-speech stage span (a realtime model), one line more.
+    static REALTIME: Rules = Rules {
+        stage_names: &[
+            (livekit::SPAN_LLM_NODE, Stage::Llm),
+            ("realtime_turn", Stage::S2s),
+        ],
+        grouping: Grouping::AgentTurns {
+            agent_turn: livekit::SPAN_AGENT_TURN,
+            user_turn: livekit::SPAN_USER_TURN,
+        },
+        ..SHARED
+    };
+
+    #[test]
+    fn a_stage_name_added_to_a_table_reaches_figures_counts_and_providers() {
+        let spans = [
+            span(1, livekit::SPAN_AGENT_TURN).at(0, 1000).build(),
+            span(2, "realtime_turn")
+                .parent(1)
+                .at(0, 700)
+                .attr(semconv::METRICS_TTFB, 0.3)
+                .attr(semconv::GEN_AI_PROVIDER_NAME, "openai")
+                .attr(semconv::GEN_AI_USAGE_INPUT_TOKENS, 12)
+                .build(),
+        ];
+        let index = SpanIndex::new(&spans);
+        let parts = turns(&index, &REALTIME);
+        let turn = build_turn(&index, &REALTIME, &parts[0], 0, T0);
+        assert_eq!(turn.stt_ms, Some(300));
+        assert_eq!(turn.timing_source["sttMs"], TimingSource::Ttfb);
+        assert_eq!(turn.llm_input_tokens, Some(12));
+        assert_eq!(
+            turn.providers[&Stage::S2s].provider.as_deref(),
+            Some("openai")
+        );
+    }
+}

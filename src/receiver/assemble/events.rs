@@ -127,3 +127,112 @@ impl Recorded {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::dialect::VOICETRACE;
+    use super::super::group::turns;
+    use super::super::test_support::{attrs, sid, span, T0, TRACE};
+    use super::*;
+    use crate::receiver::span::Attributes;
+
+    fn event(name: &str, attributes: Attributes) -> SpanEvent {
+        SpanEvent {
+            name: name.to_string(),
+            time_unix_nano: T0,
+            attributes,
+        }
+    }
+
+    #[test]
+    fn an_event_is_a_metric_a_log_line_or_a_call_event() {
+        let metric = event(
+            semconv::EVENT_LOG_METRIC,
+            attrs(&[(semconv::METRIC_NAME, "csat"), (semconv::METRIC_VALUE, "5")]),
+        );
+        assert!(matches!(kind(&metric), Kind::Metric("csat", _)));
+        let nameless = event(
+            semconv::EVENT_LOG_METRIC,
+            attrs(&[(semconv::METRIC_VALUE, 5)]),
+        );
+        assert_eq!(kind(&nameless), Kind::Incomplete);
+        let tracing = event("took 3 ms", attrs(&[(semconv::TRACING_LEVEL, "INFO")]));
+        assert_eq!(kind(&tracing), Kind::LogLine);
+        let custom_log = attrs(&[
+            (semconv::TRACING_LEVEL, "INFO"),
+            (semconv::LOG_MESSAGE, "m"),
+        ]);
+        assert_eq!(kind(&event("log", custom_log)), Kind::Event);
+        assert_eq!(
+            kind(&event("exception", Attributes::default())),
+            Kind::Event
+        );
+    }
+
+    /// A turn (span 1) with an stt (2) that has a child (3), and a span outside the turn (4).
+    fn call() -> Vec<SpanRecord> {
+        let metric = attrs(&[(semconv::METRIC_NAME, "n"), (semconv::METRIC_VALUE, "1")]);
+        let line = attrs(&[
+            (semconv::TRACING_LEVEL, "WARN"),
+            (semconv::TRACING_TARGET, "agent"),
+            ("k", "v"),
+        ]);
+        vec![
+            span(1, semconv::SPAN_TURN).at(0, 1000).build(),
+            span(2, semconv::SPAN_STT).parent(1).at(0, 300).build(),
+            span(3, "vad")
+                .parent(2)
+                .at(10, 20)
+                .event("slow", 15, line)
+                .event("mark", 12, Attributes::default())
+                .build(),
+            span(4, "setup")
+                .at(0, 5)
+                .event(semconv::EVENT_LOG_METRIC, 1, metric)
+                .build(),
+        ]
+    }
+
+    #[test]
+    fn a_spans_turn_is_the_turn_of_its_nearest_turn_part() {
+        let spans = call();
+        let index = SpanIndex::new(&spans);
+        let of = turn_of(&index, &turns(&index, &VOICETRACE));
+        assert_eq!([1, 2, 3].map(|n| of.get(&sid(n)).copied()), [Some(0); 3]);
+        assert_eq!(of.get(&sid(4)), None);
+    }
+
+    #[test]
+    fn events_and_log_lines_in_time_order_attributed_to_their_turn() {
+        let spans = call();
+        let index = SpanIndex::new(&spans);
+        let of = turn_of(&index, &turns(&index, &VOICETRACE));
+        let log = LogRecord {
+            trace_id: TRACE,
+            span_id: Some(sid(2)),
+            time_unix_nano: T0 + 5 * super::super::test_support::MS,
+            level: "INFO".into(),
+            message: "otlp".into(),
+            attributes: Attributes::default(),
+        };
+        let out = record(&index, &of, &[log], T0);
+        let events: Vec<(&str, i64, &str, Option<u32>)> = out
+            .events
+            .iter()
+            .map(|e| (e.name.as_str(), e.at_ms, e.span.as_str(), e.turn))
+            .collect();
+        assert_eq!(events, [("mark", 12, "vad", Some(0))]);
+        let lines: Vec<(&str, &str, i64, Option<u32>)> = out
+            .log_lines
+            .iter()
+            .map(|l| (l.message.as_str(), l.level.as_str(), l.at_ms, l.turn))
+            .collect();
+        assert_eq!(
+            lines,
+            [("otlp", "INFO", 5, Some(0)), ("slow", "WARN", 15, Some(0))]
+        );
+        let fields: Vec<&String> = out.log_lines[1].fields.keys().collect();
+        assert_eq!(fields, ["k"], "level and target are the line itself");
+        assert_eq!(out.custom_metrics["n"], serde_json::json!("1"));
+    }
+}

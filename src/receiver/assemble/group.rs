@@ -216,3 +216,180 @@ fn model_requests<'a>(
     }
     turns
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::dialect::{GENAI, LIVEKIT, PIPECAT, VOICETRACE};
+    use super::super::test_support::span;
+    use super::*;
+    use crate::semconv::{self, livekit, pipecat};
+
+    /// A turn as (turn span id, user turn id, [stage span ids]), 0 for none.
+    type Shape = (u8, u8, Vec<(Stage, u8)>);
+
+    fn shape(spans: &[SpanRecord], rules: &Rules) -> Vec<Shape> {
+        let index = SpanIndex::new(spans);
+        turns(&index, rules)
+            .iter()
+            .map(|t| {
+                let id = |s: Option<&SpanRecord>| s.map_or(0, |s| s.span_id[7]);
+                let stages = t.stages.iter().map(|(st, s)| (*st, s.span_id[7]));
+                (id(t.turn), id(t.user_turn), stages.collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn turn_spans_are_ordered_by_index_and_own_their_nearest_stages() {
+        let spans = [
+            span(1, semconv::SPAN_TURN)
+                .at(0, 100)
+                .attr(semconv::TURN_INDEX, 1)
+                .build(),
+            span(2, semconv::SPAN_TURN)
+                .at(200, 300)
+                .attr(semconv::TURN_INDEX, 0)
+                .build(),
+            span(3, semconv::SPAN_STT).parent(1).at(10, 20).build(),
+            span(4, semconv::SPAN_TURN).parent(1).at(30, 90).build(),
+            span(5, semconv::SPAN_LLM).parent(4).at(40, 50).build(),
+        ];
+        assert_eq!(
+            shape(&spans, &VOICETRACE),
+            [
+                (2, 0, vec![]),
+                (1, 0, vec![(Stage::Stt, 3)]),
+                (4, 0, vec![(Stage::Llm, 5)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn pipecat_turn_numbers_count_from_one() {
+        let turn = |id: u8, number: i64, at: u64| {
+            span(id, semconv::SPAN_TURN)
+                .at(at, at + 10)
+                .attr(pipecat::TURN_NUMBER, number)
+                .build()
+        };
+        let spans = [turn(1, 2, 0), turn(2, 1, 50), turn(3, 3, 20)];
+        let order: Vec<u8> = shape(&spans, &PIPECAT).iter().map(|t| t.0).collect();
+        assert_eq!(order, [2, 1, 3]);
+        assert_eq!(position(&spans[1], &[]), None);
+    }
+
+    #[test]
+    fn an_s2s_span_outside_any_turn_is_a_turn_in_start_order() {
+        let spans = [
+            span(1, semconv::SPAN_TURN).at(100, 200).build(),
+            span(2, semconv::SPAN_S2S).at(0, 50).build(),
+            span(3, semconv::SPAN_LLM).at(300, 400).build(),
+        ];
+        assert_eq!(
+            shape(&spans, &VOICETRACE),
+            [(0, 0, vec![(Stage::S2s, 2)]), (1, 0, vec![])]
+        );
+    }
+
+    #[test]
+    fn livekit_joins_each_agent_turn_with_the_user_turn_before_it() {
+        let spans = [
+            span(1, livekit::SPAN_AGENT_SESSION).at(0, 1000).build(),
+            span(2, livekit::SPAN_USER_TURN)
+                .parent(1)
+                .at(10, 90)
+                .build(),
+            span(3, livekit::SPAN_AGENT_TURN)
+                .parent(1)
+                .at(100, 300)
+                .build(),
+            span(4, livekit::SPAN_TTS_NODE)
+                .parent(3)
+                .at(200, 250)
+                .build(),
+            span(5, livekit::SPAN_LLM_NODE)
+                .parent(3)
+                .at(110, 150)
+                .build(),
+            span(6, livekit::SPAN_AGENT_TURN)
+                .parent(1)
+                .at(400, 500)
+                .build(),
+        ];
+        assert_eq!(
+            shape(&spans, &LIVEKIT),
+            [
+                (3, 2, vec![(Stage::Llm, 5), (Stage::Tts, 4)]),
+                (6, 0, vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn livekit_stages_are_direct_children_only() {
+        let spans = [
+            span(1, livekit::SPAN_AGENT_TURN).at(0, 300).build(),
+            span(2, "other").parent(1).at(10, 200).build(),
+            span(3, livekit::SPAN_LLM_NODE)
+                .parent(2)
+                .at(20, 100)
+                .build(),
+        ];
+        assert_eq!(shape(&spans, &LIVEKIT), [(1, 0, vec![])]);
+    }
+
+    #[test]
+    fn genai_opens_a_turn_per_model_request() {
+        let op = |id: u8, op: &str, at: u64| {
+            span(id, "op")
+                .at(at, at + 10)
+                .attr(semconv::GEN_AI_OPERATION_NAME, op)
+                .build()
+        };
+        let spans = [
+            op(1, "execute_tool", 0),
+            op(2, "speech_to_text", 10),
+            op(3, "chat", 20),
+            op(4, "text_to_speech", 30),
+            op(5, "chat", 40),
+        ];
+        assert_eq!(
+            shape(&spans, &GENAI),
+            [
+                (
+                    0,
+                    0,
+                    vec![
+                        (Stage::Tool, 1),
+                        (Stage::Stt, 2),
+                        (Stage::Llm, 3),
+                        (Stage::Tts, 4)
+                    ]
+                ),
+                (0, 0, vec![(Stage::Llm, 5)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn parts_give_their_stages_in_order() {
+        let spans = [
+            span(1, "llm").at(0, 10).build(),
+            span(2, "tts").at(10, 20).build(),
+            span(3, "llm").at(20, 30).build(),
+        ];
+        let parts = TurnParts {
+            stages: vec![
+                (Stage::Llm, &spans[0]),
+                (Stage::Tts, &spans[1]),
+                (Stage::Llm, &spans[2]),
+            ],
+            ..TurnParts::default()
+        };
+        assert_eq!(parts.of(Stage::Llm).count(), 2);
+        assert_eq!(parts.first(Stage::Llm).map(|s| s.span_id[7]), Some(1));
+        assert_eq!(parts.last(Stage::Llm).map(|s| s.span_id[7]), Some(3));
+        assert!(parts.first(Stage::Stt).is_none());
+        assert_eq!(parts.own().count(), 0);
+    }
+}

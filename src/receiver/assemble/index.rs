@@ -149,3 +149,122 @@ fn dedupe_sorted(spans: &[SpanRecord]) -> Vec<&SpanRecord> {
     sorted.sort_by_key(|s| (s.start_unix_nano, s.end_unix_nano, s.span_id));
     sorted
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{sid, span};
+    use super::*;
+    use crate::semconv::{self, livekit};
+
+    fn ids(spans: &[&SpanRecord]) -> Vec<u8> {
+        spans.iter().map(|s| s.span_id[7]).collect()
+    }
+
+    #[test]
+    fn a_span_id_counts_once_the_last_arrival_winning_in_time_order() {
+        let spans = [
+            span(2, "b").at(20, 30).build(),
+            span(1, "a").at(10, 40).build(),
+            span(2, "b again").at(5, 6).build(),
+        ];
+        let index = SpanIndex::new(&spans);
+        assert_eq!(ids(index.spans()), [2, 1]);
+        assert_eq!(index.spans()[0].name, "b again");
+    }
+
+    #[test]
+    fn children_descendants_and_the_nearest_named_ancestor() {
+        let spans = [
+            span(1, "turn").at(0, 100).build(),
+            span(2, "llm").parent(1).at(10, 50).build(),
+            span(3, "llm_request").parent(2).at(20, 40).build(),
+        ];
+        let index = SpanIndex::new(&spans);
+        let children: Vec<&SpanRecord> = index.children_of(&spans[0]).collect();
+        assert_eq!(ids(&children), [2]);
+        assert_eq!(ids(&index.descendants(&spans[0])), [2, 3]);
+        assert_eq!(index.parent_of(&spans[2]).map(|s| s.span_id), Some(sid(2)));
+        let turn = index.ancestor_named(&spans[2], "turn");
+        assert_eq!(turn.map(|s| s.span_id), Some(sid(1)));
+        assert!(index.ancestor_named(&spans[0], "turn").is_none());
+    }
+
+    #[test]
+    fn a_subtree_is_the_spans_then_their_descendants() {
+        let spans = [
+            span(1, "llm").at(0, 10).build(),
+            span(2, "llm_request").parent(1).at(1, 9).build(),
+            span(3, "llm").at(20, 30).build(),
+        ];
+        let index = SpanIndex::new(&spans);
+        let tree = index.subtree([&spans[0], &spans[2]]);
+        assert_eq!(ids(&tree), [1, 3, 2]);
+    }
+
+    #[test]
+    fn a_parent_cycle_ends_every_walk() {
+        let spans = [
+            span(1, "a").parent(2).build(),
+            span(2, "b").parent(1).build(),
+            span(3, "c").parent(3).build(),
+        ];
+        let index = SpanIndex::new(&spans);
+        assert_eq!(ids(&index.descendants(&spans[0])), [2]);
+        assert!(index.ancestor_named(&spans[0], "turn").is_none());
+        assert!(index.descendants(&spans[2]).is_empty());
+    }
+
+    #[test]
+    fn the_named_root_wins_even_with_a_remote_parent() {
+        let spans = [
+            span(1, "dangling").parent(9).at(0, 10).build(),
+            span(2, semconv::SPAN_CONVERSATION)
+                .parent(8)
+                .at(5, 100)
+                .build(),
+            span(3, "turn").parent(2).at(6, 50).build(),
+        ];
+        let root = SpanIndex::new(&spans).root();
+        assert_eq!(root.map(|r| r.span_id), Some(sid(2)));
+    }
+
+    #[test]
+    fn livekit_session_is_the_root_before_any_dangling_span() {
+        let spans = [
+            span(1, "early").parent(9).at(0, 10).build(),
+            span(2, livekit::SPAN_AGENT_SESSION)
+                .parent(8)
+                .at(5, 100)
+                .build(),
+            span(3, livekit::SPAN_AGENT_TURN)
+                .parent(2)
+                .at(6, 50)
+                .build(),
+        ];
+        let root = SpanIndex::new(&spans).root();
+        assert_eq!(root.map(|r| r.span_id), Some(sid(2)));
+    }
+
+    #[test]
+    fn else_the_root_is_the_earliest_span_whose_parent_is_missing() {
+        let spans = [
+            span(1, "child").parent(2).at(0, 10).build(),
+            span(2, "parent").parent(9).at(1, 20).build(),
+            span(3, "other").parent(8).at(2, 20).build(),
+        ];
+        let root = SpanIndex::new(&spans).root();
+        assert_eq!(root.map(|r| r.span_id), Some(sid(2)));
+        assert!(SpanIndex::new(&[]).root().is_none());
+    }
+
+    #[test]
+    fn a_root_span_is_a_named_root_or_a_span_without_parent() {
+        assert!(is_root_span(
+            &span(1, semconv::SPAN_CONVERSATION).parent(2).build()
+        ));
+        assert!(is_root_span(&span(1, "anything").build()));
+        assert!(!is_root_span(
+            &span(1, livekit::SPAN_AGENT_SESSION).parent(2).build()
+        ));
+    }
+}

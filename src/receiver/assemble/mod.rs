@@ -38,6 +38,9 @@ mod index;
 pub mod timing;
 mod turn;
 
+#[cfg(test)]
+mod test_support;
+
 use std::collections::{HashMap, HashSet};
 
 use crate::receiver::calllog::{CallStarted, CallUpdate, TurnCompleted};

@@ -323,3 +323,6 @@ fn tool_execution(
         error: failure(span, failed),
     }
 }
+
+#[cfg(test)]
+mod tests;
