@@ -269,8 +269,8 @@ pub mod genai {
 
 // ---------------------------------------------------------------------------------------------
 // Aliases: the keys that give one value, in order of preference (the first that holds a value
-// wins). Assembly reads keys only through these tables and its dialect rules pick which table
-// applies where, so a renamed or newly supported key is one line here.
+// wins). Assembly reads every figure, text and count through these tables, and its dialect rules
+// pick which table applies to which span, so a renamed or newly supported key is one line here.
 // ---------------------------------------------------------------------------------------------
 
 /// Key tables, each in order of preference, across the dialects above.
