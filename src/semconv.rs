@@ -170,6 +170,11 @@ pub const EXCEPTION_TYPE: &str = "exception.type";
 /// OpenTelemetry's exception message attribute.
 pub const EXCEPTION_MESSAGE: &str = "exception.message";
 
+/// Level of a `tracing` log line that `tracing-opentelemetry` records as a span event.
+pub const TRACING_LEVEL: &str = "level";
+/// Target (module path) of such a log line.
+pub const TRACING_TARGET: &str = "target";
+
 // ---------------------------------------------------------------------------------------------
 // Other dialects the receiver understands (CONVENTIONS.md section 3)
 // ---------------------------------------------------------------------------------------------
@@ -260,4 +265,112 @@ pub mod genai {
     pub const OPS_TTS: &[&str] = &["tts", "text_to_speech"];
     /// Operation values that mean a tool execution.
     pub const OPS_TOOL: &[&str] = &["execute_tool"];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Aliases: the keys that give one value, in order of preference (the first that holds a value
+// wins). Assembly reads every figure, text and count through these tables, and its dialect rules
+// pick which table applies to which span, so a renamed or newly supported key is one line here.
+// ---------------------------------------------------------------------------------------------
+
+/// Key tables, each in order of preference, across the dialects above.
+pub mod alias {
+    use super::{genai, livekit, pipecat};
+
+    /// The call id, on the root then on any span.
+    pub const CALL_ID: &[&str] = &[
+        super::CONVERSATION_ID,
+        super::GEN_AI_CONVERSATION_ID,
+        livekit::ROOM_ID,
+        livekit::ROOM_SID,
+        genai::SESSION_ID,
+    ];
+    /// The agent's id.
+    pub const AGENT_ID: &[&str] = &[super::GEN_AI_AGENT_ID];
+    /// The agent's name.
+    pub const AGENT_NAME: &[&str] = &[super::GEN_AI_AGENT_NAME];
+    /// Why the call ended.
+    pub const END_REASON: &[&str] = &[super::CALL_END_REASON, livekit::CLOSE_REASON];
+
+    /// Time to first byte on an stt (or s2s) span, seconds.
+    pub const STT_TTFB: &[&str] = &[super::METRICS_TTFB, livekit::TRANSCRIPTION_DELAY];
+    /// Time to first token on an llm span, seconds.
+    pub const LLM_TTFT: &[&str] = &[
+        super::METRICS_TTFB,
+        super::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+        livekit::RESPONSE_TTFT,
+    ];
+    /// Time to first byte on a tts span, seconds.
+    pub const TTS_TTFB: &[&str] = &[super::METRICS_TTFB, livekit::RESPONSE_TTFB];
+    /// End of user speech → final transcript on a turn span (no stt span), seconds.
+    pub const TRANSCRIPTION_DELAY: &[&str] = &[livekit::TRANSCRIPTION_DELAY];
+    /// Measured voice-to-voice latency on a turn span, seconds.
+    pub const VOICE_TO_VOICE: &[&str] =
+        &[super::TURN_USER_BOT_LATENCY_SECONDS, livekit::E2E_LATENCY];
+    /// End of user speech → turn committed, seconds.
+    pub const END_OF_TURN_DELAY: &[&str] = &[livekit::END_OF_TURN_DELAY];
+
+    /// The user's text on a `turn` span (its presence says the user spoke).
+    pub const TURN_USER_TEXT: &[&str] = &[super::TURN_USER_TEXT];
+    /// The user's text on LiveKit's `agent_turn`.
+    pub const AGENT_TURN_USER_TEXT: &[&str] = &[livekit::PII_USER_INPUT];
+    /// The user's text on LiveKit's `user_turn`.
+    pub const USER_TURN_TEXT: &[&str] = &[livekit::PII_USER_TRANSCRIPT];
+    /// The transcript on an stt span.
+    pub const STT_TRANSCRIPT: &[&str] = &[super::STT_TRANSCRIPT, pipecat::TRANSCRIPT];
+    /// The user's transcript on an s2s span.
+    pub const S2S_TRANSCRIPT: &[&str] = &[super::STT_TRANSCRIPT];
+    /// The agent's text on a turn span.
+    pub const TURN_AGENT_TEXT: &[&str] = &[super::TURN_AGENT_TEXT, livekit::PII_RESPONSE_TEXT];
+    /// The text a tts span spoke.
+    pub const TTS_TEXT: &[&str] = &[super::TEXT];
+    /// The text an llm span produced.
+    pub const LLM_OUTPUT: &[&str] = &[pipecat::OUTPUT, livekit::PII_RESPONSE_TEXT];
+    /// The agent's reply was interrupted (bool, on a turn span).
+    pub const INTERRUPTED: &[&str] = &[super::TURN_WAS_INTERRUPTED, livekit::INTERRUPTED];
+
+    /// The provider of an stt span.
+    pub const STT_PROVIDER: &[&str] = &[super::GEN_AI_PROVIDER_NAME, super::STT_PROVIDER];
+    /// The provider of an llm or s2s span.
+    pub const MODEL_PROVIDER: &[&str] = &[super::GEN_AI_PROVIDER_NAME];
+    /// The provider of a tts span.
+    pub const TTS_PROVIDER: &[&str] = &[super::GEN_AI_PROVIDER_NAME, super::TTS_PROVIDER];
+    /// The model of a stage span.
+    pub const MODEL: &[&str] = &[super::GEN_AI_REQUEST_MODEL];
+
+    /// Prompt tokens (summed over a turn's model spans and their descendants).
+    pub const INPUT_TOKENS: &[&str] = &[super::GEN_AI_USAGE_INPUT_TOKENS];
+    /// Completion tokens (likewise).
+    pub const OUTPUT_TOKENS: &[&str] = &[super::GEN_AI_USAGE_OUTPUT_TOKENS];
+    /// Characters synthesised (summed over a turn's tts spans and their descendants).
+    pub const TTS_CHARACTERS: &[&str] = &[super::TTS_CHARACTERS, pipecat::CHARACTER_COUNT];
+
+    /// A tool's name.
+    pub const TOOL_NAME: &[&str] = &[
+        super::FUNCTION_NAME,
+        livekit::FUNCTION_TOOL_NAME,
+        pipecat::TOOL_FUNCTION_NAME,
+        super::GEN_AI_TOOL_NAME,
+    ];
+    /// A tool's arguments.
+    pub const TOOL_INPUT: &[&str] = &[
+        super::FUNCTION_INPUT,
+        livekit::PII_FUNCTION_TOOL_ARGUMENTS,
+        genai::TOOL_CALL_ARGUMENTS,
+    ];
+    /// A tool's result.
+    pub const TOOL_OUTPUT: &[&str] = &[
+        super::FUNCTION_OUTPUT,
+        livekit::PII_FUNCTION_TOOL_OUTPUT,
+        genai::TOOL_CALL_RESULT,
+    ];
+    /// A span failed without an ERROR status (bool `true`).
+    pub const FAILED: &[&str] = &[livekit::FUNCTION_TOOL_IS_ERROR];
+
+    /// User starts speaking → interruption detected, on the interruption event, seconds.
+    pub const INTERRUPTION_DETECTION: &[&str] = &[super::INTERRUPTION_DETECTION_LATENCY_SECONDS];
+    /// Interruption detected → agent audio stopped, seconds.
+    pub const INTERRUPTION_STOP: &[&str] = &[super::INTERRUPTION_STOP_LATENCY_SECONDS];
+    /// Agent words heard after the user started speaking (int).
+    pub const INTERRUPTION_BLEED_THROUGH: &[&str] = &[super::INTERRUPTION_BLEED_THROUGH_WORDS];
 }

@@ -18,12 +18,32 @@
 //! eviction is counted in [`AssemblerStats`].
 //!
 //! No I/O and no clock: every method takes `now` (Unix ns, the receiver's clock) from the caller.
-//! [`build`] turns one call's spans into its call log; [`timing`] holds the timing model's
-//! arithmetic.
+//!
+//! [`build_call_log`] turns one call's spans into its call log, one module per concern:
+//!
+//! - `call`: the orchestrator, and the call's extent, identity, status and metadata;
+//! - `index`: the call's spans deduplicated, in time order, linked, and its root;
+//! - `dialect`: per dialect, the rules for everything the builders read (markers, stage spans,
+//!   turn grouping, which keys give each figure and text), picked once per call;
+//! - `group`: which spans make up each turn;
+//! - `turn`: one turn's figures, texts, providers, counts, errors and tools;
+//! - `events`: span events and log records as events, log lines and custom metrics, by turn;
+//! - `attrs` and [`timing`]: how a key table is read, and the timing model's arithmetic.
+//!
+//! [`task`] is the impure shell around the [`Assembler`]: the clock, the channels, analysis.
 
-pub mod build;
+mod attrs;
+mod call;
+mod dialect;
+mod events;
+mod group;
+mod index;
 pub mod task;
 pub mod timing;
+mod turn;
+
+#[cfg(test)]
+mod test_support;
 
 use std::collections::{HashMap, HashSet};
 
@@ -32,7 +52,8 @@ use crate::receiver::span::{LogRecord, SpanRecord, TraceId};
 use crate::semconv::{self, livekit};
 use crate::trace_id::to_hex;
 
-pub use build::{build_call_log, is_root_span, Closing};
+pub use call::{build_call_log, rfc3339_ms, Closing};
+pub use index::is_root_span;
 
 const NANOS_PER_MS: u64 = 1_000_000;
 
@@ -508,6 +529,6 @@ fn started(trace_id: &TraceId, call: &CallState) -> CallUpdate {
                 .iter()
                 .find_map(|s| s.service_name.as_deref().map(str::to_string))
         }),
-        started_at: build::rfc3339_ms(first),
+        started_at: rfc3339_ms(first),
     })
 }
