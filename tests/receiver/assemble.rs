@@ -1,14 +1,14 @@
 //! The pure assembly core against real framework exports (tests/fixtures): per-turn figures
 //! equal to `expected.json`, whatever the arrival order; revisions; idle timeouts; bounds.
 
-mod support;
-
 use voicetrace::receiver::analyze::{analyze, AnalysisConfig};
 use voicetrace::receiver::assemble::{Assembler, AssemblerConfig};
 use voicetrace::receiver::calllog::{CallLog, CallStatus, CallUpdate};
 use voicetrace::receiver::span::SpanRecord;
 
-use support::{assert_matches_expected, fixture_dirs, load_fixture_spans, load_fixture_spans_json};
+use crate::common::fixtures::{
+    assert_matches_expected, fixture_dirs, load_fixture_spans, load_fixture_spans_json,
+};
 
 const MS: u64 = 1_000_000;
 /// An arbitrary receiver clock origin (the assembler never reads a clock of its own).

@@ -1,12 +1,12 @@
 //! The terminal tables `voicetrace calls` and `voicetrace call ID` print.
 
-mod api_support;
-
 use voicetrace::receiver::api::text::{format_call, format_calls_table};
+
+use crate::common::calllog::sample_calls;
 
 #[test]
 fn calls_table_has_one_row_per_call() {
-    let calls = api_support::sample_calls();
+    let calls = sample_calls();
     let table = format_calls_table(&calls);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "{table}");
@@ -35,7 +35,7 @@ fn calls_table_has_one_row_per_call() {
 
 #[test]
 fn call_view_has_turns_bars_and_issues() {
-    let mut call = api_support::sample_calls().remove(0);
+    let mut call = sample_calls().remove(0);
     call.links.trace = Some("http://jaeger.test/trace/x".to_string());
     let text = format_call(&call);
     assert!(text.contains("call call_a"), "{text}");

@@ -1,17 +1,15 @@
 //! The HTTP API over real HTTP: every route, every error, and the OpenAPI document.
 
-mod api_support;
-
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use api_support::{
-    call, client, encode, get, sample_calls, serve, turn, FailingReader, MemoryReader, TEMPLATE,
-};
+use crate::common::api::{serve, FailingReader, MemoryReader, Served};
+use crate::common::calllog::{interruption, sample_calls, scored_call, scored_turn, TEMPLATE};
+use crate::common::http::{client, encode, get};
 use serde_json::Value;
 use voicetrace::receiver::api::params::format_time;
 use voicetrace::receiver::api::route_paths;
-use voicetrace::receiver::calllog::{CallLog, CallStatus, Interruption};
+use voicetrace::receiver::calllog::{CallLog, CallStatus};
 
 fn ids(body: &Value) -> Vec<String> {
     body["data"]
@@ -32,7 +30,7 @@ fn assert_error(status: u16, body: &Value, want_status: u16, code: &str, mention
     );
 }
 
-async fn served_samples() -> api_support::Served {
+async fn served_samples() -> Served {
     serve(
         Arc::new(MemoryReader {
             calls: sample_calls(),
@@ -202,14 +200,10 @@ async fn interruption_quality_over_a_window() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let mut recent_turn = turn(1, 100, 300, 200, Some(800));
-    recent_turn.interrupted = true;
-    recent_turn.interruption = Some(Interruption {
-        detection_latency_ms: Some(90),
-        stop_latency_ms: Some(1200),
-        bleed_through_words: Some(7),
-    });
-    calls.push(call(
+    let recent_turn = scored_turn(1, 100, 300, 200, Some(800))
+        .interrupted(interruption(90, 1200, 7))
+        .build();
+    calls.push(scored_call(
         "call_now",
         "11111111111111111111111111111111",
         "agent_sales",

@@ -1,34 +1,29 @@
 //! `voicetrace.v1.CallLogService` over a real socket: tonic on 127.0.0.1:0 over an in-memory
 //! store and a broadcast channel standing in for the receiver's finished call logs.
 
-#![cfg(feature = "receiver")]
-
-mod api_support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Channel;
 use tonic::{Code, Streaming};
 
-use api_support::{sample_calls, FailingReader, MemoryReader};
+use crate::common::api::{FailingReader, MemoryReader};
+use crate::common::calllog::sample_calls;
+use crate::common::net::LOOPBACK;
+use crate::common::wait::{wait_for, within};
 use voicetrace::receiver::api::grpc::pb::call_log_service_client::CallLogServiceClient;
 use voicetrace::receiver::api::grpc::{call_log_service, call_log_service_until, pb};
 use voicetrace::receiver::api::CallReader;
 use voicetrace::receiver::calllog::{CallLog, CallStatus};
 
-/// How long a test waits for something that should happen at once.
-const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Serves the service on 127.0.0.1:0 and connects a client to it.
+/// Serves the service on loopback and connects a client to it.
 async fn serve(
     reader: Arc<dyn CallReader>,
     finished: broadcast::Sender<Arc<CallLog>>,
 ) -> CallLogServiceClient<Channel> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(LOOPBACK).await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
@@ -51,11 +46,10 @@ async fn sample_client() -> (
     (serve(reader, finished.clone()).await, finished)
 }
 
-/// The next call log on a watch stream, failing the test after [`DEADLINE`].
+/// The next call log on a watch stream, failing the test after the deadline.
 async fn next(stream: &mut Streaming<pb::CallLog>) -> pb::CallLog {
-    tokio::time::timeout(DEADLINE, stream.message())
+    within("a call log on the watch stream", stream.message())
         .await
-        .expect("no call log on the watch stream before the deadline")
         .expect("the watch stream failed")
         .expect("the watch stream ended")
 }
@@ -390,21 +384,21 @@ async fn a_watcher_that_hangs_up_unsubscribes() {
 
     drop(watch);
     // The hang-up travels over the socket; poll for its effect with a deadline.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while finished.receiver_count() > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the watch still holds a subscription after the client hung up"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for(
+        "the watch to let go of its subscription after the client hung up",
+        || {
+            let count = finished.receiver_count();
+            async move { (count == 0).then_some(()) }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_stop_signal_ends_open_watches_so_the_server_can_shut_down() {
     let (finished, _) = broadcast::channel(4);
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(LOOPBACK).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let reader = Arc::new(MemoryReader { calls: Vec::new() });
     let mut shutdown = stop_rx.clone();
@@ -429,13 +423,10 @@ async fn a_stop_signal_ends_open_watches_so_the_server_can_shut_down() {
     assert_eq!(next(&mut watch).await.id, "call_1");
 
     stop.send(true).unwrap();
-    let ended = tokio::time::timeout(DEADLINE, watch.message())
-        .await
-        .expect("the watch did not end on the stop signal");
+    let ended = within("the watch to end on the stop signal", watch.message()).await;
     assert_eq!(ended.unwrap_err().code(), Code::Unavailable);
-    tokio::time::timeout(DEADLINE, server)
+    within("the server's graceful shutdown despite the watch", server)
         .await
-        .expect("the server's graceful shutdown waited on the watch")
         .unwrap()
         .unwrap();
 }

@@ -1,8 +1,6 @@
 //! `proto/voicetrace/v1/call_log.proto` has the same fields as the call log JSON: every message
 //! that mirrors a JSON object lists exactly that object's keys (snake_case ↔ camelCase).
 
-mod api_support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
@@ -68,7 +66,7 @@ fn proto_messages_mirror_the_call_log_json() {
             .collect()
     };
 
-    let call = serde_json::to_value(&api_support::sample_calls()[0]).unwrap();
+    let call = serde_json::to_value(&crate::common::calllog::sample_calls()[0]).unwrap();
     let turn = &call["turns"][1];
     assert!(!turn["interruption"].is_null() && !turn["providers"].as_object().unwrap().is_empty());
     let tool_turn = &call["turns"][2];
