@@ -37,3 +37,6 @@ mod api_http;
 mod api_proto;
 mod api_text;
 mod assemble;
+mod auth_tls;
+mod e2e;
+mod hostile_input;

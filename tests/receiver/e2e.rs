@@ -2,13 +2,7 @@
 //! (protobuf, JSON, gzip) and OTLP/gRPC become call logs equal to `expected.json`; every error
 //! answer of the OTLP specification; back-pressure; idle timeouts; the `serve` binary's contract.
 
-mod support;
-
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -16,68 +10,28 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use voicetrace::receiver::calllog::{CallLog, CallStatus};
-use voicetrace::receiver::forward::SinkConfig;
+use voicetrace::receiver::forward::SinkKind;
 use voicetrace::receiver::server::{Receiver, ServeConfig};
 
-use support::{assert_matches_expected, fixture_dirs, post, request_bodies, request_files};
+use crate::common::fixtures::{
+    assert_matches_expected, expected, expected_calls, fixture_dirs, request_bodies, request_files,
+};
+use crate::common::http::{gzip, post, post_traces};
+use crate::common::net::down_address;
+use crate::common::otlp;
+use crate::common::receiver::{self, grpc_url, next_call_logs, traces_url};
+use crate::common::serve::{command, Listen, Serve};
+use crate::common::sinks::{jsonl, SinkSpec};
+use crate::common::wait::{wait_for, wait_for_blocking, DEADLINE};
 
-/// Generous: a call log is out ~grace after its root arrives; CI machines can be slow.
-const WAIT: Duration = Duration::from_secs(20);
-
-fn loopback() -> std::net::SocketAddr {
-    std::net::SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
+/// A receiver storing in `dir` with a jsonl sink at `dir/calls.jsonl`, changed by `tweak`.
 async fn start(dir: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Receiver {
     let mut config = ServeConfig {
-        otlp_grpc_addr: loopback(),
-        otlp_http_addr: loopback(),
-        api_addr: None,
-        data_dir: dir.to_path_buf(),
-        grace_ms: 200,
-        sinks: vec![
-            SinkConfig::from_flag(&format!("jsonl:{}", dir.join("calls.jsonl").display())).unwrap(),
-        ],
-        ..ServeConfig::default()
+        sinks: vec![SinkSpec::jsonl(&dir.join("calls.jsonl")).config()],
+        ..receiver::config(dir)
     };
     tweak(&mut config);
-    Receiver::start(config).await.expect("receiver starts")
-}
-
-/// Waits for `n` call logs (first revisions and revisions alike).
-async fn collect(
-    rx: &mut tokio::sync::broadcast::Receiver<Arc<CallLog>>,
-    n: usize,
-) -> Vec<CallLog> {
-    let mut logs = Vec::new();
-    while logs.len() < n {
-        let log = tokio::time::timeout(WAIT, rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {n} call logs within {WAIT:?}", logs.len()))
-            .expect("receiver running");
-        logs.push((*log).clone());
-    }
-    logs
-}
-
-fn expected_calls(dir: &Path) -> usize {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
-    v.as_array().unwrap().len()
-}
-
-/// POSTs protobuf bodies to an OTLP/HTTP traces URL, each answered 200.
-async fn post_traces(url: &str, bodies: &[Vec<u8>]) {
-    for body in bodies {
-        let response = post(url, "application/x-protobuf", None, body.clone()).await;
-        assert_eq!(response.status(), 200);
-    }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
+    receiver::start(config).await
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -89,7 +43,7 @@ enum Transport {
 }
 
 async fn replay(receiver: &Receiver, dir: &Path, transport: Transport) {
-    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let url = traces_url(receiver);
     match transport {
         Transport::HttpProtobuf | Transport::HttpProtobufGzip => {
             for body in request_bodies(dir) {
@@ -118,11 +72,10 @@ async fn replay(receiver: &Receiver, dir: &Path, transport: Transport) {
             }
         }
         Transport::Grpc => {
-            let mut client =
-                TraceServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
-                    .await
-                    .expect("gRPC connects")
-                    .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+            let mut client = TraceServiceClient::connect(grpc_url(receiver))
+                .await
+                .expect("gRPC connects")
+                .send_compressed(tonic::codec::CompressionEncoding::Gzip);
             for body in request_bodies(dir) {
                 let request = ExportTraceServiceRequest::decode(&body[..]).unwrap();
                 let answer = client
@@ -149,7 +102,7 @@ async fn fixtures_over_every_transport_match_expected() {
         let mut rx = receiver.subscribe();
         for dir in fixture_dirs() {
             replay(&receiver, &dir, transport).await;
-            let logs = collect(&mut rx, expected_calls(&dir)).await;
+            let logs = next_call_logs(&mut rx, expected_calls(&dir)).await;
             assert_matches_expected(&dir, &logs);
             for log in &logs {
                 assert_eq!(log.status, CallStatus::Completed, "{transport:?}");
@@ -164,21 +117,14 @@ async fn fixtures_over_every_transport_match_expected() {
         }
         receiver.shutdown().await;
         // The jsonl sink got one line per call log.
-        let jsonl = data.path().join("calls.jsonl");
+        let jsonl_path = data.path().join("calls.jsonl");
         let wanted: usize = fixture_dirs().iter().map(|d| expected_calls(d)).sum();
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let lines = std::fs::read_to_string(&jsonl)
-                .unwrap_or_default()
-                .lines()
-                .count();
-            if lines >= wanted || std::time::Instant::now() > deadline {
-                assert_eq!(lines, wanted, "{transport:?}: jsonl lines");
-                break;
-            }
-            tokio::task::yield_now().await;
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let lines = wait_for("the jsonl sink's lines", || {
+            let lines = jsonl(&jsonl_path).len();
+            async move { (lines >= wanted).then_some(lines) }
+        })
+        .await;
+        assert_eq!(lines, wanted, "{transport:?}: jsonl lines");
     }
 }
 
@@ -189,13 +135,13 @@ async fn late_spans_produce_a_stored_revision() {
     let mut rx = receiver.subscribe();
     let dir = &fixture_dirs()[1]; // pipecat: its last request holds a turn and the root
     let bodies = request_bodies(dir);
-    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let url = traces_url(&receiver);
     // Requests 2..4 first (root included), request 1 (turn 1's spans) after the call log.
     post_traces(&url, &bodies[1..]).await;
-    let first = collect(&mut rx, 1).await;
+    let first = next_call_logs(&mut rx, 1).await;
     assert_eq!(first[0].revision, 1);
     post_traces(&url, &bodies[..1]).await;
-    let revised = collect(&mut rx, 1).await;
+    let revised = next_call_logs(&mut rx, 1).await;
     assert_eq!(revised[0].revision, 2);
     assert_matches_expected(dir, &revised);
     assert_eq!(
@@ -217,10 +163,10 @@ async fn a_call_without_root_is_closed_incomplete_after_the_idle_timeout() {
     let mut rx = receiver.subscribe();
     let dir = &fixture_dirs()[1];
     let bodies = request_bodies(dir);
-    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let url = traces_url(&receiver);
     // Everything but the last request, which holds the `conversation` root.
     post_traces(&url, &bodies[..bodies.len() - 1]).await;
-    let logs = collect(&mut rx, 1).await;
+    let logs = next_call_logs(&mut rx, 1).await;
     assert_eq!(logs[0].status, CallStatus::Incomplete);
     assert!(
         logs[0].issues.iter().any(|i| i.kind == "incomplete_call"),
@@ -244,7 +190,7 @@ fn half_bad_request() -> ExportTraceServiceRequest {
 async fn error_answers_follow_the_otlp_specification() {
     let data = tempfile::tempdir().unwrap();
     let receiver = start(data.path(), |_| {}).await;
-    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let url = traces_url(&receiver);
 
     // Partial success over HTTP and gRPC: the bad span is counted and explained.
     let response = post(
@@ -263,7 +209,7 @@ async fn error_answers_follow_the_otlp_specification() {
         "{}",
         partial.error_message
     );
-    let mut client = TraceServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
+    let mut client = TraceServiceClient::connect(grpc_url(&receiver))
         .await
         .unwrap();
     let answer = client
@@ -368,12 +314,12 @@ async fn a_full_receiver_says_retry_later_and_loses_nothing() {
     let data = tempfile::tempdir().unwrap();
     // A memory bound smaller than one request: every span request is refused.
     let receiver = start(data.path(), |c| c.max_spans_buffered = 2).await;
-    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let url = traces_url(&receiver);
     let body = request_bodies(&fixture_dirs()[1])[0].clone();
     let response = post(&url, "application/x-protobuf", None, body.clone()).await;
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "1");
-    let mut client = TraceServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
+    let mut client = TraceServiceClient::connect(grpc_url(&receiver))
         .await
         .unwrap();
     let status = client
@@ -405,29 +351,20 @@ fn bare_span(
         .unwrap()
         .as_nanos() as u64
         - 1_000_000_000;
-    opentelemetry_proto::tonic::trace::v1::Span {
-        trace_id: vec![trace; 16],
-        span_id: vec![id; 8],
-        parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
-        name: name.into(),
-        start_time_unix_nano: end - 500_000_000,
-        end_time_unix_nano: end,
-        ..Default::default()
-    }
+    let parent = parent.map(|p| [p; 8]);
+    otlp::span(
+        &[trace; 16],
+        &[id; 8],
+        parent.as_ref().map(|p| &p[..]),
+        name,
+        end - 500_000_000,
+        end,
+        vec![],
+    )
 }
 
 fn export_body(spans: Vec<opentelemetry_proto::tonic::trace::v1::Span>) -> Vec<u8> {
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
+    otlp::request(None, spans).encode_to_vec()
 }
 
 #[tokio::test]
@@ -438,7 +375,7 @@ async fn more_open_calls_than_max_calls_says_retry_later_instead_of_closing_one_
     let data = tempfile::tempdir().unwrap();
     let receiver = start(data.path(), |c| c.max_calls = 1).await;
     let mut rx = receiver.subscribe();
-    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let url = traces_url(&receiver);
     let turn_a = export_body(vec![bare_span(0xa1, 2, Some(1), "turn")]);
     let root_a = export_body(vec![bare_span(0xa1, 1, None, "conversation")]);
     let call_b = export_body(vec![bare_span(0xb2, 2, Some(1), "turn")]);
@@ -447,15 +384,14 @@ async fn more_open_calls_than_max_calls_says_retry_later_instead_of_closing_one_
     assert_eq!(r.status(), 200);
     // Assembly tells ingest about A after taking the batch (then sets the gauge): from then on
     // B is refused.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !receiver
-        .telemetry()
-        .encode(false)
-        .contains("voicetrace_calls_open 1")
-    {
-        assert!(tokio::time::Instant::now() < deadline, "A never open");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for("call A to be open", || {
+        let open = receiver
+            .telemetry()
+            .encode(false)
+            .contains("voicetrace_calls_open 1");
+        async move { open.then_some(()) }
+    })
+    .await;
     let r = post(&url, "application/x-protobuf", None, call_b.clone()).await;
     assert_eq!(
         r.status(),
@@ -463,7 +399,7 @@ async fn more_open_calls_than_max_calls_says_retry_later_instead_of_closing_one_
         "a new call while one is open with max_calls 1"
     );
     assert_eq!(r.headers()["retry-after"], "1");
-    let mut client = TraceServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
+    let mut client = TraceServiceClient::connect(grpc_url(&receiver))
         .await
         .unwrap();
     let status = client
@@ -475,23 +411,21 @@ async fn more_open_calls_than_max_calls_says_retry_later_instead_of_closing_one_
     // A's root: A finishes after the grace, and B's retry gets in.
     let r = post(&url, "application/x-protobuf", None, root_a).await;
     assert_eq!(r.status(), 200);
-    let a = collect(&mut rx, 1).await.remove(0);
+    let a = next_call_logs(&mut rx, 1).await.remove(0);
     assert_eq!(a.trace_id, "a1".repeat(16));
     assert_eq!(
         a.status,
         CallStatus::Completed,
         "A finished with its root, not evicted"
     );
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    wait_for("B's retry to be taken", || async {
         let r = post(&url, "application/x-protobuf", None, call_b.clone()).await;
-        if r.status() == 200 {
-            break;
+        if r.status() != 200 {
+            assert_eq!(r.status(), 503);
         }
-        assert_eq!(r.status(), 503);
-        assert!(tokio::time::Instant::now() < deadline, "B never taken");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (r.status() == 200).then_some(())
+    })
+    .await;
     receiver.shutdown().await;
 }
 
@@ -499,29 +433,24 @@ async fn more_open_calls_than_max_calls_says_retry_later_instead_of_closing_one_
 async fn a_backlogged_outbox_says_retry_later() {
     let data = tempfile::tempdir().unwrap();
     // A sink nobody listens on: the call log stays in the outbox, at the bound of 1.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let sink = format!("http:http://{}/calls", closed.local_addr().unwrap());
-    drop(closed);
+    let sink = format!("http://{}/calls", down_address());
     let receiver = start(data.path(), |c| {
         c.max_outbox = 1;
-        c.sinks = vec![SinkConfig::from_flag(&sink).unwrap()];
+        c.sinks = vec![SinkSpec::new(SinkKind::Http, &sink).config()];
     })
     .await;
     let mut rx = receiver.subscribe();
-    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let url = traces_url(&receiver);
     let dir = &fixture_dirs()[1];
     let bodies = request_bodies(dir);
     post_traces(&url, &bodies).await;
-    collect(&mut rx, 1).await;
+    next_call_logs(&mut rx, 1).await;
     // Once the outbox depth is read, more spans are refused with "retry later".
-    let deadline = std::time::Instant::now() + WAIT;
-    let response = loop {
+    let response = wait_for("spans to be refused", || async {
         let response = post(&url, "application/x-protobuf", None, bodies[0].clone()).await;
-        if response.status() != 200 || std::time::Instant::now() > deadline {
-            break response;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        (response.status() != 200).then_some(response)
+    })
+    .await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
     receiver.shutdown().await;
@@ -530,8 +459,9 @@ async fn a_backlogged_outbox_says_retry_later() {
 #[test]
 fn serve_binary_prints_its_addresses_and_writes_call_logs() {
     let data = tempfile::tempdir().unwrap();
-    let jsonl = data.path().join("out.jsonl");
-    let (mut child, line) = spawn_serve(data.path(), &jsonl);
+    let out = data.path().join("out.jsonl");
+    let mut serve = spawn_serve(data.path(), &out, "100");
+    let line = serve.line.clone();
     let fields: Vec<&str> = line.trim().split(' ').collect();
     assert_eq!(fields[..2], ["voicetrace", "listening"], "{line}");
     assert!(fields[2].starts_with("otlp_grpc=127.0.0.1:"), "{line}");
@@ -540,21 +470,13 @@ fn serve_binary_prints_its_addresses_and_writes_call_logs() {
     assert_eq!(fields.len(), 5, "{line}");
 
     let dir = &fixture_dirs()[0];
-    post_all(&otlp_http(&line), &request_bodies(dir));
-    let text = wait_for_lines(&jsonl);
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let status = child.wait().unwrap();
+    post_all(&serve, &request_bodies(dir));
+    let logs = wait_for_call_logs(&out);
+    let status = serve.terminate();
     assert!(
         status.success(),
         "serve exits cleanly on SIGTERM: {status:?}"
     );
-    let logs: Vec<CallLog> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a call log per line"))
-        .collect();
     assert_matches_expected(dir, &logs);
 }
 
@@ -564,11 +486,11 @@ fn serve_binary_prints_its_addresses_and_writes_call_logs() {
 #[test]
 fn serve_binary_stops_cleanly_on_sigint() {
     let data = tempfile::tempdir().unwrap();
-    let jsonl = data.path().join("out.jsonl");
-    let (mut child, line) = spawn_serve_with(data.path(), &jsonl, &["--grace-ms", "600000"]);
+    let out = data.path().join("out.jsonl");
+    let mut serve = spawn_serve(data.path(), &out, "600000");
     let dir = &fixture_dirs()[1];
     let bodies = request_bodies(dir);
-    let url = format!("http://{}/v1/traces", otlp_http(&line));
+    let url = serve.traces_url();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         post_traces(&url, &bodies).await;
@@ -583,17 +505,13 @@ fn serve_binary_stops_cleanly_on_sigint() {
                     .post(url)
                     .header("content-type", "application/x-protobuf")
                     .body(body)
-                    .timeout(WAIT)
+                    .timeout(DEADLINE)
                     .send()
                     .await
                     .map(|r| r.status().as_u16())
             });
         }
-        assert!(Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
+        serve.signal("INT");
         while let Some(answer) = in_flight.join_next().await {
             match answer.unwrap() {
                 Ok(status) => assert!([200, 503].contains(&status), "answered {status}"),
@@ -601,20 +519,9 @@ fn serve_binary_stops_cleanly_on_sigint() {
             }
         }
     });
-    let deadline = std::time::Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "serve did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = serve.wait_exit();
     assert!(status.success(), "serve exits 0 on SIGINT: {status:?}");
-    let logs: Vec<CallLog> = std::fs::read_to_string(&jsonl)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let logs = call_logs(&out);
     assert_matches_expected(dir, &logs);
     let store = voicetrace::receiver::store::Store::open(data.path()).unwrap();
     assert_eq!(
@@ -631,7 +538,7 @@ async fn a_call_in_flight_survives_a_receiver_restart() {
     let bodies = request_bodies(dir);
     let receiver = start(data.path(), |_| {}).await;
     let mut rx = receiver.subscribe();
-    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let url = traces_url(&receiver);
     post_traces(&url, &bodies[..bodies.len() - 1]).await;
     receiver.shutdown().await;
     // The call had no root yet: it was neither closed nor lost, it waits in the journal.
@@ -639,7 +546,7 @@ async fn a_call_in_flight_survives_a_receiver_restart() {
 
     let receiver = start(data.path(), |_| {}).await;
     let mut rx = receiver.subscribe();
-    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let url = traces_url(&receiver);
     let last = bodies.last().unwrap().clone();
     assert_eq!(
         post(&url, "application/x-protobuf", None, last)
@@ -647,7 +554,7 @@ async fn a_call_in_flight_survives_a_receiver_restart() {
             .status(),
         200
     );
-    let logs = collect(&mut rx, 1).await;
+    let logs = next_call_logs(&mut rx, 1).await;
     assert_eq!(logs[0].revision, 1);
     assert_eq!(logs[0].status, CallStatus::Completed);
     assert_matches_expected(dir, &logs);
@@ -660,87 +567,55 @@ async fn a_call_in_flight_survives_a_receiver_restart() {
     );
 }
 
-/// Starts `voicetrace serve` on free ports; returns the child and its listening line.
-fn spawn_serve(data: &Path, jsonl: &Path) -> (std::process::Child, String) {
-    spawn_serve_with(data, jsonl, &["--grace-ms", "100"])
+/// `voicetrace serve` on fresh ports with no API, storing in `data`, writing call logs to the
+/// jsonl file `out`, with this grace (ms).
+fn spawn_serve(data: &Path, out: &Path, grace_ms: &str) -> Serve {
+    Serve::spawn(
+        command(data, Listen::otlp())
+            .arg("--sink")
+            .arg(format!("jsonl:{}", out.display()))
+            .args(["--grace-ms", grace_ms]),
+    )
 }
 
-/// [`spawn_serve`] with other flags.
-fn spawn_serve_with(data: &Path, jsonl: &Path, flags: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_voicetrace"))
-        .args([
-            "serve",
-            "--otlp-grpc-addr",
-            "127.0.0.1:0",
-            "--otlp-http-addr",
-            "127.0.0.1:0",
-            "--api-addr",
-            "-",
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--sink")
-        .arg(format!("jsonl:{}", jsonl.display()))
-        .args(flags)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("voicetrace serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line)
-}
-
-/// The OTLP/HTTP address of a listening line.
-fn otlp_http(line: &str) -> String {
-    line.split_whitespace()
-        .find_map(|f| f.strip_prefix("otlp_http="))
-        .unwrap_or_else(|| panic!("no otlp_http in {line:?}"))
-        .to_string()
-}
-
-/// POSTs protobuf bodies to `/v1/traces`, each answered 200.
-fn post_all(http: &str, bodies: &[Vec<u8>]) {
+/// POSTs protobuf bodies to serve's `/v1/traces`, each answered 200.
+fn post_all(serve: &Serve, bodies: &[Vec<u8>]) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(post_traces(&format!("http://{http}/v1/traces"), bodies));
+    runtime.block_on(post_traces(&serve.traces_url(), bodies));
 }
 
-/// The file's text once it has a line (or whatever it holds at the deadline).
-fn wait_for_lines(path: &Path) -> String {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        if !text.is_empty() || std::time::Instant::now() > deadline {
-            return text;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// The call logs in a jsonl file.
+fn call_logs(path: &Path) -> Vec<CallLog> {
+    jsonl(path)
+        .into_iter()
+        .map(|l| serde_json::from_value(l).expect("a call log per line"))
+        .collect()
+}
+
+/// The call logs in a jsonl file once it has one.
+fn wait_for_call_logs(path: &Path) -> Vec<CallLog> {
+    wait_for_blocking("a call log in the jsonl sink", || {
+        let logs = call_logs(path);
+        (!logs.is_empty()).then_some(logs)
+    })
 }
 
 #[test]
 fn accepted_spans_survive_a_crash() {
     let data = tempfile::tempdir().unwrap();
-    let jsonl = data.path().join("out.jsonl");
+    let out = data.path().join("out.jsonl");
     let dir = &fixture_dirs()[1];
     let bodies = request_bodies(dir);
 
-    let (mut child, line) = spawn_serve(data.path(), &jsonl);
-    post_all(&otlp_http(&line), &bodies[..bodies.len() - 1]);
+    let mut serve = spawn_serve(data.path(), &out, "100");
+    post_all(&serve, &bodies[..bodies.len() - 1]);
     // SIGKILL: no shutdown code runs. What was answered 200 must be on disk.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    serve.kill();
 
-    let (mut child, line) = spawn_serve(data.path(), &jsonl);
-    post_all(&otlp_http(&line), &bodies[bodies.len() - 1..]);
-    let text = wait_for_lines(&jsonl);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let logs: Vec<CallLog> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let mut serve = spawn_serve(data.path(), &out, "100");
+    post_all(&serve, &bodies[bodies.len() - 1..]);
+    let logs = wait_for_call_logs(&out);
+    serve.kill();
     assert_matches_expected(dir, &logs);
 }
 
@@ -758,8 +633,7 @@ async fn livekit_upload_paths_become_call_logs_with_their_log_lines() {
     let base = format!("http://{}/observability", receiver.otlp_http_addr);
     let dir = &fixture_dirs()[0];
     assert!(dir.ends_with("livekit-basic"));
-    let expected: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let expected = expected(dir);
     let trace_hex = expected[0]["traceId"].as_str().unwrap();
     let trace_id = voicetrace::trace_id::from_hex::<16>(trace_hex)
         .unwrap()
@@ -802,7 +676,7 @@ async fn livekit_upload_paths_become_call_logs_with_their_log_lines() {
         .await;
         assert_eq!(r.status(), 200);
     }
-    let logs = collect(&mut rx, 1).await;
+    let logs = next_call_logs(&mut rx, 1).await;
     assert_matches_expected(dir, &logs);
     assert!(
         logs[0]

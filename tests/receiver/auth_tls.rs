@@ -3,50 +3,43 @@
 //! exporter passes the ingest token, every listener speaks TLS with a certificate made here
 //! (and refuses plaintext), and no API answer carries a token or a sink's secret.
 
-#![cfg(all(feature = "receiver", feature = "instrument"))]
-
-mod support;
-
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde_json::Value;
-use support::{assert_matches_expected, fixture_dirs, request_bodies};
-use tokio::sync::broadcast;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use tonic::Code;
-use tracing_subscriber::layer::SubscriberExt;
 use voicetrace::instrument::{Call, Config, EndReason, Protocol};
 use voicetrace::receiver::api::grpc::pb;
 use voicetrace::receiver::api::grpc::pb::call_log_service_client::CallLogServiceClient;
-use voicetrace::receiver::calllog::CallLog;
 use voicetrace::receiver::forward::secret::Secret;
-use voicetrace::receiver::forward::{SinkConfig, SinkKind};
+use voicetrace::receiver::forward::SinkKind;
 use voicetrace::receiver::server::{Receiver, ServeConfig, ServeError};
+
+use crate::common::agent::Agent;
+use crate::common::fixtures::{assert_matches_expected, fixture_dirs, request_bodies};
+use crate::common::http::{client, post_with};
+use crate::common::net::LOOPBACK;
+use crate::common::receiver::{self, grpc_url, next_call_logs, traces_url};
+use crate::common::serve::{command, Listen, Serve};
+use crate::common::sinks::SinkSpec;
 
 const INGEST_TOKEN: &str = "ingest-token-0f9e8d";
 const API_TOKEN: &str = "api-token-7c6b5a";
-/// Generous for a loaded 2-core CI machine; a call log is out ~100 ms after its last span.
-const WAIT: Duration = Duration::from_secs(30);
 
+/// A receiver with the API on, a grace of 100 ms, changed by `tweak`.
 async fn start(data: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Receiver {
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut config = ServeConfig {
-        otlp_grpc_addr: loopback,
-        otlp_http_addr: loopback,
-        api_addr: Some(loopback),
-        data_dir: data.to_path_buf(),
+        api_addr: Some(LOOPBACK),
         grace_ms: 100,
-        ..ServeConfig::default()
+        ..receiver::config(data)
     };
     tweak(&mut config);
-    Receiver::start(config).await.unwrap()
+    receiver::start(config).await
 }
 
 fn with_tokens(config: &mut ServeConfig) {
@@ -58,19 +51,6 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-/// The call logs of the next `n` calls finished.
-async fn collect(rx: &mut broadcast::Receiver<Arc<CallLog>>, n: usize) -> Vec<CallLog> {
-    let mut logs = Vec::new();
-    while logs.len() < n {
-        let log = tokio::time::timeout(WAIT, rx.recv())
-            .await
-            .expect("a call log in time")
-            .unwrap();
-        logs.push((*log).clone());
-    }
-    logs
-}
-
 async fn post(
     client: &reqwest::Client,
     url: &str,
@@ -78,14 +58,9 @@ async fn post(
     token: Option<&str>,
     body: Vec<u8>,
 ) -> reqwest::Result<reqwest::Response> {
-    let mut request = client
-        .post(url)
-        .header("content-type", content_type)
-        .body(body);
-    if let Some(token) = token {
-        request = request.header("authorization", bearer(token));
-    }
-    request.send().await
+    let mut headers = vec![("content-type", content_type.to_string())];
+    headers.extend(token.map(|t| ("authorization", bearer(t))));
+    post_with(client, url, &headers, body).await
 }
 
 async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> reqwest::Response {
@@ -132,7 +107,7 @@ async fn otlp_http_needs_the_ingest_token() {
     let dir = &fixture_dirs()[0];
     let bodies = request_bodies(dir);
     let base = format!("http://{}", receiver.otlp_http_addr);
-    let url = format!("{base}/v1/traces");
+    let url = traces_url(&receiver);
 
     // Missing, wrong, and the API's token: 401 with a google.rpc.Status, nothing taken.
     for token in [None, Some("wrong"), Some(API_TOKEN)] {
@@ -176,7 +151,7 @@ async fn otlp_http_needs_the_ingest_token() {
         .unwrap();
         assert_eq!(response.status(), 200);
     }
-    let logs = collect(&mut rx, 1).await;
+    let logs = next_call_logs(&mut rx, 1).await;
     assert_matches_expected(dir, &logs);
     receiver.shutdown().await;
 }
@@ -188,7 +163,7 @@ async fn otlp_grpc_needs_the_ingest_token() {
     let mut rx = receiver.subscribe();
     let dir = &fixture_dirs()[1];
     let bodies = request_bodies(dir);
-    let mut client = TraceServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
+    let mut client = TraceServiceClient::connect(grpc_url(&receiver))
         .await
         .unwrap();
 
@@ -205,7 +180,7 @@ async fn otlp_grpc_needs_the_ingest_token() {
             .await
             .unwrap();
     }
-    let logs = collect(&mut rx, 1).await;
+    let logs = next_call_logs(&mut rx, 1).await;
     assert_matches_expected(dir, &logs);
     receiver.shutdown().await;
 }
@@ -240,7 +215,7 @@ async fn the_api_needs_its_own_token_on_http_and_grpc() {
         );
     }
 
-    let mut grpc = CallLogServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
+    let mut grpc = CallLogServiceClient::connect(grpc_url(&receiver))
         .await
         .unwrap();
     for token in [None, Some("wrong"), Some(INGEST_TOKEN)] {
@@ -267,15 +242,14 @@ async fn the_api_needs_its_own_token_on_http_and_grpc() {
 /// One short call through the crate's own pipeline, exporting with the ingest token as an
 /// `OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer ...` setting would.
 fn export_call(protocol: Protocol, endpoint: String, call_id: &str, token: &str) {
-    let (layer, guard) = Config::from_env()
-        .protocol(protocol)
-        .endpoint(endpoint)
-        .header("authorization", bearer(token))
-        .batch_delay(Duration::from_secs(3600))
-        .build_layer()
-        .unwrap();
-    let subscriber = tracing_subscriber::registry().with(layer);
-    tracing::subscriber::with_default(subscriber, || {
+    let agent = Agent::start(
+        Config::from_env()
+            .protocol(protocol)
+            .endpoint(endpoint)
+            .header("authorization", bearer(token))
+            .batch_delay(Duration::from_secs(3600)),
+    );
+    agent.in_scope(|| {
         let call = Call::builder(call_id).agent_id("auth-agent").start();
         let turn = call.turn();
         turn.user_text("hello?");
@@ -285,8 +259,8 @@ fn export_call(protocol: Protocol, endpoint: String, call_id: &str, token: &str)
         drop(turn);
         call.end(EndReason::ClientHangup);
     });
-    // Dropping the guard exports every span that has ended.
-    drop(guard);
+    // Dropping the pipeline exports every span that has ended.
+    drop(agent);
 }
 
 #[test]
@@ -295,7 +269,7 @@ fn the_crates_exporter_passes_the_ingest_token() {
     let data = tempfile::tempdir().unwrap();
     let receiver = runtime.block_on(start(data.path(), with_tokens));
     let mut rx = receiver.subscribe();
-    let grpc = format!("http://{}", receiver.otlp_grpc_addr);
+    let grpc = grpc_url(&receiver);
     let http = format!("http://{}", receiver.otlp_http_addr);
 
     // A wrong token: the exporter's spans are refused, no call log.
@@ -309,7 +283,7 @@ fn the_crates_exporter_passes_the_ingest_token() {
     export_call(Protocol::Grpc, grpc, "auth-grpc", INGEST_TOKEN);
     export_call(Protocol::HttpProtobuf, http, "auth-http", INGEST_TOKEN);
 
-    let logs = runtime.block_on(collect(&mut rx, 2));
+    let logs = runtime.block_on(next_call_logs(&mut rx, 2));
     let mut ids: Vec<&str> = logs.iter().map(|l| l.id.as_str()).collect();
     ids.sort();
     assert_eq!(
@@ -380,7 +354,7 @@ async fn every_listener_speaks_tls_and_refuses_plaintext() {
         .unwrap();
         assert_eq!(response.status(), 200);
     }
-    let first = collect(&mut rx, 1).await;
+    let first = next_call_logs(&mut rx, 1).await;
     assert_matches_expected(dir, &first);
 
     // OTLP/gRPC and CallLogService over TLS, trusting the certificate.
@@ -401,7 +375,7 @@ async fn every_listener_speaks_tls_and_refuses_plaintext() {
             .await
             .unwrap();
     }
-    let second = collect(&mut rx, 1).await;
+    let second = next_call_logs(&mut rx, 1).await;
     assert_matches_expected(dir, &second);
     let got = CallLogServiceClient::new(channel)
         .get_call(with_auth(
@@ -458,15 +432,10 @@ async fn every_listener_speaks_tls_and_refuses_plaintext() {
 async fn tls_needs_a_usable_certificate_and_key() {
     let data = tempfile::tempdir().unwrap();
     let (_, cert, key) = self_signed(data.path());
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let config = |cert: Option<&Path>, key: Option<&Path>| ServeConfig {
-        otlp_grpc_addr: loopback,
-        otlp_http_addr: loopback,
-        api_addr: None,
-        data_dir: data.path().to_path_buf(),
         tls_cert: cert.map(Path::to_path_buf),
         tls_key: key.map(Path::to_path_buf),
-        ..ServeConfig::default()
+        ..receiver::config(data.path())
     };
     let error = |c| async move {
         match Receiver::start(c).await {
@@ -498,14 +467,16 @@ async fn no_api_answer_carries_a_token_or_a_sink_secret() {
     let (ingest_file, api_file) = (data.path().join("ingest"), data.path().join("api"));
     std::fs::write(&ingest_file, format!("{INGEST_TOKEN}\n")).unwrap();
     std::fs::write(&api_file, API_TOKEN).unwrap();
-    let mut sink = SinkConfig::new(SinkKind::Http, "http://127.0.0.1:9/calls");
-    sink.secret_file = Some(secret_file);
+    let sink = SinkSpec {
+        secret_file: Some(secret_file),
+        ..SinkSpec::new(SinkKind::Http, "http://127.0.0.1:9/calls")
+    };
     let secrets = [INGEST_TOKEN, API_TOKEN, SINK_SECRET];
     let receiver = start(data.path(), |c| {
         // From files this time, as `--ingest-token-file` / `--api-token-file` give them.
         c.ingest_token_file = Some(ingest_file);
         c.api_token_file = Some(api_file);
-        c.sinks.push(sink);
+        c.sinks.push(sink.config());
         c.trace_url_template = Some("http://traces.example/{trace_id}".into());
         let shown = format!("{c:?}");
         for secret in secrets {
@@ -514,12 +485,12 @@ async fn no_api_answer_carries_a_token_or_a_sink_secret() {
     })
     .await;
     let mut rx = receiver.subscribe();
-    let client = reqwest::Client::new();
+    let http = reqwest::Client::new();
     let dir = &fixture_dirs()[0];
-    let url = format!("http://{}/v1/traces", receiver.otlp_http_addr);
+    let url = traces_url(&receiver);
     for body in request_bodies(dir) {
         let response = post(
-            &client,
+            &http,
             &url,
             "application/x-protobuf",
             Some(INGEST_TOKEN),
@@ -529,7 +500,7 @@ async fn no_api_answer_carries_a_token_or_a_sink_secret() {
         .unwrap();
         assert_eq!(response.status(), 200);
     }
-    let id = collect(&mut rx, 1).await[0].id.clone();
+    let id = next_call_logs(&mut rx, 1).await[0].id.clone();
 
     let api = format!("http://{}", receiver.api_addr.unwrap());
     let mut answers = Vec::new();
@@ -542,10 +513,7 @@ async fn no_api_answer_carries_a_token_or_a_sink_secret() {
         "/v1/observability/calls?limit=nope".to_string(),
         "/nope".to_string(),
     ]);
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let no_redirects = client();
     for path in &paths {
         for token in [Some(API_TOKEN), Some(INGEST_TOKEN), Some(SINK_SECRET), None] {
             let response = get(&no_redirects, &format!("{api}{path}"), token).await;
@@ -558,7 +526,7 @@ async fn no_api_answer_carries_a_token_or_a_sink_secret() {
             ));
         }
     }
-    let mut grpc = CallLogServiceClient::connect(format!("http://{}", receiver.otlp_grpc_addr))
+    let mut grpc = CallLogServiceClient::connect(grpc_url(&receiver))
         .await
         .unwrap();
     let got = grpc
@@ -605,46 +573,24 @@ async fn no_api_answer_carries_a_token_or_a_sink_secret() {
 /// from `--api-token-file`, TLS from `--tls-cert`/`--tls-key`, shown in the listening line.
 #[tokio::test]
 async fn serve_reads_tokens_from_the_environment_and_files() {
-    use std::io::BufRead;
     let data = tempfile::tempdir().unwrap();
     let (cert_pem, cert, key) = self_signed(data.path());
     let api_file = data.path().join("api-token");
     std::fs::write(&api_file, format!("{API_TOKEN}\n")).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_voicetrace"))
-        .args(["serve", "--otlp-grpc-addr", "127.0.0.1:0"])
-        .args([
-            "--otlp-http-addr",
-            "127.0.0.1:0",
-            "--api-addr",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(data.path())
-        .arg("--api-token-file")
-        .arg(&api_file)
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .env("VOICETRACE_INGEST_TOKEN", INGEST_TOKEN)
-        .env_remove("VOICETRACE_API_TOKEN")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let field = |key: &str| -> u16 {
-        let addr = line
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix(key))
-            .unwrap_or_else(|| panic!("no {key} in {line:?}"));
-        addr.parse::<SocketAddr>().unwrap().port()
-    };
+    let mut serve = Serve::spawn(
+        command(data.path(), Listen::with_api())
+            .arg("--api-token-file")
+            .arg(&api_file)
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .env("VOICETRACE_INGEST_TOKEN", INGEST_TOKEN)
+            .env_remove("VOICETRACE_API_TOKEN"),
+    );
+    let line = serve.line.clone();
     assert!(line.trim_end().ends_with(" tls=on"), "{line}");
-    let (http, api) = (field("otlp_http="), field("api="));
+    let (http, api) = (serve.http.port(), serve.api.unwrap().port());
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
         .build()
@@ -662,11 +608,7 @@ async fn serve_reads_tokens_from_the_environment_and_files() {
         ]
     }
     .await;
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let status = child.wait().unwrap();
+    let status = serve.terminate();
     assert_eq!(answers, [401, 401, 200, 401, 200]);
     assert!(status.success(), "{status:?}");
 }

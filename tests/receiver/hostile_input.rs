@@ -7,12 +7,8 @@
 //! Also the regression corpus of the fuzzers (`fuzz/`): every input they found that crashed
 //! the library is replayed here.
 
-mod support;
-
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -21,10 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{
     any_value, AnyValue, ArrayValue, KeyValue, KeyValueList,
 };
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    span, status, ResourceSpans, ScopeSpans, Span, Status,
-};
+use opentelemetry_proto::tonic::trace::v1::{span, status, Span, Status};
 use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use voicetrace::receiver::calllog::{CallLog, CallStatus};
@@ -32,10 +25,13 @@ use voicetrace::receiver::ingest::MAX_BODY_BYTES;
 use voicetrace::receiver::server::{Receiver, ServeConfig};
 use voicetrace::trace_id::to_hex;
 
-use support::{assert_matches_expected, fixture_dirs, post, request_bodies};
+use crate::common::fixtures::{assert_matches_expected, expected, fixture_dirs, request_bodies};
+use crate::common::http::{gzip, metric, post};
+use crate::common::net::LOOPBACK;
+use crate::common::otlp::{self, kv, kv_f64, kv_i64, string};
+use crate::common::receiver::{self, call_logs_by};
+use crate::common::wait::within;
 
-/// Generous: a call log is out ~grace (or the idle timeout) after its last span.
-const WAIT: Duration = Duration::from_secs(30);
 /// Spans kept per call in this receiver (the default; the 100 000-span trace goes over it).
 const MAX_SPANS_PER_CALL: usize = 10_000;
 /// A start time for hand-built calls (2023-11-14, any fixed instant works).
@@ -56,39 +52,7 @@ fn sid(n: u32) -> Vec<u8> {
     id
 }
 
-fn string(s: &str) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::StringValue(s.to_string())),
-    }
-}
-
-fn kv(key: &str, value: AnyValue) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(value),
-        ..Default::default()
-    }
-}
-
-fn kv_f64(key: &str, v: f64) -> KeyValue {
-    kv(
-        key,
-        AnyValue {
-            value: Some(any_value::Value::DoubleValue(v)),
-        },
-    )
-}
-
-fn kv_i64(key: &str, v: i64) -> KeyValue {
-    kv(
-        key,
-        AnyValue {
-            value: Some(any_value::Value::IntValue(v)),
-        },
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
+/// A span of `trace_id` with ids from [`sid`], times in ms after [`T0`].
 fn span(
     trace_id: &[u8],
     id: u32,
@@ -98,39 +62,21 @@ fn span(
     end_ms: u64,
     attributes: Vec<KeyValue>,
 ) -> Span {
-    Span {
-        trace_id: trace_id.to_vec(),
-        span_id: sid(id),
-        parent_span_id: parent.map(sid).unwrap_or_default(),
-        name: name.to_string(),
-        start_time_unix_nano: T0 + start_ms * MS,
-        end_time_unix_nano: T0 + end_ms * MS,
+    let parent = parent.map(sid);
+    otlp::span(
+        trace_id,
+        &sid(id),
+        parent.as_deref(),
+        name,
+        T0 + start_ms * MS,
+        T0 + end_ms * MS,
         attributes,
-        ..Default::default()
-    }
+    )
 }
 
+/// One process's spans.
 fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", string(service))],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
-
-/// Several resources (processes) in one request.
-fn multi(parts: Vec<ExportTraceServiceRequest>) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: parts.into_iter().flat_map(|r| r.resource_spans).collect(),
-    }
+    otlp::request(Some(service), spans)
 }
 
 /// A small voicetrace call: conversation (0..2000 ms) ⊃ turn (100..1500) ⊃ stt, llm, tts with
@@ -218,12 +164,6 @@ fn deep_json(trace_hex: &str, depth: usize) -> Vec<u8> {
          \"endTimeUnixNano\":\"2\",\"attributes\":[{{\"key\":\"deep\",\"value\":{value}}}]}}]}}]}}]}}"
     )
     .into_bytes()
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
 }
 
 // ----- the table -----------------------------------------------------------------------------
@@ -641,7 +581,7 @@ fn cases() -> (Vec<Case>, Vec<(Vec<u8>, Check)>) {
                 .end_time_unix_nano
                 .wrapping_add_signed(skew_ms * MS as i64);
         }
-        let r = multi(vec![
+        let r = otlp::merge(vec![
             request("agent", agent),
             request("stage-worker", worker),
         ]);
@@ -779,23 +719,14 @@ fn cases() -> (Vec<Case>, Vec<(Vec<u8>, Check)>) {
 
 // ----- sending -------------------------------------------------------------------------------
 
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
 async fn start(dir: &std::path::Path) -> Receiver {
-    Receiver::start(ServeConfig {
-        otlp_grpc_addr: loopback(),
-        otlp_http_addr: loopback(),
-        api_addr: Some(loopback()),
-        data_dir: dir.to_path_buf(),
-        grace_ms: 200,
+    receiver::start(ServeConfig {
+        api_addr: Some(LOOPBACK),
         idle_timeout_ms: 1_000,
         max_spans_per_call: MAX_SPANS_PER_CALL,
-        ..ServeConfig::default()
+        ..receiver::config(dir)
     })
     .await
-    .expect("receiver starts")
 }
 
 /// `(rejected_spans, error_message)` of a 200 answer, decoded per its content type.
@@ -926,50 +857,32 @@ async fn stream_body(addr: SocketAddr, declared: Option<usize>) -> (String, usiz
             counter.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
         }
     });
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !answer.windows(2).any(|w| w == b"\r\n") {
-        let n = tokio::time::timeout(WAIT, read.read(&mut buf))
-            .await
-            .expect("the receiver answers before the body ends")
-            .unwrap();
-        assert!(n > 0, "connection closed without an answer");
-        answer.extend_from_slice(&buf[..n]);
-    }
+    let status = status_line(&mut read, "the receiver answers before the body ends").await;
     writer.abort();
-    let status = String::from_utf8_lossy(&answer)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
     (status, sent.load(std::sync::atomic::Ordering::Relaxed))
 }
 
-async fn metric(receiver: &Receiver, name: &str) -> f64 {
-    let url = format!("http://{}/metrics", receiver.api_addr.unwrap());
-    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+/// The status line of the answer on a raw connection, waited for as `what`.
+async fn status_line(read: &mut tokio::net::tcp::OwnedReadHalf, what: &str) -> String {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let n = within(what, read.read(&mut buf)).await.unwrap();
+        assert!(n > 0, "connection closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
-/// Call logs until every trace of `traces` has one; the latest revision of each.
-async fn call_logs(
-    rx: &mut tokio::sync::broadcast::Receiver<Arc<CallLog>>,
-    traces: &[String],
-) -> std::collections::HashMap<String, CallLog> {
-    let mut logs = std::collections::HashMap::new();
-    while !traces.iter().all(|t| logs.contains_key(t)) {
-        let log = tokio::time::timeout(WAIT, rx.recv())
-            .await
-            .unwrap_or_else(|_| {
-                let missing: Vec<_> = traces.iter().filter(|t| !logs.contains_key(*t)).collect();
-                panic!("no call log within {WAIT:?} for {missing:?}")
-            })
-            .expect("receiver running");
-        logs.insert(log.trace_id.clone(), (*log).clone());
-    }
-    logs
+/// A metric of the receiver's `/metrics`.
+async fn counter(receiver: &Receiver, name: &str) -> f64 {
+    metric(receiver.api_addr.unwrap(), name)
+        .await
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
 // ----- the tests -----------------------------------------------------------------------------
@@ -983,7 +896,7 @@ async fn hostile_inputs_get_defined_answers_and_the_receiver_keeps_serving() {
         http: receiver.otlp_http_addr,
         grpc: receiver.otlp_grpc_addr,
     };
-    let refused_before = metric(&receiver, "voicetrace_spans_refused_total").await;
+    let refused_before = counter(&receiver, "voicetrace_spans_refused_total").await;
 
     // Every input at once, each followed by a probe that the receiver still answers.
     let (table, checks) = cases();
@@ -1053,8 +966,7 @@ async fn hostile_inputs_get_defined_answers_and_the_receiver_keeps_serving() {
     }
     huge.await.expect("the 100 000-span trace is accepted");
 
-    let expected: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(good.join("expected.json")).unwrap()).unwrap();
+    let expected = expected(good);
     let mut traces: Vec<String> = checks.iter().map(|(t, _)| to_hex(t)).collect();
     traces.push(to_hex(&t));
     traces.extend(
@@ -1062,16 +974,16 @@ async fn hostile_inputs_get_defined_answers_and_the_receiver_keeps_serving() {
             .iter()
             .map(|c| c["traceId"].as_str().unwrap().to_string()),
     );
-    let logs = call_logs(&mut rx, &traces).await;
+    let logs = call_logs_by(&mut rx, &traces, |l| l.trace_id.clone()).await;
     for (t, check) in &checks {
         check(&logs[&to_hex(t)]);
     }
     let huge = &logs[&to_hex(&t)];
     assert_eq!(huge.span_count, MAX_SPANS_PER_CALL);
     assert_eq!(huge.status, CallStatus::Completed);
-    let refused = metric(&receiver, "voicetrace_spans_refused_total").await - refused_before;
+    let refused = counter(&receiver, "voicetrace_spans_refused_total").await - refused_before;
     assert_eq!(refused, (100_000 - MAX_SPANS_PER_CALL) as f64);
-    assert!(metric(&receiver, "voicetrace_spans_rejected_total").await >= 21.0);
+    assert!(counter(&receiver, "voicetrace_spans_rejected_total").await >= 21.0);
 
     let fixture_logs: Vec<CallLog> = expected
         .iter()
@@ -1088,16 +1000,11 @@ async fn a_body_that_trickles_is_answered_408_and_its_connection_freed() {
     // receiver answers 408 once the body timeout passes, instead of holding the connection
     // (and up to a body's worth of memory) for as long as the client likes.
     let data = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(ServeConfig {
-        otlp_grpc_addr: loopback(),
-        otlp_http_addr: loopback(),
-        api_addr: None,
-        data_dir: data.path().to_path_buf(),
+    let receiver = receiver::start(ServeConfig {
         body_timeout_ms: 300,
-        ..ServeConfig::default()
+        ..receiver::config(data.path())
     })
-    .await
-    .expect("receiver starts");
+    .await;
     let addr = receiver.otlp_http_addr;
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut read, mut write) = stream.into_split();
@@ -1107,17 +1014,11 @@ async fn a_body_that_trickles_is_answered_408_and_its_connection_freed() {
     );
     write.write_all(head.as_bytes()).await.unwrap();
     write.write_all(&[0x0a, 0x00]).await.unwrap();
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !answer.windows(2).any(|w| w == b"\r\n") {
-        let n = tokio::time::timeout(WAIT, read.read(&mut buf))
-            .await
-            .expect("the receiver answers while the body is still missing")
-            .unwrap();
-        assert!(n > 0, "connection closed without an answer");
-        answer.extend_from_slice(&buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&answer).to_string();
+    let text = status_line(
+        &mut read,
+        "the receiver answers while the body is still missing",
+    )
+    .await;
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     // And it goes on serving.
     still_serving(
