@@ -39,4 +39,6 @@ mod api_text;
 mod assemble;
 mod auth_tls;
 mod e2e;
+mod forward_delivery;
+mod forward_sinks;
 mod hostile_input;

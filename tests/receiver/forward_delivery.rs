@@ -3,12 +3,16 @@
 //! endpoint (ingest not held up, concurrency bounded), revisions of one call in order, and
 //! attempts abandoned at shutdown (sent again at the next start).
 
-mod forward_support;
-
 use std::time::Instant;
 
-use forward_support::*;
-use voicetrace::receiver::forward::SinkKind;
+use voicetrace::receiver::forward::{RetryPolicy, SinkKind};
+
+use crate::common::calllog::finished;
+use crate::common::cekura::CekuraValidator;
+use crate::common::endpoint::{Endpoint, Received, Reply};
+use crate::common::net::down_address;
+use crate::common::sinks::{fast_retry, record, sink, start, wait_delivered, API_KEY};
+use crate::common::wait::{wait_for, DEADLINE};
 
 fn revision_of(r: &Received) -> u64 {
     let key = r.header("idempotency-key").unwrap();
@@ -26,7 +30,7 @@ async fn an_endpoint_answering_503_with_retry_after_gets_it_once_it_recovers() {
     )]);
     let mut config = sink(SinkKind::Cekura, &endpoint.url(), Some(API_KEY), dir.path());
     config.agent = Some(7);
-    let (store, forwarder) = start(dir.path(), vec![config]);
+    let (store, forwarder) = start(dir.path(), &[config]);
     record(&forwarder, vec![finished("call_503", 1)]).await;
 
     let validator = CekuraValidator::new();
@@ -47,7 +51,7 @@ async fn an_endpoint_answering_503_with_retry_after_gets_it_once_it_recovers() {
     let stats = store.sink_stats().unwrap();
     assert_eq!((stats[0].dead, stats[0].retrying), (0, 0));
     forwarder.shutdown().await;
-    assert!(endpoint.drain_now().await.is_empty(), "delivered once");
+    assert!(endpoint.drain_now().is_empty(), "delivered once");
 }
 
 #[tokio::test]
@@ -57,7 +61,7 @@ async fn a_400_is_a_dead_letter_with_its_reason_and_retry_dead_requeues_it() {
     let endpoint = Endpoint::start(Reply::EchoHeader(400, "x-cekura-api-key")).await;
     let mut config = sink(SinkKind::Cekura, &endpoint.url(), Some(API_KEY), dir.path());
     config.agent = Some(7);
-    let (store, forwarder) = start(dir.path(), vec![config]);
+    let (store, forwarder) = start(dir.path(), &[config]);
     record(&forwarder, vec![finished("call_400", 1)]).await;
 
     let validator = CekuraValidator::new();
@@ -93,7 +97,7 @@ async fn a_400_is_a_dead_letter_with_its_reason_and_retry_dead_requeues_it() {
         (1, 0, 0)
     );
     assert!(
-        endpoint.drain_now().await.is_empty(),
+        endpoint.drain_now().is_empty(),
         "a rejected entry is not retried"
     );
 
@@ -112,8 +116,11 @@ async fn too_many_failed_attempts_park_the_entry() {
     let dir = tempfile::tempdir().unwrap();
     let endpoint = Endpoint::start(Reply::Status(500)).await;
     let mut config = sink(SinkKind::Http, &endpoint.url(), None, dir.path());
-    config.retry.max_attempts = 3;
-    let (store, forwarder) = start(dir.path(), vec![config]);
+    config.retry = Some(RetryPolicy {
+        max_attempts: 3,
+        ..fast_retry()
+    });
+    let (store, forwarder) = start(dir.path(), &[config]);
     record(&forwarder, vec![finished("call_500", 1)]).await;
     endpoint.take(3).await;
     let dead = wait_for("a dead letter", || {
@@ -128,7 +135,7 @@ async fn too_many_failed_attempts_park_the_entry() {
         dead.reason
     );
     forwarder.shutdown().await;
-    assert!(endpoint.drain_now().await.is_empty());
+    assert!(endpoint.drain_now().is_empty());
 }
 
 #[tokio::test]
@@ -144,7 +151,7 @@ async fn an_endpoint_down_across_a_receiver_restart_gets_each_revision_once() {
     config.agent = Some(7);
 
     // The endpoint is down: every attempt fails, nothing is lost.
-    let (store, forwarder) = start(dir.path(), vec![config.clone()]);
+    let (store, forwarder) = start(dir.path(), &[config.clone()]);
     record(
         &forwarder,
         vec![
@@ -167,7 +174,7 @@ async fn an_endpoint_down_across_a_receiver_restart_gets_each_revision_once() {
 
     // The endpoint comes back; the receiver restarts from the same data directory.
     let endpoint = Endpoint::start_on(addr, Reply::Status(201)).await;
-    let (store, forwarder) = start(dir.path(), vec![config]);
+    let (store, forwarder) = start(dir.path(), &[config]);
     let validator = CekuraValidator::new();
     let got = endpoint.take(3).await;
     for r in &got {
@@ -189,7 +196,7 @@ async fn an_endpoint_down_across_a_receiver_restart_gets_each_revision_once() {
     assert_eq!(store.outbox_depth().unwrap(), 0);
     forwarder.shutdown().await;
     assert!(
-        endpoint.drain_now().await.is_empty(),
+        endpoint.drain_now().is_empty(),
         "exactly one delivery per revision"
     );
     assert_eq!(store.latest_call("call_a").unwrap().unwrap().revision, 2);
@@ -200,9 +207,9 @@ async fn a_slow_endpoint_holds_up_neither_record_nor_more_than_its_concurrency()
     let dir = tempfile::tempdir().unwrap();
     let endpoint = Endpoint::start(Reply::Hang).await;
     let mut config = sink(SinkKind::Http, &endpoint.url(), None, dir.path());
-    config.concurrency = 2;
-    config.timeout_ms = 120_000;
-    let (store, forwarder) = start(dir.path(), vec![config]);
+    config.concurrency = Some(2);
+    config.timeout_ms = Some(120_000);
+    let (store, forwarder) = start(dir.path(), &[config]);
 
     const CALLS: u64 = 100;
     let updates = (0..CALLS)
@@ -223,7 +230,7 @@ async fn a_slow_endpoint_holds_up_neither_record_nor_more_than_its_concurrency()
         endpoint.max_in_flight() <= 2,
         "at most `concurrency` requests at once"
     );
-    let rest = endpoint.drain_now().await;
+    let rest = endpoint.drain_now();
     assert_eq!(rest.len() as u64, CALLS - 2, "each call log once");
     forwarder.shutdown().await;
 }
@@ -235,8 +242,8 @@ async fn revisions_of_one_call_are_delivered_in_order() {
     // Some requests fail once, whichever they are.
     endpoint.script([Reply::Status(503), Reply::Status(200), Reply::Status(503)]);
     let mut config = sink(SinkKind::Http, &endpoint.url(), None, dir.path());
-    config.concurrency = 4;
-    let (store, forwarder) = start(dir.path(), vec![config]);
+    config.concurrency = Some(4);
+    let (store, forwarder) = start(dir.path(), &[config]);
     let mut updates = Vec::new();
     for revision in 1..=5 {
         updates.push(finished("call_o", revision));
@@ -245,7 +252,7 @@ async fn revisions_of_one_call_are_delivered_in_order() {
     record(&forwarder, updates).await;
     wait_delivered(&store, "http", 10).await;
     forwarder.shutdown().await;
-    let got = endpoint.drain_now().await;
+    let got = endpoint.drain_now();
     let o: Vec<u64> = got
         .iter()
         .filter(|r| r.json["id"] == "call_o")
@@ -262,8 +269,8 @@ async fn attempts_abandoned_at_shutdown_are_sent_again_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let endpoint = Endpoint::start(Reply::Hang).await;
     let mut config = sink(SinkKind::Http, &endpoint.url(), None, dir.path());
-    config.timeout_ms = 120_000;
-    let (store, forwarder) = start(dir.path(), vec![config.clone()]);
+    config.timeout_ms = Some(120_000);
+    let (store, forwarder) = start(dir.path(), &[config.clone()]);
     record(&forwarder, vec![finished("call_s", 1)]).await;
     let held = endpoint.next().await;
     // Shutdown gives up on the held request after its grace; the entry stays in the outbox.
@@ -272,7 +279,7 @@ async fn attempts_abandoned_at_shutdown_are_sent_again_at_the_next_start() {
     drop(store);
 
     endpoint.release();
-    let (store, forwarder) = start(dir.path(), vec![config]);
+    let (store, forwarder) = start(dir.path(), &[config]);
     let again = endpoint.next().await;
     assert_eq!(
         again.header("idempotency-key"),

@@ -2,11 +2,15 @@
 //! key, body) and that the store counts it delivered. Every cekura body is validated against
 //! the `CreateCallLog` schema of Cekura's published OpenAPI document.
 
-mod forward_support;
-
-use forward_support::*;
 use voicetrace::receiver::calllog::{CallLog, CallStatus, CallUpdate};
-use voicetrace::receiver::forward::{Forwarder, SinkConfig, SinkKind};
+use voicetrace::receiver::forward::{Forwarder, SinkKind};
+
+use crate::common::calllog::{finished, live_updates, sample_log};
+use crate::common::cekura::CekuraValidator;
+use crate::common::endpoint::{Endpoint, Reply};
+use crate::common::sinks::{
+    record, sink, start, wait_delivered, SinkSpec, API_KEY, WEBHOOK_SECRET,
+};
 
 #[tokio::test]
 async fn cekura_gets_a_create_call_log_body_with_the_api_key() {
@@ -16,7 +20,7 @@ async fn cekura_gets_a_create_call_log_body_with_the_api_key() {
     config.agent = Some(2421);
     let mut by_assistant = sink(SinkKind::Cekura, &endpoint.url(), Some(API_KEY), dir.path());
     by_assistant.name = Some("cekura-assistant".into());
-    let (store, forwarder) = start(dir.path(), vec![config, by_assistant]);
+    let (store, forwarder) = start(dir.path(), &[config, by_assistant]);
     record(&forwarder, vec![finished("call_1", 1)]).await;
 
     let validator = CekuraValidator::new();
@@ -105,8 +109,8 @@ async fn webhook_events_arrive_live_then_completed_then_analysis_with_the_secret
     );
     config.webhook_id = Some("agent_webhook_test".into());
     // Several requests at once: the order below comes from the outbox, not from luck.
-    config.concurrency = 8;
-    let (store, forwarder) = start(dir.path(), vec![config]);
+    config.concurrency = Some(8);
+    let (store, forwarder) = start(dir.path(), &[config]);
     let mut updates = live_updates("call_w");
     updates.push(finished("call_w", 1));
     record(&forwarder, updates).await;
@@ -201,7 +205,7 @@ async fn a_failed_call_is_call_failed_with_an_error_message() {
         Some(WEBHOOK_SECRET),
         dir.path(),
     );
-    let (_store, forwarder) = start(dir.path(), vec![config]);
+    let (_store, forwarder) = start(dir.path(), &[config]);
     let mut log = sample_log("call_f", 1);
     log.status = CallStatus::Failed;
     log.end_reason = Some("error".into());
@@ -224,8 +228,8 @@ async fn http_gets_the_canonical_call_log_with_a_bearer_token() {
         Some("tok_abc"),
         dir.path(),
     );
-    config.headers.insert("X-Team".into(), "voice".into());
-    let (store, forwarder) = start(dir.path(), vec![config]);
+    config.headers.push(("X-Team".into(), "voice".into()));
+    let (store, forwarder) = start(dir.path(), &[config]);
     // Live updates are not for this sink: only the call log goes out.
     let mut updates = live_updates("call_h");
     updates.push(finished("call_h", 1));
@@ -251,7 +255,7 @@ async fn http_gets_the_canonical_call_log_with_a_bearer_token() {
     }
     wait_delivered(&store, "http", 2).await;
     assert!(
-        endpoint.drain_now().await.is_empty(),
+        endpoint.drain_now().is_empty(),
         "no live update went to the http sink"
     );
     forwarder.shutdown().await;
@@ -261,8 +265,8 @@ async fn http_gets_the_canonical_call_log_with_a_bearer_token() {
 async fn jsonl_appends_one_call_log_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out/calls.jsonl");
-    let config = SinkConfig::from_flag(&format!("jsonl:{}", path.display())).unwrap();
-    let (store, forwarder) = start(dir.path(), vec![config]);
+    let config = SinkSpec::jsonl(&path);
+    let (store, forwarder) = start(dir.path(), &[config]);
     let mut updates = live_updates("call_j");
     updates.extend([
         finished("call_j", 1),
@@ -298,8 +302,8 @@ async fn jsonl_writes_a_burst_in_batches_each_line_whole_and_once() {
     // revisions per call: every line arrives whole, once, and a call's revisions in order.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("calls.jsonl");
-    let config = SinkConfig::from_flag(&format!("jsonl:{}", path.display())).unwrap();
-    let (store, forwarder) = start(dir.path(), vec![config]);
+    let config = SinkSpec::jsonl(&path);
+    let (store, forwarder) = start(dir.path(), &[config]);
     let calls = 300;
     let mut updates = Vec::new();
     for revision in 1..=2 {
@@ -328,16 +332,18 @@ async fn configuration_errors_name_the_problem_and_never_the_secret() {
     let dir = tempfile::tempdir().unwrap();
     let store = voicetrace::receiver::store::Store::open(&dir.path().join("data")).unwrap();
     // A cekura sink needs its API key.
-    let mut no_key = SinkConfig::from_flag("cekura:https://api.cekura.ai").unwrap();
-    no_key.secret_env = Some("VOICETRACE_TEST_UNSET_CEKURA_KEY".into());
-    let err = Forwarder::start(store.clone(), vec![no_key])
+    let no_key = SinkSpec {
+        secret_env: Some("VOICETRACE_TEST_UNSET_CEKURA_KEY".into()),
+        ..SinkSpec::new(SinkKind::Cekura, "https://api.cekura.ai")
+    };
+    let err = Forwarder::start(store.clone(), vec![no_key.config()])
         .unwrap_err()
         .to_string();
     assert!(err.contains("VOICETRACE_TEST_UNSET_CEKURA_KEY"), "{err}");
     // Two sinks of one kind need names.
     let a = sink(SinkKind::Webhook, "http://127.0.0.1:9/a", None, dir.path());
     let b = sink(SinkKind::Webhook, "http://127.0.0.1:9/b", None, dir.path());
-    let err = Forwarder::start(store.clone(), vec![a, b])
+    let err = Forwarder::start(store.clone(), vec![a.config(), b.config()])
         .unwrap_err()
         .to_string();
     assert!(err.contains("\"webhook\""), "{err}");
@@ -349,7 +355,7 @@ async fn configuration_errors_name_the_problem_and_never_the_secret() {
         dir.path(),
     );
     bad.agent = Some(1);
-    let err = Forwarder::start(store.clone(), vec![bad.clone()])
+    let err = Forwarder::start(store.clone(), vec![bad.config()])
         .unwrap_err()
         .to_string();
     assert!(!err.contains("secretvalue"), "{err}");
@@ -359,7 +365,8 @@ async fn configuration_errors_name_the_problem_and_never_the_secret() {
         "http://127.0.0.1:9",
         Some(API_KEY),
         dir.path(),
-    );
+    )
+    .config();
     let forwarder = Forwarder::start(store.clone(), vec![config.clone()]).unwrap();
     assert!(!format!("{config:?} {forwarder:?}").contains(API_KEY));
     forwarder.shutdown().await;
