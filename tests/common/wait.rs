@@ -40,6 +40,15 @@ where
     }
 }
 
+/// Polls `done` until it holds, up to [`DEADLINE`].
+pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    wait_for(what, || {
+        let holds = done();
+        async move { holds.then_some(()) }
+    })
+    .await
+}
+
 /// [`wait_for`] for a test thread outside any runtime (or inside `block_in_place`).
 pub fn wait_for_blocking<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + DEADLINE;

@@ -33,12 +33,15 @@
 mod common;
 
 mod api_grpc;
+mod api_grpc_receiver;
 mod api_http;
 mod api_proto;
 mod api_text;
 mod assemble;
 mod auth_tls;
+mod crash_recovery;
 mod e2e;
 mod forward_delivery;
 mod forward_sinks;
 mod hostile_input;
+mod simulated_agent;

@@ -1,36 +1,24 @@
 //! `WatchCalls` on a running receiver's gRPC port (the one OTLP uses) while the crate's
 //! simulated agent exports to that port over OTLP/gRPC: every simulated call arrives on the watch
-//! as a call log. Its own test binary: the agent side installs a global subscriber.
-
-#![cfg(all(feature = "receiver", feature = "instrument"))]
+//! as a call log.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use voicetrace::instrument::simulate::{self, SimConfig};
-use voicetrace::instrument::{Config, Protocol};
+use voicetrace::instrument::simulate::SimConfig;
+use voicetrace::instrument::Protocol;
 use voicetrace::receiver::api::grpc::pb;
 use voicetrace::receiver::api::grpc::pb::call_log_service_client::CallLogServiceClient;
-use voicetrace::receiver::server::{Receiver, ServeConfig};
 
-/// Generous for a loaded 2-core CI machine; the calls take well under a second here.
-const WAIT: Duration = Duration::from_secs(30);
+use crate::common::agent::Agent;
+use crate::common::receiver::{self, grpc_url};
+use crate::common::wait::within;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_calls_over_grpc_sees_every_simulated_call() {
     let data = tempfile::tempdir().unwrap();
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let receiver = Receiver::start(ServeConfig {
-        otlp_grpc_addr: loopback,
-        otlp_http_addr: loopback,
-        api_addr: None,
-        data_dir: data.path().to_path_buf(),
-        grace_ms: 200,
-        ..ServeConfig::default()
-    })
-    .await
-    .unwrap();
-    let endpoint = format!("http://{}", receiver.otlp_grpc_addr);
+    let receiver = receiver::start(receiver::config(data.path())).await;
+    let endpoint = grpc_url(&receiver);
 
     let config = SimConfig {
         calls: 6,
@@ -50,27 +38,20 @@ async fn watch_calls_over_grpc_sees_every_simulated_call() {
         .unwrap()
         .into_inner();
 
-    let guard = Config::from_env()
-        .protocol(Protocol::Grpc)
-        .endpoint(endpoint)
-        .batch_delay(Duration::from_millis(100))
-        .fmt_output(false)
-        .log_filter("info")
-        .init()
-        .unwrap();
-    let calls = simulate::run(&config).await;
-    guard.flush().unwrap();
+    let agent = Agent::exporting(Protocol::Grpc, &endpoint, Duration::from_millis(100));
+    let calls = agent.simulate(&config).await;
+    agent.flush();
 
     let mut watched: HashMap<String, pb::CallLog> = HashMap::new();
     while calls.iter().any(|c| !watched.contains_key(&c.call_id)) {
-        let log = tokio::time::timeout(WAIT, watch.message())
-            .await
-            .unwrap_or_else(|_| {
-                let seen: Vec<&String> = watched.keys().collect();
-                panic!("not every call arrived on the watch in time; seen {seen:?}")
-            })
-            .unwrap()
-            .expect("the watch ended while calls were running");
+        let seen: Vec<&String> = watched.keys().collect();
+        let log = within(
+            &format!("every call on the watch (seen {seen:?})"),
+            watch.message(),
+        )
+        .await
+        .unwrap()
+        .expect("the watch ended while calls were running");
         assert_eq!(
             log.agent_id.as_deref(),
             Some(config.agent_id.as_str()),
@@ -101,9 +82,11 @@ async fn watch_calls_over_grpc_sees_every_simulated_call() {
         .into_inner();
     assert_eq!(stored.trace_id, calls[0].trace_id);
 
-    drop(guard);
+    drop(agent);
     // The watch is still open: shutting down must end it rather than wait for it.
-    tokio::time::timeout(WAIT, receiver.shutdown())
-        .await
-        .expect("the receiver's shutdown waited on an open WatchCalls stream");
+    within(
+        "the receiver's shutdown despite an open WatchCalls stream",
+        receiver.shutdown(),
+    )
+    .await;
 }
