@@ -3,16 +3,18 @@
 //!
 //! Needs the `prometheus` binary: `scripts/setup-test-env.sh` installs it.
 
-mod api_support;
-
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use api_support::{client, encode, sample_calls, serve, MemoryReader};
 use serde_json::Value;
+
+use crate::common::api::{serve, MemoryReader};
+use crate::common::calllog::sample_calls;
+use crate::common::http::{client, encode};
+use crate::common::net::free_port;
+use crate::common::peers::prometheus;
 
 /// How long Prometheus may take to start, scrape and index (it scrapes every second).
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -33,27 +35,6 @@ impl Drop for Prometheus {
     }
 }
 
-fn find_prometheus() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("prometheus"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the `prometheus` binary is not on PATH: run scripts/setup-test-env.sh (it \
-                 installs the Debian package `prometheus`)"
-            )
-        })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_prometheus(dir: &std::path::Path, target: &str) -> Prometheus {
     let config = dir.join("prometheus.yml");
     std::fs::write(
@@ -65,7 +46,7 @@ fn start_prometheus(dir: &std::path::Path, target: &str) -> Prometheus {
     .unwrap();
     let port = free_port();
     let log = dir.join("prometheus.log");
-    let child = Command::new(find_prometheus())
+    let child = Command::new(prometheus())
         .arg(format!("--config.file={}", config.display()))
         .arg(format!(
             "--storage.tsdb.path={}",

@@ -6,16 +6,11 @@
 //!
 //! Needs `scripts/setup-test-env.sh` (the venv under target/venv).
 
-#![cfg(all(feature = "receiver", feature = "instrument"))]
-
-#[path = "peers/mod.rs"]
-mod peers;
-
 use std::process::Command;
 
 use serde_json::Value;
 
-use peers::{assert_turns, python, Serve};
+use crate::common::peers::{assert_turns, python, Voicetrace};
 
 /// Calls the agent makes per run: call 0 with a UUID call id, the others plain strings.
 const CALLS: usize = 3;
@@ -45,12 +40,12 @@ fn run_agent(protocol: &str, endpoint: &str, prefix: &str) -> Vec<Value> {
     expected["calls"].as_array().unwrap().clone()
 }
 
-fn check(protocol: &str) {
+async fn check(protocol: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let serve = Serve::start(dir.path(), 300);
+    let voicetrace = Voicetrace::start(dir.path(), 300);
     let endpoint = match protocol {
-        "grpc" => format!("http://{}", serve.grpc),
-        _ => format!("http://{}/v1/traces", serve.http),
+        "grpc" => format!("http://{}", voicetrace.grpc()),
+        _ => format!("http://{}/v1/traces", voicetrace.http()),
     };
     let prefix = format!("py-{protocol}-{}-", std::process::id());
     let calls = run_agent(protocol, &endpoint, &prefix);
@@ -63,7 +58,7 @@ fn check(protocol: &str) {
         .iter()
         .map(|c| c["turns"].as_array().unwrap().len())
         .collect();
-    let logs = serve.wait_call_logs(&ids, &turns);
+    let logs = voicetrace.wait_call_logs(&ids, &turns).await;
     for (call, log) in calls.iter().zip(&logs) {
         assert_eq!(log["id"], call["callId"]);
         assert_eq!(
@@ -106,12 +101,12 @@ fn check(protocol: &str) {
     );
 }
 
-#[test]
-fn python_sdk_over_otlp_grpc_becomes_exact_call_logs() {
-    check("grpc");
+#[tokio::test]
+async fn python_sdk_over_otlp_grpc_becomes_exact_call_logs() {
+    check("grpc").await;
 }
 
-#[test]
-fn python_sdk_over_otlp_http_becomes_exact_call_logs() {
-    check("http");
+#[tokio::test]
+async fn python_sdk_over_otlp_http_becomes_exact_call_logs() {
+    check("http").await;
 }
