@@ -1,8 +1,9 @@
 //! The support of the integration tests, one module per purpose. The receiver binary
 //! (`tests/receiver/main.rs`) and the peers binary (`tests/peers/main.rs`) declare this tree as
-//! `mod common`; the `instrument_*` binaries include only the files they need with `#[path]`,
-//! and so do the benches (`benches/assemble.rs`) and the fuzz targets (`fuzz/`), which share
-//! [`otlp`] and [`fixtures`]. Those two files therefore depend on nothing else in this tree.
+//! `mod common`; the `instrument_*` binaries declare only the modules they need (`capture`,
+//! `instrumented`, `wait`) in an inline `mod common { ... }`. The benches
+//! (`benches/assemble.rs`) and the fuzz targets (`fuzz/`) include [`otlp`] (and the benches
+//! [`fixtures`]) with `#[path]`: those two files depend on nothing else in this tree.
 //!
 //! Every binary uses only part of it.
 #![allow(dead_code)]
