@@ -62,9 +62,7 @@ impl TurnBuilder {
 
     /// Time to first byte of each stage, ms.
     pub fn stages(mut self, stt: i64, llm: i64, tts: i64) -> Self {
-        self.0.stt_ms = Some(stt);
-        self.0.llm_ms = Some(llm);
-        self.0.tts_ms = Some(tts);
+        (self.0.stt_ms, self.0.llm_ms, self.0.tts_ms) = (Some(stt), Some(llm), Some(tts));
         self
     }
 
@@ -76,17 +74,23 @@ impl TurnBuilder {
 
     /// Wall time of each stage's spans, ms (no stt span on a greeting).
     pub fn durations(mut self, stt: Option<i64>, llm: i64, tts: i64) -> Self {
-        self.0.stt_duration_ms = stt;
-        self.0.llm_duration_ms = Some(llm);
-        self.0.tts_duration_ms = Some(tts);
+        let durations = (stt, Some(llm), Some(tts));
+        (
+            self.0.stt_duration_ms,
+            self.0.llm_duration_ms,
+            self.0.tts_duration_ms,
+        ) = durations;
         self
     }
 
     /// LLM tokens in and out, TTS characters.
     pub fn usage(mut self, input: i64, output: i64, characters: i64) -> Self {
-        self.0.llm_input_tokens = Some(input);
-        self.0.llm_output_tokens = Some(output);
-        self.0.tts_characters = Some(characters);
+        let usage = (Some(input), Some(output), Some(characters));
+        (
+            self.0.llm_input_tokens,
+            self.0.llm_output_tokens,
+            self.0.tts_characters,
+        ) = usage;
         self
     }
 

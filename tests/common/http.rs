@@ -79,6 +79,21 @@ pub fn encode(value: &str) -> String {
         .collect()
 }
 
+/// The string at `key` of each element of a JSON array (panics on anything else: a test
+/// asserts on the list).
+pub fn strings<'a>(array: &'a Value, key: &str) -> Vec<&'a str> {
+    array
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|e| {
+            e[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no string {key} in {e}"))
+        })
+        .collect()
+}
+
 /// The value of metric `name` (no labels) in a `/metrics` answer of the API at `api`; `None`
 /// when it has none.
 pub async fn metric(api: std::net::SocketAddr, name: &str) -> Option<f64> {

@@ -9,8 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use voicetrace::instrument::{Config, Protocol};
 
+use super::agent::Agent;
 use super::http::metric;
+use super::net::free_port;
 use super::serve::{command, Listen, Serve};
 use super::sinks::jsonl_latest;
 use super::wait::{wait_for, wait_for_blocking};
@@ -76,9 +79,38 @@ impl Drop for Peer {
     }
 }
 
+/// rotel between an agent and voicetrace, stopped on drop.
+pub struct Rotel {
+    _peer: Peer,
+    grpc_port: u16,
+}
+
+impl Rotel {
+    /// rotel receiving OTLP on fresh ports (logging in `dir`) and exporting over OTLP/gRPC to
+    /// `to`.
+    pub fn start(dir: &Path, to: SocketAddr) -> Rotel {
+        let grpc_port = free_port();
+        Rotel {
+            _peer: start_rotel(dir, grpc_port, free_port(), to),
+            grpc_port,
+        }
+    }
+
+    /// The crate's pipeline exporting to this rotel over OTLP/gRPC as `service_name`.
+    pub fn agent(&self, service_name: &str, batch_delay: Duration) -> Agent {
+        Agent::start(
+            Config::from_env()
+                .protocol(Protocol::Grpc)
+                .endpoint(format!("http://127.0.0.1:{}", self.grpc_port))
+                .service_name(service_name)
+                .batch_delay(batch_delay),
+        )
+    }
+}
+
 /// rotel receiving OTLP on `grpc_port`/`http_port` and exporting over OTLP/gRPC to `to`, with
 /// quick retries so a restarted receiver gets the spans soon after it is back.
-pub fn start_rotel(dir: &Path, grpc_port: u16, http_port: u16, to: SocketAddr) -> Peer {
+fn start_rotel(dir: &Path, grpc_port: u16, http_port: u16, to: SocketAddr) -> Peer {
     let child = Command::new(rotel())
         .arg("start")
         .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc_port}")])

@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 use voicetrace::receiver::calllog::CallLog;
 use voicetrace::receiver::server::{Receiver, ServeConfig};
 
+use super::fixtures::{assert_matches_expected, expected_calls};
 use super::net::LOOPBACK;
 use super::wait::within;
 
@@ -54,6 +55,14 @@ pub async fn next_call_logs(rx: &mut Announced, n: usize) -> Vec<CallLog> {
             .expect("receiver running");
         logs.push((*log).clone());
     }
+    logs
+}
+
+/// The next call logs announced, as many as fixture `dir` holds calls, checked against its
+/// `expected.json`.
+pub async fn expect_fixture(rx: &mut Announced, dir: &Path) -> Vec<CallLog> {
+    let logs = next_call_logs(rx, expected_calls(dir)).await;
+    assert_matches_expected(dir, &logs);
     logs
 }
 

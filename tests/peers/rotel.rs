@@ -15,12 +15,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use voicetrace::instrument::simulate::{SimConfig, SimulatedCall};
-use voicetrace::instrument::{Call, Config, EndReason, Protocol, TurnSpan};
+use voicetrace::instrument::{Call, EndReason, TurnSpan};
 use voicetrace::receiver::calllog::CallLog;
 
-use crate::common::agent::{assert_simulated, Agent};
-use crate::common::net::free_port;
-use crate::common::peers::{start_rotel, wait_rotel_retry, Voicetrace};
+use crate::common::agent::assert_simulated;
+use crate::common::peers::{wait_rotel_retry, Rotel, Voicetrace};
 use crate::common::wait::wait_for;
 
 /// Waits for the call log of each simulated call and checks it holds what the agent recorded.
@@ -59,15 +58,8 @@ fn sim(prefix: String) -> SimConfig {
 async fn simulated_agent_through_rotel_survives_a_voicetrace_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut voicetrace = Voicetrace::start(dir.path(), 300);
-    let rotel_grpc = free_port();
-    let _rotel = start_rotel(dir.path(), rotel_grpc, free_port(), voicetrace.grpc());
-    let agent = Agent::start(
-        Config::from_env()
-            .protocol(Protocol::Grpc)
-            .endpoint(format!("http://127.0.0.1:{rotel_grpc}"))
-            .service_name("rotel-peer-agent")
-            .batch_delay(Duration::from_millis(100)),
-    );
+    let rotel = Rotel::start(dir.path(), voicetrace.grpc());
+    let agent = rotel.agent("rotel-peer-agent", Duration::from_millis(100));
     let pid = std::process::id();
 
     // 1. agent → rotel → voicetrace.

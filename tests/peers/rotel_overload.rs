@@ -13,14 +13,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use voicetrace::instrument::simulate::{SimConfig, SimulatedCall};
-use voicetrace::instrument::{Config, Protocol};
 use voicetrace::receiver::calllog::CallLog;
 
-use crate::common::agent::{assert_simulated, Agent};
+use crate::common::agent::assert_simulated;
 use crate::common::endpoint::{Endpoint, Received, Reply};
 use crate::common::http::metric;
-use crate::common::net::free_port;
-use crate::common::peers::{start_rotel, wait_rotel_retry};
+use crate::common::peers::{wait_rotel_retry, Rotel};
 use crate::common::serve::{command, Listen, Serve};
 use crate::common::wait::wait_for;
 
@@ -77,15 +75,8 @@ max_backoff_ms = 200
     );
     let api = serve.api.expect("serve has an API");
 
-    let rotel_grpc = free_port();
-    let _rotel = start_rotel(dir.path(), rotel_grpc, free_port(), serve.grpc);
-    let agent = Agent::start(
-        Config::from_env()
-            .protocol(Protocol::Grpc)
-            .endpoint(format!("http://127.0.0.1:{rotel_grpc}"))
-            .service_name("rotel-overload-agent")
-            .batch_delay(Duration::from_millis(50)),
-    );
+    let rotel = Rotel::start(dir.path(), serve.grpc);
+    let agent = rotel.agent("rotel-overload-agent", Duration::from_millis(50));
     // The sink is down. Each chunk of calls, once assembled, waits in the outbox (the sink
     // tries one of them); past the outbox's bound voicetrace refuses the next chunk's spans.
     let mut calls: Vec<SimulatedCall> = Vec::new();

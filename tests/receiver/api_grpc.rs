@@ -54,6 +54,24 @@ async fn next(stream: &mut Streaming<pb::CallLog>) -> pb::CallLog {
         .expect("the watch stream ended")
 }
 
+/// A service over no stored calls whose finished call logs come from a channel with room for
+/// 4 per subscriber, and a watch of every agent on it.
+async fn watch_of_nothing() -> (
+    broadcast::Sender<Arc<CallLog>>,
+    CallLogServiceClient<Channel>,
+    Streaming<pb::CallLog>,
+) {
+    let (finished, _) = broadcast::channel(4);
+    let reader = Arc::new(MemoryReader { calls: Vec::new() });
+    let mut client = serve(reader, finished.clone()).await;
+    let watch = client
+        .watch_calls(pb::WatchCallsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    (finished, client, watch)
+}
+
 fn finished_log(id: &str, agent: &str) -> Arc<CallLog> {
     let mut log = sample_calls().remove(0);
     log.id = id.to_string();
@@ -341,14 +359,7 @@ async fn watch_calls_streams_finished_and_revised_call_logs_of_the_agent() {
 #[tokio::test]
 async fn a_lagging_watcher_gets_the_newest_call_logs_and_stays_open() {
     // Room for 4 call logs per subscriber: the burst below overruns it.
-    let (finished, _) = broadcast::channel(4);
-    let reader = Arc::new(MemoryReader { calls: Vec::new() });
-    let mut client = serve(reader, finished.clone()).await;
-    let mut watch = client
-        .watch_calls(pb::WatchCallsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let (finished, _client, mut watch) = watch_of_nothing().await;
 
     // A current-thread runtime: nothing else runs until this loop is done, so the watcher
     // misses all but the newest 4.
@@ -368,14 +379,7 @@ async fn a_lagging_watcher_gets_the_newest_call_logs_and_stays_open() {
 
 #[tokio::test]
 async fn a_watcher_that_hangs_up_unsubscribes() {
-    let (finished, _) = broadcast::channel(4);
-    let reader = Arc::new(MemoryReader { calls: Vec::new() });
-    let mut client = serve(reader, finished.clone()).await;
-    let mut watch = client
-        .watch_calls(pb::WatchCallsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let (finished, _client, mut watch) = watch_of_nothing().await;
     assert_eq!(finished.receiver_count(), 1);
     finished
         .send(finished_log("call_1", "agent_support"))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::common::api::{serve, FailingReader, MemoryReader, Served};
 use crate::common::calllog::{interruption, sample_calls, scored_call, scored_turn, TEMPLATE};
-use crate::common::http::{client, encode, get};
+use crate::common::http::{client, encode, get, strings};
 use serde_json::Value;
 use voicetrace::receiver::api::params::format_time;
 use voicetrace::receiver::api::route_paths;
@@ -182,13 +182,10 @@ async fn root_cause_lists_the_issues() {
     let (status, _, body) = get(&c, &api.url("/v1/observability/sessions/call_c/root-cause")).await;
     assert_eq!(status, 200);
     assert_eq!(body["sessionId"], "call_c");
-    let kinds: Vec<&str> = body["issues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["type"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["high_latency", "high_latency", "incomplete_call"]);
+    assert_eq!(
+        strings(&body["issues"], "type"),
+        ["high_latency", "high_latency", "incomplete_call"]
+    );
 }
 
 #[tokio::test]
@@ -370,18 +367,11 @@ async fn metrics_negotiate_openmetrics_with_exemplars() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let (content_type, text) = typed_text(response).await;
     assert!(
         content_type.starts_with("application/openmetrics-text"),
         "{content_type}"
     );
-    let text = response.text().await.unwrap();
     assert!(text.ends_with("# EOF\n"));
     assert!(
         text.contains("voicetrace_spans_accepted_total 42"),
@@ -397,18 +387,11 @@ async fn metrics_negotiate_openmetrics_with_exemplars() {
     );
 
     let response = c.get(api.url("/metrics")).send().await.unwrap();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let (content_type, text) = typed_text(response).await;
     assert!(
         content_type.starts_with("text/plain; version=0.0.4"),
         "{content_type}"
     );
-    let text = response.text().await.unwrap();
     assert!(
         !text.contains("trace_id=\""),
         "no exemplars in Prometheus text"
@@ -419,6 +402,17 @@ async fn metrics_negotiate_openmetrics_with_exemplars() {
         ),
         "{text}"
     );
+}
+
+/// The content type and the text of an answer.
+async fn typed_text(response: reqwest::Response) -> (String, String) {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .expect("a content type")
+        .to_string();
+    (content_type, response.text().await.unwrap())
 }
 
 /// Fills an OpenAPI path template with ids that exist.

@@ -21,10 +21,10 @@ use voicetrace::receiver::forward::SinkKind;
 use voicetrace::receiver::server::{Receiver, ServeConfig, ServeError};
 
 use crate::common::agent::Agent;
-use crate::common::fixtures::{assert_matches_expected, fixture_dirs, request_bodies};
+use crate::common::fixtures::{fixture_dirs, request_bodies};
 use crate::common::http::{client, post_with};
 use crate::common::net::LOOPBACK;
-use crate::common::receiver::{self, grpc_url, next_call_logs, traces_url};
+use crate::common::receiver::{self, expect_fixture, grpc_url, next_call_logs, traces_url};
 use crate::common::serve::{command, Listen, Serve};
 use crate::common::sinks::SinkSpec;
 
@@ -151,8 +151,7 @@ async fn otlp_http_needs_the_ingest_token() {
         .unwrap();
         assert_eq!(response.status(), 200);
     }
-    let logs = next_call_logs(&mut rx, 1).await;
-    assert_matches_expected(dir, &logs);
+    expect_fixture(&mut rx, dir).await;
     receiver.shutdown().await;
 }
 
@@ -180,8 +179,7 @@ async fn otlp_grpc_needs_the_ingest_token() {
             .await
             .unwrap();
     }
-    let logs = next_call_logs(&mut rx, 1).await;
-    assert_matches_expected(dir, &logs);
+    expect_fixture(&mut rx, dir).await;
     receiver.shutdown().await;
 }
 
@@ -354,8 +352,7 @@ async fn every_listener_speaks_tls_and_refuses_plaintext() {
         .unwrap();
         assert_eq!(response.status(), 200);
     }
-    let first = next_call_logs(&mut rx, 1).await;
-    assert_matches_expected(dir, &first);
+    let first = expect_fixture(&mut rx, dir).await;
 
     // OTLP/gRPC and CallLogService over TLS, trusting the certificate.
     let tls = ClientTlsConfig::new()
@@ -375,8 +372,7 @@ async fn every_listener_speaks_tls_and_refuses_plaintext() {
             .await
             .unwrap();
     }
-    let second = next_call_logs(&mut rx, 1).await;
-    assert_matches_expected(dir, &second);
+    let second = expect_fixture(&mut rx, dir).await;
     let got = CallLogServiceClient::new(channel)
         .get_call(with_auth(
             pb::GetCallRequest {

@@ -19,7 +19,7 @@ use crate::common::fixtures::{
 use crate::common::http::{gzip, post, post_traces};
 use crate::common::net::down_address;
 use crate::common::otlp;
-use crate::common::receiver::{self, grpc_url, next_call_logs, traces_url};
+use crate::common::receiver::{self, expect_fixture, grpc_url, next_call_logs, traces_url};
 use crate::common::serve::{command, Listen, Serve};
 use crate::common::sinks::{jsonl, SinkSpec};
 use crate::common::wait::{wait_for, wait_for_blocking, DEADLINE};
@@ -102,8 +102,7 @@ async fn fixtures_over_every_transport_match_expected() {
         let mut rx = receiver.subscribe();
         for dir in fixture_dirs() {
             replay(&receiver, &dir, transport).await;
-            let logs = next_call_logs(&mut rx, expected_calls(&dir)).await;
-            assert_matches_expected(&dir, &logs);
+            let logs = expect_fixture(&mut rx, &dir).await;
             for log in &logs {
                 assert_eq!(log.status, CallStatus::Completed, "{transport:?}");
                 // Stored before it is announced.
@@ -309,6 +308,18 @@ async fn error_answers_follow_the_otlp_specification() {
     receiver.shutdown().await;
 }
 
+/// Asserts that the receiver refuses `body` over OTLP/gRPC with "retry later" (UNAVAILABLE).
+async fn assert_grpc_refused(receiver: &Receiver, body: &[u8]) {
+    let mut client = TraceServiceClient::connect(grpc_url(receiver))
+        .await
+        .unwrap();
+    let status = client
+        .export(ExportTraceServiceRequest::decode(body).unwrap())
+        .await
+        .expect_err("refused over gRPC");
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+}
+
 #[tokio::test]
 async fn a_full_receiver_says_retry_later_and_loses_nothing() {
     let data = tempfile::tempdir().unwrap();
@@ -319,14 +330,7 @@ async fn a_full_receiver_says_retry_later_and_loses_nothing() {
     let response = post(&url, "application/x-protobuf", None, body.clone()).await;
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "1");
-    let mut client = TraceServiceClient::connect(grpc_url(&receiver))
-        .await
-        .unwrap();
-    let status = client
-        .export(ExportTraceServiceRequest::decode(&body[..]).unwrap())
-        .await
-        .expect_err("refused");
-    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert_grpc_refused(&receiver, &body).await;
     // Refused spans were not taken: nothing was assembled from them.
     receiver.shutdown().await;
     let store = voicetrace::receiver::store::Store::open(data.path()).unwrap();
@@ -399,14 +403,7 @@ async fn more_open_calls_than_max_calls_says_retry_later_instead_of_closing_one_
         "a new call while one is open with max_calls 1"
     );
     assert_eq!(r.headers()["retry-after"], "1");
-    let mut client = TraceServiceClient::connect(grpc_url(&receiver))
-        .await
-        .unwrap();
-    let status = client
-        .export(ExportTraceServiceRequest::decode(&call_b[..]).unwrap())
-        .await
-        .expect_err("refused over gRPC too");
-    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert_grpc_refused(&receiver, &call_b).await;
 
     // A's root: A finishes after the grace, and B's retry gets in.
     let r = post(&url, "application/x-protobuf", None, root_a).await;
@@ -676,8 +673,7 @@ async fn livekit_upload_paths_become_call_logs_with_their_log_lines() {
         .await;
         assert_eq!(r.status(), 200);
     }
-    let logs = next_call_logs(&mut rx, 1).await;
-    assert_matches_expected(dir, &logs);
+    let logs = expect_fixture(&mut rx, dir).await;
     assert!(
         logs[0]
             .logs

@@ -11,12 +11,21 @@ use crate::common::calllog::finished;
 use crate::common::cekura::CekuraValidator;
 use crate::common::endpoint::{Endpoint, Received, Reply};
 use crate::common::net::down_address;
-use crate::common::sinks::{fast_retry, record, sink, start, wait_delivered, API_KEY};
+use crate::common::sinks::{fast_retry, record, sink, start, wait_delivered, SinkSpec, API_KEY};
 use crate::common::wait::{wait_for, DEADLINE};
 
 fn revision_of(r: &Received) -> u64 {
     let key = r.header("idempotency-key").unwrap();
     key.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// An endpoint that holds every request until released, and an http sink to it whose requests
+/// do not time out meanwhile.
+async fn hanging_http(dir: &std::path::Path) -> (Endpoint, SinkSpec) {
+    let endpoint = Endpoint::start(Reply::Hang).await;
+    let mut config = sink(SinkKind::Http, &endpoint.url(), None, dir);
+    config.timeout_ms = Some(120_000);
+    (endpoint, config)
 }
 
 #[tokio::test]
@@ -205,10 +214,8 @@ async fn an_endpoint_down_across_a_receiver_restart_gets_each_revision_once() {
 #[tokio::test]
 async fn a_slow_endpoint_holds_up_neither_record_nor_more_than_its_concurrency() {
     let dir = tempfile::tempdir().unwrap();
-    let endpoint = Endpoint::start(Reply::Hang).await;
-    let mut config = sink(SinkKind::Http, &endpoint.url(), None, dir.path());
+    let (endpoint, mut config) = hanging_http(dir.path()).await;
     config.concurrency = Some(2);
-    config.timeout_ms = Some(120_000);
     let (store, forwarder) = start(dir.path(), &[config]);
 
     const CALLS: u64 = 100;
@@ -267,9 +274,7 @@ async fn revisions_of_one_call_are_delivered_in_order() {
 #[tokio::test]
 async fn attempts_abandoned_at_shutdown_are_sent_again_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
-    let endpoint = Endpoint::start(Reply::Hang).await;
-    let mut config = sink(SinkKind::Http, &endpoint.url(), None, dir.path());
-    config.timeout_ms = Some(120_000);
+    let (endpoint, config) = hanging_http(dir.path()).await;
     let (store, forwarder) = start(dir.path(), &[config.clone()]);
     record(&forwarder, vec![finished("call_s", 1)]).await;
     let held = endpoint.next().await;
