@@ -160,7 +160,7 @@ async fn an_endpoint_down_across_a_receiver_restart_gets_each_revision_once() {
     config.agent = Some(7);
 
     // The endpoint is down: every attempt fails, nothing is lost.
-    let (store, forwarder) = start(dir.path(), &[config.clone()]);
+    let (store, forwarder) = start(dir.path(), std::slice::from_ref(&config));
     record(
         &forwarder,
         vec![
@@ -275,7 +275,7 @@ async fn revisions_of_one_call_are_delivered_in_order() {
 async fn attempts_abandoned_at_shutdown_are_sent_again_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let (endpoint, config) = hanging_http(dir.path()).await;
-    let (store, forwarder) = start(dir.path(), &[config.clone()]);
+    let (store, forwarder) = start(dir.path(), std::slice::from_ref(&config));
     record(&forwarder, vec![finished("call_s", 1)]).await;
     let held = endpoint.next().await;
     // Shutdown gives up on the held request after its grace; the entry stays in the outbox.
