@@ -7,13 +7,11 @@
 //!
 //! `cargo bench --bench assemble` prints spans/s for each.
 
-use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 use voicetrace::receiver::assemble::{Assembler, AssemblerConfig};
 use voicetrace::receiver::ingest::decode::decode_traces;
 use voicetrace::receiver::server::{Receiver, ServeConfig};
@@ -22,23 +20,15 @@ use voicetrace::receiver::span::SpanRecord;
 /// Copies of each fixture call per iteration: enough calls that per-call costs dominate.
 const COPIES: u32 = 200;
 
+// The tests' fixtures and OTLP builders (tests/common).
+#[path = "../tests/common/fixtures.rs"]
+mod fixtures;
+#[path = "../tests/common/otlp.rs"]
+mod otlp;
+
+/// The requests of fixture `name`, in arrival order.
 fn fixture_requests(name: &str) -> Vec<ExportTraceServiceRequest> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .join("requests");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fixture dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "pb"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|p| {
-            ExportTraceServiceRequest::decode(&std::fs::read(p).expect("read")[..]).expect("decode")
-        })
-        .collect()
+    fixtures::requests(&fixtures::dir(name))
 }
 
 /// The fixture's requests, each copy under its own trace id.
@@ -51,13 +41,9 @@ fn copies(
     for copy in 0..copies {
         for request in requests {
             let mut request = request.clone();
-            for rs in &mut request.resource_spans {
-                for ss in &mut rs.scope_spans {
-                    for span in &mut ss.spans {
-                        span.trace_id[..4].copy_from_slice(&copy.to_be_bytes());
-                        span.trace_id[4..8].copy_from_slice(&salt.to_be_bytes());
-                    }
-                }
+            for span in otlp::spans_mut(&mut request) {
+                span.trace_id[..4].copy_from_slice(&copy.to_be_bytes());
+                span.trace_id[4..8].copy_from_slice(&salt.to_be_bytes());
             }
             out.push(request);
         }
@@ -116,12 +102,7 @@ fn bench_ingest(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest_grpc");
     group.measurement_time(Duration::from_secs(5));
     let requests = fixture_requests("livekit-basic");
-    let spans_per_copy: usize = requests
-        .iter()
-        .flat_map(|r| &r.resource_spans)
-        .flat_map(|r| &r.scope_spans)
-        .map(|s| s.spans.len())
-        .sum();
+    let spans_per_copy: usize = requests.iter().map(|r| otlp::spans(r).count()).sum();
     let per_iter = 20u32;
     group.throughput(Throughput::Elements(
         (spans_per_copy * per_iter as usize) as u64,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ingest benchmark: rotel (`--exporter blackhole`: decode and drop) against `voicetrace serve`
 # (decode, assemble, analyse, store in SQLite, write the jsonl sink), under the same load from
-# the same generator (examples/loadgen.rs), in one run on this machine.
+# the same generator (`voicetrace-loadgen`, tools/loadgen/), in one run on this machine.
 #
 # Each receiver is pinned to one CPU and the generator to another (taskset), so the receiver's
 # CPU time is its own. For each receiver and each batch size (512 and 8 spans per request) it
@@ -50,15 +50,15 @@ command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; ex
 [ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs (receiver and generator pinned apart)" >&2; exit 1; }
 
 ROTEL=$(scripts/setup-test-env.sh | sed -n 's/^rotel: //p')
-echo "building (release): examples/loadgen${ONLY:+ only for $ONLY}, voicetrace" >&2
+echo "building (release): voicetrace-loadgen${ONLY:+ only for $ONLY}, voicetrace" >&2
 if [ "$ONLY" = rotel ]; then
-  # The generator needs none of the crate's features: rotel alone builds without the receiver.
-  cargo build --release --quiet --no-default-features --example loadgen
+  # The generator needs neither side of the crate: rotel alone builds without the receiver.
+  cargo build --release --quiet --no-default-features --features loadgen --bin voicetrace-loadgen
 else
-  cargo build --release --quiet --bin voicetrace --example loadgen
+  cargo build --release --quiet --features loadgen --bin voicetrace --bin voicetrace-loadgen
 fi
 VOICETRACE="$TARGET/release/voicetrace"
-LOADGEN="$TARGET/release/examples/loadgen"
+LOADGEN="$TARGET/release/voicetrace-loadgen"
 
 WORK=$(mktemp -d)
 RECEIVER_PID=""

@@ -2,13 +2,18 @@
 //! simulated agent's figures, 50 concurrent calls that must not mix, and no loss when the guard
 //! is dropped inside async code. One test: a process has one global subscriber.
 
-#![cfg(feature = "instrument")]
-
-mod instrument_support;
+/// The parts of the shared support (`tests/common`) these tests use.
+#[allow(dead_code)]
+mod common {
+    pub mod capture;
+    pub mod instrumented;
+    pub mod wait;
+}
 
 use std::time::Duration;
 
-use instrument_support::*;
+use common::capture::*;
+use common::instrumented::*;
 use voicetrace::instrument::simulate::{self, SimConfig};
 use voicetrace::instrument::{Call, Config, EndReason, Protocol};
 use voicetrace::semconv as sc;

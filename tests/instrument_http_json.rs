@@ -2,11 +2,16 @@
 //! OTLP/HTTP with JSON bodies, used outside any tokio runtime. One test: a process has one
 //! global subscriber, and the environment is set before anything reads it.
 
-#![cfg(feature = "instrument")]
+/// The parts of the shared support (`tests/common`) these tests use.
+#[allow(dead_code)]
+mod common {
+    pub mod capture;
+    pub mod instrumented;
+    pub mod wait;
+}
 
-mod instrument_support;
-
-use instrument_support::*;
+use common::capture::*;
+use common::instrumented::*;
 
 #[test]
 fn env_configured_http_json_pipeline_outside_tokio_loses_nothing() {

@@ -2,13 +2,18 @@
 //! simulated agent with real (scaled) sleeps, and no loss when the guard is dropped on the
 //! runtime's only thread. One test: a process has one global subscriber.
 
-#![cfg(feature = "instrument")]
-
-mod instrument_support;
+/// The parts of the shared support (`tests/common`) these tests use.
+#[allow(dead_code)]
+mod common {
+    pub mod capture;
+    pub mod instrumented;
+    pub mod wait;
+}
 
 use std::time::Duration;
 
-use instrument_support::*;
+use common::capture::*;
+use common::instrumented::*;
 use voicetrace::instrument::simulate::{self, SimConfig};
 use voicetrace::instrument::{Config, Protocol};
 

@@ -3,24 +3,25 @@
 //! Covers span names, parentage, attributes and units, the trace-id derivation, the traceparent
 //! override, plain `tracing` macros against the helpers, and stages in spawned tasks.
 
-#![cfg(feature = "instrument")]
-
-mod instrument_support;
+/// The parts of the shared support (`tests/common`) these tests use.
+#[allow(dead_code)]
+mod common {
+    pub mod capture;
+    pub mod instrumented;
+    pub mod wait;
+}
 
 use std::time::Duration;
 
-use instrument_support::*;
+use common::capture::*;
+use common::instrumented::*;
 use tracing_subscriber::layer::SubscriberExt;
 use voicetrace::instrument::{Call, Config, Protocol};
 use voicetrace::semconv as sc;
 
 /// Runs `agent` with a pipeline exporting to `capture` over `protocol`, shuts the pipeline down
 /// (the guard is dropped) and returns every span received by then.
-fn run_with(
-    capture: &Capture,
-    protocol: Protocol,
-    agent: impl FnOnce(),
-) -> Vec<instrument_support::CapturedSpan> {
+fn run_with(capture: &Capture, protocol: Protocol, agent: impl FnOnce()) -> Vec<CapturedSpan> {
     let (layer, guard) = Config::from_env()
         .protocol(protocol)
         .endpoint(capture.endpoint())

@@ -1,21 +1,24 @@
 //! Assembly and analysis on structured hostile span lists: few trace and span ids (so duplicate
 //! ids, parent cycles and self-parents are common), every span name and attribute the builders
-//! read, extreme times and values, arbitrary arrival order and clock. Spans go into an
-//! [`Assembler`] with small bounds in batches, polls at arbitrary times, then a flush; every call
-//! log is analysed and serialised as the receiver does. Never a panic, hang or blowup.
+//! read, extreme times and values, arbitrary arrival order and clock. Each batch of spans is
+//! built as an OTLP export request (with the tests' builders, `tests/common/otlp.rs`) and
+//! decoded as ingest decodes it, then goes into an [`Assembler`] with small bounds; polls at
+//! arbitrary times, then a flush; every call log is analysed and serialised as the receiver
+//! does. Never a panic, hang or blowup.
 #![no_main]
-
-use std::sync::Arc;
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue};
 use voicetrace::receiver::analyze::{analyze, AnalysisConfig};
 use voicetrace::receiver::assemble::{Assembler, AssemblerConfig};
 use voicetrace::receiver::calllog::CallUpdate;
-use voicetrace::receiver::span::{
-    AttrValue, Attributes, LogRecord, SpanEvent, SpanRecord, SpanStatus,
-};
+use voicetrace::receiver::ingest::decode::decode_traces;
+use voicetrace::receiver::span::{Attributes, LogRecord, SpanRecord};
 use voicetrace::semconv::{self, livekit, pipecat};
+
+#[path = "../../tests/common/otlp.rs"]
+mod otlp;
 
 const NAMES: &[&str] = &[
     semconv::SPAN_CONVERSATION,
@@ -85,25 +88,35 @@ enum Value {
     Array(Vec<i64>),
 }
 
+fn int(i: i64) -> any_value::Value {
+    any_value::Value::IntValue(i)
+}
+
 impl Value {
-    fn into_attr(self) -> AttrValue {
-        match self {
-            Value::Str(i) => AttrValue::Str(OPS[i as usize % OPS.len()].into()),
-            Value::Text(s) => AttrValue::Str(s.into()),
-            Value::Bool(b) => AttrValue::Bool(b),
-            Value::Int(i) => AttrValue::Int(i),
-            Value::Double(d) => AttrValue::Double(d),
-            Value::Array(a) => AttrValue::Array(a.into_iter().map(AttrValue::Int).collect()),
-        }
+    fn into_any(self) -> AnyValue {
+        let value = match self {
+            Value::Str(i) => return otlp::string(OPS[i as usize % OPS.len()]),
+            Value::Text(s) => return otlp::string(&s),
+            Value::Bool(b) => any_value::Value::BoolValue(b),
+            Value::Int(i) => int(i),
+            Value::Double(d) => any_value::Value::DoubleValue(d),
+            Value::Array(a) => any_value::Value::ArrayValue(ArrayValue {
+                values: a
+                    .into_iter()
+                    .map(|i| AnyValue {
+                        value: Some(int(i)),
+                    })
+                    .collect(),
+            }),
+        };
+        AnyValue { value: Some(value) }
     }
 }
 
-fn attrs(kvs: Vec<(u8, Value)>) -> Attributes {
-    Attributes(
-        kvs.into_iter()
-            .map(|(k, v)| (KEYS[k as usize % KEYS.len()].into(), v.into_attr()))
-            .collect(),
-    )
+fn attrs(kvs: Vec<(u8, Value)>) -> Vec<KeyValue> {
+    kvs.into_iter()
+        .map(|(k, v)| otlp::kv(KEYS[k as usize % KEYS.len()], v.into_any()))
+        .collect()
 }
 
 #[derive(Debug, Arbitrary)]
@@ -148,35 +161,36 @@ fn id<const N: usize>(b: u8) -> [u8; N] {
     id
 }
 
-fn span(s: Span) -> SpanRecord {
+/// The span as an exporter would send it, in a request of its own (its process: one of three
+/// service names, or none).
+fn request(s: Span) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
     let end = match s.end {
         Ok(d) => s.start.saturating_add(d as u64),
         Err(e) => e,
     };
-    SpanRecord {
-        trace_id: id(s.trace % 4),
-        span_id: id(s.id % 32),
-        parent_span_id: s.parent.map(|p| id(p % 32)),
-        name: NAMES[s.name as usize % NAMES.len()].into(),
-        start_unix_nano: s.start,
-        // Ingest guarantees end >= start.
-        end_unix_nano: end.max(s.start),
-        status: match s.error {
-            Some(m) => SpanStatus::Error(m),
-            None => SpanStatus::Unset,
-        },
-        attributes: attrs(s.attributes),
-        events: s
-            .events
-            .into_iter()
-            .map(|(n, at, a)| SpanEvent {
-                name: EVENTS[n as usize % EVENTS.len()].to_string(),
-                time_unix_nano: at,
-                attributes: attrs(a),
-            })
-            .collect(),
-        service_name: s.service.map(|n| Arc::from(format!("svc{}", n % 3))),
-    }
+    let parent = s.parent.map(|p| id::<8>(p % 32));
+    let mut span = otlp::span(
+        &id::<16>(s.trace % 4),
+        &id::<8>(s.id % 32),
+        parent.as_ref().map(|p| &p[..]),
+        NAMES[s.name as usize % NAMES.len()],
+        s.start,
+        end,
+        attrs(s.attributes),
+    );
+    span.status = s.error.map(|m| otlp::error(&m));
+    span.events = s
+        .events
+        .into_iter()
+        .map(|(n, at, a)| otlp::event(EVENTS[n as usize % EVENTS.len()], at, attrs(a)))
+        .collect();
+    let service = s.service.map(|n| format!("svc{}", n % 3));
+    otlp::request(service.as_deref(), vec![span])
+}
+
+/// The spans as ingest decodes them.
+fn decode(spans: Vec<Span>) -> Vec<SpanRecord> {
+    decode_traces(otlp::merge(spans.into_iter().map(request).collect())).spans
 }
 
 fn check(updates: Vec<CallUpdate>, analysis: &AnalysisConfig) {
@@ -202,7 +216,7 @@ fuzz_target!(|input: Input| {
     let mut now: u64 = 1_700_000_000_000_000_000;
     for step in input.steps {
         let updates = match step {
-            Step::Spans(spans) => assembler.add_spans(spans.into_iter().map(span).collect(), now),
+            Step::Spans(spans) => assembler.add_spans(decode(spans), now),
             Step::Log { trace, span, at } => assembler.add_logs(
                 vec![LogRecord {
                     trace_id: id(trace % 4),

@@ -49,8 +49,8 @@ pub use sinks::webhook::{WebhookConfig, WebhookKeys};
 pub use stats::format_sink_stats;
 
 use crate::receiver::calllog::CallUpdate;
-use crate::receiver::store::recorder::Deliveries;
 use crate::receiver::secret::SecretError;
+use crate::receiver::store::recorder::Deliveries;
 pub use crate::receiver::store::Settle;
 use crate::receiver::store::{now_ms, Enqueue, OutboxEntry, Store, StoreError};
 use sinks::{idempotency_key, Sink};

@@ -1,0 +1,119 @@
+//! `proto/voicetrace/v1/call_log.proto` has the same fields as the call log JSON: every message
+//! that mirrors a JSON object lists exactly that object's keys (snake_case ↔ camelCase).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+/// Field names of each message of a .proto file (a small reader for the subset the file uses:
+/// one field per line, no nested messages).
+fn proto_fields(text: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut messages = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("//") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("message ") {
+            let name = rest.trim_end_matches('{').trim().to_string();
+            messages.insert(name.clone(), BTreeSet::new());
+            current = Some(name);
+        } else if line == "}" {
+            current = None;
+        } else if let (Some(message), Some((decl, _))) = (&current, line.split_once('=')) {
+            if let Some(field) = decl.split_whitespace().last() {
+                messages.get_mut(message).unwrap().insert(field.to_string());
+            }
+        }
+    }
+    messages
+}
+
+fn camel(snake: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn keys(value: &Value) -> BTreeSet<String> {
+    value.as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn proto_messages_mirror_the_call_log_json() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/proto/voicetrace/v1/call_log.proto"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let messages = proto_fields(&text);
+    let camel_fields = |message: &str| -> BTreeSet<String> {
+        messages
+            .get(message)
+            .unwrap_or_else(|| panic!("no message {message}"))
+            .iter()
+            .map(|f| camel(f))
+            .collect()
+    };
+
+    let call = serde_json::to_value(&crate::common::calllog::sample_calls()[0]).unwrap();
+    let turn = &call["turns"][1];
+    assert!(!turn["interruption"].is_null() && !turn["providers"].as_object().unwrap().is_empty());
+    let tool_turn = &call["turns"][2];
+    let issue = &call["issues"][0];
+    let event = serde_json::json!({"name": "x", "atMs": 0, "span": "turn", "turn": null,
+                                   "attributes": {}});
+    let event_keys = keys(
+        &serde_json::to_value(
+            serde_json::from_value::<voicetrace::receiver::calllog::CallEvent>(event).unwrap(),
+        )
+        .unwrap(),
+    );
+    let line = serde_json::json!({"atMs": 0, "level": "INFO", "message": "m", "turn": null,
+                                  "fields": {}});
+    let line_keys = keys(
+        &serde_json::to_value(
+            serde_json::from_value::<voicetrace::receiver::calllog::LogLine>(line).unwrap(),
+        )
+        .unwrap(),
+    );
+
+    let error_keys = keys(
+        &serde_json::to_value(voicetrace::receiver::calllog::StageError {
+            stage: voicetrace::receiver::calllog::Stage::Llm,
+            message: "m".to_string(),
+        })
+        .unwrap(),
+    );
+
+    let cases: [(&str, BTreeSet<String>); 11] = [
+        ("CallLog", keys(&call)),
+        ("Turn", keys(turn)),
+        ("CallMetrics", keys(&call["metrics"])),
+        ("Issue", keys(issue)),
+        ("Interruption", keys(&turn["interruption"])),
+        ("StageProvider", keys(&turn["providers"]["tts"])),
+        ("ToolExecution", keys(&tool_turn["tools"][0])),
+        ("Links", keys(&call["links"])),
+        ("CallEvent", event_keys),
+        ("LogLine", line_keys),
+        ("StageError", error_keys),
+    ];
+    for (message, json_keys) in cases {
+        assert_eq!(camel_fields(message), json_keys, "message {message}");
+    }
+    assert!(text.contains("service CallLogService"));
+    for rpc in ["rpc GetCall(", "rpc ListCalls(", "rpc WatchCalls("] {
+        assert!(text.contains(rpc), "{rpc}");
+    }
+}

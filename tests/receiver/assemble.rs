@@ -1,0 +1,245 @@
+//! The pure assembly core against real framework exports (tests/fixtures): per-turn figures
+//! equal to `expected.json`, whatever the arrival order; revisions; idle timeouts; bounds.
+
+use voicetrace::receiver::analyze::{analyze, AnalysisConfig};
+use voicetrace::receiver::assemble::{Assembler, AssemblerConfig};
+use voicetrace::receiver::calllog::{CallLog, CallStatus, CallUpdate};
+use voicetrace::receiver::span::SpanRecord;
+
+use crate::common::fixtures::{
+    assert_matches_expected, fixture_dirs, load_fixture_spans, load_fixture_spans_json,
+};
+
+const MS: u64 = 1_000_000;
+/// An arbitrary receiver clock origin (the assembler never reads a clock of its own).
+const T0: u64 = 1_800_000_000_000 * MS;
+
+/// The call logs among `updates`, analysed as the server does (call metrics, issues).
+fn finished(updates: Vec<CallUpdate>) -> Vec<CallLog> {
+    updates
+        .into_iter()
+        .filter_map(|u| match u {
+            CallUpdate::Finished(mut log) => {
+                analyze(&mut log, &AnalysisConfig::default());
+                Some(*log)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Feeds batches one per ms, then polls past the grace; returns the call logs.
+fn assemble(batches: Vec<Vec<SpanRecord>>, config: AssemblerConfig) -> Vec<CallLog> {
+    let grace = config.grace_ms;
+    let mut assembler = Assembler::new(config);
+    let mut now = T0;
+    let mut logs = Vec::new();
+    for batch in batches {
+        now += MS;
+        logs.extend(finished(assembler.add_spans(batch, now)));
+        logs.extend(finished(assembler.poll(now)));
+    }
+    logs.extend(finished(assembler.poll(now + grace * MS)));
+    logs
+}
+
+#[test]
+fn fixtures_match_expected_figures() {
+    for dir in fixture_dirs() {
+        let batches = load_fixture_spans(&dir);
+        let logs = assemble(batches, AssemblerConfig::default());
+        assert_matches_expected(&dir, &logs);
+        for log in &logs {
+            assert_eq!(log.status, CallStatus::Completed, "{}", dir.display());
+            assert_eq!(log.revision, 0, "revisions are numbered when stored");
+        }
+    }
+}
+
+#[test]
+fn otlp_json_and_protobuf_give_the_same_call_logs() {
+    for dir in fixture_dirs() {
+        let from_pb = assemble(load_fixture_spans(&dir), AssemblerConfig::default());
+        let from_json = assemble(load_fixture_spans_json(&dir), AssemblerConfig::default());
+        assert_eq!(from_pb, from_json, "{}", dir.display());
+    }
+}
+
+#[test]
+fn any_arrival_order_gives_the_same_call_log() {
+    for dir in fixture_dirs() {
+        let spans: Vec<SpanRecord> = load_fixture_spans(&dir).into_iter().flatten().collect();
+        let reference = assemble(vec![spans.clone()], AssemblerConfig::default());
+        // Root last is the common case; root first, reversed, and shuffled orders, one span per
+        // request, must not change a figure.
+        let mut orders: Vec<Vec<SpanRecord>> = Vec::new();
+        let mut reversed = spans.clone();
+        reversed.reverse();
+        orders.push(reversed);
+        let mut root_first = spans.clone();
+        root_first.sort_by_key(|s| s.parent_span_id.is_some());
+        orders.push(root_first);
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..5 {
+            let mut shuffled = spans.clone();
+            rng.shuffle(&mut shuffled);
+            orders.push(shuffled);
+        }
+        for order in orders {
+            // With the root first and a grace longer than the whole replay, nothing closes early.
+            let batches = order.into_iter().map(|s| vec![s]).collect();
+            let logs = assemble(
+                batches,
+                AssemblerConfig {
+                    grace_ms: 10_000,
+                    ..Default::default()
+                },
+            );
+            assert_eq!(logs, reference, "{}", dir.display());
+        }
+    }
+}
+
+#[test]
+fn late_spans_revise_the_call_log() {
+    let dir = &fixture_dirs()[0];
+    let mut spans: Vec<SpanRecord> = load_fixture_spans(dir).into_iter().flatten().collect();
+    // Hold back one turn span (not the root): the first call log misses that turn.
+    let late_at = spans
+        .iter()
+        .position(|s| s.name == "turn" || s.name == "agent_turn")
+        .expect("a turn span");
+    let late = spans.remove(late_at);
+    let mut assembler = Assembler::new(AssemblerConfig::default());
+    let first = finished(assembler.add_spans(spans, T0))
+        .into_iter()
+        .chain(finished(assembler.poll(T0 + 2_000 * MS)))
+        .collect::<Vec<_>>();
+    assert_eq!(first.len(), 1);
+
+    let at = T0 + 5_000 * MS;
+    assert!(finished(assembler.add_spans(vec![late], at)).is_empty());
+    assert!(
+        finished(assembler.poll(at + 1_999 * MS)).is_empty(),
+        "the grace applies to revisions"
+    );
+    let revised = finished(assembler.poll(at + 2_000 * MS));
+    assert_eq!(revised.len(), 1, "one revised call log");
+    assert_eq!(revised[0].id, first[0].id);
+    assert_eq!(revised[0].turns.len(), first[0].turns.len() + 1);
+    assert_matches_expected(dir, &revised);
+    // Nothing more without new spans.
+    assert!(assembler.poll(at + 60_000 * MS).is_empty());
+    assert!(
+        assembler.take_released().is_empty(),
+        "held for revisions until its window is over"
+    );
+    // Past the revision window the call is let go (its journal rows can go), once.
+    assert!(assembler.poll(at + 2_000 * MS + 120_000 * MS).is_empty());
+    let trace_id = spans_trace(dir);
+    assert_eq!(assembler.take_released(), vec![trace_id]);
+    assert!(assembler.take_released().is_empty());
+}
+
+fn spans_trace(dir: &std::path::Path) -> [u8; 16] {
+    load_fixture_spans(dir)[0][0].trace_id
+}
+
+#[test]
+fn a_call_whose_root_never_ends_closes_incomplete_after_the_idle_timeout() {
+    let dir = &fixture_dirs()[0];
+    let spans: Vec<SpanRecord> = load_fixture_spans(dir)
+        .into_iter()
+        .flatten()
+        .filter(|s| s.name != "conversation" && s.name != "agent_session")
+        .collect();
+    let config = AssemblerConfig {
+        idle_timeout_ms: 30_000,
+        ..Default::default()
+    };
+    let mut assembler = Assembler::new(config);
+    assembler.add_spans(spans, T0);
+    assert!(finished(assembler.poll(T0 + 29_999 * MS)).is_empty());
+    let logs = finished(assembler.poll(T0 + 30_000 * MS));
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].status, CallStatus::Incomplete);
+    assert!(!logs[0].turns.is_empty());
+    assert_eq!(assembler.stats().calls_incomplete, 1);
+}
+
+#[test]
+fn bounds_refuse_spans_and_evict_calls_and_count_both() {
+    let dir = &fixture_dirs()[0];
+    let spans: Vec<SpanRecord> = load_fixture_spans(dir).into_iter().flatten().collect();
+    let config = AssemblerConfig {
+        max_spans_per_call: 5,
+        max_calls: 1,
+        ..Default::default()
+    };
+    let mut assembler = Assembler::new(config);
+    assembler.add_spans(spans.clone(), T0);
+    assert_eq!(assembler.stats().spans_buffered, 5);
+    assert_eq!(assembler.stats().spans_refused, spans.len() as u64 - 5);
+
+    // A second call while the table is full evicts the first, which is closed, not dropped.
+    let mut other = spans[0].clone();
+    other.trace_id = [9; 16];
+    let evicted = finished(assembler.add_spans(vec![other], T0 + MS));
+    assert_eq!(evicted.len(), 1);
+    assert_eq!(assembler.take_released(), vec![spans[0].trace_id]);
+    // Its root was among the refused spans: closed as incomplete.
+    assert_eq!(evicted[0].status, CallStatus::Incomplete);
+    assert_eq!(assembler.stats().calls_evicted, 1);
+    assert_eq!(assembler.stats().calls_open, 1);
+    // Shedding for memory lets go of finished calls only: the open one stays.
+    assert_eq!(assembler.shed_finished(0), 0);
+    assert_eq!(assembler.stats().calls_open, 1);
+    // At shutdown only finished calls are let go: the open one stays (in the journal).
+    assembler.release_finished();
+    assert!(assembler.take_released().is_empty());
+}
+
+#[test]
+fn live_updates_announce_the_call_then_each_turn_then_the_log() {
+    let dir = &fixture_dirs()[0];
+    let batches = load_fixture_spans(dir);
+    let mut assembler = Assembler::new(AssemblerConfig {
+        live_turns: true,
+        ..Default::default()
+    });
+    let mut kinds = Vec::new();
+    let mut now = T0;
+    for batch in batches {
+        now += MS;
+        for update in assembler.add_spans(batch, now) {
+            kinds.push(match update {
+                CallUpdate::Started(_) => "started",
+                CallUpdate::TurnCompleted(_) => "turn",
+                CallUpdate::Finished(_) => "finished",
+            });
+        }
+    }
+    kinds.extend(assembler.poll(now + 2_000 * MS).iter().map(|_| "finished"));
+    assert_eq!(kinds.first(), Some(&"started"));
+    assert_eq!(kinds.last(), Some(&"finished"));
+    assert_eq!(kinds.iter().filter(|k| **k == "started").count(), 1);
+    assert!(
+        kinds.iter().filter(|k| **k == "turn").count() >= 2,
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn finished_calls_are_shed_for_memory_open_ones_are_not() {
+    let dir = &fixture_dirs()[0];
+    let spans: Vec<SpanRecord> = load_fixture_spans(dir).into_iter().flatten().collect();
+    let n = spans.len();
+    let mut assembler = Assembler::new(AssemblerConfig::default());
+    assembler.add_spans(spans.clone(), T0);
+    assert_eq!(assembler.shed_finished(0), 0, "an open call is never shed");
+    assert_eq!(finished(assembler.poll(T0 + 2_000 * MS)).len(), 1);
+    assert_eq!(assembler.shed_finished(n), 0, "within the bound");
+    assert_eq!(assembler.shed_finished(n - 1), n);
+    assert_eq!(assembler.stats().spans_buffered, 0);
+    assert_eq!(assembler.take_released(), vec![spans[0].trace_id]);
+}
