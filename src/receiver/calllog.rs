@@ -87,6 +87,26 @@ impl Stage {
     }
 }
 
+/// Who spoke (or, on a turn, who opened it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    /// The caller.
+    User,
+    /// The voice agent.
+    Agent,
+}
+
+impl Speaker {
+    /// As written in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Speaker::User => "user",
+            Speaker::Agent => "agent",
+        }
+    }
+}
+
 /// One call, assembled from its spans.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -148,7 +168,7 @@ pub struct Turn {
     /// 0-based position in the call.
     pub index: u32,
     /// Who opened the turn: `agent` for a greeting (no user part), else `user`.
-    pub speaker: String,
+    pub speaker: Speaker,
     /// What the agent said.
     pub text: Option<String>,
     /// What the user said.

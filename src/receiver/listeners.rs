@@ -17,8 +17,8 @@ use crate::receiver::auth::{self, GrpcAuth, Tokens};
 use crate::receiver::calllog::CallLog;
 use crate::receiver::config::ServeConfig;
 use crate::receiver::ingest::{self, Ingest};
+use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::server::ServeError;
-use crate::receiver::telemetry::Telemetry;
 use crate::receiver::tls::{self, TlsError, TlsIdentity};
 
 /// The three listeners, bound before anything else starts (a port in use fails fast).
@@ -79,7 +79,7 @@ impl Servers<'_> {
         listeners: Listeners,
         ingest: Ingest,
         config: &ServeConfig,
-        telemetry: &Telemetry,
+        metrics: &ReceiverMetrics,
         ready: Arc<AtomicBool>,
     ) -> Result<Vec<JoinHandle<()>>, ServeError> {
         let mut running = vec![self.grpc(listeners.grpc, ingest.clone())?];
@@ -95,7 +95,7 @@ impl Servers<'_> {
         if let Some(listener) = listeners.api {
             let state = ApiState {
                 calls: self.reader.clone(),
-                telemetry: telemetry.clone(),
+                metrics: metrics.clone(),
                 trace_url_template: config.trace_url_template.clone(),
                 ready,
             };

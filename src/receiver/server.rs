@@ -10,7 +10,7 @@
 //! OTLP HTTP ─┘   (decode,  (bounded)  (thread: group      (bounded)  (Assembler,  (bounded) (store +   (forward:
 //!                 admit)              commit, SQLite)                 analyze)              outbox,    one loop
 //!                                                                                           revisions) per sink)
-//! API (HTTP, gRPC CallLogService) reads the store; /metrics reads the telemetry; the store
+//! API (HTTP, gRPC CallLogService) reads the store; /metrics reads the metrics; the store
 //! watcher copies outbox and journal depths into both.
 //! ```
 //!
@@ -34,9 +34,9 @@ use crate::receiver::forward::{ForwardError, Forwarder};
 use crate::receiver::ingest::{Admission, Bounds, Ingest};
 use crate::receiver::journal;
 use crate::receiver::listeners::{Listeners, Servers};
+use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::store::recorder::{self, Recorder};
 use crate::receiver::store::{watch as store_watch, JournalTable, Store, StoreError};
-use crate::receiver::telemetry::Telemetry;
 use crate::receiver::tls::{TlsError, TlsIdentity};
 
 /// Batches waiting between ingest and the journal: at a typical 512 spans per batch, about half
@@ -102,7 +102,7 @@ pub struct Receiver {
     listeners: Vec<JoinHandle<()>>,
     pipeline: JoinHandle<()>,
     store: Store,
-    telemetry: Telemetry,
+    metrics: ReceiverMetrics,
 }
 
 /// What the journal gave at start: its table (when on), what it replays, and its position.
@@ -126,7 +126,7 @@ impl Receiver {
         let listeners = Listeners::bind(&config).await?;
         let store = open_store(&config.data_dir).await?;
         let journal = start_journal(&store, &config).await?;
-        let telemetry = Telemetry::new();
+        let metrics = ReceiverMetrics::new();
         let (stop, stop_rx) = watch::channel(false);
         let (finished, _) = broadcast::channel(BROADCAST_CAPACITY);
         let admission = Admission::new(Bounds {
@@ -140,7 +140,7 @@ impl Receiver {
         let (batch_tx, batch_rx) = mpsc::channel(ASSEMBLY_QUEUE_BATCHES);
         journal::spawn_writer(journal.table.clone(), submission_rx, batch_tx)
             .map_err(ServeError::JournalWriter)?;
-        let ingest = Ingest::new(submission_tx, admission.clone(), telemetry.clone());
+        let ingest = Ingest::new(submission_tx, admission.clone(), metrics.clone());
 
         // The sinks before the servers: a sink that cannot start stops the receiver before it
         // answers anyone.
@@ -154,10 +154,10 @@ impl Receiver {
             finished: &finished,
             stop: &stop_rx,
         };
-        let mut running = servers.spawn(listeners, ingest, &config, &telemetry, ready.clone())?;
+        let mut running = servers.spawn(listeners, ingest, &config, &metrics, ready.clone())?;
         let pipeline = Pipeline {
             store: &store,
-            telemetry: &telemetry,
+            metrics: &metrics,
             admission,
             finished: &finished,
             stop: &stop_rx,
@@ -180,7 +180,7 @@ impl Receiver {
             listeners: running,
             pipeline,
             store,
-            telemetry,
+            metrics,
         })
     }
 
@@ -209,8 +209,8 @@ impl Receiver {
     }
 
     /// The receiver's metrics.
-    pub fn telemetry(&self) -> &Telemetry {
-        &self.telemetry
+    pub fn metrics(&self) -> &ReceiverMetrics {
+        &self.metrics
     }
 
     /// Stops accepting, finishes the calls whose root arrived, keeps the others in the journal
@@ -262,7 +262,7 @@ async fn start_journal(store: &Store, config: &ServeConfig) -> Result<JournalSta
 /// What the pipeline's tasks share.
 struct Pipeline<'a> {
     store: &'a Store,
-    telemetry: &'a Telemetry,
+    metrics: &'a ReceiverMetrics,
     admission: Admission,
     finished: &'a broadcast::Sender<Arc<CallLog>>,
     stop: &'a watch::Receiver<bool>,
@@ -293,7 +293,7 @@ impl Pipeline<'_> {
             batches,
             records: record_tx,
             admission: self.admission.clone(),
-            telemetry: self.telemetry.clone(),
+            metrics: self.metrics.clone(),
         };
         let task = TaskConfig {
             analysis: config.analysis.clone(),
@@ -309,7 +309,7 @@ impl Pipeline<'_> {
         let watcher = tokio::spawn(store_watch::run(
             self.store.clone(),
             journal.table.clone(),
-            self.telemetry.clone(),
+            self.metrics.clone(),
             self.admission,
             self.stop.clone(),
         ));
@@ -320,7 +320,7 @@ impl Pipeline<'_> {
                 deliveries: Arc::new(forwarder.clone()),
                 journal: journal.table,
                 finished: self.finished.clone(),
-                telemetry: self.telemetry.clone(),
+                metrics: self.metrics.clone(),
             },
         ));
         let pipeline = tokio::spawn(async move {

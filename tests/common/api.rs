@@ -8,7 +8,7 @@ use std::sync::Arc;
 use voicetrace::receiver::api::params::parse_time;
 use voicetrace::receiver::api::{router, ApiState, CallReader, FoundCall, ReadError};
 use voicetrace::receiver::calllog::{CallLog, CallPage, CallQuery, SameIdCall};
-use voicetrace::receiver::telemetry::Telemetry;
+use voicetrace::receiver::metrics::ReceiverMetrics;
 
 use super::net::LOOPBACK;
 
@@ -107,7 +107,7 @@ impl FailingReader {
 pub struct Served {
     pub addr: SocketAddr,
     pub ready: Arc<AtomicBool>,
-    pub telemetry: Telemetry,
+    pub metrics: ReceiverMetrics,
 }
 
 impl Served {
@@ -118,11 +118,11 @@ impl Served {
 
 /// Serves the HTTP API over `reader` on loopback.
 pub async fn serve(reader: Arc<dyn CallReader>, template: Option<&str>) -> Served {
-    let telemetry = Telemetry::new();
+    let metrics = ReceiverMetrics::new();
     let ready = Arc::new(AtomicBool::new(false));
     let state = ApiState {
         calls: reader,
-        telemetry: telemetry.clone(),
+        metrics: metrics.clone(),
         trace_url_template: template.map(str::to_string),
         ready: ready.clone(),
     };
@@ -134,6 +134,6 @@ pub async fn serve(reader: Arc<dyn CallReader>, template: Option<&str>) -> Serve
     Served {
         addr,
         ready,
-        telemetry,
+        metrics,
     }
 }

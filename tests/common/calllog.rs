@@ -7,7 +7,7 @@ use serde_json::Value;
 use voicetrace::receiver::analyze::{analyze, AnalysisConfig};
 use voicetrace::receiver::calllog::{
     CallLog, CallMetrics, CallStarted, CallStatus, CallUpdate, Dialect, Interruption, Issue, Links,
-    Stage, StageProvider, ToolExecution, Turn, TurnCompleted,
+    Speaker, Stage, StageProvider, ToolExecution, Turn, TurnCompleted,
 };
 
 /// Builds a [`Turn`]; what is not set is absent (no text, no figures, no tools).
@@ -17,7 +17,7 @@ pub struct TurnBuilder(Turn);
 pub fn turn(index: u32) -> TurnBuilder {
     TurnBuilder(Turn {
         index,
-        speaker: "agent".to_string(),
+        speaker: Speaker::Agent,
         text: None,
         user_text: None,
         start_ms: 0,
@@ -47,7 +47,11 @@ impl TurnBuilder {
     /// What was said: the user's words (none on a greeting, whose speaker is the agent) and the
     /// agent's answer.
     pub fn said(mut self, user: Option<&str>, agent: &str) -> Self {
-        self.0.speaker = if user.is_some() { "user" } else { "agent" }.to_string();
+        self.0.speaker = if user.is_some() {
+            Speaker::User
+        } else {
+            Speaker::Agent
+        };
         self.0.user_text = user.map(str::to_string);
         self.0.text = Some(agent.to_string());
         self

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use voicetrace::receiver::calllog::CallUpdate;
 use voicetrace::receiver::forward::{Forwarder, RetryPolicy, SecretConfig, SinkConfig, SinkKind};
-use voicetrace::receiver::store::Store;
+use voicetrace::receiver::store::recorder::Deliveries;
+use voicetrace::receiver::store::{now_ms, Store};
 
 use super::wait::wait_for;
 
@@ -132,12 +133,16 @@ pub fn start(dir: &Path, sinks: &[SinkSpec]) -> (Store, Forwarder) {
     (store, forwarder)
 }
 
-/// Records updates on the blocking pool, as the server does.
+/// Stores updates, as given, with the outbox entries the forwarder's sinks want, and wakes the
+/// sinks (on the blocking pool, as the recorder does, but with the tests' own revisions).
 pub async fn record(forwarder: &Forwarder, updates: Vec<CallUpdate>) {
     let f = forwarder.clone();
+    let store = f.store().clone();
     tokio::task::spawn_blocking(move || {
         for u in &updates {
-            f.record(u).unwrap();
+            let entries = f.entries_for(u);
+            store.store_update(u, &entries, now_ms()).unwrap();
+            f.stored(&entries);
         }
     })
     .await

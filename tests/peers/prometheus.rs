@@ -96,7 +96,7 @@ async fn prometheus_stores_trace_id_exemplars() {
     )
     .await;
     for log in &calls {
-        api.telemetry.call_finished(log);
+        api.metrics.call_finished(log);
     }
     let mut want: Vec<String> = calls.iter().map(|c| c.trace_id.clone()).collect();
     want.sort_unstable();

@@ -353,9 +353,9 @@ async fn store_failures_are_500_or_503() {
 async fn metrics_negotiate_openmetrics_with_exemplars() {
     let api = served_samples().await;
     for log in sample_calls() {
-        api.telemetry.call_finished(&log);
+        api.metrics.call_finished(&log);
     }
-    api.telemetry.spans_accepted(42);
+    api.metrics.spans_accepted(42);
     let c = client();
     let response = c
         .get(api.url("/metrics"))

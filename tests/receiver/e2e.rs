@@ -390,7 +390,7 @@ async fn more_open_calls_than_max_calls_says_retry_later_instead_of_closing_one_
     // B is refused.
     wait_for("call A to be open", || {
         let open = receiver
-            .telemetry()
+            .metrics()
             .encode(false)
             .contains("voicetrace_calls_open 1");
         async move { open.then_some(()) }

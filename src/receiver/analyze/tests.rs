@@ -4,13 +4,17 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::receiver::calllog::{
-    Dialect, Interruption, Links, Stage, StageError, StageProvider, ToolExecution, Turn,
+    Dialect, Interruption, Links, Speaker, Stage, StageError, StageProvider, ToolExecution, Turn,
 };
 
 fn turn(index: u32, latency: Option<i64>) -> Turn {
     Turn {
         index,
-        speaker: if latency.is_some() { "user" } else { "agent" }.to_string(),
+        speaker: if latency.is_some() {
+            Speaker::User
+        } else {
+            Speaker::Agent
+        },
         text: Some("Sure.".to_string()),
         user_text: None,
         start_ms: i64::from(index) * 1000,

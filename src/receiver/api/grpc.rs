@@ -371,7 +371,7 @@ impl From<&calllog::Turn> for pb::Turn {
     fn from(turn: &calllog::Turn) -> Self {
         pb::Turn {
             index: turn.index,
-            speaker: turn.speaker.clone(),
+            speaker: turn.speaker.as_str().to_string(),
             text: turn.text.clone(),
             user_text: turn.user_text.clone(),
             start_ms: turn.start_ms,

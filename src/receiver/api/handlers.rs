@@ -18,7 +18,7 @@ use crate::receiver::analyze::nearest_rank;
 use crate::receiver::calllog::{
     trace_link, CallLog, CallQuery, CallStatus, Issue, Links, SameIdCall,
 };
-use crate::receiver::telemetry::{wants_openmetrics, Telemetry};
+use crate::receiver::metrics::{wants_openmetrics, ReceiverMetrics};
 
 /// The interruption-quality aggregate reads at most this many calls (100 pages of the largest
 /// size), so one request's work stays bounded; the answer says when the window held more.
@@ -379,9 +379,12 @@ pub async fn readyz(State(state): State<ApiState>) -> Result<Json<serde_json::Va
 pub async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let openmetrics = wants_openmetrics(accept);
-    let body = state.telemetry.encode(openmetrics);
+    let body = state.metrics.encode(openmetrics);
     (
-        [(header::CONTENT_TYPE, Telemetry::content_type(openmetrics))],
+        [(
+            header::CONTENT_TYPE,
+            ReceiverMetrics::content_type(openmetrics),
+        )],
         body,
     )
         .into_response()

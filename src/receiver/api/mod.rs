@@ -3,7 +3,7 @@
 //!
 //! Shapes follow the Persona-style observability API (`/v1/observability/sessions/...`, with
 //! `/calls/...` equivalents). The API only reads: call logs come from a [`CallReader`] (the store
-//! implements it), metrics from [`Telemetry`].
+//! implements it), metrics from [`ReceiverMetrics`].
 //!
 //! - [`params`]: query parameters (agentId, status, since, until, limit, cursor) and their errors.
 //! - [`handlers`]: one function per route.
@@ -25,7 +25,7 @@ use axum::routing::{get, MethodRouter};
 use axum::Router;
 
 use crate::receiver::calllog::{CallLog, CallPage, CallQuery, SameIdCall};
-use crate::receiver::telemetry::Telemetry;
+use crate::receiver::metrics::ReceiverMetrics;
 
 /// Why call logs could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +78,7 @@ pub struct ApiState {
     /// Where call logs are read from.
     pub calls: Arc<dyn CallReader>,
     /// The receiver's metrics, served at `/metrics`.
-    pub telemetry: Telemetry,
+    pub metrics: ReceiverMetrics,
     /// `--trace-url-template`: fills `links.trace` of every call log served.
     pub trace_url_template: Option<String>,
     /// Set once the receiver is up (store open, journal replayed); `/readyz` answers 503 before.

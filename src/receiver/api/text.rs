@@ -98,7 +98,7 @@ pub fn format_call(log: &CallLog) -> String {
             };
             vec![
                 t.index.to_string(),
-                t.speaker.clone(),
+                t.speaker.as_str().to_string(),
                 turn_text(t.user_text.as_deref(), t.text.as_deref()),
                 opt_ms_plain(t.stt_ms),
                 opt_ms_plain(t.llm_ms),

@@ -19,9 +19,9 @@ use crate::receiver::analyze::{analyze, AnalysisConfig};
 use crate::receiver::calllog::{trace_link, CallUpdate};
 use crate::receiver::ingest::{Admission, AssemblyHolds};
 use crate::receiver::journal::{Journaled, Replay};
+use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::span::{Batch, TraceId};
 use crate::receiver::store::recorder::Record;
-use crate::receiver::telemetry::Telemetry;
 
 /// How often assembly looks for calls whose grace or idle timeout has passed. Small against
 /// the default 2 s grace, so a call log is out within ~2.05 s of its root span.
@@ -61,7 +61,7 @@ pub struct Wiring {
     /// Told what assembly holds after each batch.
     pub admission: Admission,
     /// The receiver's metrics.
-    pub telemetry: Telemetry,
+    pub metrics: ReceiverMetrics,
 }
 
 struct AssemblyTask {
@@ -216,11 +216,11 @@ impl AssemblyTask {
     fn publish(&mut self) {
         let stats = self.assembler.stats();
         let last = self.published;
-        let telemetry = &self.wiring.telemetry;
-        telemetry.set_calls_open(stats.calls_open as i64);
-        telemetry.spans_accepted(stats.spans_accepted - last.spans_accepted);
-        telemetry.spans_refused(stats.spans_refused - last.spans_refused);
-        telemetry.calls_evicted(stats.calls_evicted - last.calls_evicted);
+        let metrics = &self.wiring.metrics;
+        metrics.set_calls_open(stats.calls_open as i64);
+        metrics.spans_accepted(stats.spans_accepted - last.spans_accepted);
+        metrics.spans_refused(stats.spans_refused - last.spans_refused);
+        metrics.calls_evicted(stats.calls_evicted - last.calls_evicted);
         self.published = stats;
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::receiver::calllog::{
-    Interruption, Stage, StageError, StageProvider, TimingSource, ToolExecution, Turn,
+    Interruption, Speaker, Stage, StageError, StageProvider, TimingSource, ToolExecution, Turn,
 };
 use crate::receiver::span::{Attributes, SpanRecord, SpanStatus};
 use crate::semconv;
@@ -45,7 +45,11 @@ pub fn build_turn<'a>(
     let usage = usage(index, rules.usage, parts);
     Turn {
         index: position,
-        speaker: if timing.user_spoke { "user" } else { "agent" }.to_string(),
+        speaker: if timing.user_spoke {
+            Speaker::User
+        } else {
+            Speaker::Agent
+        },
         text: read_text(parts, rules.agent_text),
         user_text: read_text(parts, rules.user_text),
         start_ms: offset_ms(start, origin),

@@ -189,41 +189,6 @@ impl Forwarder {
             .any(|handle| handle.sink.wants_live_updates())
     }
 
-    /// Whether any sink wants this update (a finished call log is stored even when none does).
-    pub fn wants(&self, update: &CallUpdate) -> bool {
-        self.inner
-            .sinks
-            .iter()
-            .any(|handle| !handle.sink.events_for(update).is_empty())
-    }
-
-    /// Stores an update and enqueues it for every sink that wants it, in one transaction, then
-    /// wakes those sinks' loops. Blocks (SQLite): call it from the blocking pool. Returns once
-    /// the update is durable; delivery happens later.
-    pub fn record(&self, update: &CallUpdate) -> Result<(), StoreError> {
-        self.record_all(std::slice::from_ref(update))
-    }
-
-    /// [`Forwarder::record`] for several updates, in order, in one transaction. Blocks.
-    pub fn record_all(&self, updates: &[CallUpdate]) -> Result<(), StoreError> {
-        let planned: Vec<(&CallUpdate, Vec<Enqueue>)> = updates
-            .iter()
-            .map(|update| (update, self.entries_for(update)))
-            .filter(|(update, entries)| {
-                !entries.is_empty() || matches!(update, CallUpdate::Finished(_))
-            })
-            .collect();
-        if planned.is_empty() {
-            return Ok(());
-        }
-        let refs: Vec<(&CallUpdate, &[Enqueue])> =
-            planned.iter().map(|(u, e)| (*u, e.as_slice())).collect();
-        self.inner.store.store_updates(&refs, now_ms())?;
-        let entries: Vec<Enqueue> = planned.into_iter().flat_map(|(_, e)| e).collect();
-        self.stored(&entries);
-        Ok(())
-    }
-
     /// Re-queues a sink's dead letters and wakes its loop. Returns how many. Blocks.
     pub fn retry_dead(&self, sink: &str) -> Result<usize, StoreError> {
         let n = self.inner.store.retry_dead(sink)?;

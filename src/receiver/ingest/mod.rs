@@ -26,8 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use admission::{Admission, AssemblyHolds, Bounds, Refusal};
 
 use crate::receiver::journal::{NotJournaled, Submission};
+use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::span::{Batch, LogRecord, SpanRecord};
-use crate::receiver::telemetry::Telemetry;
 
 /// Largest request body accepted, compressed or not (OTLP exporters batch 512 spans by
 /// default, well under 1 MiB; collectors send larger batches, rarely over a few MiB).
@@ -43,30 +43,34 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 pub struct Ingest {
     tx: mpsc::Sender<Submission>,
     admission: Admission,
-    telemetry: Telemetry,
+    metrics: ReceiverMetrics,
 }
 
 impl Ingest {
     /// A handle over the queue to the journal, admitting what `admission` allows.
-    pub fn new(tx: mpsc::Sender<Submission>, admission: Admission, telemetry: Telemetry) -> Self {
+    pub fn new(
+        tx: mpsc::Sender<Submission>,
+        admission: Admission,
+        metrics: ReceiverMetrics,
+    ) -> Self {
         Ingest {
             tx,
             admission,
-            telemetry,
+            metrics,
         }
     }
 
     /// Hands spans to the journal and waits until they are durable, or says why not (the
     /// caller answers "retry later"). `rejected` spans of the request were unusable.
     pub async fn submit_spans(&self, spans: Vec<SpanRecord>, rejected: i64) -> Result<(), Refusal> {
-        self.telemetry.spans_rejected(rejected.max(0) as u64);
+        self.metrics.spans_rejected(rejected.max(0) as u64);
         if spans.is_empty() {
             return Ok(());
         }
         let n = spans.len() as u64;
         let answer = self.submit(Batch::Spans(spans)).await;
         if answer.is_err() {
-            self.telemetry.spans_refused(n);
+            self.metrics.spans_refused(n);
         }
         answer
     }

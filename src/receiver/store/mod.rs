@@ -11,7 +11,7 @@
 //! cheap to clone; clones share one connection behind a mutex.
 
 mod calls;
-mod journal;
+mod journal_table;
 mod outbox;
 pub mod recorder;
 mod schema;
@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
-pub use journal::{JournalRow, JournalTable};
+pub use journal_table::{JournalRow, JournalTable};
 pub use outbox::{DeadLetter, Enqueue, OutboxEntry, Settle, SinkStats, LIVE_REVISION};
 pub use schema::MIGRATIONS;
 

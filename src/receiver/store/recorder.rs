@@ -23,8 +23,8 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::{now_ms, Enqueue, JournalTable, Store, StoreError};
 use crate::receiver::calllog::{CallLog, CallUpdate};
+use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::span::TraceId;
-use crate::receiver::telemetry::Telemetry;
 
 /// Updates stored in one transaction at most: one commit per burst, with a bound on how long
 /// the first update of a burst waits for the commit.
@@ -69,7 +69,7 @@ pub struct Recorder {
     /// Finished call logs, once stored.
     pub finished: broadcast::Sender<Arc<CallLog>>,
     /// The receiver's metrics.
-    pub telemetry: Telemetry,
+    pub metrics: ReceiverMetrics,
 }
 
 /// Runs until assembly's side of `records` closes.
@@ -136,7 +136,7 @@ impl Recorder {
     fn announce(&self, group: Vec<CallUpdate>) {
         for update in group {
             if let CallUpdate::Finished(log) = update {
-                self.telemetry.call_finished(&log);
+                self.metrics.call_finished(&log);
                 tracing::debug!(
                     call_id = %log.id, trace_id = %log.trace_id, revision = log.revision,
                     status = log.status.as_str(), turns = log.turns.len(), "call log stored"

@@ -67,7 +67,7 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (sink, dead, next_attempt_ms);
 CREATE INDEX outbox_per_call ON outbox (sink, call_id, id);
 "#,
-    // Version 2: the span journal (see `store::journal`): what ingest accepted for calls whose
+    // Version 2: the span journal (see `store::journal_table`): what ingest accepted for calls whose
     // call log is not stored yet, one row per trace per request.
     r#"
 CREATE TABLE journal (
@@ -83,7 +83,7 @@ CREATE INDEX journal_by_trace ON journal (trace_id);
     r#"
 CREATE INDEX outbox_live_in_order ON outbox (sink, id) WHERE dead = 0;
 "#,
-    // Version 4: the journal's rows of a call are found in memory (see `store::journal`), so
+    // Version 4: the journal's rows of a call are found in memory (see `store::journal_table`), so
     // group commits append to the table instead of rewriting random pages of a trace id index.
     r#"
 DROP INDEX IF EXISTS journal_by_trace;

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::{JournalTable, Store, StoreError};
 use crate::receiver::ingest::Admission;
-use crate::receiver::telemetry::Telemetry;
+use crate::receiver::metrics::ReceiverMetrics;
 
 /// How often the outbox's depth is read when admission bounds it.
 const BOUND_INTERVAL: Duration = Duration::from_millis(250);
@@ -23,7 +23,7 @@ const STATS_INTERVAL: Duration = Duration::from_secs(2);
 pub async fn run(
     store: Store,
     journal: Option<JournalTable>,
-    telemetry: Telemetry,
+    metrics: ReceiverMetrics,
     admission: Admission,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -43,14 +43,14 @@ pub async fn run(
         let s = store.clone();
         let read = tokio::task::spawn_blocking(move || read(&s, with_sinks)).await;
         match read {
-            Ok(Ok(depths)) => publish(&depths, &telemetry, &admission),
+            Ok(Ok(depths)) => publish(&depths, &metrics, &admission),
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the outbox depth"),
             Err(_) => {}
         }
         // From what the journal knows of its rows: counting the table would hold the store's
         // connection for a scan of every journaled span.
         if let Some(Ok(rows)) = journal.as_ref().map(JournalTable::depth) {
-            telemetry.set_journal_depth(rows as i64);
+            metrics.set_journal_depth(rows as i64);
         }
     }
 }
@@ -71,11 +71,11 @@ fn read(store: &Store, with_sinks: bool) -> Result<Depths, StoreError> {
     })
 }
 
-fn publish(depths: &Depths, telemetry: &Telemetry, admission: &Admission) {
+fn publish(depths: &Depths, metrics: &ReceiverMetrics, admission: &Admission) {
     admission.outbox_holds(depths.outbox);
-    telemetry.set_outbox_depth(depths.outbox as i64);
+    metrics.set_outbox_depth(depths.outbox as i64);
     for sink in &depths.sinks {
-        telemetry.set_sink_counts(
+        metrics.set_sink_counts(
             &sink.name,
             sink.delivered,
             sink.retrying,

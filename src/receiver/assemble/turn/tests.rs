@@ -4,6 +4,7 @@ use super::super::dialect::{GENAI, LIVEKIT, PIPECAT, VOICETRACE};
 use super::super::group::turns;
 use super::super::test_support::{attrs, span, SpanBuilder, T0};
 use super::*;
+use crate::receiver::calllog::Speaker;
 use crate::semconv::{self, genai, livekit, pipecat};
 
 /// The first turn of a call of these spans, as `rules` group and build it.
@@ -106,7 +107,7 @@ fn a_greeting_has_stt_zero_no_latency_and_the_agent_speaks() {
     assert_eq!(t.stt_ms, Some(0));
     assert_eq!(source(&t, STT_MS), None);
     assert_eq!((t.latency_ms, source(&t, LATENCY_MS)), (None, None));
-    assert_eq!(t.speaker, "agent");
+    assert_eq!(t.speaker, Speaker::Agent);
 }
 
 #[test]
@@ -122,7 +123,7 @@ fn latency_is_estimated_from_the_stages_only_when_not_measured() {
         (t.latency_ms, source(&t, LATENCY_MS)),
         (Some(600), Some(TimingSource::Estimated))
     );
-    assert_eq!(t.speaker, "user");
+    assert_eq!(t.speaker, Speaker::User);
     let mut measured = spans.clone();
     measured[0] = turn()
         .attr(semconv::TURN_USER_BOT_LATENCY_SECONDS, 1.5)
@@ -141,7 +142,7 @@ fn the_users_text_alone_makes_a_user_turn() {
         llm().build(),
     ];
     let t = first_turn(&spans, &VOICETRACE);
-    assert_eq!(t.speaker, "user");
+    assert_eq!(t.speaker, Speaker::User);
     assert_eq!(t.latency_ms, Some(500));
 }
 

@@ -11,16 +11,8 @@
 //! - the user speaks from the end of the previous turn (the turn's own start when there is none)
 //!   to the turn's start.
 
+pub use crate::receiver::calllog::Speaker;
 use crate::receiver::calllog::{ToolExecution, Turn};
-
-/// Who spoke.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Speaker {
-    /// The caller.
-    User,
-    /// The voice agent.
-    Agent,
-}
 
 /// One utterance, in ms from the call's start.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +34,7 @@ pub fn seconds(ms: i64) -> f64 {
 
 /// The wait between the user's last word and the agent's first audio in a turn.
 pub fn response_wait_ms(turn: &Turn) -> i64 {
-    if turn.speaker == "agent" {
+    if turn.speaker == Speaker::Agent {
         // A greeting: the agent's first audio comes after its model and speech synthesis.
         return turn.llm_ms.unwrap_or(0) + turn.tts_ms.unwrap_or(0);
     }
@@ -101,10 +93,16 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn turn(speaker: &str, user: Option<&str>, agent: Option<&str>, start: i64, end: i64) -> Turn {
+    fn turn(
+        speaker: Speaker,
+        user: Option<&str>,
+        agent: Option<&str>,
+        start: i64,
+        end: i64,
+    ) -> Turn {
         Turn {
             index: 0,
-            speaker: speaker.into(),
+            speaker,
             text: agent.map(str::to_string),
             user_text: user.map(str::to_string),
             start_ms: start,
@@ -132,7 +130,7 @@ mod tests {
 
     #[test]
     fn the_gap_between_user_and_agent_is_the_measured_wait() {
-        let t = turn("user", Some("hi"), Some("hello"), 5000, 8000);
+        let t = turn(Speaker::User, Some("hi"), Some("hello"), 5000, 8000);
         let u = turn_utterances(&t, Some(3000));
         assert_eq!(
             (u[0].speaker, u[0].start_ms, u[0].end_ms),
@@ -146,7 +144,7 @@ mod tests {
 
     #[test]
     fn a_greeting_has_only_the_agent_and_waits_are_clamped_to_the_turn() {
-        let t = turn("agent", None, Some("Hello!"), 0, 400);
+        let t = turn(Speaker::Agent, None, Some("Hello!"), 0, 400);
         let u = turn_utterances(&t, None);
         assert_eq!(u.len(), 1);
         assert_eq!((u[0].start_ms, u[0].end_ms), (400, 400));

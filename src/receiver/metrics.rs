@@ -5,7 +5,7 @@
 //! `stage` (stt, llm, tts, voice_to_voice) and `agent`, whose exemplars carry the call's
 //! `trace_id`: from a slow bucket in Grafana, one click reaches the trace.
 //!
-//! Exemplars exist only in OpenMetrics, so [`Telemetry::encode`] writes OpenMetrics when the
+//! Exemplars exist only in OpenMetrics, so [`ReceiverMetrics::encode`] writes OpenMetrics when the
 //! scraper asks for it (`Accept: application/openmetrics-text`, as Prometheus does) and the
 //! classic Prometheus text format otherwise.
 
@@ -75,7 +75,7 @@ fn new_stage_histogram() -> HistogramWithExemplars<TraceLabel> {
 
 /// The receiver's metrics. Cheap to clone: every clone updates the same series.
 #[derive(Clone)]
-pub struct Telemetry {
+pub struct ReceiverMetrics {
     registry: Arc<Registry>,
     spans_accepted: Counter,
     spans_rejected: Counter,
@@ -90,19 +90,19 @@ pub struct Telemetry {
     stage_latency: StageHistograms,
 }
 
-impl Default for Telemetry {
+impl Default for ReceiverMetrics {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl std::fmt::Debug for Telemetry {
+impl std::fmt::Debug for ReceiverMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Telemetry").finish_non_exhaustive()
+        f.debug_struct("ReceiverMetrics").finish_non_exhaustive()
     }
 }
 
-impl Telemetry {
+impl ReceiverMetrics {
     /// A registry with every metric at zero.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("voicetrace");
@@ -171,7 +171,7 @@ impl Telemetry {
             Unit::Seconds,
             stage_latency.clone(),
         );
-        Telemetry {
+        ReceiverMetrics {
             registry: Arc::new(registry),
             spans_accepted,
             spans_rejected,
@@ -308,7 +308,7 @@ impl Telemetry {
         }
     }
 
-    /// The content type of [`Telemetry::encode`]'s answer.
+    /// The content type of [`ReceiverMetrics::encode`]'s answer.
     pub fn content_type(openmetrics: bool) -> &'static str {
         if openmetrics {
             OPENMETRICS_CONTENT_TYPE
@@ -403,9 +403,9 @@ mod tests {
 
     #[test]
     fn exemplars_only_in_openmetrics() {
-        let telemetry = Telemetry::new();
-        telemetry.spans_accepted(3);
-        telemetry.set_sink_counts("jsonl", 5, 1, 0, 2);
+        let metrics = ReceiverMetrics::new();
+        metrics.spans_accepted(3);
+        metrics.set_sink_counts("jsonl", 5, 1, 0, 2);
         let mut log: CallLog = serde_json::from_value(serde_json::json!({
             "id": "c1", "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "revision": 1,
             "dialect": "voicetrace", "agentId": "agent # {x}", "agentName": null,
@@ -420,9 +420,9 @@ mod tests {
             "spanCount": 1
         }))
         .unwrap();
-        telemetry.call_finished(&log);
+        metrics.call_finished(&log);
         // No turns: only the status counter moves.
-        let om = telemetry.encode(true);
+        let om = metrics.encode(true);
         assert!(
             om.contains("voicetrace_calls_finished_total{status=\"completed\"} 1"),
             "{om}"
@@ -439,9 +439,9 @@ mod tests {
         }))
         .unwrap();
         log.turns = vec![turn];
-        telemetry.call_finished(&log);
+        metrics.call_finished(&log);
 
-        let om = telemetry.encode(true);
+        let om = metrics.encode(true);
         assert!(
             om.contains("# UNIT voicetrace_turn_stage_latency_seconds seconds"),
             "{om}"
@@ -450,7 +450,7 @@ mod tests {
             om.contains("trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\""),
             "exemplar: {om}"
         );
-        let prom = telemetry.encode(false);
+        let prom = metrics.encode(false);
         assert!(!prom.contains("trace_id=\""), "no exemplars: {prom}");
         assert!(!prom.contains("# EOF") && !prom.contains("# UNIT"));
         assert!(
