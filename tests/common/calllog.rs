@@ -335,8 +335,21 @@ pub fn sample_log(call_id: &str, revision: u32) -> CallLog {
             trace: Some("http://localhost:16686/trace/4bf92f3577b34da6a3ce929d0e0e4736".into()),
         },
         span_count: 17,
-        ..call_log(call_id, "4bf92f3577b34da6a3ce929d0e0e4736")
+        ..call_log(call_id, SAMPLE_TRACE)
     }
+}
+
+/// The trace id of every [`sample_log`].
+pub const SAMPLE_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/// The idempotency key of a call log delivery: `{call_id}:{trace_id}:{revision}`.
+pub fn delivery_key(call_id: &str, trace_id: &str, revision: u32) -> String {
+    format!("{call_id}:{trace_id}:{revision}")
+}
+
+/// The idempotency key of a [`sample_log`] delivery.
+pub fn sample_key(call_id: &str, revision: u32) -> String {
+    delivery_key(call_id, SAMPLE_TRACE, revision)
 }
 
 /// `Finished` of [`sample_log`].

@@ -16,11 +16,13 @@ use voicetrace::instrument::simulate::{SimConfig, SimulatedCall};
 use voicetrace::receiver::calllog::CallLog;
 
 use crate::common::agent::assert_simulated;
+use crate::common::calllog::delivery_key;
 use crate::common::endpoint::{Endpoint, Received, Reply};
 use crate::common::http::metric;
 use crate::common::peers::{wait_rotel_retry, Rotel};
 use crate::common::serve::{command, Listen, Serve};
 use crate::common::wait::wait_for;
+use voicetrace::trace_id::trace_id_hex;
 
 /// Undelivered call logs voicetrace holds before it refuses spans: a few, so the overload
 /// comes at once.
@@ -101,7 +103,9 @@ max_backoff_ms = 200
                 let tried: BTreeSet<String> =
                     endpoint.with_received(|all| all.iter().map(key).collect());
                 sent.iter()
-                    .any(|c| tried.contains(&format!("{}:1", c.call_id)))
+                    .any(|c| {
+                        tried.contains(&delivery_key(&c.call_id, &trace_id_hex(&c.call_id), 1))
+                    })
                     .then_some(false)
             },
         )
@@ -147,11 +151,17 @@ max_backoff_ms = 200
             by_key.insert(key(r), r.body.to_vec());
         }
     });
-    let expected: BTreeSet<String> = calls.iter().map(|c| format!("{}:1", c.call_id)).collect();
+    let expected: BTreeSet<String> = calls
+        .iter()
+        .map(|c| delivery_key(&c.call_id, &trace_id_hex(&c.call_id), 1))
+        .collect();
     let got: BTreeSet<String> = by_key.keys().cloned().collect();
     assert_eq!(got, expected, "one call log per call, revision 1");
     for call in &calls {
-        let log: CallLog = serde_json::from_slice(&by_key[&format!("{}:1", call.call_id)]).unwrap();
+        let log: CallLog = serde_json::from_slice(
+            &by_key[&delivery_key(&call.call_id, &trace_id_hex(&call.call_id), 1)],
+        )
+        .unwrap();
         assert_simulated(&log, call);
     }
     drop(agent);

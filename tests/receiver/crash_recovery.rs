@@ -29,11 +29,13 @@ use voicetrace::receiver::store::Store;
 use voicetrace::trace_id::from_hex;
 
 use crate::common::agent::{assert_simulated, Agent};
+use crate::common::calllog::delivery_key;
 use crate::common::capture::Capture;
 use crate::common::endpoint::{Endpoint, Received, Reply};
 use crate::common::otlp;
 use crate::common::serve::{command, Listen, Serve};
 use crate::common::wait::until;
+use voicetrace::trace_id::trace_id_hex;
 
 /// Calls driven through the receiver at once.
 const CALLS: usize = 200;
@@ -305,7 +307,7 @@ async fn every_call_log_arrives_once_through_sigkills() {
     }
     let expected_keys: BTreeSet<String> = planned
         .iter()
-        .map(|c| format!("{}:1", c.expected.call_id))
+        .map(|c| delivery_key(&c.expected.call_id, &trace_id_hex(&c.expected.call_id), 1))
         .collect();
     let got_keys: BTreeSet<String> = by_key.keys().cloned().collect();
     let extra: Vec<&String> = got_keys.difference(&expected_keys).collect();

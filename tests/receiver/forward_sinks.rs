@@ -5,6 +5,7 @@
 use voicetrace::receiver::calllog::{CallLog, CallStatus, CallUpdate};
 use voicetrace::receiver::forward::{Forwarder, SinkKind};
 
+use crate::common::calllog::sample_key;
 use crate::common::calllog::{finished, live_updates, sample_log};
 use crate::common::cekura::CekuraValidator;
 use crate::common::endpoint::{Endpoint, Reply};
@@ -29,7 +30,10 @@ async fn cekura_gets_a_create_call_log_body_with_the_api_key() {
     for r in &requests {
         assert_eq!(r.path, "/observability/v1/observe/");
         assert_eq!(r.header("x-cekura-api-key"), Some(API_KEY));
-        assert_eq!(r.header("idempotency-key"), Some("call_1:1"));
+        assert_eq!(
+            r.header("idempotency-key"),
+            Some(sample_key("call_1", 1).as_str())
+        );
         assert_eq!(r.header("content-type"), Some("application/json"));
         validator.check(&r.json);
     }
@@ -80,7 +84,7 @@ async fn cekura_gets_a_create_call_log_body_with_the_api_key() {
     // Metadata: the call's own, the idempotency key, per-turn timings and call metrics.
     let meta = &body["metadata"];
     assert_eq!(meta["customer_id"], "cust_123");
-    assert_eq!(meta["idempotency_key"], "call_1:1");
+    assert_eq!(meta["idempotency_key"], sample_key("call_1", 1));
     assert_eq!(meta["voicetrace"]["revision"], 1);
     assert_eq!(meta["voicetrace"]["turns"][1]["latencyMs"], 920);
     assert_eq!(meta["voicetrace"]["turns"][1]["ttsMs"], 180);
@@ -238,7 +242,7 @@ async fn http_gets_the_canonical_call_log_with_a_bearer_token() {
         assert_eq!(r.header("x-team"), Some("voice"));
         assert_eq!(
             r.header("idempotency-key").unwrap(),
-            format!("call_h:{revision}")
+            sample_key("call_h", revision)
         );
         let log: CallLog = serde_json::from_value(r.json.clone()).expect("canonical call log");
         assert_eq!(log, sample_log("call_h", revision));

@@ -45,3 +45,4 @@ mod forward_delivery;
 mod forward_sinks;
 mod hostile_input;
 mod simulated_agent;
+mod traffic;

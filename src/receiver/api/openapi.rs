@@ -44,10 +44,10 @@ fn detail_operation(id: &str, summary: &str, path_param: &str, schema: &str) -> 
         "operationId": id,
         "summary": summary,
         "tags": ["observability"],
-        "parameters": [param(path_param)],
+        "parameters": [param(path_param), param("traceId")],
         "responses": {
             "200": json_response("Found", schema),
-            "404": error_response("No call with this id")
+            "404": error_response("No call with this id (and trace id)")
         }
     }})
 }
@@ -131,7 +131,7 @@ fn paths_and_schemas() -> Value {
                 "operationId": "getRecording",
                 "summary": "Redirect to the call's recording",
                 "tags": ["observability"],
-                "parameters": [param("callId")],
+                "parameters": [param("callId"), param("traceId")],
                 "responses": {
                     "307": {"description": "Redirect to the recording URL",
                             "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}}},
@@ -179,7 +179,10 @@ fn paths_and_schemas() -> Value {
                 "sessionId": {"name": "sessionId", "in": "path", "required": true,
                               "description": "The session (call) id", "schema": {"type": "string"}},
                 "callId": {"name": "callId", "in": "path", "required": true,
-                           "description": "The call id", "schema": {"type": "string"}}
+                           "description": "The call id", "schema": {"type": "string"}},
+                "traceId": {"name": "traceId", "in": "query", "required": false,
+                            "description": "Which call, when several share the id (one per trace); default: the most recent",
+                            "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}}
             },
             "schemas": schemas()
         }
@@ -267,7 +270,11 @@ fn schemas() -> Value {
                 "logs": {"type": "array", "items": {"type": "object"}},
                 "customMetrics": {"type": "object"},
                 "links": {"$ref": "#/components/schemas/Links"},
-                "spanCount": int}}));
+                "spanCount": int,
+                "sameIdCalls": {"type": "array",
+                    "description": "On a call's own route: the other calls stored with this call id (other traces), newest first",
+                    "items": {"type": "object", "required": ["traceId", "startedAt"], "properties": {
+                        "traceId": {"type": "string"}, "startedAt": {"type": "string", "format": "date-time"}}}}}}));
     schemas.insert(
         "SessionRootCause".to_string(),
         json!({"type": "object", "required": ["sessionId", "issues"], "properties": {

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! Delivery is at least once: an entry leaves the outbox only after its sink took it, and
-//! every request carries an idempotency key (`{call_id}:{revision}`, plus `:{event}` for
+//! every request carries an idempotency key (`{call_id}:{trace_id}:{revision}`, plus `:{event}` for
 //! webhooks) in the `Idempotency-Key` header and, where the format allows, in the body. A
 //! restarted receiver resumes from what the outbox holds; what was in flight when it stopped is
 //! sent again.

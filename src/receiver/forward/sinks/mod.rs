@@ -111,13 +111,18 @@ impl Sink {
     }
 }
 
-/// The idempotency key of an entry: `{call_id}:{revision}`, plus `:{event}` for sinks that send
-/// several requests per revision (webhooks).
+/// The idempotency key of an entry: `{call_id}:{trace_id}:{revision}` (a call is its call id
+/// and its trace: two calls sharing an id have different keys), plus `:{event}` for sinks that
+/// send several requests per revision (webhooks).
 pub fn idempotency_key(entry: &OutboxEntry) -> String {
+    let trace_id = entry.update.trace_id();
     if entry.event == CALL_LOG_EVENT {
-        format!("{}:{}", entry.call_id, entry.revision)
+        format!("{}:{trace_id}:{}", entry.call_id, entry.revision)
     } else {
-        format!("{}:{}:{}", entry.call_id, entry.revision, entry.event)
+        format!(
+            "{}:{trace_id}:{}:{}",
+            entry.call_id, entry.revision, entry.event
+        )
     }
 }
 
