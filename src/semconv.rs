@@ -100,6 +100,26 @@ pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
 pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
 /// Completion tokens (int).
 pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+/// Prompt tokens read from the provider's cache (int; part of the input tokens).
+pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
+/// Completion tokens spent on reasoning (int; part of the output tokens).
+pub const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+/// Input tokens that were audio (int; speech-to-speech models).
+pub const GEN_AI_USAGE_AUDIO_INPUT_TOKENS: &str = "gen_ai.usage.audio.input_tokens";
+/// Output tokens that were audio (int).
+pub const GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS: &str = "gen_ai.usage.audio.output_tokens";
+/// Earlier spellings of the usage details, still sent by agents in the field (LiveKit 1.x,
+/// older GenAI conventions).
+pub mod usage_legacy {
+    /// Cached prompt tokens (LiveKit's `llm_request`).
+    pub const INPUT_CACHED_TOKENS: &str = "gen_ai.usage.input_cached_tokens";
+    /// Reasoning tokens (GenAI conventions before 1.37).
+    pub const REASONING_TOKENS: &str = "gen_ai.usage.reasoning_tokens";
+    /// Audio input tokens (LiveKit).
+    pub const INPUT_AUDIO_TOKENS: &str = "gen_ai.usage.input_audio_tokens";
+    /// Audio output tokens (LiveKit).
+    pub const OUTPUT_AUDIO_TOKENS: &str = "gen_ai.usage.output_audio_tokens";
+}
 /// Why generation stopped (string array).
 pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
 /// LLM request → first chunk (double, seconds).
@@ -233,6 +253,8 @@ pub mod livekit {
     pub const PII_USER_TRANSCRIPT: &str = "lk.pii.user_transcript";
     /// Agent reply text.
     pub const PII_RESPONSE_TEXT: &str = "lk.pii.response.text";
+    /// The text a `tts_node` / `tts_request` synthesised (LiveKit 1.x).
+    pub const PII_INPUT_TEXT: &str = "lk.pii.input_text";
     /// Tool name on `function_tool`.
     pub const FUNCTION_TOOL_NAME: &str = "lk.function_tool.name";
     /// Tool arguments on `function_tool`.
@@ -323,7 +345,7 @@ pub mod alias {
     /// The agent's text on a turn span.
     pub const TURN_AGENT_TEXT: &[&str] = &[super::TURN_AGENT_TEXT, livekit::PII_RESPONSE_TEXT];
     /// The text a tts span spoke.
-    pub const TTS_TEXT: &[&str] = &[super::TEXT];
+    pub const TTS_TEXT: &[&str] = &[super::TEXT, livekit::PII_INPUT_TEXT];
     /// The text an llm span produced.
     pub const LLM_OUTPUT: &[&str] = &[pipecat::OUTPUT, livekit::PII_RESPONSE_TEXT];
     /// The agent's reply was interrupted (bool, on a turn span).
@@ -342,6 +364,26 @@ pub mod alias {
     pub const INPUT_TOKENS: &[&str] = &[super::GEN_AI_USAGE_INPUT_TOKENS];
     /// Completion tokens (likewise).
     pub const OUTPUT_TOKENS: &[&str] = &[super::GEN_AI_USAGE_OUTPUT_TOKENS];
+    /// Prompt tokens read from the cache (likewise; the conventions moved the name).
+    pub const CACHED_INPUT_TOKENS: &[&str] = &[
+        super::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+        super::usage_legacy::INPUT_CACHED_TOKENS,
+    ];
+    /// Completion tokens spent reasoning (likewise).
+    pub const REASONING_TOKENS: &[&str] = &[
+        super::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+        super::usage_legacy::REASONING_TOKENS,
+    ];
+    /// Audio input tokens (likewise).
+    pub const AUDIO_INPUT_TOKENS: &[&str] = &[
+        super::GEN_AI_USAGE_AUDIO_INPUT_TOKENS,
+        super::usage_legacy::INPUT_AUDIO_TOKENS,
+    ];
+    /// Audio output tokens (likewise).
+    pub const AUDIO_OUTPUT_TOKENS: &[&str] = &[
+        super::GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS,
+        super::usage_legacy::OUTPUT_AUDIO_TOKENS,
+    ];
     /// Characters synthesised (summed over a turn's tts spans and their descendants).
     pub const TTS_CHARACTERS: &[&str] = &[super::TTS_CHARACTERS, pipecat::CHARACTER_COUNT];
 

@@ -210,6 +210,8 @@ fuzz_target!(|input: Input| {
         max_calls: (input.max_calls % 8) as usize + 1,
         max_spans_per_call: input.max_spans as usize + 1,
         live_turns: true,
+        // Both: dropping traces that are not calls, and building every trace.
+        only_calls: input.grace_ms % 2 == 0,
     });
     let analysis = AnalysisConfig::default();
     // The receiver's clock only moves forward.

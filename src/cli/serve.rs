@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// incomplete). For measuring what the journal costs.
     #[arg(long)]
     no_journal: bool,
+    /// Keep every trace as a call log, not only calls (by default a trace with no call root,
+    /// turn, voice or GenAI span, nor call id is dropped and counted).
+    #[arg(long)]
+    all_traces: bool,
 }
 
 impl ServeArgs {
@@ -138,6 +142,9 @@ impl ServeArgs {
         if config.api_token_file.is_none() {
             config.api_token = Secret::optional(SecretSource::Env(API_TOKEN_ENV))
                 .with_context(|| format!("invalid {API_TOKEN_ENV}"))?;
+        }
+        if self.all_traces {
+            config.only_calls = false;
         }
         if self.no_journal {
             config.journal = false;

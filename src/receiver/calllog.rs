@@ -209,6 +209,18 @@ pub struct Turn {
     pub llm_input_tokens: Option<i64>,
     /// Completion tokens over the turn's llm spans.
     pub llm_output_tokens: Option<i64>,
+    /// Prompt tokens read from the provider's cache (part of `llmInputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_cached_input_tokens: Option<i64>,
+    /// Completion tokens spent reasoning (part of `llmOutputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_reasoning_tokens: Option<i64>,
+    /// Input tokens that were audio (speech-to-speech models; part of `llmInputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_input_tokens: Option<i64>,
+    /// Output tokens that were audio (part of `llmOutputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_output_tokens: Option<i64>,
     /// Characters synthesised over the turn's tts spans.
     pub tts_characters: Option<i64>,
     /// Stages that failed in this turn.
@@ -287,10 +299,26 @@ pub struct CallMetrics {
     pub llm_input_tokens: i64,
     /// Completion tokens over the call.
     pub llm_output_tokens: i64,
+    /// Cached prompt tokens over the call (part of `llmInputTokens`; absent when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub llm_cached_input_tokens: i64,
+    /// Reasoning tokens over the call (part of `llmOutputTokens`; absent when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub llm_reasoning_tokens: i64,
+    /// Audio input tokens over the call (absent when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub audio_input_tokens: i64,
+    /// Audio output tokens over the call (absent when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub audio_output_tokens: i64,
     /// Characters synthesised over the call.
     pub tts_characters: i64,
     /// Spans with status ERROR.
     pub errors: u32,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// A problem found by analysis.

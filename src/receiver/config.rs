@@ -64,6 +64,10 @@ pub struct ServeConfig {
     pub trace_url_template: Option<String>,
     /// Where call logs go.
     pub sinks: Vec<SinkConfig>,
+    /// Drop traces that are not calls (no call root, turn, voice or GenAI span, nor call id),
+    /// counted in `voicetrace_traces_ignored_total` (default true); false keeps every trace as
+    /// a call log (a receiver fed only by voice agents loses nothing either way).
+    pub only_calls: bool,
     /// Stage budgets for issues.
     pub analysis: AnalysisConfig,
     /// Journal accepted spans before answering the exporter, and replay them after a restart
@@ -105,6 +109,7 @@ impl Default for ServeConfig {
             sinks: Vec::new(),
             analysis: AnalysisConfig::default(),
             journal: true,
+            only_calls: true,
             ingest_token_file: None,
             api_token_file: None,
             ingest_token: None,

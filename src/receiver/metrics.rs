@@ -82,6 +82,7 @@ pub struct ReceiverMetrics {
     spans_refused: Counter,
     calls_open: Gauge,
     calls_evicted: Counter,
+    traces_ignored: Counter,
     calls_finished: Family<StatusLabel, Counter>,
     call_issues: Family<IssueLabel, Counter>,
     journal_depth: Gauge,
@@ -132,6 +133,12 @@ impl ReceiverMetrics {
             "Calls evicted from assembly because the call table was full",
             calls_evicted.clone(),
         );
+        let traces_ignored = Counter::default();
+        registry.register(
+            "traces_ignored",
+            "Traces dropped because they are not calls (no call root, turn, voice or GenAI span, nor call id)",
+            traces_ignored.clone(),
+        );
         let calls_finished = Family::<StatusLabel, Counter>::default();
         registry.register(
             "calls_finished",
@@ -178,6 +185,7 @@ impl ReceiverMetrics {
             spans_refused,
             calls_open,
             calls_evicted,
+            traces_ignored,
             calls_finished,
             call_issues,
             journal_depth,
@@ -210,6 +218,11 @@ impl ReceiverMetrics {
     /// `n` calls were evicted from assembly.
     pub fn calls_evicted(&self, n: u64) {
         self.calls_evicted.inc_by(n);
+    }
+
+    /// `n` traces were dropped as not calls.
+    pub fn traces_ignored(&self, n: u64) {
+        self.traces_ignored.inc_by(n);
     }
 
     /// A call log was finished or revised: counts it by status and its issues by type, and

@@ -287,6 +287,7 @@ impl Pipeline<'_> {
             max_calls: config.max_calls,
             max_spans_per_call: config.max_spans_per_call,
             live_turns,
+            only_calls: config.only_calls,
         });
         let (record_tx, record_rx) = mpsc::channel(RECORD_QUEUE);
         let wiring = Wiring {

@@ -1,5 +1,6 @@
-//! Real traffic, as a receiver behind a shared Collector sees it: calls that share a call id
-//! (a reused room name or conversation id) stay two calls, all the way to the sinks and the API.
+//! Real traffic, as a receiver behind a shared Collector sees it: web-service traces mixed with
+//! the calls in the same requests never become call logs; calls that share a call id (a reused
+//! room name or conversation id) stay two calls, all the way to the sinks and the API.
 
 use std::path::Path;
 
@@ -10,7 +11,7 @@ use voicetrace::receiver::server::{Receiver, ServeConfig};
 use voicetrace::semconv;
 
 use crate::common::endpoint::{Endpoint, Reply};
-use crate::common::http::{client, get, post_traces};
+use crate::common::http::{client, get, metric, post_traces};
 use crate::common::net::LOOPBACK;
 use crate::common::otlp::{kv_f64, kv_i64, kv_str, merge, request, span};
 use crate::common::receiver::{self, next_call_logs, traces_url};
@@ -87,24 +88,145 @@ fn voice_call(
     request(Some(agent), spans)
 }
 
-/// A receiver with the API on, a jsonl sink and an http sink to `endpoint`.
-async fn start(dir: &Path, endpoint: &Endpoint) -> Receiver {
-    receiver::start(ServeConfig {
+/// A web request of another service behind the same Collector: `GET /cart` → `SELECT carts`,
+/// no voice span, no GenAI attribute, no call id.
+fn web_request(
+    trace: u8,
+) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+    let trace_id = [trace; 16];
+    let (root, query) = ([trace, 1, 0, 0, 0, 0, 0, 9], [trace, 2, 0, 0, 0, 0, 0, 9]);
+    request(
+        Some("checkout-api"),
+        vec![
+            span(
+                &trace_id,
+                &query,
+                Some(&root),
+                "SELECT carts",
+                T0 + 2 * MS,
+                T0 + 5 * MS,
+                vec![kv_str("db.system", "postgresql")],
+            ),
+            span(
+                &trace_id,
+                &root,
+                None,
+                "GET /cart",
+                T0,
+                T0 + 8 * MS,
+                vec![
+                    kv_str("http.request.method", "GET"),
+                    kv_i64("http.response.status_code", 200),
+                ],
+            ),
+        ],
+    )
+}
+
+/// A receiver with the API on, a jsonl sink and an http sink to `endpoint`, changed by `tweak`.
+async fn start(dir: &Path, endpoint: &Endpoint, tweak: impl FnOnce(&mut ServeConfig)) -> Receiver {
+    let mut config = ServeConfig {
         api_addr: Some(LOOPBACK),
         sinks: vec![
             SinkSpec::jsonl(&dir.join("calls.jsonl")).config(),
             SinkSpec::new(SinkKind::Http, &endpoint.url()).config(),
         ],
         ..receiver::config(dir)
+    };
+    tweak(&mut config);
+    receiver::start(config).await
+}
+
+/// The (call id, trace id) of every call the API lists, newest first.
+async fn listed(receiver: &Receiver) -> Vec<(String, String)> {
+    let api = receiver.api_addr.unwrap();
+    let (status, _, list) = get(&client(), &format!("http://{api}/v1/observability/calls")).await;
+    assert_eq!(status, 200);
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().into(),
+                c["traceId"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn web_service_traces_mixed_with_calls_never_become_call_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = Endpoint::start(Reply::Status(200)).await;
+    let receiver = start(dir.path(), &endpoint, |_| {}).await;
+    let mut stored = receiver.subscribe();
+    // Web requests before, among and after the call's spans, in the same requests.
+    let first = merge(vec![
+        web_request(0x01),
+        voice_call(0xa1, "call-1", "agent-a", 0),
+    ]);
+    let second = merge(vec![web_request(0x02), web_request(0x03)]);
+    post_traces(
+        &traces_url(&receiver),
+        &[first.encode_to_vec(), second.encode_to_vec()],
+    )
+    .await;
+
+    let logs = next_call_logs(&mut stored, 1).await;
+    assert_eq!(logs[0].id, "call-1");
+    let api = receiver.api_addr.unwrap();
+    // The web traces' windows close with the call's (same grace): all three are counted.
+    let ignored = wait_for("three traces ignored", || async {
+        metric(api, "voicetrace_traces_ignored_total")
+            .await
+            .filter(|n| *n >= 3.0)
     })
-    .await
+    .await;
+    assert_eq!(ignored, 3.0);
+    assert_eq!(
+        listed(&receiver).await,
+        vec![("call-1".into(), hex(&[0xa1; 16]))]
+    );
+    let sent = endpoint.take(1).await;
+    assert_eq!(sent[0].json["id"], "call-1");
+    receiver.shutdown().await;
+    assert!(
+        endpoint.drain_now().is_empty(),
+        "no sink hears of a web request"
+    );
+    assert_eq!(jsonl(&dir.path().join("calls.jsonl")).len(), 1);
+}
+
+#[tokio::test]
+async fn with_only_calls_off_every_trace_is_a_call_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = Endpoint::start(Reply::Status(200)).await;
+    let receiver = start(dir.path(), &endpoint, |c| c.only_calls = false).await;
+    let mut stored = receiver.subscribe();
+    let both = merge(vec![
+        web_request(0x01),
+        voice_call(0xa1, "call-1", "agent-a", 0),
+    ]);
+    post_traces(&traces_url(&receiver), &[both.encode_to_vec()]).await;
+    let mut agents: Vec<Option<String>> = next_call_logs(&mut stored, 2)
+        .await
+        .into_iter()
+        .map(|l| l.agent_id)
+        .collect();
+    agents.sort();
+    assert_eq!(
+        agents,
+        vec![Some("agent-a".into()), Some("checkout-api".into())]
+    );
+    receiver.shutdown().await;
 }
 
 #[tokio::test]
 async fn two_calls_sharing_a_call_id_are_both_kept_listed_and_forwarded() {
     let dir = tempfile::tempdir().unwrap();
     let endpoint = Endpoint::start(Reply::Status(200)).await;
-    let receiver = start(dir.path(), &endpoint).await;
+    let receiver = start(dir.path(), &endpoint, |_| {}).await;
     let mut stored = receiver.subscribe();
     // One request, as a Collector batches them: two agents, two traces, one call id.
     let both = merge(vec![
@@ -151,19 +273,11 @@ async fn two_calls_sharing_a_call_id_are_both_kept_listed_and_forwarded() {
     // The API lists both and answers the most recent, naming the other.
     let api = receiver.api_addr.unwrap();
     let http = client();
-    let (status, _, list) = get(&http, &format!("http://{api}/v1/observability/calls")).await;
-    assert_eq!(status, 200);
-    let listed: Vec<(&str, &str)> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["id"].as_str().unwrap(), c["traceId"].as_str().unwrap()))
-        .collect();
     assert_eq!(
-        listed,
+        listed(&receiver).await,
         vec![
-            ("dup-call", trace(0xb2).as_str()),
-            ("dup-call", trace(0xa1).as_str())
+            ("dup-call".into(), trace(0xb2)),
+            ("dup-call".into(), trace(0xa1))
         ],
         "newest first"
     );

@@ -105,6 +105,14 @@ fn compute_metrics(log: &CallLog) -> CallMetrics {
         interruptions: count_u32(log.turns.iter().filter(|t| t.interrupted).count()),
         llm_input_tokens: saturating_sum(log.turns.iter().filter_map(|t| t.llm_input_tokens)),
         llm_output_tokens: saturating_sum(log.turns.iter().filter_map(|t| t.llm_output_tokens)),
+        llm_cached_input_tokens: saturating_sum(
+            log.turns.iter().filter_map(|t| t.llm_cached_input_tokens),
+        ),
+        llm_reasoning_tokens: saturating_sum(
+            log.turns.iter().filter_map(|t| t.llm_reasoning_tokens),
+        ),
+        audio_input_tokens: saturating_sum(log.turns.iter().filter_map(|t| t.audio_input_tokens)),
+        audio_output_tokens: saturating_sum(log.turns.iter().filter_map(|t| t.audio_output_tokens)),
         tts_characters: saturating_sum(log.turns.iter().filter_map(|t| t.tts_characters)),
         errors: 0,
     }

@@ -35,6 +35,10 @@ fn turn(index: u32, latency: Option<i64>) -> Turn {
         providers: BTreeMap::new(),
         llm_input_tokens: None,
         llm_output_tokens: None,
+        llm_cached_input_tokens: None,
+        llm_reasoning_tokens: None,
+        audio_input_tokens: None,
+        audio_output_tokens: None,
         tts_characters: None,
         errors: Vec::new(),
     }

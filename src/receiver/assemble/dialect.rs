@@ -199,6 +199,14 @@ pub struct Usage {
     pub input_tokens: &'static [&'static str],
     /// Completion tokens.
     pub output_tokens: &'static [&'static str],
+    /// Prompt tokens read from the cache.
+    pub cached_input_tokens: &'static [&'static str],
+    /// Completion tokens spent reasoning.
+    pub reasoning_tokens: &'static [&'static str],
+    /// Audio input tokens.
+    pub audio_input_tokens: &'static [&'static str],
+    /// Audio output tokens.
+    pub audio_output_tokens: &'static [&'static str],
     /// Stages whose spans hold character counts.
     pub speech_stages: &'static [Stage],
     /// Characters synthesised.
@@ -365,6 +373,10 @@ const USAGE: Usage = Usage {
     model_stages: &[Stage::Llm, Stage::S2s],
     input_tokens: alias::INPUT_TOKENS,
     output_tokens: alias::OUTPUT_TOKENS,
+    cached_input_tokens: alias::CACHED_INPUT_TOKENS,
+    reasoning_tokens: alias::REASONING_TOKENS,
+    audio_input_tokens: alias::AUDIO_INPUT_TOKENS,
+    audio_output_tokens: alias::AUDIO_OUTPUT_TOKENS,
     speech_stages: &[Stage::Tts],
     characters: alias::TTS_CHARACTERS,
 };
@@ -468,6 +480,34 @@ const SHARED: Rules = Rules {
     call: &CALL,
 };
 
+/// Span names that say a trace is a voice call even without a stage under them: the turns.
+const TURN_MARKERS: &[&str] = &[
+    semconv::SPAN_TURN,
+    livekit::SPAN_AGENT_TURN,
+    livekit::SPAN_USER_TURN,
+];
+
+/// Whether `span` says its trace is a call (CONVENTIONS.md section 3, "Only calls"): a call
+/// root, a turn, a stage span of any dialect (by name or `gen_ai.operation.name`), any
+/// `gen_ai.operation.name` at all (a GenAI agent's work: `invoke_agent`, ...), or a call id.
+/// A plain web-service trace (`GET /cart` → `SELECT carts`) has none of these.
+pub fn is_call_signal(span: &SpanRecord) -> bool {
+    let name = span.name.as_str();
+    ROOT_SPANS.contains(&name)
+        || SESSION_SPANS.contains(&name)
+        || TURN_MARKERS.contains(&name)
+        || [&VOICETRACE, &LIVEKIT]
+            .iter()
+            .any(|rules| rules.stage_of(span).is_some())
+        || span
+            .attributes
+            .get(semconv::GEN_AI_OPERATION_NAME)
+            .is_some()
+        || alias::CALL_ID
+            .iter()
+            .any(|key| span.attributes.get(key).is_some())
+}
+
 /// The rules of the call whose spans these are: the first dialect of [`DETECTION_ORDER`] that
 /// a span marks, else [`GENAI`].
 pub fn detect(spans: &[&SpanRecord]) -> &'static Rules {
@@ -511,6 +551,40 @@ mod tests {
     fn detected(spans: &[SpanRecord]) -> Dialect {
         let refs: Vec<&SpanRecord> = spans.iter().collect();
         detect(&refs).dialect
+    }
+
+    #[test]
+    fn call_signals_are_roots_turns_stages_operations_and_call_ids() {
+        let calls = [
+            span(1, semconv::SPAN_CONVERSATION).build(),
+            span(1, livekit::SPAN_AGENT_SESSION).build(),
+            span(1, livekit::SPAN_USER_TURN).build(),
+            span(1, livekit::SPAN_TTS_NODE).build(),
+            span(1, "openai.chat")
+                .attr(semconv::GEN_AI_OPERATION_NAME, "chat")
+                .build(),
+            span(1, "agent.run")
+                .attr(semconv::GEN_AI_OPERATION_NAME, "invoke_agent")
+                .build(),
+            span(1, "handle")
+                .attr(semconv::CONVERSATION_ID, "c1")
+                .build(),
+        ];
+        for s in &calls {
+            assert!(is_call_signal(s), "{}", s.name);
+        }
+        let web = [
+            span(1, "GET /cart")
+                .attr("http.request.method", "GET")
+                .build(),
+            span(2, "SELECT carts")
+                .attr("db.system", "postgresql")
+                .build(),
+            span(3, "llm_cache_lookup").build(),
+        ];
+        for s in &web {
+            assert!(!is_call_signal(s), "{}", s.name);
+        }
     }
 
     #[test]

@@ -74,6 +74,10 @@ pub struct AssemblerConfig {
     pub max_spans_per_call: usize,
     /// Emit `TurnCompleted` updates as turns arrive (only webhook sinks want them).
     pub live_turns: bool,
+    /// Drop traces that are not calls (no call root, turn, voice or GenAI span, nor call id)
+    /// when they would be finished, counting them in [`AssemblerStats::traces_ignored`]
+    /// (default on: behind a shared Collector most traces are web requests).
+    pub only_calls: bool,
 }
 
 impl Default for AssemblerConfig {
@@ -85,6 +89,7 @@ impl Default for AssemblerConfig {
             max_calls: 10_000,
             max_spans_per_call: 10_000,
             live_turns: false,
+            only_calls: true,
         }
     }
 }
@@ -110,6 +115,8 @@ pub struct AssemblerStats {
     pub calls_finished: u64,
     /// Revised call logs emitted.
     pub calls_revised: u64,
+    /// Traces dropped because they are not calls (see [`AssemblerConfig::only_calls`]).
+    pub traces_ignored: u64,
 }
 
 #[derive(Debug)]
@@ -387,6 +394,12 @@ impl Assembler {
             if now >= call.last_seen + self.config.idle_timeout_ms * NANOS_PER_MS {
                 self.release(trace_id);
             }
+            return updates;
+        }
+        if self.config.only_calls && !call.spans.iter().any(dialect::is_call_signal) {
+            // Not a call (a web request behind a shared Collector): never a call log.
+            self.stats.traces_ignored += 1;
+            self.release(trace_id);
             return updates;
         }
         let closing = if call.root_seen.is_some() {

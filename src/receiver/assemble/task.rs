@@ -221,6 +221,7 @@ impl AssemblyTask {
         metrics.spans_accepted(stats.spans_accepted - last.spans_accepted);
         metrics.spans_refused(stats.spans_refused - last.spans_refused);
         metrics.calls_evicted(stats.calls_evicted - last.calls_evicted);
+        metrics.traces_ignored(stats.traces_ignored - last.traces_ignored);
         self.published = stats;
     }
 }

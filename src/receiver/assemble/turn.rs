@@ -73,6 +73,10 @@ pub fn build_turn<'a>(
         providers: providers(parts, rules.providers),
         llm_input_tokens: usage.input_tokens,
         llm_output_tokens: usage.output_tokens,
+        llm_cached_input_tokens: usage.cached_input_tokens,
+        llm_reasoning_tokens: usage.reasoning_tokens,
+        audio_input_tokens: usage.audio_input_tokens,
+        audio_output_tokens: usage.audio_output_tokens,
         tts_characters: usage.characters,
         errors: errors(parts, rules.failed),
     }
@@ -256,6 +260,10 @@ fn providers(parts: &TurnParts, rules: &[ProviderRule]) -> BTreeMap<Stage, Stage
 struct Counts {
     input_tokens: Option<i64>,
     output_tokens: Option<i64>,
+    cached_input_tokens: Option<i64>,
+    reasoning_tokens: Option<i64>,
+    audio_input_tokens: Option<i64>,
+    audio_output_tokens: Option<i64>,
     characters: Option<i64>,
 }
 
@@ -268,6 +276,10 @@ fn usage<'a>(index: &SpanIndex<'a>, keys: &Usage, parts: &TurnParts<'a>) -> Coun
     Counts {
         input_tokens: sum(&models, keys.input_tokens),
         output_tokens: sum(&models, keys.output_tokens),
+        cached_input_tokens: sum(&models, keys.cached_input_tokens),
+        reasoning_tokens: sum(&models, keys.reasoning_tokens),
+        audio_input_tokens: sum(&models, keys.audio_input_tokens),
+        audio_output_tokens: sum(&models, keys.audio_output_tokens),
         characters: sum(&speech, keys.characters),
     }
 }

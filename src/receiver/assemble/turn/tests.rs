@@ -350,6 +350,65 @@ fn tokens_count_below_the_stage_span_characters_by_the_first_key_present() {
 }
 
 #[test]
+fn usage_details_are_read_under_both_spellings_the_conventions_used() {
+    use crate::semconv::usage_legacy;
+    let details = |t: &Turn| {
+        (
+            t.llm_cached_input_tokens,
+            t.llm_reasoning_tokens,
+            t.audio_input_tokens,
+            t.audio_output_tokens,
+        )
+    };
+    let current = [
+        turn().build(),
+        llm()
+            .attr(semconv::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 100)
+            .attr(semconv::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, 20)
+            .attr(semconv::GEN_AI_USAGE_AUDIO_INPUT_TOKENS, 300)
+            .attr(semconv::GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS, 40)
+            .build(),
+    ];
+    let t = first_turn(&current, &VOICETRACE);
+    assert_eq!(details(&t), (Some(100), Some(20), Some(300), Some(40)));
+    // The older names (LiveKit 1.x, GenAI conventions before 1.37), below the stage span.
+    let legacy = [
+        turn().build(),
+        llm().build(),
+        span(5, "llm_request")
+            .parent(3)
+            .at(400, 500)
+            .attr(usage_legacy::INPUT_CACHED_TOKENS, 1)
+            .attr(usage_legacy::REASONING_TOKENS, 2)
+            .attr(usage_legacy::INPUT_AUDIO_TOKENS, 3)
+            .attr(usage_legacy::OUTPUT_AUDIO_TOKENS, 4)
+            .build(),
+    ];
+    let t = first_turn(&legacy, &VOICETRACE);
+    assert_eq!(details(&t), (Some(1), Some(2), Some(3), Some(4)));
+    let plain = first_turn(&[turn().build(), llm().build()], &VOICETRACE);
+    assert_eq!(
+        details(&plain),
+        (None, None, None, None),
+        "absent, not zero"
+    );
+}
+
+#[test]
+fn livekit_tts_text_is_its_input_text() {
+    let spans = [
+        span(1, livekit::SPAN_AGENT_TURN).at(0, 1000).build(),
+        span(2, livekit::SPAN_TTS_NODE)
+            .parent(1)
+            .at(100, 900)
+            .attr(livekit::PII_INPUT_TEXT, "It ships today.")
+            .build(),
+    ];
+    let t = first_turn(&spans, &LIVEKIT);
+    assert_eq!(t.text.as_deref(), Some("It ships today."));
+}
+
+#[test]
 fn errors_are_failed_stages_with_the_exception_message_first() {
     let exception = attrs(&[(semconv::EXCEPTION_MESSAGE, "timeout")]);
     let spans = [

@@ -123,6 +123,10 @@ mod tests {
             providers: BTreeMap::new(),
             llm_input_tokens: None,
             llm_output_tokens: None,
+            llm_cached_input_tokens: None,
+            llm_reasoning_tokens: None,
+            audio_input_tokens: None,
+            audio_output_tokens: None,
             tts_characters: None,
             errors: vec![],
         }
