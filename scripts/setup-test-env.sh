@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need besides Rust, idempotently:
-# - Debian: prometheus (a real Prometheus scrapes the receiver in the metrics test), sqlite3;
+# - Debian: prometheus (a real Prometheus scrapes the receiver in the metrics and dashboard
+#   tests; its promtool checks deploy/prometheus), prometheus-alertmanager (amtool checks
+#   deploy/alertmanager), sqlite3;
 # - PyPI, in a venv under target/venv: the OpenTelemetry Python SDK and OTLP exporters (interop
 #   tests) and rotel (an OTLP collector whose binary ships inside the wheel).
 # Prints the two paths the tests read: target/venv/bin/python and the rotel binary.
@@ -9,6 +11,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
