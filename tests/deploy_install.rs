@@ -1,9 +1,11 @@
-//! `pip install voicetrace && voicetrace serve` works: the `voicetrace` that the wheel installed
-//! into a fresh virtualenv's `bin/` serves a real Pipecat export (`tests/fixtures/pipecat-basic`,
-//! replayed over OTLP/HTTP), and the call log its API answers holds `expected.json`'s figures.
+//! `pip install voicetrace && voicetrace serve` works, and so does `cargo install --path .`: the
+//! `voicetrace` an installer put in a `bin/` (a fresh virtualenv's, a fresh cargo root's) serves a
+//! real Pipecat export (`tests/fixtures/pipecat-basic`, replayed over OTLP/HTTP), and the call
+//! log its API answers holds `expected.json`'s figures.
 //!
-//! `scripts/test-wheel.sh` builds the wheel (maturin, from `pyproject.toml`), installs it and runs
-//! this test with `VOICETRACE_WHEEL_BIN` set to the installed binary; `cargo test` alone skips it.
+//! `scripts/test-install.sh` builds the wheel (maturin, from `pyproject.toml`), installs it and
+//! the crate, and runs this test once per installed binary, named by `VOICETRACE_INSTALLED_BIN`;
+//! `cargo test` alone skips it.
 
 #![cfg(all(feature = "receiver", feature = "instrument"))]
 
@@ -16,12 +18,12 @@ use std::time::{Duration, Instant};
 
 use voicetrace::receiver::calllog::CallLog;
 
-fn wheel_binary() -> PathBuf {
-    let bin = std::env::var_os("VOICETRACE_WHEEL_BIN")
+fn installed_binary() -> PathBuf {
+    let bin = std::env::var_os("VOICETRACE_INSTALLED_BIN")
         .map(PathBuf::from)
-        .expect("VOICETRACE_WHEEL_BIN: run scripts/test-wheel.sh, which installs the wheel");
+        .expect("VOICETRACE_INSTALLED_BIN: run scripts/test-install.sh, which installs voicetrace");
     assert!(bin.is_file(), "{} is not a file", bin.display());
-    // Installed by pip as a script of the venv, not the cargo build's binary.
+    // Where an installer puts it (the venv's or the cargo root's bin/), not cargo's target/.
     assert_eq!(
         bin.parent().and_then(Path::file_name),
         Some("bin".as_ref()),
@@ -32,9 +34,9 @@ fn wheel_binary() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the wheel installed by scripts/test-wheel.sh"]
-async fn the_wheels_voicetrace_serves_a_pipecat_export() {
-    let bin = wheel_binary();
+#[ignore = "needs an installed voicetrace: scripts/test-install.sh"]
+async fn an_installed_voicetrace_serves_a_pipecat_export() {
+    let bin = installed_binary();
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(&bin)
         .arg("serve")
@@ -48,7 +50,7 @@ async fn the_wheels_voicetrace_serves_a_pipecat_export() {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("the wheel's voicetrace starts");
+        .expect("the installed voicetrace starts");
     let (line, _stdout) = peers::listening_line(&mut child);
     let serve = peers::Peer(child);
     let http = peers::listening_addr(&line, "otlp_http=");
