@@ -5,7 +5,7 @@
 #   deploy/alertmanager), sqlite3;
 # - PyPI, in a venv under target/venv: the OpenTelemetry Python SDK and OTLP exporters (interop
 #   tests), rotel (an OTLP collector whose binary ships inside the wheel) and maturin (builds
-#   voicetrace's own wheel in scripts/test-wheel.sh).
+#   voicetrace's own wheel in scripts/test-install.sh).
 # Prints the two paths the tests read: target/venv/bin/python and the rotel binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
