@@ -422,24 +422,49 @@ impl Config {
         }
     }
 
-    /// The gRPC channel's TLS: the CA file's certificates only, or the system roots for an
-    /// `https://` endpoint (loading them costs a read of the system store, so not for
-    /// plaintext). `None`: plaintext, nothing to set.
-    fn grpc_tls(&self) -> Result<Option<tonic::transport::ClientTlsConfig>, InitError> {
-        let tls = tonic::transport::ClientTlsConfig::new();
+    /// How the gRPC channel verifies the receiver, given where the variables come from.
+    fn grpc_trust(&self, lookup: impl Fn(&str) -> Option<String>) -> GrpcTrust {
         if let Some(path) = &self.certificate {
-            let pem = read_certificates(path)?;
-            return Ok(Some(
-                tls.ca_certificate(tonic::transport::Certificate::from_pem(pem)),
-            ));
+            return GrpcTrust::CaFile(path.clone());
         }
+        // The exporter's own order: the endpoint given in code, then the variables.
         let endpoint = self
             .endpoint
             .clone()
-            .or_else(|| ENDPOINT_VARS.iter().find_map(|k| env_var(k)));
-        let https = endpoint.is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("https://"));
-        Ok(https.then(|| tls.with_native_roots()))
+            .or_else(|| ENDPOINT_VARS.iter().find_map(|k| lookup(k)));
+        match endpoint {
+            Some(e) if e.trim().to_ascii_lowercase().starts_with("https://") => {
+                GrpcTrust::SystemRoots
+            }
+            _ => GrpcTrust::Plaintext,
+        }
     }
+
+    /// The gRPC channel's TLS configuration; `None` for plaintext.
+    fn grpc_tls(&self) -> Result<Option<tonic::transport::ClientTlsConfig>, InitError> {
+        let tls = tonic::transport::ClientTlsConfig::new();
+        Ok(match self.grpc_trust(env_var) {
+            GrpcTrust::CaFile(path) => Some(tls.ca_certificate(
+                tonic::transport::Certificate::from_pem(read_certificates(&path)?),
+            )),
+            GrpcTrust::SystemRoots => Some(tls.with_native_roots()),
+            GrpcTrust::Plaintext => None,
+        })
+    }
+}
+
+/// What the gRPC exporter trusts. opentelemetry-otlp's own TLS for an `https://` endpoint has no
+/// roots at all, so this is always set for TLS.
+#[derive(Debug, PartialEq, Eq)]
+enum GrpcTrust {
+    /// Only the CA certificates of this PEM file (a CA file given is used for any scheme: tonic
+    /// applies TLS to `https://` endpoints only).
+    CaFile(PathBuf),
+    /// The system's roots (an `https://` endpoint; loading them reads the system store, so not
+    /// for plaintext).
+    SystemRoots,
+    /// A plaintext endpoint.
+    Plaintext,
 }
 
 /// A variable's value; unset and blank are alike.
@@ -624,6 +649,34 @@ mod tests {
         assert_eq!(Config::from_lookup(lookup(&[])).certificate, None);
         let code = Config::from_lookup(lookup(&both)).certificate("/tmp/mine.pem");
         assert_eq!(code.certificate, Some(PathBuf::from("/tmp/mine.pem")));
+    }
+
+    #[test]
+    fn grpc_trusts_the_ca_file_else_the_system_roots_for_https() {
+        let none = lookup(&[]);
+        let https = [("OTEL_EXPORTER_OTLP_ENDPOINT", "HTTPS://receiver:4317")];
+        let traces_http = [
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://receiver:4317"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://receiver:4317"),
+        ];
+        let config = Config::from_lookup(lookup(&[]));
+        assert_eq!(config.grpc_trust(&none), GrpcTrust::Plaintext);
+        assert_eq!(config.grpc_trust(lookup(&https)), GrpcTrust::SystemRoots);
+        // The traces variable comes first, and the endpoint in code before both.
+        assert_eq!(
+            config.grpc_trust(lookup(&traces_http)),
+            GrpcTrust::Plaintext
+        );
+        let coded = config.clone().endpoint("https://receiver:4317");
+        assert_eq!(
+            coded.grpc_trust(lookup(&traces_http)),
+            GrpcTrust::SystemRoots
+        );
+        let with_ca = coded.certificate("/etc/ca.pem");
+        assert_eq!(
+            with_ca.grpc_trust(&none),
+            GrpcTrust::CaFile(PathBuf::from("/etc/ca.pem"))
+        );
     }
 
     #[test]
