@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs what the tests need besides Rust, idempotently:
-# - Debian: prometheus (a real Prometheus scrapes the receiver in the metrics test), sqlite3;
+# - Debian: prometheus (a real Prometheus scrapes the receiver in the metrics and dashboard
+#   tests; its promtool checks deploy/prometheus), prometheus-alertmanager (amtool checks
+#   deploy/alertmanager), sqlite3;
 # - PyPI, in a venv under target/venv: the OpenTelemetry Python SDK and OTLP exporters (interop
-#   tests) and rotel (an OTLP collector whose binary ships inside the wheel).
+#   tests), rotel (an OTLP collector whose binary ships inside the wheel) and maturin (builds
+#   voicetrace's own wheel in scripts/test-install.sh).
 # Prints the two paths the tests read: target/venv/bin/python and the rotel binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -23,8 +27,9 @@ PY_PACKAGES=(
   "opentelemetry-exporter-otlp-proto-grpc==1.45.2"
   "opentelemetry-exporter-otlp-proto-http==1.45.2"
   "rotel==0.0.1a15"
+  "maturin==1.16.0"
 )
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import opentelemetry.sdk, rotel' 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import opentelemetry.sdk, rotel, maturin' 2>/dev/null; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 fi

@@ -5,6 +5,11 @@
 //! layer for applications that already have one. Either way a [`VoicetraceGuard`] owns the
 //! pipeline and flushes it on drop.
 //!
+//! TLS: an `https://` endpoint is verified against the system's roots, or only against the CA
+//! certificates of `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` / `OTEL_EXPORTER_OTLP_CERTIFICATE`
+//! ([`Config::certificate`]) when one is given, for gRPC and HTTP alike. opentelemetry-otlp
+//! 0.33 reads neither variable itself, and its gRPC exporter trusts no root unless told to.
+//!
 //! Two things make the pipeline safe to use from any context:
 //! - the gRPC exporter's channel runs on a small runtime owned by the guard, so exporting never
 //!   depends on the application's runtime (current-thread, multi-thread, or none at all);
@@ -12,6 +17,7 @@
 //!   runtime the exporter needs nor trips tokio's "blocking inside a runtime" checks.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -36,6 +42,24 @@ const SCOPE_NAME: &str = "voicetrace";
 /// spans, or feed back into the exporter).
 const DEFAULT_EXPORT_FILTER: &str =
     "info,h2=off,hyper=off,hyper_util=off,tonic=off,tower=off,reqwest=off,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off";
+
+/// The CA certificates (PEM) that verify the receiver's TLS certificate, for traces and for
+/// every signal (the OpenTelemetry specification's names; the first one set wins).
+const CERTIFICATE_VARS: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+];
+/// The endpoint variables, as opentelemetry-otlp reads them after the endpoint given in code.
+const ENDPOINT_VARS: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+];
+/// The export timeout variables (milliseconds), which a client built here must honour as
+/// opentelemetry-otlp's own does; without them, its default.
+const TIMEOUT_VARS: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+];
 
 /// The OTLP wire protocol (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +95,23 @@ pub enum InitError {
     /// The OTLP exporter could not be built.
     #[error("cannot build the OTLP exporter: {0}")]
     Exporter(String),
+    /// The CA certificate file cannot be read.
+    #[error("cannot read the CA certificate file {}: {source}", path.display())]
+    CertificateFile {
+        /// The file (`OTEL_EXPORTER_OTLP_CERTIFICATE` or [`Config::certificate`]).
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The CA certificate file holds no usable PEM certificate.
+    #[error("the CA certificate file {} holds no PEM certificate", path.display())]
+    CertificateInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What the PEM parser said, if it failed.
+        #[source]
+        source: Option<reqwest::Error>,
+    },
     /// A global subscriber is already installed; use [`Config::build_layer`] instead.
     #[error("a global tracing subscriber is already set: add voicetrace's layer to it with Config::build_layer ({0})")]
     SubscriberAlreadySet(String),
@@ -85,6 +126,7 @@ pub struct Config {
     /// chose a protocol.
     protocol_error: Option<String>,
     endpoint: Option<String>,
+    certificate: Option<PathBuf>,
     headers: Vec<(String, String)>,
     service_name: Option<String>,
     resource_attributes: Vec<(String, String)>,
@@ -104,11 +146,17 @@ impl Config {
     /// Reads the standard variables. The exporter itself also reads
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
     /// `OTEL_EXPORTER_OTLP_HEADERS` and `_TIMEOUT`; the resource reads `OTEL_SERVICE_NAME` and
-    /// `OTEL_RESOURCE_ATTRIBUTES`. Here: `OTEL_SDK_DISABLED` and `OTEL_EXPORTER_OTLP_PROTOCOL`
-    /// (or `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`). An unknown protocol falls back to gRPC and is
+    /// `OTEL_RESOURCE_ATTRIBUTES`. Here: `OTEL_SDK_DISABLED`, `OTEL_EXPORTER_OTLP_PROTOCOL`
+    /// (or `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`) and `OTEL_EXPORTER_OTLP_CERTIFICATE` (or
+    /// `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`). An unknown protocol falls back to gRPC and is
     /// reported by [`Config::init`].
     pub fn from_env() -> Self {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Self::from_lookup(env_var)
+    }
+
+    /// [`Config::from_env`] over any source of variables (unset and blank are alike).
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let env = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
         let disabled =
             env("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         let (protocol, protocol_error) = match env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
@@ -124,6 +172,10 @@ impl Config {
             protocol,
             protocol_error,
             endpoint: None,
+            certificate: CERTIFICATE_VARS
+                .iter()
+                .find_map(|k| env(k))
+                .map(|v| PathBuf::from(v.trim())),
             headers: Vec::new(),
             service_name: None,
             resource_attributes: Vec::new(),
@@ -152,6 +204,14 @@ impl Config {
     /// appended for HTTP).
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The CA certificates (a PEM file) that an `https://` endpoint's certificate must chain to,
+    /// instead of the system's roots (overrides `OTEL_EXPORTER_OTLP_CERTIFICATE`). Plaintext
+    /// endpoints ignore it.
+    pub fn certificate(mut self, pem_file: impl Into<PathBuf>) -> Self {
+        self.certificate = Some(pem_file.into());
         self
     }
 
@@ -334,6 +394,9 @@ impl Config {
                     }
                     b = b.with_metadata(map);
                 }
+                if let Some(tls) = self.grpc_tls()? {
+                    b = b.with_tls_config(tls);
+                }
                 b.build().map_err(err)
             }
             Protocol::HttpProtobuf | Protocol::HttpJson => {
@@ -351,10 +414,114 @@ impl Config {
                 if !self.headers.is_empty() {
                     b = b.with_headers(self.headers.iter().cloned().collect::<HashMap<_, _>>());
                 }
+                if let Some(path) = &self.certificate {
+                    b = b.with_http_client(http_client_trusting(path)?);
+                }
                 b.build().map_err(err)
             }
         }
     }
+
+    /// How the gRPC channel verifies the receiver, given where the variables come from.
+    fn grpc_trust(&self, lookup: impl Fn(&str) -> Option<String>) -> GrpcTrust {
+        if let Some(path) = &self.certificate {
+            return GrpcTrust::CaFile(path.clone());
+        }
+        // The exporter's own order: the endpoint given in code, then the variables.
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or_else(|| ENDPOINT_VARS.iter().find_map(|k| lookup(k)));
+        match endpoint {
+            Some(e) if e.trim().to_ascii_lowercase().starts_with("https://") => {
+                GrpcTrust::SystemRoots
+            }
+            _ => GrpcTrust::Plaintext,
+        }
+    }
+
+    /// The gRPC channel's TLS configuration; `None` for plaintext.
+    fn grpc_tls(&self) -> Result<Option<tonic::transport::ClientTlsConfig>, InitError> {
+        let tls = tonic::transport::ClientTlsConfig::new();
+        Ok(match self.grpc_trust(env_var) {
+            GrpcTrust::CaFile(path) => Some(tls.ca_certificate(
+                tonic::transport::Certificate::from_pem(read_certificates(&path)?),
+            )),
+            GrpcTrust::SystemRoots => Some(tls.with_native_roots()),
+            GrpcTrust::Plaintext => None,
+        })
+    }
+}
+
+/// What the gRPC exporter trusts. opentelemetry-otlp's own TLS for an `https://` endpoint has no
+/// roots at all, so this is always set for TLS.
+#[derive(Debug, PartialEq, Eq)]
+enum GrpcTrust {
+    /// Only the CA certificates of this PEM file (a CA file given is used for any scheme: tonic
+    /// applies TLS to `https://` endpoints only).
+    CaFile(PathBuf),
+    /// The system's roots (an `https://` endpoint; loading them reads the system store, so not
+    /// for plaintext).
+    SystemRoots,
+    /// A plaintext endpoint.
+    Plaintext,
+}
+
+/// A variable's value; unset and blank are alike.
+fn env_var(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The PEM file's bytes, once the PEM parser has found at least one certificate in it.
+fn read_certificates(path: &Path) -> Result<Vec<u8>, InitError> {
+    let pem = std::fs::read(path).map_err(|source| InitError::CertificateFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if !certs.is_empty() => Ok(pem),
+        Ok(_) => Err(InitError::CertificateInvalid {
+            path: path.to_path_buf(),
+            source: None,
+        }),
+        Err(e) => Err(InitError::CertificateInvalid {
+            path: path.to_path_buf(),
+            source: Some(e),
+        }),
+    }
+}
+
+/// The export timeout opentelemetry-otlp would give its own client.
+fn export_timeout(lookup: impl Fn(&str) -> Option<String>) -> Duration {
+    TIMEOUT_VARS
+        .iter()
+        .find_map(|k| lookup(k).and_then(|v| v.trim().parse::<u64>().ok()))
+        .map_or(
+            opentelemetry_otlp::OTEL_EXPORTER_OTLP_TIMEOUT_DEFAULT,
+            Duration::from_millis,
+        )
+}
+
+/// The HTTP exporter's blocking client, trusting only the CA file's certificates. Built on a
+/// plain thread: the blocking client starts a runtime of its own, which tokio forbids where a
+/// runtime is entered (as it is while the provider is built).
+fn http_client_trusting(path: &Path) -> Result<reqwest::blocking::Client, InitError> {
+    let pem = read_certificates(path)?;
+    let certs =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| InitError::CertificateInvalid {
+            path: path.to_path_buf(),
+            source: Some(e),
+        })?;
+    let timeout = export_timeout(env_var);
+    std::thread::spawn(move || {
+        reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .tls_certs_only(certs)
+            .build()
+    })
+    .join()
+    .map_err(|_| InitError::Exporter("building the HTTP client panicked".into()))?
+    .map_err(|e| InitError::Exporter(format!("cannot build the HTTP client: {e}")))
 }
 
 /// Sets up the pipeline from the environment and installs a global subscriber.
@@ -443,5 +610,107 @@ impl Drop for VoicetraceGuard {
             // The subscriber may be gone by now; stderr is the one place left to say it.
             eprintln!("voicetrace: spans may be lost: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |key| {
+            vars.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_traces_certificate_variable_wins_and_blank_is_unset() {
+        let both = [
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca/all.pem"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                " /etc/ca/traces.pem ",
+            ),
+        ];
+        assert_eq!(
+            Config::from_lookup(lookup(&both)).certificate,
+            Some(PathBuf::from("/etc/ca/traces.pem"))
+        );
+        let blank = [
+            ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", " "),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca/all.pem"),
+        ];
+        assert_eq!(
+            Config::from_lookup(lookup(&blank)).certificate,
+            Some(PathBuf::from("/etc/ca/all.pem"))
+        );
+        assert_eq!(Config::from_lookup(lookup(&[])).certificate, None);
+        let code = Config::from_lookup(lookup(&both)).certificate("/tmp/mine.pem");
+        assert_eq!(code.certificate, Some(PathBuf::from("/tmp/mine.pem")));
+    }
+
+    #[test]
+    fn grpc_trusts_the_ca_file_else_the_system_roots_for_https() {
+        let none = lookup(&[]);
+        let https = [("OTEL_EXPORTER_OTLP_ENDPOINT", "HTTPS://receiver:4317")];
+        let traces_http = [
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://receiver:4317"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://receiver:4317"),
+        ];
+        let config = Config::from_lookup(lookup(&[]));
+        assert_eq!(config.grpc_trust(&none), GrpcTrust::Plaintext);
+        assert_eq!(config.grpc_trust(lookup(&https)), GrpcTrust::SystemRoots);
+        // The traces variable comes first, and the endpoint in code before both.
+        assert_eq!(
+            config.grpc_trust(lookup(&traces_http)),
+            GrpcTrust::Plaintext
+        );
+        let coded = config.clone().endpoint("https://receiver:4317");
+        assert_eq!(
+            coded.grpc_trust(lookup(&traces_http)),
+            GrpcTrust::SystemRoots
+        );
+        let with_ca = coded.certificate("/etc/ca.pem");
+        assert_eq!(
+            with_ca.grpc_trust(&none),
+            GrpcTrust::CaFile(PathBuf::from("/etc/ca.pem"))
+        );
+    }
+
+    #[test]
+    fn the_export_timeout_follows_the_variables_in_milliseconds() {
+        assert_eq!(
+            export_timeout(lookup(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")])),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(
+            export_timeout(lookup(&[
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+                ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "700"),
+            ])),
+            Duration::from_millis(700)
+        );
+        assert_eq!(
+            export_timeout(lookup(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")])),
+            Duration::from_secs(10)
+        );
+    }
+
+    #[test]
+    fn a_certificate_file_must_exist_and_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        assert!(matches!(
+            read_certificates(&missing),
+            Err(InitError::CertificateFile { path, .. }) if path == missing
+        ));
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        assert!(matches!(
+            read_certificates(&empty),
+            Err(InitError::CertificateInvalid { path, .. }) if path == empty
+        ));
     }
 }

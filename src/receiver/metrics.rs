@@ -3,7 +3,8 @@
 //! Receiver health (spans accepted/rejected/refused, calls open/finished/evicted, journal and
 //! outbox depth, sink delivery counts) and histograms of turn stage latencies in seconds by
 //! `stage` (stt, llm, tts, voice_to_voice) and `agent`, whose exemplars carry the call's
-//! `trace_id`: from a slow bucket in Grafana, one click reaches the trace.
+//! `trace_id`: from a slow bucket in Grafana, one click reaches the trace. Interruptions (barge-ins)
+//! have their own histogram by `kind` (detection, stop) and `agent`, with the same exemplars.
 //!
 //! Exemplars exist only in OpenMetrics, so [`ReceiverMetrics::encode`] writes OpenMetrics when the
 //! scraper asks for it (`Accept: application/openmetrics-text`, as Prometheus does) and the
@@ -19,7 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::receiver::calllog::CallLog;
+use crate::receiver::calllog::{CallLog, Interruption};
 
 /// Content type of the OpenMetrics answer.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -63,6 +64,19 @@ struct SinkLabels {
     state: &'static str,
 }
 
+/// Labels of an interruption latency series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InterruptionLabels {
+    kind: &'static str,
+    agent: String,
+}
+
+type InterruptionHistograms = Family<
+    InterruptionLabels,
+    HistogramWithExemplars<TraceLabel>,
+    fn() -> HistogramWithExemplars<TraceLabel>,
+>;
+
 type StageHistograms = Family<
     StageLabels,
     HistogramWithExemplars<TraceLabel>,
@@ -89,6 +103,7 @@ pub struct ReceiverMetrics {
     outbox_depth: Gauge,
     sink_calls: Family<SinkLabels, Gauge>,
     stage_latency: StageHistograms,
+    interruption_latency: InterruptionHistograms,
 }
 
 impl Default for ReceiverMetrics {
@@ -178,6 +193,15 @@ impl ReceiverMetrics {
             Unit::Seconds,
             stage_latency.clone(),
         );
+        let interruption_latency: InterruptionHistograms =
+            Family::new_with_constructor(new_stage_histogram as fn() -> _);
+        registry.register_with_unit(
+            "interruption_latency",
+            "Per-interruption latency (detection: user starts speaking to interruption detected; \
+             stop: detected to agent audio stopped); exemplars carry the trace_id",
+            Unit::Seconds,
+            interruption_latency.clone(),
+        );
         ReceiverMetrics {
             registry: Arc::new(registry),
             spans_accepted,
@@ -192,6 +216,7 @@ impl ReceiverMetrics {
             outbox_depth,
             sink_calls,
             stage_latency,
+            interruption_latency,
         }
     }
 
@@ -270,6 +295,31 @@ impl ReceiverMetrics {
                         None,
                     );
             }
+            if let Some(interruption) = &turn.interruption {
+                self.observe_interruption(interruption, &agent, &log.trace_id);
+            }
+        }
+    }
+
+    fn observe_interruption(&self, interruption: &Interruption, agent: &str, trace_id: &str) {
+        let kinds = [
+            ("detection", interruption.detection_latency_ms),
+            ("stop", interruption.stop_latency_ms),
+        ];
+        for (kind, ms) in kinds {
+            let Some(ms) = ms else { continue };
+            self.interruption_latency
+                .get_or_create(&InterruptionLabels {
+                    kind,
+                    agent: agent.to_string(),
+                })
+                .observe(
+                    ms.max(0) as f64 / 1000.0,
+                    Some(TraceLabel {
+                        trace_id: trace_id.to_string(),
+                    }),
+                    None,
+                );
         }
     }
 
@@ -484,6 +534,52 @@ mod tests {
             ),
             "{prom}"
         );
+    }
+
+    #[test]
+    fn interruptions_are_observed_by_kind_with_their_trace() {
+        let telemetry = ReceiverMetrics::new();
+        telemetry.observe_interruption(
+            &Interruption {
+                detection_latency_ms: Some(150),
+                stop_latency_ms: Some(600),
+                bleed_through_words: Some(3),
+            },
+            "support-bot",
+            "4bf92f3577b34da6a3ce929d0e0e4736",
+        );
+        telemetry.observe_interruption(
+            &Interruption {
+                detection_latency_ms: None,
+                stop_latency_ms: None,
+                bleed_through_words: Some(1),
+            },
+            "support-bot",
+            "00f067aa0ba902b700f067aa0ba902b7",
+        );
+        let om = telemetry.encode(true);
+        let line = |needle: &str| {
+            om.lines()
+                .find(|l| l.starts_with(needle))
+                .unwrap_or_else(|| panic!("no {needle} in {om}"))
+                .to_string()
+        };
+        // The 0.6 s stop is over the 0.5 s bucket (the default stop budget), in the 0.75 s one,
+        // which carries the exemplar; an interruption without figures observes nothing.
+        let name = "voicetrace_interruption_latency_seconds";
+        let stop_05 = line(&format!("{name}_bucket{{le=\"0.5\",kind=\"stop\""));
+        assert!(stop_05.ends_with("} 0"), "{stop_05}");
+        let stop_075 = line(&format!("{name}_bucket{{le=\"0.75\",kind=\"stop\""));
+        assert!(
+            stop_075.ends_with("} 1 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 0.6"),
+            "{stop_075}"
+        );
+        for kind in ["detection", "stop"] {
+            let count = line(&format!(
+                "{name}_count{{kind=\"{kind}\",agent=\"support-bot\"}}"
+            ));
+            assert!(count.ends_with(" 1"), "{count}");
+        }
     }
 
     #[test]

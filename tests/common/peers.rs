@@ -69,6 +69,58 @@ pub fn prometheus() -> PathBuf {
         })
 }
 
+/// A real Prometheus scraping `target` every second (exemplar storage on, rule files loaded and
+/// evaluated every second), on a free loopback port, its data and log in `dir`; killed on drop.
+pub struct Prometheus {
+    _process: Peer,
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its log (warnings and errors).
+    pub log: PathBuf,
+}
+
+impl Prometheus {
+    /// Starts it.
+    pub fn start(dir: &Path, target: &str, rule_files: &[PathBuf]) -> Prometheus {
+        let config = dir.join("prometheus.yml");
+        let rules: Vec<String> = rule_files
+            .iter()
+            .map(|r| format!("'{}'", r.display()))
+            .collect();
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 rule_files: [{}]\n\
+                 scrape_configs:\n  - job_name: voicetrace\n    metrics_path: /metrics\n    \
+                 static_configs:\n      - targets: ['{target}']\n",
+                rules.join(", ")
+            ),
+        )
+        .unwrap();
+        let port = super::net::free_port();
+        let log = dir.join("prometheus.log");
+        let child = Command::new(prometheus())
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--enable-feature=exemplar-storage")
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("prometheus starts");
+        Prometheus {
+            _process: Peer(child),
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+}
+
 /// A peer process killed on drop.
 pub struct Peer(pub Child);
 

@@ -43,7 +43,16 @@ impl Listen {
 /// the listening line), its stderr discarded and `RUST_LOG` the test's or `warn`. Callers add
 /// flags (`--sink`, `--grace-ms`, ...), environment and another stderr, then [`Serve::spawn`].
 pub fn command(data_dir: &Path, listen: Listen) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_voicetrace"));
+    command_for(
+        Path::new(env!("CARGO_BIN_EXE_voicetrace")),
+        data_dir,
+        listen,
+    )
+}
+
+/// [`command`] for another `voicetrace` binary (one an installer put somewhere).
+pub fn command_for(bin: &Path, data_dir: &Path, listen: Listen) -> Command {
+    let mut command = Command::new(bin);
     command
         .arg("serve")
         .args(["--otlp-grpc-addr", &listen.grpc.to_string()])

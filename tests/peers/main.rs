@@ -11,6 +11,8 @@
 mod common;
 
 mod collector_config;
+mod dashboard;
+mod install;
 mod prometheus;
 mod python;
 mod rotel;

@@ -3,8 +3,6 @@
 //!
 //! Needs the `prometheus` binary: `scripts/setup-test-env.sh` installs it.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,58 +11,12 @@ use serde_json::Value;
 use crate::common::api::{serve, MemoryReader};
 use crate::common::calllog::sample_calls;
 use crate::common::http::{client, encode};
-use crate::common::net::free_port;
-use crate::common::peers::prometheus;
+use crate::common::peers::Prometheus;
 
 /// How long Prometheus may take to start, scrape and index (it scrapes every second).
 const DEADLINE: Duration = Duration::from_secs(60);
 /// Between polls of Prometheus's API.
 const POLL: Duration = Duration::from_millis(250);
-
-/// Kills and reaps Prometheus when the test ends, however it ends.
-struct Prometheus {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_prometheus(dir: &std::path::Path, target: &str) -> Prometheus {
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: voicetrace\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['{target}']\n"
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let log = dir.join("prometheus.log");
-    let child = Command::new(prometheus())
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--enable-feature=exemplar-storage")
-        .arg("--log.level=warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    Prometheus {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        log,
-    }
-}
 
 async fn prometheus_api(c: &reqwest::Client, url: &str) -> Option<Value> {
     let response = c.get(url).send().await.ok()?;
@@ -102,7 +54,7 @@ async fn prometheus_stores_trace_id_exemplars() {
     want.sort_unstable();
 
     let dir = tempfile::tempdir().unwrap();
-    let prometheus = start_prometheus(dir.path(), &api.addr.to_string());
+    let prometheus = Prometheus::start(dir.path(), &api.addr.to_string(), &[]);
     let c = client();
 
     let now = SystemTime::now()

@@ -41,6 +41,7 @@ mod assemble;
 mod auth_tls;
 mod crash_recovery;
 mod e2e;
+mod exporter_tls;
 mod forward_delivery;
 mod forward_sinks;
 mod hostile_input;
