@@ -100,6 +100,9 @@ pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
 pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
 /// Completion tokens (int).
 pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+/// The model's answer as text, whatever the content-capture setting (the call log's agent text
+/// when a turn records none; `gen_ai.output.messages` carries it only when capture is on).
+pub const LLM_RESPONSE_TEXT: &str = "llm.response.text";
 /// Why generation stopped (string array).
 pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
 /// LLM request → first chunk (double, seconds).
@@ -240,14 +243,24 @@ pub mod livekit {
     pub const CLOSE_REASON: &str = "lk.close_reason";
 }
 
-/// Names of the OpenTelemetry GenAI semantic conventions used by generic agents.
+/// Names of the OpenTelemetry GenAI semantic conventions used by generic agents. The crate
+/// emits `session.id` on every span, and the message attributes only when content capture is
+/// on (CONVENTIONS.md section 1).
 pub mod genai {
-    /// Session id (a call id when no conversation id is set).
+    /// Session id (a call id when no conversation id is set); the crate sets it to the call id
+    /// on every span (OpenInference and Langfuse group traces into sessions by it).
     pub const SESSION_ID: &str = "session.id";
-    /// Input messages (JSON), the last user message is the user text.
+    /// Input messages (JSON: `[{"role", "parts": [{"type": "text", "content"}]}]`), the last
+    /// user message is the user text.
     pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
-    /// Output messages (JSON), the agent text.
+    /// Output messages (JSON: `[{"role": "assistant", "parts": [...], "finish_reason"}]`), the
+    /// agent text.
     pub const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+    /// The system prompt (JSON: `[{"type": "text", "content"}]`).
+    pub const SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
+    /// The environment variable that turns content capture on (`true`); off by default.
+    pub const CAPTURE_MESSAGE_CONTENT_ENV: &str =
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
     /// Tool call arguments.
     pub const TOOL_CALL_ARGUMENTS: &str = "gen_ai.tool.call.arguments";
     /// Tool call result.
@@ -260,4 +273,25 @@ pub mod genai {
     pub const OPS_TTS: &[&str] = &["tts", "text_to_speech"];
     /// Operation values that mean a tool execution.
     pub const OPS_TOOL: &[&str] = &["execute_tool"];
+}
+
+/// Names of the OpenInference conventions (Arize Phoenix, Arize AX): what kind of work a span
+/// is, and its text as the trace views display it.
+pub mod openinference {
+    /// The span's kind; Phoenix shows a span without one as `UNKNOWN`. The span macros and
+    /// helpers declare it as a span field of this name.
+    pub const SPAN_KIND: &str = "openinference.span.kind";
+    /// Kind of the `conversation` root: the agent handling the call.
+    pub const KIND_AGENT: &str = "AGENT";
+    /// Kind of a `turn`: a chain of stages.
+    pub const KIND_CHAIN: &str = "CHAIN";
+    /// Kind of `llm` spans, and of `stt`, `tts` and `s2s` too: Phoenix shows an LLM span's
+    /// model, provider, input and output text, a CHAIN span only its input and output.
+    pub const KIND_LLM: &str = "LLM";
+    /// Kind of a `tool_call`.
+    pub const KIND_TOOL: &str = "TOOL";
+    /// The span's input as text (content: only when capture is on).
+    pub const INPUT_VALUE: &str = "input.value";
+    /// The span's output as text (content: only when capture is on).
+    pub const OUTPUT_VALUE: &str = "output.value";
 }

@@ -545,7 +545,16 @@ fn build_turn<'a>(call: &CallSpans<'a>, parts: &TurnParts<'a>, index: u32, origi
     let agent_text = turn_attrs
         .and_then(|a| text(a, &[semconv::TURN_AGENT_TEXT, livekit::PII_RESPONSE_TEXT]))
         .or_else(|| joined(&tts, &[semconv::TEXT]))
-        .or_else(|| joined(&llm, &[pipecat::OUTPUT, livekit::PII_RESPONSE_TEXT]))
+        .or_else(|| {
+            joined(
+                &llm,
+                &[
+                    semconv::LLM_RESPONSE_TEXT,
+                    pipecat::OUTPUT,
+                    livekit::PII_RESPONSE_TEXT,
+                ],
+            )
+        })
         .or_else(|| {
             llm.last()
                 .and_then(|s| s.attributes.str(genai::OUTPUT_MESSAGES))
