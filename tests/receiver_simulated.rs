@@ -1,5 +1,8 @@
 //! The crate's own simulated agent, exporting through the crate's own OTLP pipeline (gRPC) to a
 //! running receiver: every call log holds exactly the per-turn figures the agent recorded.
+//! Calls of both root shapes are assembled: a real root (this crate now) and a root whose
+//! parent is never exported (agents built with earlier versions, which forced the trace id
+//! through a made-up remote parent; an incoming traceparent gives the same shape).
 //! One process per global subscriber, so this scenario has its own test binary.
 
 use std::collections::HashMap;
@@ -7,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use voicetrace::instrument::simulate::{self, SimConfig};
-use voicetrace::instrument::{Config, Protocol};
+use voicetrace::instrument::{Call, Config, EndReason, Protocol};
 use voicetrace::receiver::calllog::{CallLog, CallStatus};
 use voicetrace::receiver::server::{Receiver, ServeConfig};
 
@@ -43,10 +46,11 @@ async fn simulated_calls_become_exact_call_logs() {
         ..SimConfig::default()
     };
     let calls = simulate::run(&config).await;
+    let dangling = dangling_parent_call("old-shape-call");
     guard.flush().unwrap();
 
     let mut logs: HashMap<String, Arc<CallLog>> = HashMap::new();
-    while logs.len() < calls.len() {
+    while logs.len() < calls.len() + 1 {
         let log = tokio::time::timeout(WAIT, finished.recv())
             .await
             .expect("call logs in time")
@@ -68,6 +72,11 @@ async fn simulated_calls_become_exact_call_logs() {
             assert_eq!(got.latency_ms, want.latency_ms, "{at}: latencyMs");
             assert_eq!(got.interrupted, want.interrupted, "{at}: interrupted");
             assert_eq!(got.user_text, want.user_text, "{at}: userText");
+            assert_eq!(
+                got.text.as_deref(),
+                Some(want.agent_text.as_str()),
+                "{at}: text"
+            );
             let tools: Vec<String> = got.tools.iter().map(|t| t.name.clone()).collect();
             assert_eq!(tools, want.tools, "{at}: tools");
         }
@@ -81,6 +90,32 @@ async fn simulated_calls_become_exact_call_logs() {
         );
         assert!(log.events.iter().any(|e| e.name == "interruption"));
     }
+    let old = &logs["old-shape-call"];
+    assert_eq!(old.trace_id, dangling);
+    assert_eq!(old.status, CallStatus::Completed);
+    assert_eq!(old.turns.len(), 1);
+    assert_eq!(old.turns[0].user_text.as_deref(), Some("Is it shipped?"));
+    assert_eq!(old.turns[0].text.as_deref(), Some("Yes, it ships today."));
+    assert_eq!(old.turns[0].llm_ms, Some(300));
     drop(guard);
     receiver.shutdown().await;
+}
+
+/// A call in the shape earlier versions of the crate exported: the root's parent is a span id
+/// derived from the call id that no one exports. Returns the trace id.
+fn dangling_parent_call(call_id: &str) -> String {
+    let trace_id = voicetrace::trace_id::trace_id_hex(call_id);
+    let call = Call::builder(call_id)
+        .traceparent(format!("00-{trace_id}-5c0ffee5c0ffee55-01"))
+        .start();
+    {
+        let turn = call.turn();
+        turn.user_text("Is it shipped?");
+        let llm = turn.llm();
+        llm.ttfb(Duration::from_millis(300))
+            .text("Yes, it ships today.");
+        llm.end();
+    }
+    call.end(EndReason::ClientHangup);
+    trace_id
 }
