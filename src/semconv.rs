@@ -294,4 +294,13 @@ pub mod openinference {
     pub const INPUT_VALUE: &str = "input.value";
     /// The span's output as text (content: only when capture is on).
     pub const OUTPUT_VALUE: &str = "output.value";
+    /// How to read `input.value`: [`MIME_TEXT`] or [`MIME_JSON`]. Set with every value, or
+    /// Phoenix may guess JSON for plain text.
+    pub const INPUT_MIME_TYPE: &str = "input.mime_type";
+    /// How to read `output.value`.
+    pub const OUTPUT_MIME_TYPE: &str = "output.mime_type";
+    /// Plain text (what people said).
+    pub const MIME_TEXT: &str = "text/plain";
+    /// A JSON object or array (a tool's arguments and result).
+    pub const MIME_JSON: &str = "application/json";
 }

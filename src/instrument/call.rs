@@ -19,7 +19,7 @@ use tracing::field::Empty;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::content::{self, ToolCallRequest};
+use super::content::{self, Side, ToolCallRequest};
 use super::ids::with_next_trace_id;
 use super::processor::CallIdValue;
 use crate::semconv::{self, genai, openinference};
@@ -368,10 +368,10 @@ impl Drop for Call {
         if let Some(transcript) = &self.transcript {
             let (caller, agent) = transcript.lines();
             if !caller.is_empty() {
-                self.span.set_attribute(openinference::INPUT_VALUE, caller);
+                set_value(&self.span, Side::Input, &caller);
             }
             if !agent.is_empty() {
-                self.span.set_attribute(openinference::OUTPUT_VALUE, agent);
+                set_value(&self.span, Side::Output, &agent);
             }
         }
     }
@@ -529,8 +529,7 @@ impl TurnSpan {
         self.span.record(semconv::TURN_USER_TEXT, text);
         if let Some(transcript) = &self.transcript {
             transcript.record(self.index, Some(text), None);
-            self.span
-                .set_attribute(openinference::INPUT_VALUE, text.to_string());
+            set_value(&self.span, Side::Input, text);
         }
         self
     }
@@ -540,8 +539,7 @@ impl TurnSpan {
         self.span.record(semconv::TURN_AGENT_TEXT, text);
         if let Some(transcript) = &self.transcript {
             transcript.record(self.index, None, Some(text));
-            self.span
-                .set_attribute(openinference::OUTPUT_VALUE, text.to_string());
+            set_value(&self.span, Side::Output, text);
         }
         self
     }
@@ -693,8 +691,8 @@ fn write_llm_content(span: &Span, c: LlmContent) {
     if let Some(input) = &c.input {
         span.set_attribute(genai::INPUT_MESSAGES, content::user_message(input));
     }
-    if let Some(value) = c.input.or(c.instructions) {
-        span.set_attribute(openinference::INPUT_VALUE, value);
+    if let Some(value) = c.input.as_ref().or(c.instructions.as_ref()) {
+        set_value(span, Side::Input, value);
     }
     if c.output.is_some() || !c.tool_calls.is_empty() {
         let text = c.output.as_deref();
@@ -702,10 +700,18 @@ fn write_llm_content(span: &Span, c: LlmContent) {
             genai::OUTPUT_MESSAGES,
             content::assistant_message(text, &c.tool_calls, c.finish_reason.as_deref()),
         );
-        span.set_attribute(
-            openinference::OUTPUT_VALUE,
-            content::llm_output_value(text, &c.tool_calls),
+        set_value(
+            span,
+            Side::Output,
+            &content::llm_output_value(text, &c.tool_calls),
         );
+    }
+}
+
+/// OpenInference's `input.value` / `output.value`, with its mime type.
+fn set_value(span: &Span, side: Side, text: &str) {
+    for kv in content::value(side, text) {
+        span.set_attribute(kv.key, kv.value);
     }
 }
 
@@ -775,10 +781,10 @@ impl Stage {
         match self.kind {
             StageKind::Stt => self
                 .set(semconv::STT_TRANSCRIPT, text.to_string())
-                .content(openinference::OUTPUT_VALUE, text),
+                .value(Side::Output, text),
             StageKind::S2s => self
                 .set(semconv::STT_TRANSCRIPT, text.to_string())
-                .content(openinference::INPUT_VALUE, text),
+                .value(Side::Input, text),
             StageKind::Llm => {
                 self.with_llm(|c| c.output = Some(text.to_string()));
                 self.set(semconv::LLM_RESPONSE_TEXT, text.to_string())
@@ -786,10 +792,10 @@ impl Stage {
             StageKind::Tts => self
                 .set(semconv::TEXT, text.to_string())
                 .set(semconv::TTS_CHARACTERS, text.chars().count() as i64)
-                .content(openinference::INPUT_VALUE, text),
+                .value(Side::Input, text),
             StageKind::Tool => self
                 .set(semconv::FUNCTION_OUTPUT, text.to_string())
-                .content(openinference::OUTPUT_VALUE, text)
+                .value(Side::Output, text)
                 .content(genai::TOOL_CALL_RESULT, text),
         }
     }
@@ -802,7 +808,7 @@ impl Stage {
         match self.kind {
             StageKind::Tool => self
                 .set(semconv::FUNCTION_INPUT, input.to_string())
-                .content(openinference::INPUT_VALUE, input)
+                .value(Side::Input, input)
                 .content(genai::TOOL_CALL_ARGUMENTS, input),
             StageKind::Llm => self.with_llm(|c| c.input = Some(input.to_string())),
             StageKind::Stt | StageKind::Tts | StageKind::S2s => self,
@@ -830,6 +836,14 @@ impl Stage {
     fn with_llm(&self, update: impl FnOnce(&mut LlmContent)) -> &Self {
         if self.capture && self.kind == StageKind::Llm {
             update(&mut self.llm.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+        self
+    }
+
+    /// `input.value` / `output.value`, written only when content capture is on.
+    fn value(&self, side: Side, text: &str) -> &Self {
+        if self.capture {
+            set_value(&self.span, side, text);
         }
         self
     }

@@ -18,9 +18,10 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use opentelemetry::KeyValue;
 use serde_json::{json, Value};
 
-use crate::semconv::genai;
+use crate::semconv::{genai, openinference};
 
 /// The process-wide default: not decided yet, off, on.
 static CAPTURE: AtomicU8 = AtomicU8::new(UNSET);
@@ -58,6 +59,35 @@ pub(crate) fn capture_default() -> bool {
 /// Sets the default (the pipeline does, from its [`Config`](super::Config)).
 pub(crate) fn set_capture_default(on: bool) {
     CAPTURE.store(if on { ON } else { OFF }, Ordering::Relaxed);
+}
+
+/// Which side of a span a text belongs to (OpenInference's `input.*` / `output.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Input,
+    Output,
+}
+
+/// `input.value` or `output.value` with its mime type: JSON for a JSON object or array (a
+/// tool's arguments), text otherwise (a transcript that happens to be a number stays text).
+pub(crate) fn value(side: Side, text: &str) -> [KeyValue; 2] {
+    let json = matches!(
+        serde_json::from_str::<Value>(text),
+        Ok(Value::Object(_) | Value::Array(_))
+    );
+    let mime = if json {
+        openinference::MIME_JSON
+    } else {
+        openinference::MIME_TEXT
+    };
+    let (value_key, mime_key) = match side {
+        Side::Input => (openinference::INPUT_VALUE, openinference::INPUT_MIME_TYPE),
+        Side::Output => (openinference::OUTPUT_VALUE, openinference::OUTPUT_MIME_TYPE),
+    };
+    [
+        KeyValue::new(value_key, text.to_string()),
+        KeyValue::new(mime_key, mime),
+    ]
 }
 
 fn text_part(text: &str) -> Value {
@@ -125,6 +155,17 @@ mod tests {
 
     fn parse(s: &str) -> Value {
         serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn values_say_their_mime_type() {
+        let [v, m] = value(Side::Output, r#"{"status":"shipped"}"#);
+        assert_eq!(v.key.as_str(), openinference::OUTPUT_VALUE);
+        assert_eq!(m.value.as_str(), openinference::MIME_JSON);
+        let [v, m] = value(Side::Input, "42");
+        assert_eq!(v.key.as_str(), openinference::INPUT_VALUE);
+        assert_eq!(m.key.as_str(), openinference::INPUT_MIME_TYPE);
+        assert_eq!(m.value.as_str(), openinference::MIME_TEXT);
     }
 
     #[test]

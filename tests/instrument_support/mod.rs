@@ -718,6 +718,8 @@ pub const CONTENT_KEYS: &[&str] = &[
     sc::genai::TOOL_CALL_RESULT,
     sc::openinference::INPUT_VALUE,
     sc::openinference::OUTPUT_VALUE,
+    sc::openinference::INPUT_MIME_TYPE,
+    sc::openinference::OUTPUT_MIME_TYPE,
 ];
 
 /// No span carries a content attribute (content capture off).
@@ -770,6 +772,11 @@ pub fn check_rich_call_content(all: &[CapturedSpan], trace_id: &str) {
                 "finish_reason": "stop"}])
     );
     assert_eq!(llm.attr(OUTPUT_VALUE).str(), "Hello!");
+    // Plain text says so: Phoenix would otherwise take an llm span's output for JSON.
+    assert_eq!(
+        llm.attr(sc::openinference::OUTPUT_MIME_TYPE).str(),
+        sc::openinference::MIME_TEXT
+    );
     assert_eq!(tts.attr(INPUT_VALUE).str(), "Hello!");
 
     let stages = children(&spans, turns[1]);
@@ -791,6 +798,10 @@ pub fn check_rich_call_content(all: &[CapturedSpan], trace_id: &str) {
         r#"lookup_order({"id":"A-1"})"#
     );
     assert_eq!(tool.attr(INPUT_VALUE).str(), r#"{"id":"A-1"}"#);
+    assert_eq!(
+        tool.attr(sc::openinference::INPUT_MIME_TYPE).str(),
+        sc::openinference::MIME_JSON
+    );
     assert_eq!(
         tool.attr(sc::genai::TOOL_CALL_ARGUMENTS).str(),
         r#"{"id":"A-1"}"#
