@@ -2,7 +2,8 @@
 # Installs what the tests need besides Rust, idempotently:
 # - Debian: prometheus (a real Prometheus scrapes the receiver in the metrics test), sqlite3;
 # - PyPI, in a venv under target/venv: the OpenTelemetry Python SDK and OTLP exporters (interop
-#   tests) and rotel (an OTLP collector whose binary ships inside the wheel).
+#   tests), rotel (an OTLP collector whose binary ships inside the wheel) and Arize Phoenix (a
+#   trace backend the crate's spans must read right in; about 900 MB, 3 minutes to install).
 # Prints the two paths the tests read: target/venv/bin/python and the rotel binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +24,9 @@ PY_PACKAGES=(
   "opentelemetry-exporter-otlp-proto-grpc==1.45.2"
   "opentelemetry-exporter-otlp-proto-http==1.45.2"
   "rotel==0.0.1a15"
+  "arize-phoenix==20.26.1"
 )
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import opentelemetry.sdk, rotel' 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import opentelemetry.sdk, rotel, phoenix' 2>/dev/null; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 fi
