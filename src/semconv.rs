@@ -4,7 +4,8 @@
 //! these names and the receiver reads only these names, so a rename happens in one place. The
 //! names were chosen so that one span stream renders natively in Cekura's and Coval's trace views
 //! (`conversation`/`turn`/`stt`/`llm`/`tts`/`tool_call`), in Pipecat-aware tools (same names,
-//! `metrics.ttfb` in seconds) and in GenAI-aware backends (`gen_ai.*`).
+//! `metrics.ttfb` in seconds), in GenAI-aware backends (`gen_ai.*`) and in OpenInference ones
+//! such as Phoenix (`openinference.*`, `input.value`, `output.value`, `session.id`).
 //!
 //! Units: every duration attribute is a double in **seconds** (OpenTelemetry's convention);
 //! the receiver turns them into integer milliseconds.

@@ -229,7 +229,7 @@ impl CallBuilder {
     /// Whether this call's text is also written to the GenAI and OpenInference content
     /// attributes (`gen_ai.input.messages`, `input.value`, ...), overriding the pipeline's
     /// setting for this call alone (e.g. from the caller's consent). See
-    /// [`content`](super::content) for what is emitted either way.
+    /// [`content`] for what is emitted either way.
     pub fn capture_message_content(mut self, on: bool) -> Self {
         self.capture = Some(on);
         self
@@ -320,33 +320,36 @@ fn warn_missing_id_generator(call_id: &str) {
 /// capture is on.
 #[derive(Debug, Default)]
 struct Transcript {
-    /// Turn index → (user text, agent text).
-    turns: Mutex<BTreeMap<u32, (Option<String>, Option<String>)>>,
+    /// By turn index.
+    turns: Mutex<BTreeMap<u32, TurnText>>,
+}
+
+/// What the user (input) and the agent (output) said in one turn.
+#[derive(Debug, Default)]
+struct TurnText {
+    user: Option<String>,
+    agent: Option<String>,
 }
 
 impl Transcript {
-    fn record(&self, index: u32, user: Option<&str>, agent: Option<&str>) {
+    fn record(&self, index: u32, side: Side, text: &str) {
         let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = turns.entry(index).or_default();
-        if let Some(user) = user {
-            entry.0 = Some(user.to_string());
-        }
-        if let Some(agent) = agent {
-            entry.1 = Some(agent.to_string());
-        }
+        let turn = turns.entry(index).or_default();
+        let slot = match side {
+            Side::Input => &mut turn.user,
+            Side::Output => &mut turn.agent,
+        };
+        *slot = Some(text.to_string());
     }
 
     /// The caller's lines and the agent's lines, one per turn that has one, in turn order.
     fn lines(&self) -> (String, String) {
         let turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
-        let join = |side: fn(&(Option<String>, Option<String>)) -> &Option<String>| {
-            turns
-                .values()
-                .filter_map(|t| side(t).as_deref())
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        (join(|t| &t.0), join(|t| &t.1))
+        let join = |texts: Vec<&str>| texts.join("\n");
+        (
+            join(turns.values().filter_map(|t| t.user.as_deref()).collect()),
+            join(turns.values().filter_map(|t| t.agent.as_deref()).collect()),
+        )
     }
 }
 
@@ -528,7 +531,7 @@ impl TurnSpan {
     pub fn user_text(&self, text: &str) -> &Self {
         self.span.record(semconv::TURN_USER_TEXT, text);
         if let Some(transcript) = &self.transcript {
-            transcript.record(self.index, Some(text), None);
+            transcript.record(self.index, Side::Input, text);
             set_value(&self.span, Side::Input, text);
         }
         self
@@ -538,7 +541,7 @@ impl TurnSpan {
     pub fn agent_text(&self, text: &str) -> &Self {
         self.span.record(semconv::TURN_AGENT_TEXT, text);
         if let Some(transcript) = &self.transcript {
-            transcript.record(self.index, None, Some(text));
+            transcript.record(self.index, Side::Output, text);
             set_value(&self.span, Side::Output, text);
         }
         self

@@ -204,7 +204,7 @@ impl Config {
     /// that LLM trace backends display. Default: off, unless
     /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`, as the GenAI conventions ask.
     /// voicetrace's own text attributes, which the call logs are made of, are emitted either
-    /// way ([`content`](super::content) says which). Building the pipeline makes this the
+    /// way ([`content`] says which). Building the pipeline makes this the
     /// process's default; [`CallBuilder::capture_message_content`](super::CallBuilder::capture_message_content)
     /// overrides it per call.
     pub fn capture_message_content(mut self, on: bool) -> Self {
