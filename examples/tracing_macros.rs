@@ -21,6 +21,7 @@ use voicetrace::semconv;
     skip_all,
     fields(
         gen_ai.operation.name = "chat",
+        openinference.span.kind = "LLM",
         gen_ai.provider.name = "openai",
         gen_ai.request.model = "gpt-4o-mini",
         gen_ai.usage.input_tokens = Empty,
@@ -43,6 +44,7 @@ async fn ask_model(prompt: &str) -> String {
 async fn exchange(index: i64, user_text: &str) {
     let turn = tracing::info_span!(
         "turn",
+        openinference.span.kind = "CHAIN",
         turn.index = index,
         turn.user.text = user_text,
         turn.agent.text = Empty,
@@ -62,6 +64,7 @@ async fn exchange(index: i64, user_text: &str) {
         let tts = tracing::info_span!(
             "tts",
             gen_ai.operation.name = "tts",
+            openinference.span.kind = "LLM",
             gen_ai.provider.name = "cartesia",
             tts.provider = "cartesia",
             text = answer.as_str(),

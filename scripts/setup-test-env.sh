@@ -4,8 +4,9 @@
 #   tests; its promtool checks deploy/prometheus), prometheus-alertmanager (amtool checks
 #   deploy/alertmanager), sqlite3;
 # - PyPI, in a venv under target/venv: the OpenTelemetry Python SDK and OTLP exporters (interop
-#   tests), rotel (an OTLP collector whose binary ships inside the wheel) and maturin (builds
-#   voicetrace's own wheel in scripts/test-install.sh).
+#   tests), rotel (an OTLP collector whose binary ships inside the wheel), maturin (builds
+#   voicetrace's own wheel in scripts/test-install.sh) and Arize Phoenix (a trace backend the
+#   crate's spans must read right in; about 900 MB, 3 minutes to install).
 # Prints the two paths the tests read: target/venv/bin/python and the rotel binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,8 +29,9 @@ PY_PACKAGES=(
   "opentelemetry-exporter-otlp-proto-http==1.45.2"
   "rotel==0.0.1a15"
   "maturin==1.16.0"
+  "arize-phoenix==20.26.1"
 )
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import opentelemetry.sdk, rotel, maturin' 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import opentelemetry.sdk, rotel, maturin, phoenix' 2>/dev/null; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 fi

@@ -4,7 +4,8 @@
 //! these names and the receiver reads only these names, so a rename happens in one place. The
 //! names were chosen so that one span stream renders natively in Cekura's and Coval's trace views
 //! (`conversation`/`turn`/`stt`/`llm`/`tts`/`tool_call`), in Pipecat-aware tools (same names,
-//! `metrics.ttfb` in seconds) and in GenAI-aware backends (`gen_ai.*`).
+//! `metrics.ttfb` in seconds), in GenAI-aware backends (`gen_ai.*`) and in OpenInference ones
+//! such as Phoenix (`openinference.*`, `input.value`, `output.value`, `session.id`).
 //!
 //! Units: every duration attribute is a double in **seconds** (OpenTelemetry's convention);
 //! the receiver turns them into integer milliseconds.
@@ -120,6 +121,9 @@ pub mod usage_legacy {
     /// Audio output tokens (LiveKit).
     pub const OUTPUT_AUDIO_TOKENS: &str = "gen_ai.usage.output_audio_tokens";
 }
+/// The model's answer as text, whatever the content-capture setting (the call log's agent text
+/// when a turn records none; `gen_ai.output.messages` carries it only when capture is on).
+pub const LLM_RESPONSE_TEXT: &str = "llm.response.text";
 /// Why generation stopped (string array).
 pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
 /// LLM request → first chunk (double, seconds).
@@ -267,14 +271,24 @@ pub mod livekit {
     pub const CLOSE_REASON: &str = "lk.close_reason";
 }
 
-/// Names of the OpenTelemetry GenAI semantic conventions used by generic agents.
+/// Names of the OpenTelemetry GenAI semantic conventions used by generic agents. The crate
+/// emits `session.id` on every span, and the message attributes only when content capture is
+/// on (CONVENTIONS.md section 1).
 pub mod genai {
-    /// Session id (a call id when no conversation id is set).
+    /// Session id (a call id when no conversation id is set); the crate sets it to the call id
+    /// on every span (OpenInference and Langfuse group traces into sessions by it).
     pub const SESSION_ID: &str = "session.id";
-    /// Input messages (JSON), the last user message is the user text.
+    /// Input messages (JSON: `[{"role", "parts": [{"type": "text", "content"}]}]`), the last
+    /// user message is the user text.
     pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
-    /// Output messages (JSON), the agent text.
+    /// Output messages (JSON: `[{"role": "assistant", "parts": [...], "finish_reason"}]`), the
+    /// agent text.
     pub const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+    /// The system prompt (JSON: `[{"type": "text", "content"}]`).
+    pub const SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
+    /// The environment variable that turns content capture on (`true`); off by default.
+    pub const CAPTURE_MESSAGE_CONTENT_ENV: &str =
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
     /// Tool call arguments.
     pub const TOOL_CALL_ARGUMENTS: &str = "gen_ai.tool.call.arguments";
     /// Tool call result.
@@ -347,7 +361,11 @@ pub mod alias {
     /// The text a tts span spoke.
     pub const TTS_TEXT: &[&str] = &[super::TEXT, livekit::PII_INPUT_TEXT];
     /// The text an llm span produced.
-    pub const LLM_OUTPUT: &[&str] = &[pipecat::OUTPUT, livekit::PII_RESPONSE_TEXT];
+    pub const LLM_OUTPUT: &[&str] = &[
+        super::LLM_RESPONSE_TEXT,
+        pipecat::OUTPUT,
+        livekit::PII_RESPONSE_TEXT,
+    ];
     /// The agent's reply was interrupted (bool, on a turn span).
     pub const INTERRUPTED: &[&str] = &[super::TURN_WAS_INTERRUPTED, livekit::INTERRUPTED];
 
@@ -415,4 +433,34 @@ pub mod alias {
     pub const INTERRUPTION_STOP: &[&str] = &[super::INTERRUPTION_STOP_LATENCY_SECONDS];
     /// Agent words heard after the user started speaking (int).
     pub const INTERRUPTION_BLEED_THROUGH: &[&str] = &[super::INTERRUPTION_BLEED_THROUGH_WORDS];
+}
+
+/// Names of the OpenInference conventions (Arize Phoenix, Arize AX): what kind of work a span
+/// is, and its text as the trace views display it.
+pub mod openinference {
+    /// The span's kind; Phoenix shows a span without one as `UNKNOWN`. The span macros and
+    /// helpers declare it as a span field of this name.
+    pub const SPAN_KIND: &str = "openinference.span.kind";
+    /// Kind of the `conversation` root: the agent handling the call.
+    pub const KIND_AGENT: &str = "AGENT";
+    /// Kind of a `turn`: a chain of stages.
+    pub const KIND_CHAIN: &str = "CHAIN";
+    /// Kind of `llm` spans, and of `stt`, `tts` and `s2s` too: Phoenix shows an LLM span's
+    /// model, provider, input and output text, a CHAIN span only its input and output.
+    pub const KIND_LLM: &str = "LLM";
+    /// Kind of a `tool_call`.
+    pub const KIND_TOOL: &str = "TOOL";
+    /// The span's input as text (content: only when capture is on).
+    pub const INPUT_VALUE: &str = "input.value";
+    /// The span's output as text (content: only when capture is on).
+    pub const OUTPUT_VALUE: &str = "output.value";
+    /// How to read `input.value`: [`MIME_TEXT`] or [`MIME_JSON`]. Set with every value, or
+    /// Phoenix may guess JSON for plain text.
+    pub const INPUT_MIME_TYPE: &str = "input.mime_type";
+    /// How to read `output.value`.
+    pub const OUTPUT_MIME_TYPE: &str = "output.mime_type";
+    /// Plain text (what people said).
+    pub const MIME_TEXT: &str = "text/plain";
+    /// A JSON object or array (a tool's arguments and result).
+    pub const MIME_JSON: &str = "application/json";
 }

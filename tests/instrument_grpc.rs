@@ -93,6 +93,7 @@ async fn grpc_pipeline_on_a_multi_thread_runtime_loses_and_mixes_nothing() {
         assert_eq!(of_call.len(), 1 + 3 * 3, "{call_id}");
         check_call_spans(&of_call, &call_id, trace_id);
         let root = one(&of_call, sc::SPAN_CONVERSATION);
+        assert_eq!(root.parent_span_id, "", "{call_id}: a real root");
         for turn in children(&of_call, root) {
             let stages = children(&of_call, turn);
             assert_eq!(stages.len(), 2, "{call_id}: stt and llm under each turn");

@@ -28,6 +28,8 @@ fn env_configured_http_json_pipeline_outside_tokio_loses_nothing() {
     std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "3600000");
     std::env::remove_var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     std::env::remove_var("OTEL_SDK_DISABLED");
+    // Content capture is off unless asked for, as the GenAI conventions say.
+    std::env::remove_var(voicetrace::semconv::genai::CAPTURE_MESSAGE_CONTENT_ENV);
 
     let guard = voicetrace::init().unwrap();
     let first = rich_call("call_env_1", None);
@@ -39,6 +41,7 @@ fn env_configured_http_json_pipeline_outside_tokio_loses_nothing() {
     assert_eq!(spans.len(), 2 * RICH_CALL_SPANS);
     check_rich_call(&spans, "call_env_1", &first);
     check_rich_call(&spans, "c0ffee00-1234-4abc-8def-0123456789ab", &second);
+    check_no_content(&spans.iter().collect::<Vec<_>>());
     let resource = &spans[0].resource;
     assert_eq!(
         resource["service.name"],

@@ -6,21 +6,23 @@
 //! spawned task (where `tracing`'s "current span" is lost) still lands in the right turn.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{
     SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::{Context, KeyValue, Value};
-use sha2::{Digest, Sha256};
 use tracing::field::Empty;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::content::{self, Side, ToolCallRequest};
+use super::ids::with_next_trace_id;
 use super::processor::CallIdValue;
-use crate::semconv;
+use crate::semconv::{self, genai, openinference};
 use crate::trace_id::{parse_traceparent, to_hex, trace_id_for_call};
 
 /// Which way the call goes (`call.direction`).
@@ -169,6 +171,7 @@ pub struct CallBuilder {
     id: String,
     attributes: Vec<KeyValue>,
     traceparent: Option<String>,
+    capture: Option<bool>,
 }
 
 impl CallBuilder {
@@ -223,69 +226,130 @@ impl CallBuilder {
         self
     }
 
-    /// Opens the call's root span.
+    /// Whether this call's text is also written to the GenAI and OpenInference content
+    /// attributes (`gen_ai.input.messages`, `input.value`, ...), overriding the pipeline's
+    /// setting for this call alone (e.g. from the caller's consent). See
+    /// [`content`] for what is emitted either way.
+    pub fn capture_message_content(mut self, on: bool) -> Self {
+        self.capture = Some(on);
+        self
+    }
+
+    /// Opens the call's root span: a root (no parent) whose trace id is the one derived from the
+    /// call id, or a child of the incoming `traceparent`.
     pub fn start(self) -> Call {
         let call_id: Arc<str> = Arc::from(self.id.as_str());
         let span = tracing::info_span!(
             parent: None,
             "conversation",
+            openinference.span.kind = openinference::KIND_AGENT,
             conversation.type = semconv::CONVERSATION_TYPE_VOICE,
             gen_ai.conversation.id = %call_id,
             call.end_reason = Empty,
         );
+        let (parent, wanted) = self.parent_context(&call_id);
         // The call id rides in the parent context, so every span below the root is stamped
-        // with it (see `processor`).
-        let parent = self
-            .parent_context(&call_id)
-            .with_value(CallIdValue(call_id.clone()));
-        let trace_id = parent.span().span_context().trace_id();
-        // Fails only when no OpenTelemetry layer is installed (export disabled): then there is
-        // no trace to join and nothing to do.
-        let _ = span.set_parent(parent);
+        // with it (see `processor`). Fails only when no OpenTelemetry layer is installed
+        // (export disabled): then there is no trace and nothing to do.
+        let _ = span.set_parent(parent.with_value(CallIdValue(call_id.clone())));
         for kv in self.attributes {
             span.set_attribute(kv.key, kv.value);
         }
+        // Start the OpenTelemetry span now, on this thread, while the wanted trace id waits
+        // for the id generator (see `ids`); a remote parent gives its own trace id.
+        let started =
+            with_next_trace_id(wanted, || span.context().span().span_context().trace_id());
+        let trace_id = if started == TraceId::INVALID {
+            wanted // no OpenTelemetry layer: nothing is exported
+        } else {
+            if started != wanted {
+                warn_missing_id_generator(&call_id);
+            }
+            started
+        };
+        let capture = self.capture.unwrap_or_else(content::capture_default);
         Call {
             span,
             id: call_id,
             trace_id,
             next_turn: AtomicU32::new(0),
+            capture,
+            transcript: capture.then(|| Arc::new(Transcript::default())),
         }
     }
 
-    /// The remote parent that forces the call's trace id (SDK 0.33 has no other way to choose a
-    /// trace id per span): the incoming traceparent, else the id derived from the call id with
-    /// a span id taken from the same hash.
-    fn parent_context(&self, call_id: &str) -> Context {
+    /// The parent of the call's root and the trace id it must have: the incoming traceparent's
+    /// remote span, else no parent span and the id derived from the call id.
+    fn parent_context(&self, call_id: &str) -> (Context, TraceId) {
         if let Some(header) = &self.traceparent {
             match parse_traceparent(header) {
                 Ok(tp) => {
-                    let flags = TraceFlags::new(tp.flags);
-                    return Context::new().with_remote_span_context(SpanContext::new(
-                        TraceId::from_bytes(tp.trace_id),
+                    let trace_id = TraceId::from_bytes(tp.trace_id);
+                    let remote = SpanContext::new(
+                        trace_id,
                         SpanId::from_bytes(tp.span_id),
-                        flags,
+                        TraceFlags::new(tp.flags),
                         true,
                         TraceState::default(),
-                    ));
+                    );
+                    return (Context::new().with_remote_span_context(remote), trace_id);
                 }
                 Err(e) => tracing::warn!(call_id, error = %e, "ignoring invalid traceparent"),
             }
         }
-        let trace_id = trace_id_for_call(call_id);
-        let digest = Sha256::digest(call_id.as_bytes());
-        let mut span_id = [0u8; 8];
-        span_id.copy_from_slice(&digest[16..24]);
-        if span_id == [0; 8] {
-            span_id[7] = 1;
-        }
-        Context::new().with_remote_span_context(SpanContext::new(
-            TraceId::from_bytes(trace_id),
-            SpanId::from_bytes(span_id),
-            TraceFlags::SAMPLED,
-            true,
-            TraceState::default(),
-        ))
+        (
+            Context::new(),
+            TraceId::from_bytes(trace_id_for_call(call_id)),
+        )
+    }
+}
+
+/// Says once per process that the provider lacks [`CallIdGenerator`](super::CallIdGenerator).
+fn warn_missing_id_generator(call_id: &str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            call_id,
+            "the tracer provider has no voicetrace CallIdGenerator: calls get random trace ids \
+             (add .with_id_generator(voicetrace::instrument::CallIdGenerator::default()))"
+        );
+    }
+}
+
+/// What was said in each turn, kept for the root's `input.value` / `output.value` when content
+/// capture is on.
+#[derive(Debug, Default)]
+struct Transcript {
+    /// By turn index.
+    turns: Mutex<BTreeMap<u32, TurnText>>,
+}
+
+/// What the user (input) and the agent (output) said in one turn.
+#[derive(Debug, Default)]
+struct TurnText {
+    user: Option<String>,
+    agent: Option<String>,
+}
+
+impl Transcript {
+    fn record(&self, index: u32, side: Side, text: &str) {
+        let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
+        let turn = turns.entry(index).or_default();
+        let slot = match side {
+            Side::Input => &mut turn.user,
+            Side::Output => &mut turn.agent,
+        };
+        *slot = Some(text.to_string());
+    }
+
+    /// The caller's lines and the agent's lines, one per turn that has one, in turn order.
+    fn lines(&self) -> (String, String) {
+        let turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
+        let join = |texts: Vec<&str>| texts.join("\n");
+        (
+            join(turns.values().filter_map(|t| t.user.as_deref()).collect()),
+            join(turns.values().filter_map(|t| t.agent.as_deref()).collect()),
+        )
     }
 }
 
@@ -297,6 +361,23 @@ pub struct Call {
     id: Arc<str>,
     trace_id: TraceId,
     next_turn: AtomicU32,
+    capture: bool,
+    transcript: Option<Arc<Transcript>>,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        // The root's text is the whole conversation, known only now.
+        if let Some(transcript) = &self.transcript {
+            let (caller, agent) = transcript.lines();
+            if !caller.is_empty() {
+                set_value(&self.span, Side::Input, &caller);
+            }
+            if !agent.is_empty() {
+                set_value(&self.span, Side::Output, &agent);
+            }
+        }
+    }
 }
 
 impl Call {
@@ -306,6 +387,7 @@ impl Call {
             id: id.into(),
             attributes: Vec::new(),
             traceparent: None,
+            capture: None,
         }
     }
 
@@ -319,7 +401,12 @@ impl Call {
         &self.id
     }
 
-    /// The call's trace id, 32 lowercase hex digits.
+    /// Whether the call's text also goes to the GenAI and OpenInference content attributes.
+    pub fn captures_message_content(&self) -> bool {
+        self.capture
+    }
+
+    /// The call's trace id, 32 lowercase hex digits: the one its spans carry.
     pub fn trace_id(&self) -> String {
         to_hex(&self.trace_id.to_bytes())
     }
@@ -340,6 +427,7 @@ impl Call {
         let span = tracing::info_span!(
             parent: &self.span,
             "turn",
+            openinference.span.kind = openinference::KIND_CHAIN,
             turn.index = index as i64,
             turn.user.text = Empty,
             turn.agent.text = Empty,
@@ -350,6 +438,8 @@ impl Call {
             span,
             index,
             interrupted: AtomicBool::new(false),
+            capture: self.capture,
+            transcript: self.transcript.clone(),
         }
     }
 
@@ -411,6 +501,8 @@ pub struct TurnSpan {
     span: Span,
     index: u32,
     interrupted: AtomicBool,
+    capture: bool,
+    transcript: Option<Arc<Transcript>>,
 }
 
 impl Drop for TurnSpan {
@@ -435,15 +527,23 @@ impl TurnSpan {
         &self.span
     }
 
-    /// What the user said.
+    /// What the user said (`turn.user.text`; with content capture also `input.value`).
     pub fn user_text(&self, text: &str) -> &Self {
         self.span.record(semconv::TURN_USER_TEXT, text);
+        if let Some(transcript) = &self.transcript {
+            transcript.record(self.index, Side::Input, text);
+            set_value(&self.span, Side::Input, text);
+        }
         self
     }
 
-    /// What the agent said.
+    /// What the agent said (`turn.agent.text`; with content capture also `output.value`).
     pub fn agent_text(&self, text: &str) -> &Self {
         self.span.record(semconv::TURN_AGENT_TEXT, text);
+        if let Some(transcript) = &self.transcript {
+            transcript.record(self.index, Side::Output, text);
+            set_value(&self.span, Side::Output, text);
+        }
         self
     }
 
@@ -505,27 +605,27 @@ impl TurnSpan {
 
     /// Starts speech-to-text, at the end of the user's speech.
     pub fn stt(&self) -> Stage {
-        Stage::new(StageKind::Stt, &self.span)
+        Stage::new(StageKind::Stt, &self.span, self.capture)
     }
 
     /// Starts a language-model request.
     pub fn llm(&self) -> Stage {
-        Stage::new(StageKind::Llm, &self.span)
+        Stage::new(StageKind::Llm, &self.span, self.capture)
     }
 
     /// Starts text-to-speech.
     pub fn tts(&self) -> Stage {
-        Stage::new(StageKind::Tts, &self.span)
+        Stage::new(StageKind::Tts, &self.span, self.capture)
     }
 
     /// Starts a speech-to-speech exchange.
     pub fn s2s(&self) -> Stage {
-        Stage::new(StageKind::S2s, &self.span)
+        Stage::new(StageKind::S2s, &self.span, self.capture)
     }
 
     /// Starts a tool execution.
     pub fn tool(&self, name: &str) -> Stage {
-        let stage = Stage::new(StageKind::Tool, &self.span);
+        let stage = Stage::new(StageKind::Tool, &self.span, self.capture);
         stage
             .span
             .set_attribute(semconv::GEN_AI_TOOL_NAME, name.to_string());
@@ -557,10 +657,69 @@ pub struct Stage {
     span: Span,
     kind: StageKind,
     started: Instant,
+    capture: bool,
+    /// An llm request's content, written as JSON when the stage ends (the finish reason and the
+    /// answer may come in any order, and an attribute is written once).
+    llm: Mutex<LlmContent>,
+}
+
+/// What an llm stage was given and answered, for the content attributes.
+#[derive(Debug, Default)]
+struct LlmContent {
+    instructions: Option<String>,
+    input: Option<String>,
+    output: Option<String>,
+    tool_calls: Vec<ToolCallRequest>,
+    finish_reason: Option<String>,
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        if self.capture && self.kind == StageKind::Llm {
+            let content =
+                std::mem::take(self.llm.get_mut().unwrap_or_else(PoisonError::into_inner));
+            write_llm_content(&self.span, content);
+        }
+    }
+}
+
+/// The GenAI messages and OpenInference values of an llm request.
+fn write_llm_content(span: &Span, c: LlmContent) {
+    if let Some(instructions) = &c.instructions {
+        span.set_attribute(
+            genai::SYSTEM_INSTRUCTIONS,
+            content::system_instructions(instructions),
+        );
+    }
+    if let Some(input) = &c.input {
+        span.set_attribute(genai::INPUT_MESSAGES, content::user_message(input));
+    }
+    if let Some(value) = c.input.as_ref().or(c.instructions.as_ref()) {
+        set_value(span, Side::Input, value);
+    }
+    if c.output.is_some() || !c.tool_calls.is_empty() {
+        let text = c.output.as_deref();
+        span.set_attribute(
+            genai::OUTPUT_MESSAGES,
+            content::assistant_message(text, &c.tool_calls, c.finish_reason.as_deref()),
+        );
+        set_value(
+            span,
+            Side::Output,
+            &content::llm_output_value(text, &c.tool_calls),
+        );
+    }
+}
+
+/// OpenInference's `input.value` / `output.value`, with its mime type.
+fn set_value(span: &Span, side: Side, text: &str) {
+    for kv in content::value(side, text) {
+        span.set_attribute(kv.key, kv.value);
+    }
 }
 
 impl Stage {
-    fn new(kind: StageKind, parent: &Span) -> Stage {
+    fn new(kind: StageKind, parent: &Span, capture: bool) -> Stage {
         // One callsite per kind: span names are static in `tracing`.
         let span = match kind {
             StageKind::Stt => crate::stt_span!(parent: parent),
@@ -573,6 +732,8 @@ impl Stage {
             span,
             kind,
             started: Instant::now(),
+            capture,
+            llm: Mutex::new(LlmContent::default()),
         }
     }
 
@@ -614,17 +775,88 @@ impl Stage {
         self
     }
 
-    /// The stage's text: the final transcript (stt, `stt.transcript`), the model's answer (llm),
-    /// the spoken text (tts, `text`, with `tts.characters`).
+    /// The stage's text: the final transcript (stt, s2s: `stt.transcript`), the model's answer
+    /// (llm: `llm.response.text`), the spoken text (tts: `text`, with `tts.characters`), the
+    /// tool's result (tool: `function.output`). With content capture, also the span's
+    /// `output.value` (stt, tool, llm with `gen_ai.output.messages`) or `input.value` (tts: the
+    /// text it speaks; s2s: what the user said), and `gen_ai.tool.call.result` (tool).
     pub fn text(&self, text: &str) -> &Self {
         match self.kind {
-            StageKind::Stt | StageKind::S2s => self.set(semconv::STT_TRANSCRIPT, text.to_string()),
-            StageKind::Llm => self.set(semconv::pipecat::OUTPUT, text.to_string()),
+            StageKind::Stt => self
+                .set(semconv::STT_TRANSCRIPT, text.to_string())
+                .value(Side::Output, text),
+            StageKind::S2s => self
+                .set(semconv::STT_TRANSCRIPT, text.to_string())
+                .value(Side::Input, text),
+            StageKind::Llm => {
+                self.with_llm(|c| c.output = Some(text.to_string()));
+                self.set(semconv::LLM_RESPONSE_TEXT, text.to_string())
+            }
             StageKind::Tts => self
                 .set(semconv::TEXT, text.to_string())
-                .set(semconv::TTS_CHARACTERS, text.chars().count() as i64),
-            StageKind::Tool => self.set(semconv::FUNCTION_OUTPUT, text.to_string()),
+                .set(semconv::TTS_CHARACTERS, text.chars().count() as i64)
+                .value(Side::Input, text),
+            StageKind::Tool => self
+                .set(semconv::FUNCTION_OUTPUT, text.to_string())
+                .value(Side::Output, text)
+                .content(genai::TOOL_CALL_RESULT, text),
         }
+    }
+
+    /// The stage's input text: a tool's arguments (tool: `function.input`; with content capture
+    /// also `input.value` and `gen_ai.tool.call.arguments`), the user message an llm request
+    /// sends (llm, content capture only: `gen_ai.input.messages` and `input.value`). stt, tts
+    /// and s2s take audio: nothing is recorded.
+    pub fn input(&self, input: &str) -> &Self {
+        match self.kind {
+            StageKind::Tool => self
+                .set(semconv::FUNCTION_INPUT, input.to_string())
+                .value(Side::Input, input)
+                .content(genai::TOOL_CALL_ARGUMENTS, input),
+            StageKind::Llm => self.with_llm(|c| c.input = Some(input.to_string())),
+            StageKind::Stt | StageKind::Tts | StageKind::S2s => self,
+        }
+    }
+
+    /// The system prompt of an llm request (content capture only: `gen_ai.system_instructions`,
+    /// and `input.value` when the request has no user message).
+    pub fn instructions(&self, instructions: &str) -> &Self {
+        self.with_llm(|c| c.instructions = Some(instructions.to_string()))
+    }
+
+    /// A tool call the model asked for, with its arguments (JSON as a string) (llm, content
+    /// capture only: a `tool_call` part of `gen_ai.output.messages`).
+    pub fn requests_tool(&self, name: &str, arguments: &str) -> &Self {
+        self.with_llm(|c| {
+            c.tool_calls.push(ToolCallRequest {
+                name: name.to_string(),
+                arguments: arguments.to_string(),
+            })
+        })
+    }
+
+    /// Updates the llm content kept for the end of the stage, when there is any to keep.
+    fn with_llm(&self, update: impl FnOnce(&mut LlmContent)) -> &Self {
+        if self.capture && self.kind == StageKind::Llm {
+            update(&mut self.llm.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+        self
+    }
+
+    /// `input.value` / `output.value`, written only when content capture is on.
+    fn value(&self, side: Side, text: &str) -> &Self {
+        if self.capture {
+            set_value(&self.span, side, text);
+        }
+        self
+    }
+
+    /// A content attribute, written only when content capture is on.
+    fn content(&self, key: &'static str, text: &str) -> &Self {
+        if self.capture {
+            self.set(key, text.to_string());
+        }
+        self
     }
 
     /// `gen_ai.response.model`: the model that answered (llm, s2s).
@@ -634,6 +866,9 @@ impl Stage {
 
     /// `gen_ai.response.finish_reasons` (llm).
     pub fn finish_reasons(&self, reasons: &[&str]) -> &Self {
+        if let Some(first) = reasons.first() {
+            self.with_llm(|c| c.finish_reason = Some(first.to_string()));
+        }
         let reasons: Vec<opentelemetry::StringValue> =
             reasons.iter().map(|r| r.to_string().into()).collect();
         self.set(
@@ -671,11 +906,6 @@ impl Stage {
     /// Spoken language (BCP 47).
     pub fn language(&self, language: &str) -> &Self {
         self.set(semconv::LANGUAGE, language.to_string())
-    }
-
-    /// A tool's arguments (`function.input`).
-    pub fn input(&self, input: &str) -> &Self {
-        self.set(semconv::FUNCTION_INPUT, input.to_string())
     }
 
     /// The TTS output was cut off by a barge-in (`tts.interrupted`).

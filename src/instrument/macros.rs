@@ -1,6 +1,7 @@
 //! Span macros for agents that prefer plain `tracing`: each expands to `tracing::info_span!`
-//! with the stage's name, its `gen_ai.operation.name`, and the fields voicetrace reads declared
-//! as `Empty` so they can be recorded later. Extra fields pass through.
+//! with the stage's name, its `gen_ai.operation.name` and `openinference.span.kind`, and the
+//! fields voicetrace reads declared as `Empty` so they can be recorded later. Extra fields pass
+//! through.
 //!
 //! ```
 //! use std::time::Duration;
@@ -18,11 +19,13 @@
 macro_rules! stt_span {
     (parent: $parent:expr $(, $($field:tt)*)?) => {
         ::tracing::info_span!(parent: $parent, "stt", gen_ai.operation.name = "stt",
+            openinference.span.kind = $crate::semconv::openinference::KIND_LLM,
             gen_ai.provider.name = ::tracing::field::Empty, gen_ai.request.model = ::tracing::field::Empty,
             metrics.ttfb = ::tracing::field::Empty $(, $($field)*)?)
     };
     ($($field:tt)*) => {
         ::tracing::info_span!("stt", gen_ai.operation.name = "stt",
+            openinference.span.kind = $crate::semconv::openinference::KIND_LLM,
             gen_ai.provider.name = ::tracing::field::Empty, gen_ai.request.model = ::tracing::field::Empty,
             metrics.ttfb = ::tracing::field::Empty, $($field)*)
     };
@@ -33,11 +36,13 @@ macro_rules! stt_span {
 macro_rules! llm_span {
     (parent: $parent:expr $(, $($field:tt)*)?) => {
         ::tracing::info_span!(parent: $parent, "llm", gen_ai.operation.name = "chat",
+            openinference.span.kind = $crate::semconv::openinference::KIND_LLM,
             gen_ai.provider.name = ::tracing::field::Empty, gen_ai.request.model = ::tracing::field::Empty,
             metrics.ttfb = ::tracing::field::Empty $(, $($field)*)?)
     };
     ($($field:tt)*) => {
         ::tracing::info_span!("llm", gen_ai.operation.name = "chat",
+            openinference.span.kind = $crate::semconv::openinference::KIND_LLM,
             gen_ai.provider.name = ::tracing::field::Empty, gen_ai.request.model = ::tracing::field::Empty,
             metrics.ttfb = ::tracing::field::Empty, $($field)*)
     };
@@ -48,11 +53,13 @@ macro_rules! llm_span {
 macro_rules! tts_span {
     (parent: $parent:expr $(, $($field:tt)*)?) => {
         ::tracing::info_span!(parent: $parent, "tts", gen_ai.operation.name = "tts",
+            openinference.span.kind = $crate::semconv::openinference::KIND_LLM,
             gen_ai.provider.name = ::tracing::field::Empty, gen_ai.request.model = ::tracing::field::Empty,
             metrics.ttfb = ::tracing::field::Empty $(, $($field)*)?)
     };
     ($($field:tt)*) => {
         ::tracing::info_span!("tts", gen_ai.operation.name = "tts",
+            openinference.span.kind = $crate::semconv::openinference::KIND_LLM,
             gen_ai.provider.name = ::tracing::field::Empty, gen_ai.request.model = ::tracing::field::Empty,
             metrics.ttfb = ::tracing::field::Empty, $($field)*)
     };
@@ -63,11 +70,13 @@ macro_rules! tts_span {
 macro_rules! tool_span {
     (parent: $parent:expr $(, $($field:tt)*)?) => {
         ::tracing::info_span!(parent: $parent, "tool_call", gen_ai.operation.name = "execute_tool",
+            openinference.span.kind = $crate::semconv::openinference::KIND_TOOL,
             gen_ai.provider.name = ::tracing::field::Empty, gen_ai.request.model = ::tracing::field::Empty,
             metrics.ttfb = ::tracing::field::Empty $(, $($field)*)?)
     };
     ($($field:tt)*) => {
         ::tracing::info_span!("tool_call", gen_ai.operation.name = "execute_tool",
+            openinference.span.kind = $crate::semconv::openinference::KIND_TOOL,
             gen_ai.provider.name = ::tracing::field::Empty, gen_ai.request.model = ::tracing::field::Empty,
             metrics.ttfb = ::tracing::field::Empty, $($field)*)
     };
@@ -78,11 +87,13 @@ macro_rules! tool_span {
 macro_rules! s2s_span {
     (parent: $parent:expr $(, $($field:tt)*)?) => {
         ::tracing::info_span!(parent: $parent, "s2s", gen_ai.operation.name = "s2s",
+            openinference.span.kind = $crate::semconv::openinference::KIND_LLM,
             gen_ai.provider.name = ::tracing::field::Empty, gen_ai.request.model = ::tracing::field::Empty,
             metrics.ttfb = ::tracing::field::Empty $(, $($field)*)?)
     };
     ($($field:tt)*) => {
         ::tracing::info_span!("s2s", gen_ai.operation.name = "s2s",
+            openinference.span.kind = $crate::semconv::openinference::KIND_LLM,
             gen_ai.provider.name = ::tracing::field::Empty, gen_ai.request.model = ::tracing::field::Empty,
             metrics.ttfb = ::tracing::field::Empty, $($field)*)
     };

@@ -4,8 +4,12 @@
 //!   from the standard environment variables; the [`VoicetraceGuard`] flushes on drop.
 //! - [`call`]: typed helpers ([`Call`], [`TurnSpan`], [`Stage`]) that emit the spans and
 //!   attributes of [`semconv`](crate::semconv), with the call's trace id derived from its id.
-//! - [`processor`]: stamps `conversation.id` on every span of an open call, including plain
-//!   `tracing` spans.
+//! - [`ids`]: [`CallIdGenerator`], which gives a call's root span (a real root, with no parent)
+//!   the trace id derived from the call id.
+//! - [`processor`]: stamps `conversation.id` and `session.id` on every span of an open call,
+//!   including plain `tracing` spans.
+//! - [`content`]: whether text is copied into the GenAI and OpenInference content attributes
+//!   (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`, off by default), and their JSON.
 //! - the span macros ([`stt_span!`](crate::stt_span), [`llm_span!`](crate::llm_span), ...) for
 //!   agents that prefer plain `tracing`.
 //!
@@ -18,14 +22,18 @@
 //! plain `tracing` instead and export exactly the same spans (the tests compare the two). Three
 //! rules:
 //!
-//! 1. **Open the call with [`Call`]** (or give your root span a parent context carrying a
-//!    [`CallIdValue`]): that fixes the trace id from the call id and makes
-//!    [`CallIdProcessor`] stamp `conversation.id` on every span below it, plain ones included.
+//! 1. **Open the call with [`Call`]**: its root span is a real root whose trace id is derived
+//!    from the call id ([`CallIdGenerator`]), and [`CallIdProcessor`] stamps `conversation.id`
+//!    and `session.id` on every span below it, plain ones included. (A root span of your own
+//!    given a parent context carrying a [`CallIdValue`] gets the stamps, but a random trace
+//!    id.)
 //! 2. **Name spans and fields as [`semconv`](crate::semconv) does**, and declare the fields
 //!    recorded later as `tracing::field::Empty` (`tracing` drops records of undeclared fields):
 //!    `#[tracing::instrument(name = "llm", skip_all, fields(gen_ai.operation.name = "chat",
-//!    metrics.ttfb = tracing::field::Empty))]`, or `info_span!("tts", gen_ai.operation.name =
-//!    "tts", metrics.ttfb = Empty)`. The macros [`stt_span!`](crate::stt_span),
+//!    openinference.span.kind = "LLM", metrics.ttfb = tracing::field::Empty))]`, or
+//!    `info_span!("tts", gen_ai.operation.name = "tts", openinference.span.kind = "LLM",
+//!    metrics.ttfb = Empty)` (`turn` spans are `"CHAIN"`, `tool_call` spans `"TOOL"`: without a
+//!    kind Phoenix shows a span as UNKNOWN). The macros [`stt_span!`](crate::stt_span),
 //!    [`llm_span!`](crate::llm_span), [`tts_span!`](crate::tts_span),
 //!    [`tool_span!`](crate::tool_span) and [`s2s_span!`](crate::s2s_span) write those
 //!    declarations for you. Durations are seconds as `f64`:
@@ -56,6 +64,8 @@
 //! ```
 
 pub mod call;
+pub mod content;
+pub mod ids;
 mod macros;
 pub mod pipeline;
 pub mod processor;
@@ -65,5 +75,6 @@ pub use call::{
     log_event, log_event_on, log_metric, log_metric_on, record_ttfb, Call, CallBuilder, Direction,
     EndReason, Interruption, MetricValue, Stage, StageKind, TurnSpan,
 };
+pub use ids::CallIdGenerator;
 pub use pipeline::{init, otel_layer, Config, InitError, Protocol, VoicetraceGuard};
 pub use processor::{CallIdProcessor, CallIdValue};

@@ -28,6 +28,8 @@ use opentelemetry_sdk::Resource;
 use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
+use super::content;
+use super::ids::CallIdGenerator;
 use super::processor::CallIdProcessor;
 
 /// Default service name when neither the builder nor `OTEL_SERVICE_NAME` names one.
@@ -134,6 +136,7 @@ pub struct Config {
     log_filter: Option<String>,
     export_filter: Option<String>,
     fmt_output: bool,
+    capture_message_content: bool,
 }
 
 impl Default for Config {
@@ -143,7 +146,9 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads the standard variables. The exporter itself also reads
+    /// Reads the standard variables, and
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (see
+    /// [`Config::capture_message_content`]). The exporter itself also reads
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
     /// `OTEL_EXPORTER_OTLP_HEADERS` and `_TIMEOUT`; the resource reads `OTEL_SERVICE_NAME` and
     /// `OTEL_RESOURCE_ATTRIBUTES`. Here: `OTEL_SDK_DISABLED`, `OTEL_EXPORTER_OTLP_PROTOCOL`
@@ -183,6 +188,7 @@ impl Config {
             log_filter: None,
             export_filter: None,
             fmt_output: true,
+            capture_message_content: content::capture_from_env(),
         }
     }
 
@@ -253,6 +259,19 @@ impl Config {
         self
     }
 
+    /// Whether calls copy their text into the GenAI and OpenInference content attributes
+    /// (`gen_ai.input.messages`, `gen_ai.output.messages`, `input.value`, `output.value`, ...)
+    /// that LLM trace backends display. Default: off, unless
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`, as the GenAI conventions ask.
+    /// voicetrace's own text attributes, which the call logs are made of, are emitted either
+    /// way ([`content`] says which). Building the pipeline makes this the
+    /// process's default; [`CallBuilder::capture_message_content`](super::CallBuilder::capture_message_content)
+    /// overrides it per call.
+    pub fn capture_message_content(mut self, on: bool) -> Self {
+        self.capture_message_content = on;
+        self
+    }
+
     /// For [`Config::init`]: also print log lines to stderr (default true).
     pub fn fmt_output(mut self, on: bool) -> Self {
         self.fmt_output = on;
@@ -304,6 +323,7 @@ impl Config {
     where
         S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
     {
+        content::set_capture_default(self.capture_message_content);
         if self.disabled {
             return Ok((None, VoicetraceGuard { inner: None }));
         }
@@ -365,6 +385,8 @@ impl Config {
                 .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
         );
         Ok(SdkTracerProvider::builder()
+            // A call's root gets the trace id derived from its call id (see `ids`).
+            .with_id_generator(CallIdGenerator::default())
             // First, so the batch processor exports spans that already carry the call id.
             .with_span_processor(CallIdProcessor)
             .with_span_processor(processor)

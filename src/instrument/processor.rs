@@ -1,4 +1,5 @@
-//! Puts the call id on every span of a call.
+//! Puts the call id on every span of a call: `conversation.id`, and `session.id` (the name
+//! OpenInference and Langfuse group a session's traces by).
 //!
 //! CONVENTIONS.md asks for `conversation.id` on every span, including spans an agent writes
 //! with plain `tracing` macros that know nothing of the call. [`Call`](super::Call) parents its
@@ -25,10 +26,12 @@ use crate::semconv;
 #[derive(Debug, Clone)]
 pub struct CallIdValue(pub Arc<str>);
 
-/// Stamps `conversation.id` on every span whose parent context carries a [`CallIdValue`].
+/// Stamps `conversation.id` and `session.id` on every span whose parent context carries a
+/// [`CallIdValue`].
 ///
 /// [`init`](super::init) installs it; an application that builds its own `SdkTracerProvider`
-/// adds it first: `.with_span_processor(CallIdProcessor)`.
+/// adds it first, `.with_span_processor(CallIdProcessor)`, beside
+/// `.with_id_generator(CallIdGenerator::default())` (see [`CallIdGenerator`](super::CallIdGenerator)).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CallIdProcessor;
 
@@ -37,6 +40,10 @@ impl SpanProcessor for CallIdProcessor {
         if let Some(CallIdValue(call_id)) = cx.get::<CallIdValue>() {
             span.set_attribute(KeyValue::new(
                 semconv::CONVERSATION_ID,
+                Value::from(call_id.clone()),
+            ));
+            span.set_attribute(KeyValue::new(
+                semconv::genai::SESSION_ID,
                 Value::from(call_id.clone()),
             ));
         }

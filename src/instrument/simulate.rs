@@ -131,8 +131,12 @@ const SCRIPT: &[(&str, &str)] = &[
     ),
 ];
 const GREETING: &str = "Hello! Thanks for calling Acme support. How can I help you today?";
-/// The tool the agent calls on the tool exchange.
+/// The agent's system prompt (the greeting's only input).
+const INSTRUCTIONS: &str =
+    "You are Acme's phone support agent. Greet the caller, then help with their order. Be brief.";
+/// The tool the agent calls on the tool exchange, and its arguments.
 const TOOL_NAME: &str = "lookup_order";
+const TOOL_ARGUMENTS: &str = r#"{"order_id":"A-1042"}"#;
 
 /// Runs `config.calls` calls concurrently and returns them in index order. Needs a tokio
 /// runtime (any flavour); spans go wherever the installed subscriber sends them.
@@ -254,9 +258,14 @@ async fn greeting(call: &Call, config: &SimConfig, plan: &mut Plan) -> Simulated
     let llm_ttfb = plan.around(config.llm);
     let tts_ttfb = plan.around(config.tts);
     let llm = turn.llm();
-    llm.provider("openai").model("gpt-4o-mini");
+    llm.provider("openai")
+        .model("gpt-4o-mini")
+        .instructions(INSTRUCTIONS);
     plan.pause(llm_ttfb).await;
-    llm.ttfb(llm_ttfb).text(GREETING).usage(180, 16);
+    llm.ttfb(llm_ttfb)
+        .text(GREETING)
+        .usage(180, 16)
+        .finish_reasons(&["stop"]);
     llm.end();
     let tts = turn.tts();
     tts.provider("cartesia")
@@ -311,7 +320,10 @@ async fn user_exchange(
     // LLM: request → first token; a tool call means a second request after the tool ran.
     let llm_ttfb = plan.around(config.llm);
     let llm = turn.llm();
-    llm.provider("openai").model("gpt-4o-mini");
+    llm.provider("openai")
+        .model("gpt-4o-mini")
+        .instructions(INSTRUCTIONS)
+        .input(user_text);
     let input_tokens = 400 + 60 * exchange as u64;
     async {
         tracing::info!(exchange, input_tokens, "asking the model");
@@ -322,17 +334,23 @@ async fn user_exchange(
     llm.ttfb(llm_ttfb).response_model("gpt-4o-mini-2024-07-18");
     let mut tools = Vec::new();
     if kind.tool {
-        llm.usage(input_tokens, 12).finish_reasons(&["tool_calls"]);
+        llm.requests_tool(TOOL_NAME, TOOL_ARGUMENTS)
+            .usage(input_tokens, 12)
+            .finish_reasons(&["tool_calls"]);
         llm.end();
         let tool_time = plan.around(Duration::from_millis(120));
         let tool = turn.tool(TOOL_NAME);
-        tool.input(r#"{"order_id":"A-1042"}"#);
+        tool.input(TOOL_ARGUMENTS);
         plan.pause(tool_time).await;
         tool.text(r#"{"status":"shipped","eta":"Thursday"}"#);
         tool.end();
         tools.push(TOOL_NAME.to_string());
         let second = turn.llm();
-        second.provider("openai").model("gpt-4o-mini");
+        second
+            .provider("openai")
+            .model("gpt-4o-mini")
+            .instructions(INSTRUCTIONS)
+            .input(user_text);
         let second_ttfb = plan.around(config.llm);
         plan.pause(second_ttfb).await;
         second

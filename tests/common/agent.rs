@@ -93,6 +93,11 @@ pub fn assert_simulated(log: &CallLog, call: &SimulatedCall) {
         assert_eq!(got.latency_ms, want.latency_ms, "{at}: latencyMs");
         assert_eq!(got.interrupted, want.interrupted, "{at}: interrupted");
         assert_eq!(got.user_text, want.user_text, "{at}: userText");
+        assert_eq!(
+            got.text.as_deref(),
+            Some(want.agent_text.as_str()),
+            "{at}: text"
+        );
         let tools: Vec<&str> = got.tools.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(tools, want.tools, "{at}: tools");
     }

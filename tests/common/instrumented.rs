@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tracing::field::Empty;
 use voicetrace::instrument::simulate::SimulatedCall;
-use voicetrace::instrument::{Call, Direction, EndReason, Interruption};
+use voicetrace::instrument::{Call, CallBuilder, Direction, EndReason, Interruption};
 use voicetrace::semconv as sc;
 
 use super::capture::{children, of_trace, one, CapturedSpan, Val};
@@ -22,9 +22,28 @@ fn d(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
 
-/// Every span of a call: the trace id, `conversation.id`, no attribute written twice.
+/// The OpenInference kind of each span the conventions name.
+pub fn expected_kind(span_name: &str) -> Option<&'static str> {
+    use sc::openinference as oi;
+    match span_name {
+        sc::SPAN_CONVERSATION => Some(oi::KIND_AGENT),
+        sc::SPAN_TURN => Some(oi::KIND_CHAIN),
+        sc::SPAN_STT | sc::SPAN_LLM | sc::SPAN_TTS | sc::SPAN_S2S => Some(oi::KIND_LLM),
+        sc::SPAN_TOOL_CALL => Some(oi::KIND_TOOL),
+        _ => None,
+    }
+}
+
+/// Every span of a call: the trace id, `conversation.id` and `session.id`, the OpenInference
+/// kind of the named spans, one root without a parent among them, no attribute written twice.
 pub fn check_call_spans(spans: &[&CapturedSpan], call_id: &str, trace_id: &str) {
     assert!(!spans.is_empty(), "no spans for call {call_id}");
+    let roots: Vec<&str> = spans
+        .iter()
+        .filter(|s| !spans.iter().any(|p| p.span_id == s.parent_span_id))
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(roots, [sc::SPAN_CONVERSATION], "the call's one root");
     for s in spans {
         assert_eq!(s.trace_id, trace_id, "{} of {call_id}", s.name);
         assert_eq!(
@@ -33,6 +52,20 @@ pub fn check_call_spans(spans: &[&CapturedSpan], call_id: &str, trace_id: &str) 
             "conversation.id on {} of {call_id}",
             s.name
         );
+        assert_eq!(
+            s.attrs.get(sc::genai::SESSION_ID),
+            Some(&Val::Str(call_id.to_string())),
+            "session.id on {} of {call_id}",
+            s.name
+        );
+        if let Some(kind) = expected_kind(&s.name) {
+            assert_eq!(
+                s.attrs.get(sc::openinference::SPAN_KIND),
+                Some(&Val::Str(kind.to_string())),
+                "kind of {}",
+                s.name
+            );
+        }
         let mut keys: Vec<&str> = s.attr_list.iter().map(|(k, _)| k.as_str()).collect();
         keys.sort_unstable();
         let before = keys.len();
@@ -51,6 +84,11 @@ pub fn check_call_spans(spans: &[&CapturedSpan], call_id: &str, trace_id: &str) 
 /// Spans: conversation, 3 turns, greeting llm + tts, exchange stt + llm (with a plain `tracing`
 /// child span and an `info!` line) + tool_call + tts, a failed stt: 12 spans.
 pub fn rich_call(call_id: &str, traceparent: Option<&str>) -> String {
+    rich_call_from(rich_builder(call_id, traceparent))
+}
+
+/// The builder [`rich_call`] starts from, for a test to adjust.
+pub fn rich_builder(call_id: &str, traceparent: Option<&str>) -> CallBuilder {
     let mut builder = Call::builder(call_id)
         .agent_id("agent-7")
         .agent_name("Support bot")
@@ -62,6 +100,11 @@ pub fn rich_call(call_id: &str, traceparent: Option<&str>) -> String {
     if let Some(tp) = traceparent {
         builder = builder.traceparent(tp);
     }
+    builder
+}
+
+/// [`rich_call`] from a given builder.
+pub fn rich_call_from(builder: CallBuilder) -> String {
     let call = builder.start();
     call.log_event(
         "call_connected",
@@ -75,7 +118,9 @@ pub fn rich_call(call_id: &str, traceparent: Option<&str>) -> String {
         let llm = greet.llm();
         llm.provider("openai")
             .model("gpt-4o-mini")
+            .instructions("Be brief.")
             .ttfb(d(420))
+            .text("Hello!")
             .usage(100, 8);
         llm.end();
         let tts = greet.tts();
@@ -99,14 +144,19 @@ pub fn rich_call(call_id: &str, traceparent: Option<&str>) -> String {
             .language("en-US");
         stt.end();
         let llm = turn.llm();
-        llm.provider("openai").model("gpt-4o-mini").ttfb(d(333));
+        llm.provider("openai")
+            .model("gpt-4o-mini")
+            .input("Where is my order?")
+            .ttfb(d(333));
         {
             let _entered = llm.span().enter();
             tracing::info!(order = "A-1", "looking up the order");
             let plain = tracing::info_span!("vector_search", top_k = 3);
             let _p = plain.enter();
         }
-        llm.usage(500, 20).finish_reasons(&["tool_calls"]);
+        llm.requests_tool("lookup_order", r#"{"id":"A-1"}"#)
+            .usage(500, 20)
+            .finish_reasons(&["tool_calls"]);
         llm.end();
         let tool = turn.tool("lookup_order");
         tool.input(r#"{"id":"A-1"}"#)
@@ -152,7 +202,7 @@ pub fn check_rich_call(all: &[CapturedSpan], call_id: &str, trace_id: &str) {
     let root = one(&spans, sc::SPAN_CONVERSATION);
     assert!(
         !spans.iter().any(|s| s.span_id == root.parent_span_id),
-        "the root's parent is remote"
+        "the root's parent, if any, is remote"
     );
     assert_eq!(root.attr(sc::CONVERSATION_TYPE).str(), "voice");
     assert_eq!(root.attr(sc::GEN_AI_CONVERSATION_ID).str(), call_id);
@@ -192,6 +242,11 @@ pub fn check_rich_call(all: &[CapturedSpan], call_id: &str, trace_id: &str) {
     assert_eq!(
         greet.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
         ["llm", "tts"]
+    );
+    assert_eq!(greet[0].attr(sc::LLM_RESPONSE_TEXT).str(), "Hello!");
+    assert!(
+        !greet[0].attrs.contains_key(sc::pipecat::OUTPUT),
+        "no bare `output`: it collides with OpenInference's output.*"
     );
     assert_eq!(ms(greet[0].attr(sc::METRICS_TTFB).double()), 420);
     assert_eq!(ms(greet[1].attr(sc::METRICS_TTFB).double()), 180);
@@ -286,6 +341,111 @@ pub fn check_rich_call(all: &[CapturedSpan], call_id: &str, trace_id: &str) {
     );
 }
 
+/// The content attributes that only content capture emits.
+pub const CONTENT_KEYS: &[&str] = &[
+    sc::genai::INPUT_MESSAGES,
+    sc::genai::OUTPUT_MESSAGES,
+    sc::genai::SYSTEM_INSTRUCTIONS,
+    sc::genai::TOOL_CALL_ARGUMENTS,
+    sc::genai::TOOL_CALL_RESULT,
+    sc::openinference::INPUT_VALUE,
+    sc::openinference::OUTPUT_VALUE,
+    sc::openinference::INPUT_MIME_TYPE,
+    sc::openinference::OUTPUT_MIME_TYPE,
+];
+
+/// No span carries a content attribute (content capture off).
+pub fn check_no_content(spans: &[&CapturedSpan]) {
+    for s in spans {
+        for key in CONTENT_KEYS {
+            assert!(
+                !s.attrs.contains_key(*key),
+                "{key} on {} with capture off",
+                s.name
+            );
+        }
+    }
+}
+
+fn json_attr(span: &CapturedSpan, key: &str) -> serde_json::Value {
+    serde_json::from_str(span.attr(key).str())
+        .unwrap_or_else(|e| panic!("{key} of {} is not JSON: {e}", span.name))
+}
+
+/// The content attributes of [`rich_call`] with content capture on: every text where GenAI
+/// and OpenInference backends read it, in the GenAI JSON shapes.
+pub fn check_rich_call_content(all: &[CapturedSpan], trace_id: &str) {
+    use sc::openinference::{INPUT_VALUE, OUTPUT_VALUE};
+    use serde_json::json;
+    let spans = of_trace(all, trace_id);
+    let root = one(&spans, sc::SPAN_CONVERSATION);
+    assert_eq!(root.attr(INPUT_VALUE).str(), "Where is my order?");
+    assert_eq!(root.attr(OUTPUT_VALUE).str(), "Hello!\nIt ships today.");
+    let turns = children(&spans, root);
+    assert!(
+        !turns[0].attrs.contains_key(INPUT_VALUE),
+        "a greeting has no input"
+    );
+    assert_eq!(turns[0].attr(OUTPUT_VALUE).str(), "Hello!");
+    assert_eq!(turns[1].attr(INPUT_VALUE).str(), "Where is my order?");
+    assert_eq!(turns[1].attr(OUTPUT_VALUE).str(), "It ships today.");
+
+    let greet = children(&spans, turns[0]);
+    let (llm, tts) = (greet[0], greet[1]);
+    assert_eq!(
+        json_attr(llm, sc::genai::SYSTEM_INSTRUCTIONS),
+        json!([{"type": "text", "content": "Be brief."}])
+    );
+    assert!(!llm.attrs.contains_key(sc::genai::INPUT_MESSAGES));
+    assert_eq!(llm.attr(INPUT_VALUE).str(), "Be brief.");
+    assert_eq!(
+        json_attr(llm, sc::genai::OUTPUT_MESSAGES),
+        json!([{"role": "assistant", "parts": [{"type": "text", "content": "Hello!"}],
+                "finish_reason": "stop"}])
+    );
+    assert_eq!(llm.attr(OUTPUT_VALUE).str(), "Hello!");
+    // Plain text says so: Phoenix would otherwise take an llm span's output for JSON.
+    assert_eq!(
+        llm.attr(sc::openinference::OUTPUT_MIME_TYPE).str(),
+        sc::openinference::MIME_TEXT
+    );
+    assert_eq!(tts.attr(INPUT_VALUE).str(), "Hello!");
+
+    let stages = children(&spans, turns[1]);
+    let (stt, llm, tool, tts) = (stages[0], stages[1], stages[2], stages[3]);
+    assert_eq!(stt.attr(OUTPUT_VALUE).str(), "Where is my order?");
+    assert_eq!(
+        json_attr(llm, sc::genai::INPUT_MESSAGES),
+        json!([{"role": "user", "parts": [{"type": "text", "content": "Where is my order?"}]}])
+    );
+    assert_eq!(llm.attr(INPUT_VALUE).str(), "Where is my order?");
+    assert_eq!(
+        json_attr(llm, sc::genai::OUTPUT_MESSAGES),
+        json!([{"role": "assistant",
+                "parts": [{"type": "tool_call", "name": "lookup_order", "arguments": {"id": "A-1"}}],
+                "finish_reason": "tool_calls"}])
+    );
+    assert_eq!(
+        llm.attr(OUTPUT_VALUE).str(),
+        r#"lookup_order({"id":"A-1"})"#
+    );
+    assert_eq!(tool.attr(INPUT_VALUE).str(), r#"{"id":"A-1"}"#);
+    assert_eq!(
+        tool.attr(sc::openinference::INPUT_MIME_TYPE).str(),
+        sc::openinference::MIME_JSON
+    );
+    assert_eq!(
+        tool.attr(sc::genai::TOOL_CALL_ARGUMENTS).str(),
+        r#"{"id":"A-1"}"#
+    );
+    assert_eq!(tool.attr(OUTPUT_VALUE).str(), r#"{"status":"shipped"}"#);
+    assert_eq!(
+        tool.attr(sc::genai::TOOL_CALL_RESULT).str(),
+        r#"{"status":"shipped"}"#
+    );
+    assert_eq!(tts.attr(INPUT_VALUE).str(), "It ships today.");
+}
+
 /// Checks that the spans of each simulated call give exactly the figures [`SimulatedCall`]
 /// promises, by the rules of CONVENTIONS.md section 4.
 pub fn check_simulated(all: &[CapturedSpan], calls: &[SimulatedCall]) {
@@ -369,6 +529,7 @@ pub fn macro_call(call_id: &str) -> String {
     {
         let turn = tracing::info_span!(
             "turn",
+            openinference.span.kind = "CHAIN",
             turn.index = 0i64,
             turn.user.text = "Book a table",
             turn.agent.text = "Done, see you at eight.",
@@ -391,6 +552,7 @@ pub fn macro_call(call_id: &str) -> String {
         let tts = tracing::info_span!(
             "tts",
             gen_ai.operation.name = "tts",
+            openinference.span.kind = "LLM",
             gen_ai.provider.name = "cartesia",
             tts.provider = "cartesia",
             text = "Done, see you at eight.",
@@ -410,6 +572,7 @@ pub fn macro_call(call_id: &str) -> String {
     skip_all,
     fields(
         gen_ai.operation.name = "chat",
+        openinference.span.kind = "LLM",
         gen_ai.provider.name = "openai",
         gen_ai.request.model = "gpt-4o-mini",
         metrics.ttfb = Empty,
@@ -467,7 +630,12 @@ pub fn shape(all: &[CapturedSpan], trace_id: &str) -> Vec<String> {
                 .attrs
                 .iter()
                 .filter(|(k, _)| {
-                    k.as_str() != sc::CONVERSATION_ID && k.as_str() != sc::GEN_AI_CONVERSATION_ID
+                    ![
+                        sc::CONVERSATION_ID,
+                        sc::GEN_AI_CONVERSATION_ID,
+                        sc::genai::SESSION_ID,
+                    ]
+                    .contains(&k.as_str())
                 })
                 .map(|(k, v)| format!("{k}={v:?}"))
                 .collect();

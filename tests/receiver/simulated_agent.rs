@@ -1,10 +1,14 @@
 //! The crate's own simulated agent, exporting through the crate's own OTLP pipeline (gRPC) to a
 //! running receiver: every call log holds exactly the per-turn figures the agent recorded.
+//! Calls of both root shapes are assembled: a real root (this crate now) and a root whose
+//! parent is never exported (agents built with earlier versions, which forced the trace id
+//! through a made-up remote parent; an incoming traceparent gives the same shape).
 
 use std::time::Duration;
 
 use voicetrace::instrument::simulate::SimConfig;
-use voicetrace::instrument::Protocol;
+use voicetrace::instrument::{Call, EndReason, Protocol};
+use voicetrace::receiver::calllog::CallStatus;
 
 use crate::common::agent::{assert_simulated, Agent};
 use crate::common::receiver::{self, call_logs_by, grpc_url};
@@ -26,9 +30,11 @@ async fn simulated_calls_become_exact_call_logs() {
         ..SimConfig::default()
     };
     let calls = agent.simulate(&config).await;
+    let dangling = agent.in_scope(|| dangling_parent_call("old-shape-call"));
     agent.flush();
 
-    let ids: Vec<String> = calls.iter().map(|c| c.call_id.clone()).collect();
+    let mut ids: Vec<String> = calls.iter().map(|c| c.call_id.clone()).collect();
+    ids.push("old-shape-call".into());
     let logs = call_logs_by(&mut finished, &ids, |l| l.id.clone()).await;
     for call in &calls {
         let log = &logs[&call.call_id];
@@ -44,6 +50,32 @@ async fn simulated_calls_become_exact_call_logs() {
         );
         assert!(log.events.iter().any(|e| e.name == "interruption"));
     }
+    let old = &logs["old-shape-call"];
+    assert_eq!(old.trace_id, dangling);
+    assert_eq!(old.status, CallStatus::Completed);
+    assert_eq!(old.turns.len(), 1);
+    assert_eq!(old.turns[0].user_text.as_deref(), Some("Is it shipped?"));
+    assert_eq!(old.turns[0].text.as_deref(), Some("Yes, it ships today."));
+    assert_eq!(old.turns[0].llm_ms, Some(300));
     drop(agent);
     receiver.shutdown().await;
+}
+
+/// A call in the shape earlier versions of the crate exported: the root's parent is a span id
+/// that no one exports. Returns the trace id.
+fn dangling_parent_call(call_id: &str) -> String {
+    let trace_id = voicetrace::trace_id::trace_id_hex(call_id);
+    let call = Call::builder(call_id)
+        .traceparent(format!("00-{trace_id}-5c0ffee5c0ffee55-01"))
+        .start();
+    {
+        let turn = call.turn();
+        turn.user_text("Is it shipped?");
+        let llm = turn.llm();
+        llm.ttfb(Duration::from_millis(300))
+            .text("Yes, it ships today.");
+        llm.end();
+    }
+    call.end(EndReason::ClientHangup);
+    trace_id
 }
