@@ -8,7 +8,7 @@
 //!
 //! - **`instrument`**, the agent side ([`instrument`]): [`init`] sets up the OTLP pipeline
 //!   (`tracing-opentelemetry` + `opentelemetry-otlp`); typed helpers ([`Call`], [`TurnSpan`],
-//!   [`Stage`]) and plain `tracing` macros emit the spans of [`semconv`], every span of a call
+//!   [`StageSpan`]) and plain `tracing` macros emit the spans of [`semconv`], every span of a call
 //!   carrying the call's trace id ([`trace_id`]).
 //! - **`receiver`**, the server side ([`receiver`]): `voicetrace serve` accepts OTLP, assembles
 //!   each call's spans into a call log with per-turn `sttMs`/`llmMs`/`ttsMs` and voice-to-voice
@@ -25,7 +25,7 @@ pub mod trace_id;
 #[cfg(feature = "instrument")]
 pub mod instrument;
 #[cfg(feature = "instrument")]
-pub use instrument::{init, Call, CallBuilder, Stage, StageKind, TurnSpan, VoicetraceGuard};
+pub use instrument::{init, Call, CallBuilder, StageSpan, StageKind, TurnSpan, VoicetraceGuard};
 
 #[cfg(feature = "receiver")]
 pub mod receiver;

@@ -1,4 +1,4 @@
-//! Typed helpers: a [`Call`], its [`TurnSpan`]s, and their [`Stage`]s.
+//! Typed helpers: a [`Call`], its [`TurnSpan`]s, and their [`StageSpan`]s.
 //!
 //! Each helper is a thin wrapper over a `tracing` span with the names and units of
 //! [`semconv`](crate::semconv), so the spans are the same whether an agent uses these helpers or
@@ -485,7 +485,7 @@ fn record_error<E: std::error::Error + ?Sized>(span: &Span, error: &E) {
 
 /// Figures of a barge-in, recorded as the `interruption` event.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Interruption {
+pub struct BargeIn {
     /// User starts speaking → interruption detected.
     pub detection_latency: Option<Duration>,
     /// Interruption detected → agent audio stopped.
@@ -558,7 +558,7 @@ impl TurnSpan {
     }
 
     /// The user barged in: marks the turn interrupted and records the `interruption` event.
-    pub fn interrupted(&self, figures: Interruption) -> &Self {
+    pub fn interrupted(&self, figures: BargeIn) -> &Self {
         if !self.interrupted.swap(true, Ordering::Relaxed) {
             self.span.record(semconv::TURN_WAS_INTERRUPTED, true);
         }
@@ -604,28 +604,28 @@ impl TurnSpan {
     }
 
     /// Starts speech-to-text, at the end of the user's speech.
-    pub fn stt(&self) -> Stage {
-        Stage::new(StageKind::Stt, &self.span, self.capture)
+    pub fn stt(&self) -> StageSpan {
+        StageSpan::new(StageKind::Stt, &self.span, self.capture)
     }
 
     /// Starts a language-model request.
-    pub fn llm(&self) -> Stage {
-        Stage::new(StageKind::Llm, &self.span, self.capture)
+    pub fn llm(&self) -> StageSpan {
+        StageSpan::new(StageKind::Llm, &self.span, self.capture)
     }
 
     /// Starts text-to-speech.
-    pub fn tts(&self) -> Stage {
-        Stage::new(StageKind::Tts, &self.span, self.capture)
+    pub fn tts(&self) -> StageSpan {
+        StageSpan::new(StageKind::Tts, &self.span, self.capture)
     }
 
     /// Starts a speech-to-speech exchange.
-    pub fn s2s(&self) -> Stage {
-        Stage::new(StageKind::S2s, &self.span, self.capture)
+    pub fn s2s(&self) -> StageSpan {
+        StageSpan::new(StageKind::S2s, &self.span, self.capture)
     }
 
     /// Starts a tool execution.
-    pub fn tool(&self, name: &str) -> Stage {
-        let stage = Stage::new(StageKind::Tool, &self.span, self.capture);
+    pub fn tool(&self, name: &str) -> StageSpan {
+        let stage = StageSpan::new(StageKind::Tool, &self.span, self.capture);
         stage
             .span
             .set_attribute(semconv::GEN_AI_TOOL_NAME, name.to_string());
@@ -651,9 +651,9 @@ pub enum StageKind {
     S2s,
 }
 
-/// One stage of a turn (stt, llm, tts, tool_call, s2s). Ends when dropped or [`Stage::end`]ed.
+/// One stage of a turn (stt, llm, tts, tool_call, s2s). Ends when dropped or [`StageSpan::end`]ed.
 #[derive(Debug)]
-pub struct Stage {
+pub struct StageSpan {
     span: Span,
     kind: StageKind,
     started: Instant,
@@ -673,7 +673,7 @@ struct LlmContent {
     finish_reason: Option<String>,
 }
 
-impl Drop for Stage {
+impl Drop for StageSpan {
     fn drop(&mut self) {
         if self.capture && self.kind == StageKind::Llm {
             let content =
@@ -718,8 +718,8 @@ fn set_value(span: &Span, side: Side, text: &str) {
     }
 }
 
-impl Stage {
-    fn new(kind: StageKind, parent: &Span, capture: bool) -> Stage {
+impl StageSpan {
+    fn new(kind: StageKind, parent: &Span, capture: bool) -> StageSpan {
         // One callsite per kind: span names are static in `tracing`.
         let span = match kind {
             StageKind::Stt => crate::stt_span!(parent: parent),
@@ -728,7 +728,7 @@ impl Stage {
             StageKind::Tool => crate::tool_span!(parent: parent),
             StageKind::S2s => crate::s2s_span!(parent: parent),
         };
-        Stage {
+        StageSpan {
             span,
             kind,
             started: Instant::now(),
@@ -888,7 +888,7 @@ impl Stage {
             .set(semconv::GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens as i64)
     }
 
-    /// Characters synthesised (tts), when not given by [`Stage::text`].
+    /// Characters synthesised (tts), when not given by [`StageSpan::text`].
     pub fn characters(&self, n: u64) -> &Self {
         self.set(semconv::TTS_CHARACTERS, n as i64)
     }

@@ -2,7 +2,7 @@
 //!
 //! - [`pipeline`]: [`init`] / [`Config`] set up `tracing-opentelemetry` and the OTLP exporter
 //!   from the standard environment variables; the [`VoicetraceGuard`] flushes on drop.
-//! - [`call`]: typed helpers ([`Call`], [`TurnSpan`], [`Stage`]) that emit the spans and
+//! - [`call`]: typed helpers ([`Call`], [`TurnSpan`], [`StageSpan`]) that emit the spans and
 //!   attributes of [`semconv`](crate::semconv), with the call's trace id derived from its id.
 //! - [`ids`]: [`CallIdGenerator`], which gives a call's root span (a real root, with no parent)
 //!   the trace id derived from the call id.
@@ -73,7 +73,7 @@ pub mod simulate;
 
 pub use call::{
     log_event, log_event_on, log_metric, log_metric_on, record_ttfb, Call, CallBuilder, Direction,
-    EndReason, Interruption, MetricValue, Stage, StageKind, TurnSpan,
+    EndReason, BargeIn, MetricValue, StageSpan, StageKind, TurnSpan,
 };
 pub use ids::CallIdGenerator;
 pub use pipeline::{init, otel_layer, Config, InitError, Protocol, VoicetraceGuard};

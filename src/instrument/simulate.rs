@@ -5,7 +5,7 @@
 //! compare what they assembled with what [`run`] returns: each [`SimulatedTurn`] holds the
 //! figures a correct receiver must compute from the spans (CONVENTIONS.md section 4). To make
 //! that comparison exact, stages record their *planned* first-byte times with
-//! [`Stage::ttfb`](super::Stage::ttfb), in whole milliseconds, and the agent sleeps
+//! [`StageSpan::ttfb`](super::StageSpan::ttfb), in whole milliseconds, and the agent sleeps
 //! `planned × time_scale` (nothing at all with a time scale of 0), so the figures do not depend
 //! on how busy the machine is.
 //!
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
-use super::call::{Call, Direction, EndReason, Interruption};
+use super::call::{Call, Direction, EndReason, BargeIn};
 
 /// How the simulated calls run.
 #[derive(Debug, Clone)]
@@ -385,7 +385,7 @@ async fn user_exchange(
         if barge_in {
             pause(detection, time_scale).await;
             tts.interrupted();
-            task_turn.interrupted(Interruption {
+            task_turn.interrupted(BargeIn {
                 detection_latency: Some(detection),
                 stop_latency: Some(stop),
                 bleed_through_words: Some(3),

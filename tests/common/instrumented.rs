@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tracing::field::Empty;
 use voicetrace::instrument::simulate::SimulatedCall;
-use voicetrace::instrument::{Call, CallBuilder, Direction, EndReason, Interruption};
+use voicetrace::instrument::{Call, CallBuilder, Direction, EndReason, BargeIn};
 use voicetrace::semconv as sc;
 
 use super::capture::{children, of_trace, one, CapturedSpan, Val};
@@ -164,7 +164,7 @@ pub fn rich_call_from(builder: CallBuilder) -> String {
         tool.end();
         let tts = turn.tts();
         tts.ttfb(d(201)).text("It ships today.").interrupted();
-        turn.interrupted(Interruption {
+        turn.interrupted(BargeIn {
             detection_latency: Some(d(120)),
             stop_latency: Some(d(80)),
             bleed_through_words: Some(2),
