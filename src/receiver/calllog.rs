@@ -159,6 +159,47 @@ pub struct CallLog {
     pub links: Links,
     /// Spans the call log was built from.
     pub span_count: usize,
+    /// The LiveKit room and job the call ran in, when its spans name them (what a LiveKit
+    /// worker's recording upload is matched by).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub livekit: Option<LiveKitJob>,
+    /// The call's audio, when the receiver keeps a recording of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<Recording>,
+}
+
+/// The LiveKit room and job of a call (`room_id` / `lk.room_sid`, `job_id` / `lk.job_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveKitJob {
+    /// The room's SID.
+    pub room_id: Option<String>,
+    /// The job's id.
+    pub job_id: Option<String>,
+}
+
+impl LiveKitJob {
+    /// `None` when neither the room nor the job is named.
+    pub fn into_named(self) -> Option<LiveKitJob> {
+        (self.room_id.is_some() || self.job_id.is_some()).then_some(self)
+    }
+}
+
+/// The recording of a call the receiver keeps: where to fetch it and how it lines up with the
+/// call. A turn's `startMs` is at `startOffsetMs + startMs` in the audio.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recording {
+    /// Where the API serves it (`/v1/recordings/{callId}?traceId=...`; in API answers, a
+    /// signed link that needs no token).
+    pub url: String,
+    /// Its media type (`audio/wav`, `audio/ogg`, `audio/mpeg`, `audio/flac`).
+    pub media_type: String,
+    /// Its duration, read from the file.
+    pub duration_ms: i64,
+    /// Where the call's time zero falls in the audio, ms (negative: the audio starts after
+    /// the call did).
+    pub start_offset_ms: i64,
 }
 
 /// One user→agent exchange (or the agent's greeting).

@@ -58,6 +58,11 @@ struct IssueLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SinkLabels {
     sink: String,
     state: &'static str,
@@ -88,6 +93,12 @@ pub struct ReceiverMetrics {
     outbox_depth: Gauge,
     sink_calls: Family<SinkLabels, Gauge>,
     stage_latency: StageHistograms,
+    recordings_received: Counter,
+    recordings_refused: Family<ReasonLabel, Counter>,
+    recordings_removed: Family<ReasonLabel, Counter>,
+    recordings_bytes: Gauge,
+    recordings_quota_bytes: Gauge,
+    recording_max_bytes: Gauge,
 }
 
 impl Default for ReceiverMetrics {
@@ -171,7 +182,53 @@ impl ReceiverMetrics {
             Unit::Seconds,
             stage_latency.clone(),
         );
+        let recordings_received = Counter::default();
+        registry.register(
+            "recordings_received",
+            "Recordings (and LiveKit chat histories) received and kept",
+            recordings_received.clone(),
+        );
+        let recordings_refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "recordings_refused",
+            "Recording uploads refused, by reason (too_large, unsupported_media, unreadable)",
+            recordings_refused.clone(),
+        );
+        let recordings_removed = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "recordings_removed",
+            "Recordings removed, by reason (orphaned: named no call within the idle timeout; \
+             retention; quota: oldest first past the total quota; replaced by a newer upload)",
+            recordings_removed.clone(),
+        );
+        let recordings_bytes = Gauge::default();
+        registry.register_with_unit(
+            "recordings",
+            "Bytes of recorded audio kept",
+            Unit::Bytes,
+            recordings_bytes.clone(),
+        );
+        let recordings_quota_bytes = Gauge::default();
+        registry.register_with_unit(
+            "recordings_quota",
+            "The total quota of recorded audio (0: none); the oldest recordings go past it",
+            Unit::Bytes,
+            recordings_quota_bytes.clone(),
+        );
+        let recording_max_bytes = Gauge::default();
+        registry.register_with_unit(
+            "recording_max",
+            "The largest recording accepted (413 past it)",
+            Unit::Bytes,
+            recording_max_bytes.clone(),
+        );
         ReceiverMetrics {
+            recordings_received,
+            recordings_refused,
+            recordings_removed,
+            recordings_bytes,
+            recordings_quota_bytes,
+            recording_max_bytes,
             registry: Arc::new(registry),
             spans_accepted,
             spans_rejected,
@@ -292,6 +349,38 @@ impl ReceiverMetrics {
                 })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
+    }
+
+    /// A recording (or a chat history alone) was received and kept.
+    pub fn recording_received(&self) {
+        self.recordings_received.inc();
+    }
+
+    /// A recording upload was refused for `reason`.
+    pub fn recording_refused(&self, reason: &'static str) {
+        self.recordings_refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// A recording (or its audio) was removed for `reason`.
+    pub fn recording_removed(&self, reason: &'static str) {
+        self.recordings_removed
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// Bytes of audio kept.
+    pub fn set_recordings_bytes(&self, bytes: u64) {
+        self.recordings_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// The per-recording bound and the total quota.
+    pub fn recording_bounds(&self, max_recording_bytes: u64, max_total_bytes: u64) {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.recording_max_bytes.set(gauge(max_recording_bytes));
+        self.recordings_quota_bytes.set(gauge(max_total_bytes));
     }
 
     /// Every metric as OpenMetrics text (with exemplars) or as Prometheus text format 0.0.4.
