@@ -185,6 +185,7 @@ impl Receiver {
         };
         let mut running = servers.spawn(listeners, ingest, &config, &metrics, ready.clone())?;
         let pipeline = Pipeline {
+            recordings_attached: recordings.sweep_trigger(),
             store: &store,
             metrics: &metrics,
             admission,
@@ -340,6 +341,7 @@ async fn start_journal(store: &Store, config: &ServeConfig) -> Result<JournalSta
 
 /// What the pipeline's tasks share.
 struct Pipeline<'a> {
+    recordings_attached: Arc<tokio::sync::Notify>,
     store: &'a Store,
     metrics: &'a ReceiverMetrics,
     admission: Admission,
@@ -402,6 +404,7 @@ impl Pipeline<'_> {
                 journal: journal.table,
                 finished: self.finished.clone(),
                 metrics: self.metrics.clone(),
+                recordings_attached: self.recordings_attached,
             },
         ));
         let pipeline = tokio::spawn(async move {

@@ -122,7 +122,7 @@ struct Inner {
     limits: Limits,
     metrics: ReceiverMetrics,
     attach: mpsc::Sender<String>,
-    sweep: Notify,
+    sweep: Arc<Notify>,
 }
 
 /// The recordings of a receiver. Cheap to clone.
@@ -185,7 +185,7 @@ impl Recordings {
                 limits: setup.limits,
                 metrics,
                 attach: setup.attach,
-                sweep: Notify::new(),
+                sweep: Arc::new(Notify::new()),
             }),
         })
     }
@@ -203,6 +203,12 @@ impl Recordings {
     /// The receiver's metrics.
     pub fn metrics(&self) -> &ReceiverMetrics {
         &self.inner.metrics
+    }
+
+    /// What wakes [`Recordings::sweep`] before its interval: the recorder notifies it when it
+    /// attaches recordings (a newer one may replace an older).
+    pub fn sweep_trigger(&self) -> Arc<Notify> {
+        self.inner.sweep.clone()
     }
 
     /// A new recording id (128 random bits, hex: also its file's name).

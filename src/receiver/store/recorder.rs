@@ -77,6 +77,9 @@ pub struct Recorder {
     pub finished: broadcast::Sender<Arc<CallLog>>,
     /// The receiver's metrics.
     pub metrics: ReceiverMetrics,
+    /// Notified when a stored call log carries a recording (the recordings' bounds are applied
+    /// again: a newer recording may replace an older).
+    pub recordings_attached: Arc<tokio::sync::Notify>,
 }
 
 /// Runs until assembly's side of `records` closes. `kept` names the recordings kept since
@@ -187,6 +190,9 @@ impl Recorder {
     fn announce(&self, group: Vec<CallUpdate>) {
         for update in group {
             if let CallUpdate::Finished(log) = update {
+                if log.recording.is_some() {
+                    self.recordings_attached.notify_one();
+                }
                 self.metrics.call_finished(&log);
                 tracing::debug!(
                     call_id = %log.id, trace_id = %log.trace_id, revision = log.revision,
