@@ -503,3 +503,40 @@ pub struct CallPage {
     /// The cursor of the next page; `None` on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// A call log with nothing in it but its ids and times (10 s from 2026-03-21T10:00:00Z), for
+/// the unit tests of the stages that read call logs.
+#[cfg(test)]
+pub(crate) fn bare_call_log(id: &str) -> CallLog {
+    CallLog {
+        id: id.to_string(),
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_string(),
+        revision: 1,
+        dialect: Dialect::Voicetrace,
+        agent_id: None,
+        agent_name: None,
+        service_name: None,
+        status: CallStatus::Completed,
+        end_reason: None,
+        started_at: "2026-03-21T10:00:00.000Z".to_string(),
+        ended_at: "2026-03-21T10:00:10.000Z".to_string(),
+        direction: None,
+        from: None,
+        to: None,
+        recording_url: None,
+        metadata: BTreeMap::new(),
+        turns: Vec::new(),
+        metrics: CallMetrics {
+            total_duration_ms: 10_000,
+            ..CallMetrics::default()
+        },
+        issues: Vec::new(),
+        events: Vec::new(),
+        logs: Vec::new(),
+        custom_metrics: BTreeMap::new(),
+        links: Links::default(),
+        span_count: 1,
+        livekit: None,
+        recording: None,
+    }
+}

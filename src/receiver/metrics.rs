@@ -495,20 +495,8 @@ mod tests {
         let metrics = ReceiverMetrics::new();
         metrics.spans_accepted(3);
         metrics.set_sink_counts("jsonl", 5, 1, 0, 2);
-        let mut log: CallLog = serde_json::from_value(serde_json::json!({
-            "id": "c1", "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "revision": 1,
-            "dialect": "voicetrace", "agentId": "agent # {x}", "agentName": null,
-            "serviceName": null, "status": "completed", "endReason": null,
-            "startedAt": "2026-03-21T10:00:00.000Z", "endedAt": "2026-03-21T10:00:10.000Z",
-            "direction": null, "from": null, "to": null, "recordingUrl": null, "metadata": {},
-            "turns": [], "metrics": {"totalDurationMs": 10000, "avgTurnLatencyMs": null,
-              "p50TurnLatencyMs": null, "p95TurnLatencyMs": null, "turns": 0,
-              "toolExecutions": 0, "interruptions": 0, "llmInputTokens": 0,
-              "llmOutputTokens": 0, "ttsCharacters": 0, "errors": 0},
-            "issues": [], "events": [], "logs": [], "customMetrics": {}, "links": {},
-            "spanCount": 1
-        }))
-        .unwrap();
+        let mut log = crate::receiver::calllog::bare_call_log("c1");
+        log.agent_id = Some("agent # {x}".to_string());
         metrics.call_finished(&log);
         // No turns: only the status counter moves.
         let om = metrics.encode(true);

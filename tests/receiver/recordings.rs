@@ -22,7 +22,7 @@ use voicetrace::receiver::server::ServeConfig;
 use crate::common::audio::speech;
 use crate::common::endpoint::{Endpoint, Reply};
 use crate::common::fixtures::{dir as fixture_dir, requests};
-use crate::common::http::{client, gzip};
+use crate::common::http::{client, gzip, metric};
 use crate::common::net::{free_port, LOOPBACK};
 use crate::common::otlp::{kv_i64, kv_str, request, span, spans_mut};
 use crate::common::receiver::{config, next_call_logs, start, traces_url};
@@ -264,23 +264,6 @@ fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-}
-
-/// The value of a labelled sample in `/metrics`.
-async fn metric_line(api: SocketAddr, sample: &str) -> Option<f64> {
-    let text = reqwest::get(format!("http://{api}/metrics"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines().find_map(|l| {
-        l.strip_prefix(sample)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
 }
 
 fn recording(log: &CallLog) -> &voicetrace::receiver::calllog::Recording {
@@ -587,13 +570,10 @@ async fn uploads_past_the_bound_or_not_audio_are_refused_and_leave_nothing() {
     );
     let refused =
         |reason: &str| format!("voicetrace_recordings_refused_total{{reason=\"{reason}\"}}");
-    assert_eq!(metric_line(api, &refused("too_large")).await, Some(2.0));
+    assert_eq!(metric(api, &refused("too_large")).await, Some(2.0));
+    assert_eq!(metric(api, &refused("unsupported_media")).await, Some(2.0));
     assert_eq!(
-        metric_line(api, &refused("unsupported_media")).await,
-        Some(2.0)
-    );
-    assert_eq!(
-        metric_line(api, "voicetrace_recording_max_bytes").await,
+        metric(api, "voicetrace_recording_max_bytes").await,
         Some(8192.0)
     );
     let kept: Vec<_> = walk(&dir.path().join("recordings"));
@@ -797,10 +777,7 @@ fn a_crash_during_an_upload_leaves_nothing_half_written() {
         );
         let (status, _, _) = fetch(&format!("http://{api}/v1/recordings/crash-1"), None).await;
         assert_eq!(status, 404, "nothing served");
-        assert_eq!(
-            crate::common::http::metric(api, "voicetrace_recordings_bytes").await,
-            Some(0.0)
-        );
+        assert_eq!(metric(api, "voicetrace_recordings_bytes").await, Some(0.0));
     });
     drop(stream);
 }
