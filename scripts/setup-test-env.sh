@@ -3,6 +3,8 @@
 # - Debian: prometheus (a real Prometheus scrapes the receiver in the metrics and dashboard
 #   tests; its promtool checks deploy/prometheus), prometheus-alertmanager (amtool checks
 #   deploy/alertmanager), sqlite3;
+#   espeak-ng, sox and opus-tools (the recording tests speak real audio and turn it into WAV,
+#   FLAC and OGG/Opus: tests/common/audio.rs);
 # - PyPI, in a venv under target/venv: the OpenTelemetry Python SDK and OTLP exporters (interop
 #   tests), rotel (an OTLP collector whose binary ships inside the wheel), maturin (builds
 #   voicetrace's own wheel in scripts/test-install.sh) and Arize Phoenix (a trace backend the
@@ -15,6 +17,9 @@ need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || need_apt+=(sox)
+command -v opusenc >/dev/null 2>&1 || need_apt+=(opus-tools)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -37,5 +42,12 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import opentelemetry.
 fi
 ROTEL=$("$VENV/bin/python" -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')
 [ -x "$ROTEL" ] || { echo "rotel binary not found at $ROTEL" >&2; exit 1; }
+# The recording tests' speech, made once here to check the tools work together.
+AUDIO=$(mktemp -d)
+espeak-ng -w "$AUDIO/raw.wav" "Hello, how are you?"
+sox "$AUDIO/raw.wav" -r 16000 -c 1 -b 16 "$AUDIO/speech.wav"
+opusenc --quiet "$AUDIO/speech.wav" "$AUDIO/speech.ogg"
+echo "speech: $(soxi -D "$AUDIO/speech.wav") s (espeak-ng, sox, opusenc)"
+rm -rf "$AUDIO"
 echo "python: $VENV/bin/python"
 echo "rotel: $ROTEL"

@@ -25,7 +25,7 @@ pub mod trace_id;
 #[cfg(feature = "instrument")]
 pub mod instrument;
 #[cfg(feature = "instrument")]
-pub use instrument::{init, Call, CallBuilder, StageSpan, StageKind, TurnSpan, VoicetraceGuard};
+pub use instrument::{init, Call, CallBuilder, StageKind, StageSpan, TurnSpan, VoicetraceGuard};
 
 #[cfg(feature = "receiver")]
 pub mod receiver;

@@ -239,6 +239,11 @@ pub mod livekit {
     pub const ROOM_ID: &str = "room_id";
     /// Room SID (a call id when no conversation id is set).
     pub const ROOM_SID: &str = "lk.room_sid";
+    /// Job id, on every span of a worker that uploads to an observability URL (with
+    /// [`ROOM_ID`]): what its recording upload names.
+    pub const JOB_ID: &str = "job_id";
+    /// Job id on `job_entrypoint` and `agent_session`.
+    pub const LK_JOB_ID: &str = "lk.job_id";
     /// End of user speech → final transcript (double, seconds).
     pub const TRANSCRIPTION_DELAY: &str = "lk.transcription_delay";
     /// LLM time to first token (double, seconds) on `llm_node`.
@@ -323,6 +328,10 @@ pub mod alias {
     ];
     /// The agent's id.
     pub const AGENT_ID: &[&str] = &[super::GEN_AI_AGENT_ID];
+    /// The LiveKit room a call ran in (its SID).
+    pub const LIVEKIT_ROOM: &[&str] = &[livekit::ROOM_ID, livekit::ROOM_SID];
+    /// The LiveKit job a call ran in.
+    pub const LIVEKIT_JOB: &[&str] = &[livekit::JOB_ID, livekit::LK_JOB_ID];
     /// The agent's name.
     pub const AGENT_NAME: &[&str] = &[super::GEN_AI_AGENT_NAME];
     /// Why the call ended.

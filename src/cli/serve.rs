@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use voicetrace::receiver::auth::{API_TOKEN_ENV, INGEST_TOKEN_ENV};
+use voicetrace::receiver::auth::{API_TOKEN_ENV, INGEST_TOKEN_ENV, LIVEKIT_API_SECRET_ENV};
 use voicetrace::receiver::config::ServeConfig;
 pub use voicetrace::receiver::config::DEFAULT_DATA_DIR;
 use voicetrace::receiver::forward::SinkConfig;
@@ -66,6 +66,26 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long)]
     tls_key: Option<PathBuf>,
+    /// The receiver's base URL as others reach it: sinks then get signed links to the
+    /// recordings it keeps.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// One recording's size at most, bytes [default: 268435456].
+    #[arg(long)]
+    max_recording_bytes: Option<u64>,
+    /// All recordings' audio at most, bytes; the oldest go past it (0: none) [default: 10737418240].
+    #[arg(long)]
+    max_recordings_bytes: Option<u64>,
+    /// Days a recording is kept (0: until the quota takes it) [default: 30].
+    #[arg(long)]
+    recording_retention_days: Option<u64>,
+    /// Seconds a recording link handed to a sink works [default: 604800].
+    #[arg(long)]
+    recording_link_ttl_secs: Option<u64>,
+    /// File holding the LiveKit API secret (else $VOICETRACE_LIVEKIT_API_SECRET): LiveKit's
+    /// paths then accept a LiveKit worker's JWT.
+    #[arg(long)]
+    livekit_api_secret_file: Option<PathBuf>,
     /// Answer exporters without journaling their spans first. UNSAFE for production: spans of
     /// calls in flight are lost when the receiver crashes (a clean stop closes those calls as
     /// incomplete). For measuring what the journal costs.
@@ -148,6 +168,28 @@ impl ServeArgs {
         }
         if self.no_journal {
             config.journal = false;
+        }
+        if self.public_url.is_some() {
+            config.public_url = self.public_url;
+        }
+        if let Some(n) = self.max_recording_bytes {
+            config.max_recording_bytes = n;
+        }
+        if let Some(n) = self.max_recordings_bytes {
+            config.max_recordings_bytes = n;
+        }
+        if let Some(n) = self.recording_retention_days {
+            config.recording_retention_days = n;
+        }
+        if let Some(n) = self.recording_link_ttl_secs {
+            config.recording_link_ttl_secs = n;
+        }
+        if self.livekit_api_secret_file.is_some() {
+            config.livekit_api_secret_file = self.livekit_api_secret_file;
+        }
+        if config.livekit_api_secret_file.is_none() {
+            config.livekit_api_secret = Secret::optional(SecretSource::Env(LIVEKIT_API_SECRET_ENV))
+                .with_context(|| format!("invalid {LIVEKIT_API_SECRET_ENV}"))?;
         }
         Ok(config)
     }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
-use super::call::{Call, Direction, EndReason, BargeIn};
+use super::call::{BargeIn, Call, Direction, EndReason};
 
 /// How the simulated calls run.
 #[derive(Debug, Clone)]

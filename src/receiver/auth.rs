@@ -12,7 +12,14 @@
 //! like the request; the HTTP API 401 with `{"error": {"code": "unauthenticated", ...}}`; gRPC
 //! status `UNAUTHENTICATED`. HTTP answers carry `WWW-Authenticate: Bearer`. The API's health
 //! probes (`/healthz`, `/readyz`) stay open so orchestrators need no token; everything else on
-//! the API port, `/metrics` included, needs it.
+//! the API port, `/metrics` included, needs it; a signed recording link
+//! (`/v1/recordings/{callId}?...&signature=...`) is let through to its handler, which checks
+//! the signature instead.
+//!
+//! LiveKit's paths (`/observability/...`) also accept, when a LiveKit API secret is configured,
+//! the JWT a LiveKit worker signs with it ([`livekit`]).
+
+pub mod livekit;
 
 use std::path::PathBuf;
 
@@ -26,11 +33,20 @@ use subtle::ConstantTimeEq;
 
 use crate::receiver::api::error::ApiError;
 use crate::receiver::secret::{Secret, SecretError, SecretSource};
+pub use livekit::LiveKitTokens;
 
 /// Where `voicetrace serve` reads the ingest token when no `ingest_token_file` is configured.
 pub const INGEST_TOKEN_ENV: &str = "VOICETRACE_INGEST_TOKEN";
 /// Where `voicetrace serve` reads the API token when no `api_token_file` is configured.
 pub const API_TOKEN_ENV: &str = "VOICETRACE_API_TOKEN";
+/// Where `voicetrace serve` reads the LiveKit API secret when no `livekit_api_secret_file` is
+/// configured.
+pub const LIVEKIT_API_SECRET_ENV: &str = "VOICETRACE_LIVEKIT_API_SECRET";
+/// The paths LiveKit workers upload to (traces, logs, metrics, recordings): where their JWT is
+/// accepted.
+pub const LIVEKIT_PATH_PREFIX: &str = "/observability/";
+/// The API's recordings: a request with a signature is checked by its handler.
+const RECORDINGS_PATH_PREFIX: &str = "/v1/recordings/";
 /// API paths answered without a token: liveness and readiness probes carry none.
 pub const OPEN_API_PATHS: &[&str] = &["/healthz", "/readyz"];
 /// The challenge sent with every 401 (RFC 6750, section 3).
@@ -49,6 +65,9 @@ pub enum AuthError {
     /// The API token's file or variable is unusable.
     #[error("API token: {0}")]
     Api(SecretError),
+    /// The LiveKit API secret's file or variable is unusable.
+    #[error("LiveKit API secret: {0}")]
+    LiveKit(SecretError),
 }
 
 /// A token requests must present. Holds only the token's digest.
@@ -100,6 +119,8 @@ pub struct Tokens {
     pub ingest: Option<BearerToken>,
     /// Required on the HTTP API (but its health probes) and `CallLogService`, when set.
     pub api: Option<BearerToken>,
+    /// Accepted on LiveKit's paths, when set.
+    pub livekit: Option<LiveKitTokens>,
 }
 
 impl Tokens {
@@ -120,7 +141,26 @@ impl Tokens {
         Ok(Tokens {
             ingest: load(ingest, ingest_file).map_err(AuthError::Ingest)?,
             api: load(api, api_file).map_err(AuthError::Api)?,
+            livekit: None,
         })
+    }
+
+    /// These tokens, with LiveKit's accepted when a LiveKit API secret is given (directly, or
+    /// in a file).
+    pub fn with_livekit(
+        mut self,
+        secret: Option<&Secret>,
+        file: Option<&PathBuf>,
+    ) -> Result<Tokens, AuthError> {
+        let secret = match (secret, file) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(path)) => {
+                Some(Secret::required(SecretSource::File(path)).map_err(AuthError::LiveKit)?)
+            }
+            (None, None) => None,
+        };
+        self.livekit = secret.as_ref().map(LiveKitTokens::new);
+        Ok(self)
     }
 }
 
@@ -168,16 +208,48 @@ fn with_challenge(mut response: Response) -> Response {
     response
 }
 
-/// The OTLP/HTTP router requiring `token` on every route (unchanged without one).
-pub fn require_ingest_token(router: Router, token: Option<BearerToken>) -> Router {
-    match token {
-        Some(token) => router.layer(middleware::from_fn_with_state(token, check_ingest)),
-        None => router,
+/// What ingest accepts: the ingest token, and on LiveKit's paths a LiveKit worker's JWT.
+#[derive(Debug, Clone)]
+struct IngestCredentials {
+    token: Option<BearerToken>,
+    livekit: Option<LiveKitTokens>,
+}
+
+impl IngestCredentials {
+    fn accept(&self, path: &str, authorization: Option<&[u8]>) -> bool {
+        let livekit = self
+            .livekit
+            .as_ref()
+            .filter(|_| path.starts_with(LIVEKIT_PATH_PREFIX));
+        match (&self.token, livekit) {
+            (None, None) => true,
+            (token, livekit) => {
+                token.as_ref().is_some_and(|t| t.accepts(authorization))
+                    || livekit.is_some_and(|l| l.accepts(authorization))
+            }
+        }
     }
 }
 
-async fn check_ingest(State(token): State<BearerToken>, request: Request, next: Next) -> Response {
-    if token.accepts(authorization(request.headers())) {
+/// The OTLP/HTTP router requiring the ingest token on every route, and accepting a LiveKit
+/// worker's JWT on LiveKit's paths (unchanged with neither).
+pub fn require_ingest_token(router: Router, tokens: &Tokens) -> Router {
+    if tokens.ingest.is_none() && tokens.livekit.is_none() {
+        return router;
+    }
+    let credentials = IngestCredentials {
+        token: tokens.ingest.clone(),
+        livekit: tokens.livekit.clone(),
+    };
+    router.layer(middleware::from_fn_with_state(credentials, check_ingest))
+}
+
+async fn check_ingest(
+    State(credentials): State<IngestCredentials>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if credentials.accept(request.uri().path(), authorization(request.headers())) {
         return next.run(request).await;
     }
     tracing::debug!(
@@ -203,6 +275,7 @@ pub fn require_api_token(router: Router, token: Option<BearerToken>) -> Router {
 
 async fn check_api(State(token): State<BearerToken>, request: Request, next: Next) -> Response {
     if OPEN_API_PATHS.contains(&request.uri().path())
+        || signed_recording_link(&request)
         || token.accepts(authorization(request.headers()))
     {
         return next.run(request).await;
@@ -219,6 +292,16 @@ async fn check_api(State(token): State<BearerToken>, request: Request, next: Nex
         }
         .into_response(),
     )
+}
+
+/// A request for a recording that carries a signature: its handler checks it (403 when it
+/// does not hold), so it needs no token.
+fn signed_recording_link(request: &Request) -> bool {
+    request.uri().path().starts_with(RECORDINGS_PATH_PREFIX)
+        && request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("signature=")))
 }
 
 #[cfg(test)]
@@ -240,6 +323,33 @@ mod tests {
     }
 
     #[test]
+    fn livekit_paths_take_the_ingest_token_or_a_livekit_token() {
+        let ingest = BearerToken::new(&Secret::new("ingest"));
+        let credentials = IngestCredentials {
+            token: Some(ingest),
+            livekit: Some(LiveKitTokens::new(&Secret::new("lk"))),
+        };
+        assert!(credentials.accept("/v1/traces", Some(b"Bearer ingest")));
+        assert!(credentials.accept("/observability/traces/otlp/v0", Some(b"Bearer ingest")));
+        assert!(!credentials.accept("/observability/traces/otlp/v0", Some(b"Bearer x.y.z")));
+        assert!(!credentials.accept("/v1/traces", None));
+        let open = IngestCredentials {
+            token: None,
+            livekit: None,
+        };
+        assert!(open.accept("/observability/recordings/v0", None));
+        let livekit_only = IngestCredentials {
+            token: None,
+            livekit: Some(LiveKitTokens::new(&Secret::new("lk"))),
+        };
+        assert!(
+            livekit_only.accept("/v1/traces", None),
+            "only LiveKit's paths need its JWT"
+        );
+        assert!(!livekit_only.accept("/observability/recordings/v0", None));
+    }
+
+    #[test]
     fn debug_shows_no_token() {
         let token = BearerToken::new(&Secret::new("s3cret"));
         assert_eq!(format!("{token:?}"), "BearerToken(***)");
@@ -252,6 +362,7 @@ mod tests {
         std::fs::write(&empty, "\n").unwrap();
         let given = Secret::new("given");
         let tokens = Tokens::resolve(Some(&given), Some(&empty), None, None).unwrap();
+        assert!(tokens.clone().with_livekit(None, Some(&empty)).is_err());
         assert!(tokens.ingest.unwrap().accepts(Some(b"Bearer given")));
         assert!(tokens.api.is_none());
         let err = Tokens::resolve(None, None, None, Some(&empty)).unwrap_err();

@@ -159,6 +159,47 @@ pub struct CallLog {
     pub links: Links,
     /// Spans the call log was built from.
     pub span_count: usize,
+    /// The LiveKit room and job the call ran in, when its spans name them (what a LiveKit
+    /// worker's recording upload is matched by).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub livekit: Option<LiveKitJob>,
+    /// The call's audio, when the receiver keeps a recording of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<Recording>,
+}
+
+/// The LiveKit room and job of a call (`room_id` / `lk.room_sid`, `job_id` / `lk.job_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveKitJob {
+    /// The room's SID.
+    pub room_id: Option<String>,
+    /// The job's id.
+    pub job_id: Option<String>,
+}
+
+impl LiveKitJob {
+    /// `None` when neither the room nor the job is named.
+    pub fn into_named(self) -> Option<LiveKitJob> {
+        (self.room_id.is_some() || self.job_id.is_some()).then_some(self)
+    }
+}
+
+/// The recording of a call the receiver keeps: where to fetch it and how it lines up with the
+/// call. A turn's `startMs` is at `startOffsetMs + startMs` in the audio.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recording {
+    /// Where the API serves it (`/v1/recordings/{callId}?traceId=...`; in API answers, a
+    /// signed link that needs no token).
+    pub url: String,
+    /// Its media type (`audio/wav`, `audio/ogg`, `audio/mpeg`, `audio/flac`).
+    pub media_type: String,
+    /// Its duration, read from the file.
+    pub duration_ms: i64,
+    /// Where the call's time zero falls in the audio, ms (negative: the audio starts after
+    /// the call did).
+    pub start_offset_ms: i64,
 }
 
 /// One user→agent exchange (or the agent's greeting).
@@ -489,4 +530,41 @@ pub struct CallPage {
     pub calls: Vec<CallLog>,
     /// The cursor of the next page; `None` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// A call log with nothing in it but its ids and times (10 s from 2026-03-21T10:00:00Z), for
+/// the unit tests of the stages that read call logs.
+#[cfg(test)]
+pub(crate) fn bare_call_log(id: &str) -> CallLog {
+    CallLog {
+        id: id.to_string(),
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_string(),
+        revision: 1,
+        dialect: Dialect::Voicetrace,
+        agent_id: None,
+        agent_name: None,
+        service_name: None,
+        status: CallStatus::Completed,
+        end_reason: None,
+        started_at: "2026-03-21T10:00:00.000Z".to_string(),
+        ended_at: "2026-03-21T10:00:10.000Z".to_string(),
+        direction: None,
+        from: None,
+        to: None,
+        recording_url: None,
+        metadata: BTreeMap::new(),
+        turns: Vec::new(),
+        metrics: CallMetrics {
+            total_duration_ms: 10_000,
+            ..CallMetrics::default()
+        },
+        issues: Vec::new(),
+        events: Vec::new(),
+        logs: Vec::new(),
+        custom_metrics: BTreeMap::new(),
+        links: Links::default(),
+        span_count: 1,
+        livekit: None,
+        recording: None,
+    }
 }

@@ -10,6 +10,10 @@ use serde::Deserialize;
 use crate::receiver::analyze::AnalysisConfig;
 use crate::receiver::assemble::AssemblerConfig;
 use crate::receiver::forward::SinkConfig;
+use crate::receiver::recordings::{
+    DEFAULT_LINK_TTL_SECS, DEFAULT_MAX_RECORDING_BYTES, DEFAULT_MAX_TOTAL_BYTES,
+    DEFAULT_RETENTION_DAYS,
+};
 use crate::receiver::secret::Secret;
 
 /// OTLP/gRPC's registered port, on loopback: a receiver is not reachable from other hosts until
@@ -88,6 +92,25 @@ pub struct ServeConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// The receiver's base URL as others reach it (`https://voicetrace.example.com`): with it,
+    /// sinks get signed links to the recordings the receiver keeps (Cekura's
+    /// `voice_recording_url`, the webhook's `call.recording_url`).
+    pub public_url: Option<String>,
+    /// One recording's size at most, bytes (413 past it).
+    pub max_recording_bytes: u64,
+    /// All recordings' audio at most, bytes: the oldest are removed past it (0: no bound).
+    pub max_recordings_bytes: u64,
+    /// Recordings are removed this many days after they arrived (0: kept until the quota
+    /// takes them).
+    pub recording_retention_days: u64,
+    /// How long a link to a recording handed to a sink works, seconds.
+    pub recording_link_ttl_secs: u64,
+    /// A file holding the LiveKit API secret: with it (or `VOICETRACE_LIVEKIT_API_SECRET`),
+    /// LiveKit's upload paths accept the JWT a LiveKit worker signs with that secret.
+    pub livekit_api_secret_file: Option<PathBuf>,
+    /// The LiveKit API secret itself (wins over the file), as `ingest_token`.
+    #[serde(skip)]
+    pub livekit_api_secret: Option<Secret>,
 }
 
 impl Default for ServeConfig {
@@ -116,6 +139,13 @@ impl Default for ServeConfig {
             api_token: None,
             tls_cert: None,
             tls_key: None,
+            public_url: None,
+            max_recording_bytes: DEFAULT_MAX_RECORDING_BYTES,
+            max_recordings_bytes: DEFAULT_MAX_TOTAL_BYTES,
+            recording_retention_days: DEFAULT_RETENTION_DAYS,
+            recording_link_ttl_secs: DEFAULT_LINK_TTL_SECS,
+            livekit_api_secret_file: None,
+            livekit_api_secret: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The receiver's listeners: binding them (before anything else starts, so a port in use fails
-//! fast), and what each serves: OTLP and the call log service on the gRPC port, OTLP/HTTP, and
-//! the API; each behind its bearer token and, when configured, TLS.
+//! fast), and what each serves: OTLP and the call log service on the gRPC port, OTLP/HTTP (and
+//! recording uploads), and the API; each behind its bearer token and, when configured, TLS.
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -18,6 +18,7 @@ use crate::receiver::calllog::CallLog;
 use crate::receiver::config::ServeConfig;
 use crate::receiver::ingest::{self, Ingest};
 use crate::receiver::metrics::ReceiverMetrics;
+use crate::receiver::recordings::Recordings;
 use crate::receiver::server::ServeError;
 use crate::receiver::tls::{self, TlsError, TlsIdentity};
 
@@ -68,6 +69,7 @@ pub(crate) struct Servers<'a> {
     pub(crate) tls: Option<&'a TlsIdentity>,
     pub(crate) tokens: &'a Tokens,
     pub(crate) reader: Arc<dyn CallReader>,
+    pub(crate) recordings: &'a Recordings,
     pub(crate) finished: &'a broadcast::Sender<Arc<CallLog>>,
     pub(crate) stop: &'a watch::Receiver<bool>,
 }
@@ -84,12 +86,13 @@ impl Servers<'_> {
     ) -> Result<Vec<JoinHandle<()>>, ServeError> {
         let mut running = vec![self.grpc(listeners.grpc, ingest.clone())?];
         let body_timeout = Duration::from_millis(config.body_timeout_ms.max(1));
-        let otlp_http = ingest::http::router(ingest, body_timeout);
+        let otlp_http = ingest::http::router(ingest, body_timeout)
+            .merge(ingest::upload::router(self.recordings.clone()));
         running.push(tls::serve_http(
             "OTLP/HTTP",
             listeners.http,
             self.tls,
-            auth::require_ingest_token(otlp_http, self.tokens.ingest.clone()),
+            auth::require_ingest_token(otlp_http, self.tokens),
             stopped(self.stop.clone()),
         ));
         if let Some(listener) = listeners.api {
@@ -98,6 +101,7 @@ impl Servers<'_> {
                 metrics: metrics.clone(),
                 trace_url_template: config.trace_url_template.clone(),
                 ready,
+                recordings: Some(self.recordings.clone()),
             };
             running.push(tls::serve_http(
                 "API",

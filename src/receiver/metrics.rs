@@ -59,6 +59,11 @@ struct IssueLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SinkLabels {
     sink: String,
     state: &'static str,
@@ -104,6 +109,12 @@ pub struct ReceiverMetrics {
     sink_calls: Family<SinkLabels, Gauge>,
     stage_latency: StageHistograms,
     interruption_latency: InterruptionHistograms,
+    recordings_received: Counter,
+    recordings_refused: Family<ReasonLabel, Counter>,
+    recordings_removed: Family<ReasonLabel, Counter>,
+    recordings_bytes: Gauge,
+    recordings_quota_bytes: Gauge,
+    recording_max_bytes: Gauge,
 }
 
 impl Default for ReceiverMetrics {
@@ -202,7 +213,53 @@ impl ReceiverMetrics {
             Unit::Seconds,
             interruption_latency.clone(),
         );
+        let recordings_received = Counter::default();
+        registry.register(
+            "recordings_received",
+            "Recordings (and LiveKit chat histories) received and kept",
+            recordings_received.clone(),
+        );
+        let recordings_refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "recordings_refused",
+            "Recording uploads refused, by reason (too_large, unsupported_media, unreadable)",
+            recordings_refused.clone(),
+        );
+        let recordings_removed = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "recordings_removed",
+            "Recordings removed, by reason (orphaned: named no call within the idle timeout; \
+             retention; quota: oldest first past the total quota; replaced by a newer upload)",
+            recordings_removed.clone(),
+        );
+        let recordings_bytes = Gauge::default();
+        registry.register_with_unit(
+            "recordings",
+            "Bytes of recorded audio kept",
+            Unit::Bytes,
+            recordings_bytes.clone(),
+        );
+        let recordings_quota_bytes = Gauge::default();
+        registry.register_with_unit(
+            "recordings_quota",
+            "The total quota of recorded audio (0: none); the oldest recordings go past it",
+            Unit::Bytes,
+            recordings_quota_bytes.clone(),
+        );
+        let recording_max_bytes = Gauge::default();
+        registry.register_with_unit(
+            "recording_max",
+            "The largest recording accepted (413 past it)",
+            Unit::Bytes,
+            recording_max_bytes.clone(),
+        );
         ReceiverMetrics {
+            recordings_received,
+            recordings_refused,
+            recordings_removed,
+            recordings_bytes,
+            recordings_quota_bytes,
+            recording_max_bytes,
             registry: Arc::new(registry),
             spans_accepted,
             spans_rejected,
@@ -357,6 +414,38 @@ impl ReceiverMetrics {
         }
     }
 
+    /// A recording (or a chat history alone) was received and kept.
+    pub fn recording_received(&self) {
+        self.recordings_received.inc();
+    }
+
+    /// A recording upload was refused for `reason`.
+    pub fn recording_refused(&self, reason: &'static str) {
+        self.recordings_refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// A recording (or its audio) was removed for `reason`.
+    pub fn recording_removed(&self, reason: &'static str) {
+        self.recordings_removed
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// Bytes of audio kept.
+    pub fn set_recordings_bytes(&self, bytes: u64) {
+        self.recordings_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// The per-recording bound and the total quota.
+    pub fn recording_bounds(&self, max_recording_bytes: u64, max_total_bytes: u64) {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.recording_max_bytes.set(gauge(max_recording_bytes));
+        self.recordings_quota_bytes.set(gauge(max_total_bytes));
+    }
+
     /// Every metric as OpenMetrics text (with exemplars) or as Prometheus text format 0.0.4.
     pub fn encode(&self, openmetrics: bool) -> String {
         let mut text = String::new();
@@ -469,20 +558,8 @@ mod tests {
         let metrics = ReceiverMetrics::new();
         metrics.spans_accepted(3);
         metrics.set_sink_counts("jsonl", 5, 1, 0, 2);
-        let mut log: CallLog = serde_json::from_value(serde_json::json!({
-            "id": "c1", "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "revision": 1,
-            "dialect": "voicetrace", "agentId": "agent # {x}", "agentName": null,
-            "serviceName": null, "status": "completed", "endReason": null,
-            "startedAt": "2026-03-21T10:00:00.000Z", "endedAt": "2026-03-21T10:00:10.000Z",
-            "direction": null, "from": null, "to": null, "recordingUrl": null, "metadata": {},
-            "turns": [], "metrics": {"totalDurationMs": 10000, "avgTurnLatencyMs": null,
-              "p50TurnLatencyMs": null, "p95TurnLatencyMs": null, "turns": 0,
-              "toolExecutions": 0, "interruptions": 0, "llmInputTokens": 0,
-              "llmOutputTokens": 0, "ttsCharacters": 0, "errors": 0},
-            "issues": [], "events": [], "logs": [], "customMetrics": {}, "links": {},
-            "spanCount": 1
-        }))
-        .unwrap();
+        let mut log = crate::receiver::calllog::bare_call_log("c1");
+        log.agent_id = Some("agent # {x}".to_string());
         metrics.call_finished(&log);
         // No turns: only the status counter moves.
         let om = metrics.encode(true);

@@ -18,6 +18,7 @@
 //! - [`calllog`]: the call log (and the live [`calllog::CallUpdate`]s) every later stage consumes.
 //! - [`store`]: the embedded SQLite database: call logs by revision and one outbox per sink.
 //! - [`forward`]: the delivery loop and the sinks that receive call logs.
+//! - [`recordings`]: calls' audio, uploaded by agents, kept beside the store, served with Range.
 //! - [`server`]: wires the stages together into `voicetrace serve`.
 //! - [`auth`] and [`tls`]: optional bearer tokens and TLS on the listeners; [`secret`]: how
 //!   tokens and sink secrets are read and kept out of logs and errors.
@@ -33,6 +34,7 @@ pub mod ingest;
 pub mod journal;
 mod listeners;
 pub mod metrics;
+pub mod recordings;
 pub mod secret;
 pub mod server;
 pub mod span;

@@ -35,6 +35,7 @@ use crate::receiver::ingest::{Admission, Bounds, Ingest};
 use crate::receiver::journal;
 use crate::receiver::listeners::{Listeners, Servers};
 use crate::receiver::metrics::ReceiverMetrics;
+use crate::receiver::recordings::{self, Limits, Recordings};
 use crate::receiver::store::recorder::{self, Recorder};
 use crate::receiver::store::{watch as store_watch, JournalTable, Store, StoreError};
 use crate::receiver::tls::{TlsError, TlsIdentity};
@@ -48,6 +49,11 @@ const ASSEMBLY_QUEUE_BATCHES: usize = 256;
 const RECORD_QUEUE: usize = 4096;
 /// Finished call logs kept for slow subscribers (demo, tests, WatchCalls).
 const BROADCAST_CAPACITY: usize = 1024;
+/// Recordings kept and not yet looked at by the recorder; past it, a recording waits for its
+/// call's next call log or the next start (the announcement is only a wake-up).
+const KEPT_QUEUE: usize = 256;
+/// Milliseconds in a day, for `recording_retention_days`.
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Why the receiver could not start.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +91,17 @@ pub enum ServeError {
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The recordings' folder or link key could not be opened.
+    #[error(transparent)]
+    Recordings(#[from] recordings::OpenError),
+    /// `public_url` is not an http(s) URL.
+    #[error("invalid public_url {url:?}: {why}")]
+    PublicUrl {
+        /// What was configured.
+        url: String,
+        /// Why it is refused.
+        why: String,
+    },
 }
 
 /// A running receiver.
@@ -121,12 +138,19 @@ impl Receiver {
             config.ingest_token_file.as_ref(),
             config.api_token.as_ref(),
             config.api_token_file.as_ref(),
+        )?
+        .with_livekit(
+            config.livekit_api_secret.as_ref(),
+            config.livekit_api_secret_file.as_ref(),
         )?;
+        let public_url = public_url(&config)?;
         let tls = TlsIdentity::from_files(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
         let listeners = Listeners::bind(&config).await?;
         let store = open_store(&config.data_dir).await?;
         let journal = start_journal(&store, &config).await?;
         let metrics = ReceiverMetrics::new();
+        let (kept, kept_rx) = mpsc::channel(KEPT_QUEUE);
+        let recordings = open_recordings(&store, &config, &metrics, public_url, kept).await?;
         let (stop, stop_rx) = watch::channel(false);
         let (finished, _) = broadcast::channel(BROADCAST_CAPACITY);
         let admission = Admission::new(Bounds {
@@ -144,26 +168,33 @@ impl Receiver {
 
         // The sinks before the servers: a sink that cannot start stops the receiver before it
         // answers anyone.
-        let forwarder = Forwarder::start(store.clone(), config.sinks.clone())?;
+        let forwarder = Forwarder::start_with_links(
+            store.clone(),
+            config.sinks.clone(),
+            Some(recordings.links().clone()),
+        )?;
         let ready = Arc::new(AtomicBool::new(false));
         let addrs = listeners.addrs(&config);
         let servers = Servers {
             tls: tls.as_ref(),
             tokens: &tokens,
             reader: Arc::new(store.clone()),
+            recordings: &recordings,
             finished: &finished,
             stop: &stop_rx,
         };
         let mut running = servers.spawn(listeners, ingest, &config, &metrics, ready.clone())?;
         let pipeline = Pipeline {
+            recordings_attached: recordings.sweep_trigger(),
             store: &store,
             metrics: &metrics,
             admission,
             finished: &finished,
             stop: &stop_rx,
         };
-        let (pipeline, watcher) = pipeline.spawn(&config, journal, batch_rx, forwarder);
+        let (pipeline, watcher) = pipeline.spawn(&config, journal, batch_rx, kept_rx, forwarder);
         running.push(watcher);
+        running.push(tokio::spawn(recordings.sweep(stop_rx.clone())));
         ready.store(true, Ordering::Release);
         tracing::info!(
             otlp_grpc_addr = %addrs.0, otlp_http_addr = %addrs.1, api_addr = ?addrs.2,
@@ -238,6 +269,55 @@ async fn open_store(dir: &Path) -> Result<Store, ServeError> {
     opened.map_err(store_error(dir))
 }
 
+/// `public_url`, checked: an http(s) URL.
+fn public_url(config: &ServeConfig) -> Result<Option<reqwest::Url>, ServeError> {
+    let Some(text) = &config.public_url else {
+        return Ok(None);
+    };
+    let refused = |why: String| ServeError::PublicUrl {
+        url: text.clone(),
+        why,
+    };
+    let url = reqwest::Url::parse(text).map_err(|e| refused(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refused("not an http or https URL".into()));
+    }
+    Ok(Some(url))
+}
+
+/// The recordings' folder and link key (blocking: the folder is cleaned of what a crash left).
+async fn open_recordings(
+    store: &Store,
+    config: &ServeConfig,
+    metrics: &ReceiverMetrics,
+    public_url: Option<reqwest::Url>,
+    kept: mpsc::Sender<String>,
+) -> Result<Recordings, ServeError> {
+    let setup = recordings::Setup {
+        data_dir: &config.data_dir,
+        store: store.clone(),
+        limits: Limits {
+            max_recording_bytes: config.max_recording_bytes,
+            max_total_bytes: config.max_recordings_bytes,
+            retention_ms: config.recording_retention_days.saturating_mul(DAY_MS),
+            orphan_after_ms: config.idle_timeout_ms,
+        },
+        public_url,
+        link_ttl_secs: config.recording_link_ttl_secs,
+        metrics: metrics.clone(),
+        attach: kept,
+    };
+    let data_dir = config.data_dir.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        Recordings::open(recordings::Setup {
+            data_dir: &data_dir,
+            ..setup
+        })
+    })
+    .await?;
+    Ok(opened?)
+}
+
 /// Reads what the journal holds from the last run (nothing when the journal is off).
 async fn start_journal(store: &Store, config: &ServeConfig) -> Result<JournalStart, ServeError> {
     if !config.journal {
@@ -261,6 +341,7 @@ async fn start_journal(store: &Store, config: &ServeConfig) -> Result<JournalSta
 
 /// What the pipeline's tasks share.
 struct Pipeline<'a> {
+    recordings_attached: Arc<tokio::sync::Notify>,
     store: &'a Store,
     metrics: &'a ReceiverMetrics,
     admission: Admission,
@@ -277,6 +358,7 @@ impl Pipeline<'_> {
         config: &ServeConfig,
         journal: JournalStart,
         batches: mpsc::Receiver<journal::Journaled>,
+        kept: mpsc::Receiver<String>,
         forwarder: Forwarder,
     ) -> (JoinHandle<()>, JoinHandle<()>) {
         let live_turns = forwarder.wants_live_updates();
@@ -316,12 +398,14 @@ impl Pipeline<'_> {
         ));
         let recorder = tokio::spawn(recorder::run(
             record_rx,
+            kept,
             Recorder {
                 store: self.store.clone(),
                 deliveries: Arc::new(forwarder.clone()),
                 journal: journal.table,
                 finished: self.finished.clone(),
                 metrics: self.metrics.clone(),
+                recordings_attached: self.recordings_attached,
             },
         ));
         let pipeline = tokio::spawn(async move {

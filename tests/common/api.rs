@@ -125,6 +125,7 @@ pub async fn serve(reader: Arc<dyn CallReader>, template: Option<&str>) -> Serve
         metrics: metrics.clone(),
         trace_url_template: template.map(str::to_string),
         ready: ready.clone(),
+        recordings: None,
     };
     let listener = tokio::net::TcpListener::bind(LOOPBACK).await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -142,6 +142,8 @@ pub fn call_log(id: &str, trace_id: &str) -> CallLog {
         custom_metrics: BTreeMap::new(),
         links: Links::default(),
         span_count: 0,
+        livekit: None,
+        recording: None,
     }
 }
 
@@ -209,6 +211,8 @@ pub fn scored_call(
             ..CallMetrics::default()
         },
         span_count: 12,
+        livekit: None,
+        recording: None,
         ..call_log(id, trace_id)
     };
     analyze(&mut log, &AnalysisConfig::default());
@@ -343,6 +347,8 @@ pub fn sample_log(call_id: &str, revision: u32) -> CallLog {
             trace: Some("http://localhost:16686/trace/4bf92f3577b34da6a3ce929d0e0e4736".into()),
         },
         span_count: 17,
+        livekit: None,
+        recording: None,
         ..call_log(call_id, SAMPLE_TRACE)
     }
 }

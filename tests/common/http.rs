@@ -94,8 +94,8 @@ pub fn strings<'a>(array: &'a Value, key: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// The value of metric `name` (no labels) in a `/metrics` answer of the API at `api`; `None`
-/// when it has none.
+/// The value of metric `name` (a sample's name and, if any, its labels as written, e.g.
+/// `m_total{reason="x"}`) in a `/metrics` answer of the API at `api`; `None` when it has none.
 pub async fn metric(api: std::net::SocketAddr, name: &str) -> Option<f64> {
     let text = reqwest::get(format!("http://{api}/metrics"))
         .await

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tracing::field::Empty;
 use voicetrace::instrument::simulate::SimulatedCall;
-use voicetrace::instrument::{Call, CallBuilder, Direction, EndReason, BargeIn};
+use voicetrace::instrument::{BargeIn, Call, CallBuilder, Direction, EndReason};
 use voicetrace::semconv as sc;
 
 use super::capture::{children, of_trace, one, CapturedSpan, Val};

@@ -26,6 +26,7 @@
 //! - `agent`: the crate's pipeline scoped to a dispatcher, the simulated agent, and
 //!   `assert_simulated`;
 //! - `capture`: an OTLP receiver that keeps what it is sent;
+//! - `audio`: real speech (espeak-ng) as WAV, FLAC and OGG/Opus, for the recording tests;
 //! - `wait`: waiting on a condition with a deadline (`within`, `wait_for`), never a fixed sleep;
 //! - `net`: loopback, free ports, a port nothing listens on.
 
@@ -45,5 +46,6 @@ mod exporter_tls;
 mod forward_delivery;
 mod forward_sinks;
 mod hostile_input;
+mod recordings;
 mod simulated_agent;
 mod traffic;

@@ -74,6 +74,8 @@ fn call(turns: Vec<Turn>) -> CallLog {
         custom_metrics: BTreeMap::new(),
         links: Links::default(),
         span_count: 10,
+        livekit: None,
+        recording: None,
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::json;
@@ -135,7 +135,7 @@ fn with_link(mut log: CallLog, state: &ApiState) -> CallLog {
     if let Some(template) = &state.trace_url_template {
         log.links.trace = Some(trace_link(template, &log.trace_id, &log.id));
     }
-    log
+    super::recordings::sign_recording(log, state.recordings.as_ref())
 }
 
 async fn list(state: ApiState, query: QueryParams) -> Result<Json<ListAnswer>, ApiError> {
@@ -173,7 +173,7 @@ pub struct CallAnswer {
     pub same_id_calls: Vec<SameIdCall>,
 }
 
-async fn one(
+pub(super) async fn one(
     state: &ApiState,
     kind: &str,
     id: String,
@@ -333,27 +333,6 @@ pub fn interruption_summary(
         "bleedThroughWords": Distribution::of(bleed),
         "truncated": truncated,
     })
-}
-
-/// `GET /v1/recordings/{callId}`: a redirect to the recording, 404 when the call has none.
-pub async fn recording(
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-    trace: Result<Query<TraceParam>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let log = one(&state, "call", id, trace).await?.log;
-    // Only web URLs: a recording URL is data from the agent's spans and must not send a browser
-    // to another scheme.
-    match log.recording_url.as_deref() {
-        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-            Ok(Redirect::temporary(url).into_response())
-        }
-        _ => Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "no_recording",
-            message: format!("call '{}' has no recording URL", log.id),
-        }),
-    }
 }
 
 /// `GET /healthz`: the process answers.

@@ -6,7 +6,8 @@
 //! implements it), metrics from [`ReceiverMetrics`].
 //!
 //! - [`params`]: query parameters (agentId, status, since, until, limit, cursor) and their errors.
-//! - [`handlers`]: one function per route.
+//! - [`handlers`]: one function per route; [`recordings`]: a call's recording (with Range) and
+//!   chat history.
 //! - [`error`]: `{"error": {"code", "message"}}` answers.
 //! - [`openapi`]: the OpenAPI 3 document of exactly the routes of [`router`].
 //! - [`text`]: the tables `voicetrace calls` and `voicetrace call ID` print.
@@ -16,6 +17,7 @@ pub mod grpc;
 pub mod handlers;
 pub mod openapi;
 pub mod params;
+pub mod recordings;
 pub mod text;
 
 use std::sync::atomic::AtomicBool;
@@ -83,6 +85,8 @@ pub struct ApiState {
     pub trace_url_template: Option<String>,
     /// Set once the receiver is up (store open, journal replayed); `/readyz` answers 503 before.
     pub ready: Arc<AtomicBool>,
+    /// The recordings the receiver keeps; `None`: only agents' recording URLs (redirects).
+    pub recordings: Option<crate::receiver::recordings::Recordings>,
 }
 
 /// Every route the API serves: its path (OpenAPI and axum 0.8 share the `{param}` syntax) and
@@ -108,7 +112,11 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
             "/v1/observability/calls/{callId}/root-cause",
             get(handlers::call_root_cause),
         ),
-        ("/v1/recordings/{callId}", get(handlers::recording)),
+        (
+            "/v1/observability/calls/{callId}/chat-history",
+            get(recordings::chat_history),
+        ),
+        ("/v1/recordings/{callId}", get(recordings::recording)),
         ("/healthz", get(handlers::healthz)),
         ("/readyz", get(handlers::readyz)),
         ("/metrics", get(handlers::metrics)),

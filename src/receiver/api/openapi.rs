@@ -127,15 +127,44 @@ fn paths_and_schemas() -> Value {
                 detail_operation("getCall", "A call log with turns and metrics", "callId", "CallLog"),
             "/v1/observability/calls/{callId}/root-cause":
                 detail_operation("getCallRootCause", "Issues found in a call", "callId", "CallRootCause"),
-            "/v1/recordings/{callId}": {"get": {
-                "operationId": "getRecording",
-                "summary": "Redirect to the call's recording",
+            "/v1/observability/calls/{callId}/chat-history": {"get": {
+                "operationId": "getCallChatHistory",
+                "summary": "The chat history a LiveKit worker uploaded with its recording (chat items with per-message metrics), as uploaded",
                 "tags": ["observability"],
                 "parameters": [param("callId"), param("traceId")],
                 "responses": {
-                    "307": {"description": "Redirect to the recording URL",
+                    "200": {"description": "The chat history", "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "404": error_response("No call with this id (code not_found), or no chat history (code no_chat_history)")
+                }
+            }},
+            "/v1/recordings/{callId}": {"get": {
+                "operationId": "getRecording",
+                "summary": "The call's recording (HEAD too), with HTTP Range; a call with only the agent's recording URL is redirected there",
+                "description": "With expires and signature (a signed link, as the call log's recording.url in API answers and the links sent to sinks), no API token is needed.",
+                "tags": ["observability"],
+                "parameters": [param("callId"), param("traceId"),
+                    {"name": "Range", "in": "header", "required": false,
+                     "description": "One byte range (bytes=START-END, START-, -SUFFIX); several ranges are answered 200 with the whole file",
+                     "schema": {"type": "string"}},
+                    {"name": "expires", "in": "query", "required": false,
+                     "description": "A signed link's expiry, Unix seconds", "schema": {"type": "integer"}},
+                    {"name": "signature", "in": "query", "required": false,
+                     "description": "A signed link's signature (hex HMAC-SHA256)", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "The whole recording",
+                            "headers": {"Accept-Ranges": {"schema": {"type": "string"}}},
+                            "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}},
+                    "206": {"description": "The range asked for",
+                            "headers": {"Content-Range": {"schema": {"type": "string"}},
+                                        "Accept-Ranges": {"schema": {"type": "string"}}},
+                            "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}},
+                    "307": {"description": "Redirect to the agent's recording URL (the receiver keeps no recording of the call)",
                             "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}}},
-                    "404": error_response("No call with this id (code not_found), or the call has no recording (code no_recording)")
+                    "403": error_response("A signed link that expired or was altered (code invalid_link)"),
+                    "404": error_response("No call with this id (code not_found), or the call has no recording (code no_recording)"),
+                    "410": error_response("The recording was removed: retention or quota (code recording_removed)"),
+                    "416": {"description": "The range is outside the recording",
+                            "headers": {"Content-Range": {"schema": {"type": "string"}}}}
                 }
             }},
             "/healthz": plain_operation("healthz", "Liveness", json!({
@@ -271,6 +300,14 @@ fn schemas() -> Value {
                 "customMetrics": {"type": "object"},
                 "links": {"$ref": "#/components/schemas/Links"},
                 "spanCount": int,
+                "livekit": {"type": "object", "description": "The LiveKit room and job the call ran in, when its spans name them",
+                    "properties": {"roomId": nstr, "jobId": nstr}},
+                "recording": {"type": "object", "description": "The recording the receiver keeps of the call; a turn's startMs is at startOffsetMs + startMs in the audio",
+                    "required": ["url", "mediaType", "durationMs", "startOffsetMs"],
+                    "properties": {
+                        "url": {"type": "string", "description": "A signed link to GET /v1/recordings/{callId} that needs no API token"},
+                        "mediaType": {"type": "string"}, "durationMs": int,
+                        "startOffsetMs": {"type": "integer", "description": "Where the call's time zero falls in the audio, ms"}}},
                 "sameIdCalls": {"type": "array",
                     "description": "On a call's own route: the other calls stored with this call id (other traces), newest first",
                     "items": {"type": "object", "required": ["traceId", "startedAt"], "properties": {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::receiver::calllog::{CallLog, CallMetrics, CallStatus, Links, Stage, Turn};
+use crate::receiver::calllog::{CallLog, CallMetrics, CallStatus, Links, LiveKitJob, Stage, Turn};
 use crate::receiver::span::{LogRecord, SpanRecord, SpanStatus};
 use crate::semconv;
 use crate::trace_id::to_hex;
@@ -82,6 +82,8 @@ pub fn build_call_log(
         custom_metrics: recorded.custom_metrics,
         links: Links::default(),
         span_count: index.spans().len(),
+        livekit: identity.livekit,
+        recording: None,
     }
 }
 
@@ -128,6 +130,7 @@ struct Identity {
     agent_name: Option<String>,
     service_name: Option<String>,
     end_reason: Option<String>,
+    livekit: Option<LiveKitJob>,
 }
 
 impl Identity {
@@ -151,6 +154,11 @@ impl Identity {
             agent_name,
             service_name,
             end_reason: lookup(keys.end_reason),
+            livekit: LiveKitJob {
+                room_id: lookup(keys.livekit_room),
+                job_id: lookup(keys.livekit_job),
+            }
+            .into_named(),
         }
     }
 }

@@ -235,6 +235,10 @@ pub struct CallKeys {
     pub agent_name: &'static [&'static str],
     /// Why the call ended.
     pub end_reason: &'static [&'static str],
+    /// The LiveKit room the call ran in.
+    pub livekit_room: &'static [&'static str],
+    /// The LiveKit job the call ran in.
+    pub livekit_job: &'static [&'static str],
 }
 
 /// Stage span names shared by voicetrace, Cekura, Pipecat and GenAI agents.
@@ -392,6 +396,8 @@ const CALL: CallKeys = CallKeys {
     agent_id: alias::AGENT_ID,
     agent_name: alias::AGENT_NAME,
     end_reason: alias::END_REASON,
+    livekit_room: alias::LIVEKIT_ROOM,
+    livekit_job: alias::LIVEKIT_JOB,
 };
 
 /// voicetrace and Cekura: `conversation` / `turn` / `stt` / `llm` / `tts` / `tool_call`.

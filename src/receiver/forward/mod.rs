@@ -49,6 +49,7 @@ pub use sinks::webhook::{WebhookConfig, WebhookKeys};
 pub use stats::format_sink_stats;
 
 use crate::receiver::calllog::CallUpdate;
+use crate::receiver::recordings::link::Links;
 use crate::receiver::secret::SecretError;
 use crate::receiver::store::recorder::Deliveries;
 pub use crate::receiver::store::Settle;
@@ -131,6 +132,15 @@ impl Forwarder {
     /// and spawns one delivery loop per sink on the current tokio runtime. Each loop starts with
     /// what the outbox already holds.
     pub fn start(store: Store, sinks: Vec<SinkConfig>) -> Result<Forwarder, ForwardError> {
+        Forwarder::start_with_links(store, sinks, None)
+    }
+
+    /// [`Forwarder::start`], with the links sinks send to recordings the receiver keeps.
+    pub fn start_with_links(
+        store: Store,
+        sinks: Vec<SinkConfig>,
+        links: Option<Links>,
+    ) -> Result<Forwarder, ForwardError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ForwardError::NoRuntime)?;
         let mut names = HashSet::new();
         for config in &sinks {
@@ -140,7 +150,7 @@ impl Forwarder {
         }
         let built = sinks
             .iter()
-            .map(|c| Sink::build(c).map(|s| (c, Arc::new(s))))
+            .map(|c| Sink::build(c, links.as_ref()).map(|s| (c, Arc::new(s))))
             .collect::<Result<Vec<_>, _>>()?;
         store.register_sinks(sinks.iter().map(|c| (c.name(), c.kind().as_str())))?;
         let (stop, stop_rx) = watch::channel(false);

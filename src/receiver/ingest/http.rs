@@ -1,7 +1,8 @@
 //! OTLP/HTTP: `POST /v1/traces` and `POST /v1/logs`, protobuf (`application/x-protobuf`) or
 //! JSON (`application/json`), optionally `Content-Encoding: gzip`; also LiveKit's upload paths
 //! (`/observability/traces/otlp/v0`, `/observability/logs/otlp/v0`) so a LiveKit worker can point
-//! `LIVEKIT_OBSERVABILITY_URL` at voicetrace.
+//! `LIVEKIT_OBSERVABILITY_URL` at voicetrace, and LiveKit's metrics path, answered success.
+//! Recording uploads on the same listener are [`super::upload`]'s.
 //!
 //! Answers (OTLP specification, "OTLP/HTTP Response"): 200 with an export response (partial
 //! success when spans were rejected) in the request's encoding; 400 with a `google.rpc.Status`
@@ -33,6 +34,9 @@ use super::{Ingest, Refusal, MAX_BODY_BYTES, RETRY_AFTER_SECS};
 pub const TRACES_PATHS: &[&str] = &["/v1/traces", "/observability/traces/otlp/v0"];
 /// Paths of the logs endpoint.
 pub const LOGS_PATHS: &[&str] = &["/v1/logs", "/observability/logs/otlp/v0"];
+/// LiveKit's metrics upload path: answered success (metrics are not decoded), so a LiveKit
+/// worker's metric exporter does not log failures and retry.
+pub const LIVEKIT_METRICS_PATH: &str = "/observability/metrics/otlp/v0";
 
 const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";
 const CONTENT_TYPE_JSON: &str = "application/json";
@@ -318,6 +322,25 @@ async fn logs(
     }
 }
 
+/// An empty `ExportMetricsServiceResponse` (full success) in the request's encoding: zero
+/// bytes in protobuf, `{}` in JSON.
+async fn metrics_accepted(headers: HeaderMap) -> Response {
+    match encoding_of(&headers) {
+        Some(Encoding::Json) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, CONTENT_TYPE_JSON)],
+            "{}",
+        )
+            .into_response(),
+        _ => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, CONTENT_TYPE_PROTOBUF)],
+            Bytes::new(),
+        )
+            .into_response(),
+    }
+}
+
 /// The OTLP/HTTP router. Bodies over [`MAX_BODY_BYTES`] are answered 413 by the body limit; a
 /// body not fully received within `body_timeout` of the request is answered 408.
 pub fn router(ingest: Ingest, body_timeout: std::time::Duration) -> Router {
@@ -328,6 +351,7 @@ pub fn router(ingest: Ingest, body_timeout: std::time::Duration) -> Router {
     for path in LOGS_PATHS {
         router = router.route(path, post(logs));
     }
+    router = router.route(LIVEKIT_METRICS_PATH, post(metrics_accepted));
     router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(

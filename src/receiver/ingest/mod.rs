@@ -6,6 +6,8 @@
 //! - [`grpc`]: `TraceService` and `LogsService` for tonic (gzip accepted).
 //! - [`http`]: `POST /v1/traces` and `/v1/logs` (protobuf or JSON, gzip), plus LiveKit's upload
 //!   paths `/observability/{traces,logs}/otlp/v0`.
+//! - [`upload`]: recordings, `PUT /v1/recordings/{callId}` and LiveKit's
+//!   `/observability/recordings/v0`, streamed to disk.
 //!
 //! - [`admission`]: the bounds (memory, open calls, outbox) and the [`Refusal`]s they give.
 //!
@@ -20,6 +22,7 @@ pub mod admission;
 pub mod decode;
 pub mod grpc;
 pub mod http;
+pub mod upload;
 
 use tokio::sync::{mpsc, oneshot};
 

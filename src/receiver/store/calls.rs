@@ -27,7 +27,7 @@ pub(super) enum Inserted {
 }
 
 /// Unix ms of an RFC 3339 time; 0 when it does not parse (such a call sorts last).
-pub(super) fn rfc3339_ms(text: &str) -> i64 {
+pub fn rfc3339_ms(text: &str) -> i64 {
     OffsetDateTime::parse(text, &Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
         .unwrap_or(0)

@@ -14,6 +14,7 @@ mod calls;
 mod journal_table;
 mod outbox;
 pub mod recorder;
+mod recordings;
 mod schema;
 pub mod watch;
 
@@ -23,8 +24,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
+pub use calls::rfc3339_ms as unix_ms;
 pub use journal_table::{JournalRow, JournalTable};
 pub use outbox::{DeadLetter, Enqueue, OutboxEntry, Settle, SinkStats, LIVE_REVISION};
+pub use recordings::{CallNames, RecordingRow};
 pub use schema::MIGRATIONS;
 
 /// The database file inside the data directory.

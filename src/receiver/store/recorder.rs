@@ -14,6 +14,12 @@
 //! a revision that repeats the last one; any other continues from the latest stored revision, so
 //! revisions have no gaps. Live events (call started, turn completed) of a call whose call log is
 //! stored already are dropped for the same reason.
+//!
+//! **Recordings are attached here too**, for the same reason: every call log stored carries
+//! its call's recording (`recording`), from the recordings' rows; an upload waiting for its call
+//! is attached when the call's log is stored, and an upload whose call is stored already (the
+//! recordings announce each one kept) makes a new revision of the call's log with its
+//! `recording`, which the sinks receive like any revision.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,9 +27,10 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::{now_ms, Enqueue, JournalTable, Store, StoreError};
+use super::{now_ms, CallNames, Enqueue, JournalTable, Store, StoreError};
 use crate::receiver::calllog::{CallLog, CallUpdate};
 use crate::receiver::metrics::ReceiverMetrics;
+use crate::receiver::recordings;
 use crate::receiver::span::TraceId;
 
 /// Updates stored in one transaction at most: one commit per burst, with a bound on how long
@@ -70,17 +77,39 @@ pub struct Recorder {
     pub finished: broadcast::Sender<Arc<CallLog>>,
     /// The receiver's metrics.
     pub metrics: ReceiverMetrics,
+    /// Notified when a stored call log carries a recording (the recordings' bounds are applied
+    /// again: a newer recording may replace an older).
+    pub recordings_attached: Arc<tokio::sync::Notify>,
 }
 
-/// Runs until assembly's side of `records` closes.
-pub async fn run(mut records: mpsc::Receiver<Record>, recorder: Recorder) {
-    while let Some(first) = records.recv().await {
-        let (group, released) = take_group(first, &mut records);
-        let Some(group) = recorder.store(group).await else {
-            return;
-        };
-        recorder.announce(group);
-        recorder.forget(released).await;
+/// Runs until assembly's side of `records` closes. `kept` names the recordings kept since
+/// (their ids); the ones kept before the start are looked at first.
+pub async fn run(
+    mut records: mpsc::Receiver<Record>,
+    mut kept: mpsc::Receiver<String>,
+    recorder: Recorder,
+) {
+    if !recorder.attach(None).await {
+        return;
+    }
+    loop {
+        tokio::select! {
+            biased;
+            first = records.recv() => {
+                let Some(first) = first else { return };
+                let (group, released) = take_group(first, &mut records);
+                let Some(group) = recorder.store(group).await else {
+                    return;
+                };
+                recorder.announce(group);
+                recorder.forget(released).await;
+            }
+            Some(id) = kept.recv() => {
+                if !recorder.attach(Some(id)).await {
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -132,10 +161,38 @@ impl Recorder {
         }
     }
 
+    /// Attaches a kept recording (`None`: every pending one) to its call if that call is
+    /// stored, and stores the call's log again with it (a new revision). `false` if the
+    /// blocking pool is gone.
+    async fn attach(&self, id: Option<String>) -> bool {
+        let store = self.store.clone();
+        let revised =
+            tokio::task::spawn_blocking(move || revisions_for(&store, id.as_deref())).await;
+        let group = match revised {
+            Ok(Ok(group)) => group,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot attach a recording to its call");
+                return true;
+            }
+            Err(_) => return false,
+        };
+        if group.is_empty() {
+            return true;
+        }
+        let Some(group) = self.store(group).await else {
+            return false;
+        };
+        self.announce(group);
+        true
+    }
+
     /// Counts and broadcasts the finished call logs of a stored group.
     fn announce(&self, group: Vec<CallUpdate>) {
         for update in group {
             if let CallUpdate::Finished(log) = update {
+                if log.recording.is_some() {
+                    self.recordings_attached.notify_one();
+                }
                 self.metrics.call_finished(&log);
                 tracing::debug!(
                     call_id = %log.id, trace_id = %log.trace_id, revision = log.revision,
@@ -180,6 +237,50 @@ enum Latest {
     InGroup(u32, usize),
 }
 
+/// The call logs to store again because a recording was attached to their (stored) call: of
+/// recording `id`, or of every pending one.
+fn revisions_for(store: &Store, id: Option<&str>) -> Result<Vec<CallUpdate>, StoreError> {
+    let rows = match id {
+        Some(id) => store.recording(id)?.into_iter().collect(),
+        None => store.pending_recordings()?,
+    };
+    let mut group: Vec<CallUpdate> = Vec::new();
+    for row in rows.iter().filter(|r| r.call_id.is_none()) {
+        let Some((call_id, trace_id)) = store.call_for_recording(row)? else {
+            continue;
+        };
+        if !store.attach_recording(&row.id, &call_id, &trace_id, now_ms())? {
+            continue;
+        }
+        let already = group
+            .iter()
+            .any(|u| u.call_id() == call_id && u.trace_id() == trace_id);
+        if let (false, Some(log)) = (already, store.latest_call(&call_id, Some(&trace_id))?) {
+            group.push(CallUpdate::Finished(Box::new(log)));
+        }
+    }
+    Ok(group)
+}
+
+/// Gives a call log its call's recording, attaching the uploads that wait for this call first.
+fn fill_recording(store: &Store, log: &mut CallLog) -> Result<(), StoreError> {
+    if let Some(livekit) = &log.livekit {
+        store.note_livekit_call(&log.id, &log.trace_id, livekit)?;
+    }
+    let names = CallNames {
+        call_id: &log.id,
+        trace_id: &log.trace_id,
+        livekit: log.livekit.as_ref(),
+    };
+    for pending in store.pending_for_call(names)? {
+        store.attach_recording(&pending.id, &log.id, &log.trace_id, now_ms())?;
+    }
+    log.recording = store
+        .call_recording(&log.id, &log.trace_id)?
+        .and_then(|row| recordings::describe(&row, log));
+    Ok(())
+}
+
 /// Numbers the group's call logs, drops what repeats the store, and stores the rest with their
 /// outbox entries in one transaction (blocking); then wakes the sinks.
 fn record_group(
@@ -191,6 +292,9 @@ fn record_group(
     let mut entries: Vec<Vec<Enqueue>> = Vec::with_capacity(group.len());
     let mut keep = vec![true; group.len()];
     for i in 0..group.len() {
+        if let CallUpdate::Finished(log) = &mut group[i] {
+            fill_recording(store, log)?;
+        }
         entries.push(deliveries.entries_for(&group[i]));
         keep[i] = match &group[i] {
             CallUpdate::Finished(_) => !number(store, group, i, &mut latest)?,

@@ -149,6 +149,49 @@ ALTER TABLE calls_v5 RENAME TO calls;
 CREATE INDEX calls_newest_first ON calls (started_at_ms DESC, call_id DESC, trace_id DESC);
 CREATE INDEX calls_by_id ON calls (call_id, started_at_ms DESC);
 "#,
+    // Version 6: recordings (see `store::recordings`): what agents uploaded about their calls
+    // (audio kept as a file in the data directory, a LiveKit chat history), what each upload
+    // named (a call id, or a LiveKit room and job), and the call it was attached to (NULL while
+    // its call is not stored yet); `removed` says why its audio is gone (retention, quota, a
+    // newer upload). `livekit_calls`: the LiveKit room and job of each stored call, what a
+    // LiveKit upload is matched by.
+    r#"
+CREATE TABLE recordings (
+    id             TEXT    PRIMARY KEY,
+    source         TEXT    NOT NULL,
+    named_call_id  TEXT,
+    named_trace_id TEXT,
+    room_id        TEXT,
+    job_id         TEXT,
+    call_id        TEXT,
+    trace_id       TEXT,
+    media_type     TEXT,
+    bytes          INTEGER NOT NULL DEFAULT 0,
+    duration_ms    INTEGER,
+    channels       INTEGER,
+    sample_rate    INTEGER,
+    started_at_ms  INTEGER,
+    received_ms    INTEGER NOT NULL,
+    attached_ms    INTEGER,
+    removed        TEXT,
+    chat_history   TEXT
+) WITHOUT ROWID;
+CREATE INDEX recordings_by_call ON recordings (call_id, trace_id, received_ms)
+    WHERE call_id IS NOT NULL;
+CREATE INDEX recordings_pending ON recordings (received_ms) WHERE call_id IS NULL;
+CREATE INDEX recordings_kept ON recordings (received_ms)
+    WHERE media_type IS NOT NULL AND removed IS NULL;
+
+CREATE TABLE livekit_calls (
+    call_id  TEXT NOT NULL,
+    trace_id TEXT NOT NULL,
+    room_id  TEXT,
+    job_id   TEXT,
+    PRIMARY KEY (call_id, trace_id)
+) WITHOUT ROWID;
+CREATE INDEX livekit_calls_by_job ON livekit_calls (job_id) WHERE job_id IS NOT NULL;
+CREATE INDEX livekit_calls_by_room ON livekit_calls (room_id) WHERE room_id IS NOT NULL;
+"#,
 ];
 
 /// Brings the database to the latest schema version.

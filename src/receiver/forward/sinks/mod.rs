@@ -22,6 +22,7 @@ use super::config::SinkConfig;
 use super::outcome::Outcome;
 use super::ForwardError;
 use crate::receiver::calllog::{CallLog, CallUpdate};
+use crate::receiver::recordings::link::Links;
 use crate::receiver::store::OutboxEntry;
 
 /// The header carrying the idempotency key of every request (`Idempotency-Key`; header names
@@ -73,12 +74,15 @@ pub struct Sink(Box<dyn Deliver>);
 impl Sink {
     /// Builds the sink from its configuration (checks it, resolves its secret, builds its HTTP
     /// client).
-    pub fn build(config: &SinkConfig) -> Result<Sink, ForwardError> {
+    /// `links` signs the recording links the cekura and webhook sinks send (none without a
+    /// public URL).
+    pub fn build(config: &SinkConfig, links: Option<&Links>) -> Result<Sink, ForwardError> {
         config.validate()?;
         let name = config.name();
+        let links = links.cloned();
         Ok(Sink(match config {
-            SinkConfig::Cekura(c) => Box::new(cekura::CekuraSink::new(name, c)?),
-            SinkConfig::Webhook(c) => Box::new(webhook::WebhookSink::new(name, c)?),
+            SinkConfig::Cekura(c) => Box::new(cekura::CekuraSink::new(name, c, links)?),
+            SinkConfig::Webhook(c) => Box::new(webhook::WebhookSink::new(name, c, links)?),
             SinkConfig::Http(c) => Box::new(http::HttpSink::new(name, c)?),
             SinkConfig::Jsonl(c) => Box::new(jsonl::JsonlSink::new(name, c)?),
         }))
@@ -134,6 +138,17 @@ pub fn finished_log(entry: &OutboxEntry) -> Result<&CallLog, Outcome> {
     }
 }
 
+/// A signed link to the receiver's copy of a call's recording, valid from now, for sinks that
+/// send one; `None` when the call has no recording or the receiver no public URL.
+pub fn recording_link(links: Option<&Links>, log: &CallLog) -> Option<String> {
+    log.recording.as_ref()?;
+    links?.public(
+        &log.id,
+        &log.trace_id,
+        crate::receiver::store::now_ms() / 1000,
+    )
+}
+
 /// A JSON body, or the reason it cannot be built (a dead letter: retrying would not help).
 pub fn json_body<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Outcome> {
     serde_json::to_vec(value).map_err(|e| Outcome::Rejected {
@@ -171,7 +186,7 @@ mod tests {
         let answers = |kind: SinkKind, target: &str| {
             let mut config = SinkConfig::new(kind, target);
             config.shared_mut().concurrency = 3;
-            let sink = Sink::build(&config).unwrap();
+            let sink = Sink::build(&config, None).unwrap();
             (
                 sink.wants_live_updates(),
                 sink.events_for(&started).len(),

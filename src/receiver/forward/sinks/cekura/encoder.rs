@@ -6,7 +6,8 @@
 //! - `transcript_type` `"cekura"` and `transcript_json`: utterances `{role, content, start_time,
 //!   end_time}` in seconds from the call's start, roles `"Testing Agent"` (the caller) and
 //!   `"Main Agent"` (the agent), tool executions as `"Function Call"` / `"Function Call Result"`;
-//! - `call_ended_reason` (the call's end reason, else its status), `voice_recording_url`,
+//! - `call_ended_reason` (the call's end reason, else its status), `voice_recording_url` (a
+//!   signed link to the receiver's copy of the recording, else the agent's recording URL),
 //!   `customer_number` (the caller: `from` of an inbound call, `to` of an outbound one);
 //! - `metadata`: the call's own metadata, the `idempotency_key`, and under `voicetrace` the
 //!   revision, per-turn timings, call metrics, issues and the trace link.
@@ -26,8 +27,14 @@ pub const ROLE_FUNCTION_CALL: &str = "Function Call";
 /// A tool's result.
 pub const ROLE_FUNCTION_RESULT: &str = "Function Call Result";
 
-/// The body for one revision of a call log.
-pub fn encode(log: &CallLog, config: &CekuraConfig, idempotency_key: &str) -> Value {
+/// The body for one revision of a call log; `recording` is a link to the receiver's copy of
+/// its recording, if it keeps one.
+pub fn encode(
+    log: &CallLog,
+    config: &CekuraConfig,
+    idempotency_key: &str,
+    recording: Option<&str>,
+) -> Value {
     let mut body = Map::new();
     body.insert("call_id".into(), json!(log.id));
     body.insert("trace_id".into(), json!(log.trace_id));
@@ -47,7 +54,7 @@ pub fn encode(log: &CallLog, config: &CekuraConfig, idempotency_key: &str) -> Va
         .clone()
         .unwrap_or_else(|| log.status.as_str().to_string());
     body.insert("call_ended_reason".into(), json!(ended));
-    if let Some(url) = &log.recording_url {
+    if let Some(url) = recording.or(log.recording_url.as_deref()) {
         body.insert("voice_recording_url".into(), json!(url));
     }
     let customer = match log.direction.as_deref() {

@@ -10,10 +10,11 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use super::post::{HttpClient, SecretHeader};
-use super::{finished_log, json_body, Deliver};
+use super::{finished_log, json_body, recording_link, Deliver};
 use crate::receiver::forward::config::{ConfigError, KindConfig};
 use crate::receiver::forward::outcome::Outcome;
 use crate::receiver::forward::ForwardError;
+use crate::receiver::recordings::link::Links;
 use crate::receiver::store::OutboxEntry;
 
 /// The header carrying the API key.
@@ -57,13 +58,20 @@ pub struct CekuraSink {
     config: CekuraConfig,
     url: Url,
     client: HttpClient,
+    links: Option<Links>,
 }
 
 impl CekuraSink {
-    /// Builds sink `name`; the API key is required.
-    pub fn new(name: &str, config: &CekuraConfig) -> Result<CekuraSink, ForwardError> {
+    /// Builds sink `name`; the API key is required. With `links`, `voice_recording_url` is a
+    /// signed link to the receiver's copy of the recording.
+    pub fn new(
+        name: &str,
+        config: &CekuraConfig,
+        links: Option<Links>,
+    ) -> Result<CekuraSink, ForwardError> {
         let key = config.secret.required(name, SECRET_ENV)?;
         Ok(CekuraSink {
+            links,
             config: config.clone(),
             url: config.observe_url(name)?,
             client: HttpClient::new(
@@ -80,7 +88,14 @@ impl CekuraSink {
 impl Deliver for CekuraSink {
     async fn deliver_all(&self, entries: &[OutboxEntry]) -> Vec<Outcome> {
         let body = |entry: &OutboxEntry, key: &str| {
-            json_body(&encoder::encode(finished_log(entry)?, &self.config, key))
+            let log = finished_log(entry)?;
+            let recording = recording_link(self.links.as_ref(), log);
+            json_body(&encoder::encode(
+                log,
+                &self.config,
+                key,
+                recording.as_deref(),
+            ))
         };
         self.client.post_each(&self.url, entries, body).await
     }
@@ -100,7 +115,7 @@ mod tests {
     fn a_missing_api_key_names_the_variable_or_file_that_was_read() {
         let mut c = config();
         c.secret.secret_env = Some("VOICETRACE_TEST_UNSET_CEKURA_KEY_2".into());
-        let err = CekuraSink::new("ck", &c).unwrap_err().to_string();
+        let err = CekuraSink::new("ck", &c, None).unwrap_err().to_string();
         assert_eq!(
             err,
             "sink ck: no secret: the environment variable VOICETRACE_TEST_UNSET_CEKURA_KEY_2 is not set"
@@ -108,7 +123,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("cekura-key");
         c.secret.secret_file = Some(missing.clone());
-        let err = CekuraSink::new("ck", &c).unwrap_err().to_string();
+        let err = CekuraSink::new("ck", &c, None).unwrap_err().to_string();
         assert!(err.contains(&missing.display().to_string()), "{err}");
         assert!(!err.contains("VOICETRACE_TEST_UNSET_CEKURA_KEY_2"), "{err}");
     }

@@ -9,8 +9,9 @@
 //!   (seconds), `tool_calls` and the turn's `latency` figures (ms);
 //! - `call_completed` / `call_failed`: `call` with `status`, `start_time`, `end_time`,
 //!   `end_reason`, `transcript` (turns as above), `telephony_params`, `metadata`,
-//!   `error_message` (failed calls), plus the top-level `end_reason` Cartesia keeps for older
-//!   receivers;
+//!   `error_message` (failed calls), `recording_url` (a signed link to the receiver's copy of
+//!   the recording, else the agent's recording URL, when there is one), plus the top-level
+//!   `end_reason` Cartesia keeps for older receivers;
 //! - `post_call_analysis`: `analysis` with a one-line `summary`, the call `metrics` and `issues`.
 
 use std::fmt;
@@ -118,14 +119,27 @@ fn rfc3339(unix_ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// What an event's envelope carries besides its update.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    /// `webhook_id`.
+    pub webhook_id: &'a str,
+    /// `idempotency_key`.
+    pub idempotency_key: &'a str,
+    /// When the receiver learned of the update (the envelope's `timestamp`), Unix ms.
+    pub created_ms: i64,
+    /// A link to the receiver's copy of the call's recording, if it keeps one.
+    pub recording: Option<&'a str>,
+}
+
 /// The event's body, or `None` when the update does not carry what the event needs.
-pub fn encode(
-    event: &WebhookEvent,
-    update: &CallUpdate,
-    webhook_id: &str,
-    idempotency_key: &str,
-    created_ms: i64,
-) -> Option<Value> {
+pub fn encode(event: &WebhookEvent, update: &CallUpdate, envelope: &Envelope<'_>) -> Option<Value> {
+    let Envelope {
+        webhook_id,
+        idempotency_key,
+        created_ms,
+        recording,
+    } = *envelope;
     let (call_id, agent_id) = match update {
         CallUpdate::Started(s) => (&s.call_id, &s.agent_id),
         CallUpdate::TurnCompleted(t) => (&t.call_id, &t.agent_id),
@@ -173,7 +187,7 @@ pub fn encode(
         }
         (WebhookEvent::CallCompleted | WebhookEvent::CallFailed, CallUpdate::Finished(log)) => {
             body.insert("end_reason".into(), json!(log.end_reason));
-            body.insert("call".into(), call_object(log));
+            body.insert("call".into(), call_object(log, recording));
         }
         (WebhookEvent::PostCallAnalysis, CallUpdate::Finished(log)) => {
             body.insert(
@@ -238,8 +252,9 @@ fn turn_object(turn: &Turn, u: &Utterance<'_>) -> Value {
     Value::Object(obj)
 }
 
-/// The call as Cartesia's `call` object.
-pub fn call_object(log: &CallLog) -> Value {
+/// The call as Cartesia's `call` object; `recording` is a link to the receiver's copy of its
+/// recording.
+pub fn call_object(log: &CallLog, recording: Option<&str>) -> Value {
     let transcript: Vec<Value> = call_utterances(&log.turns)
         .iter()
         .map(|(turn, u)| turn_object(turn, u))
@@ -268,6 +283,9 @@ pub fn call_object(log: &CallLog) -> Value {
     });
     if log.status != CallStatus::Completed {
         call["error_message"] = json!(error_message(log));
+    }
+    if let Some(url) = recording.or(log.recording_url.as_deref()) {
+        call["recording_url"] = json!(url);
     }
     call
 }

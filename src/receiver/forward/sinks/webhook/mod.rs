@@ -12,11 +12,12 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use super::post::{HttpClient, SecretHeader};
-use super::{json_body, unexpected, Deliver};
+use super::{json_body, recording_link, unexpected, Deliver};
 use crate::receiver::calllog::{CallStatus, CallUpdate};
 use crate::receiver::forward::config::KindConfig;
 use crate::receiver::forward::outcome::Outcome;
 use crate::receiver::forward::ForwardError;
+use crate::receiver::recordings::link::Links;
 use crate::receiver::store::OutboxEntry;
 use encoder::{Role, WebhookEvent};
 
@@ -42,11 +43,17 @@ pub struct WebhookSink {
     /// The envelope's `webhook_id` (configured, else the sink's name).
     webhook_id: String,
     client: HttpClient,
+    links: Option<Links>,
 }
 
 impl WebhookSink {
-    /// Builds sink `name`; the secret is optional.
-    pub fn new(name: &str, config: &WebhookConfig) -> Result<WebhookSink, ForwardError> {
+    /// Builds sink `name`; the secret is optional. With `links`, `call_completed` and
+    /// `call_failed` carry a signed link to the receiver's copy of the recording.
+    pub fn new(
+        name: &str,
+        config: &WebhookConfig,
+        links: Option<Links>,
+    ) -> Result<WebhookSink, ForwardError> {
         let secret = config.secret.optional(name, SECRET_ENV)?;
         if secret.is_none() {
             tracing::warn!(
@@ -55,6 +62,7 @@ impl WebhookSink {
             );
         }
         Ok(WebhookSink {
+            links,
             url: config.shared.http_url(name)?,
             webhook_id: config
                 .keys
@@ -73,14 +81,18 @@ impl WebhookSink {
     /// The body of an entry: its event, encoded from its update.
     fn body(&self, entry: &OutboxEntry, key: &str) -> Result<Vec<u8>, Outcome> {
         let event = WebhookEvent::parse(&entry.event).ok_or_else(|| unexpected(entry))?;
-        let body = encoder::encode(
-            &event,
-            &entry.update,
-            &self.webhook_id,
-            key,
-            entry.created_ms,
-        )
-        .ok_or_else(|| unexpected(entry))?;
+        let recording = match &entry.update {
+            CallUpdate::Finished(log) => recording_link(self.links.as_ref(), log),
+            _ => None,
+        };
+        let envelope = encoder::Envelope {
+            webhook_id: &self.webhook_id,
+            idempotency_key: key,
+            created_ms: entry.created_ms,
+            recording: recording.as_deref(),
+        };
+        let body =
+            encoder::encode(&event, &entry.update, &envelope).ok_or_else(|| unexpected(entry))?;
         json_body(&body)
     }
 }
