@@ -299,6 +299,43 @@ pub fn encode(batch: &Batch) -> Vec<JournalRow> {
 /// What a journal holds from an earlier run, decoded: the spans and log records to replay.
 pub type Replay = (Vec<SpanRecord>, Vec<LogRecord>);
 
+/// The journal at a receiver's start: its table (none when the journal is off), what it holds
+/// from the last run, and the position of its last row.
+#[derive(Debug, Default)]
+pub struct Start {
+    /// The table new batches go to, shared by the writer and the recorder (which forgets).
+    pub table: Option<JournalTable>,
+    /// The records to replay into assembly.
+    pub replay: Replay,
+    /// The id of the last row written (0 when empty).
+    pub position: i64,
+}
+
+impl Start {
+    /// Reads what the store's journal holds (on the blocking pool); nothing when `enabled` is
+    /// false (the journal is off: `--no-journal`).
+    pub async fn read(
+        store: &crate::receiver::store::Store,
+        enabled: bool,
+    ) -> Result<Result<Start, crate::receiver::store::StoreError>, tokio::task::JoinError> {
+        if !enabled {
+            return Ok(Ok(Start::default()));
+        }
+        let table = store.journal();
+        let reader = table.clone();
+        let (rows, position) =
+            tokio::task::spawn_blocking(move || (reader.load(), reader.position())).await?;
+        let read = || {
+            Ok(Start {
+                replay: decode(rows?),
+                position: position?,
+                table: Some(table),
+            })
+        };
+        Ok(read())
+    }
+}
+
 /// Decodes rows back into batches (spans and logs), skipping what cannot be read.
 pub fn decode(rows: Vec<JournalRow>) -> Replay {
     let mut spans = Vec::new();

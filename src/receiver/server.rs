@@ -35,9 +35,9 @@ use crate::receiver::ingest::{Admission, Bounds, Ingest};
 use crate::receiver::journal;
 use crate::receiver::listeners::{Listeners, Servers};
 use crate::receiver::metrics::ReceiverMetrics;
-use crate::receiver::recordings::{self, Limits, Recordings};
+use crate::receiver::recordings::{self, Recordings};
 use crate::receiver::store::recorder::{self, Recorder};
-use crate::receiver::store::{watch as store_watch, JournalTable, Store, StoreError};
+use crate::receiver::store::{watch as store_watch, Store, StoreError};
 use crate::receiver::tls::{TlsError, TlsIdentity};
 
 /// Batches waiting between ingest and the journal: at a typical 512 spans per batch, about half
@@ -52,8 +52,6 @@ const BROADCAST_CAPACITY: usize = 1024;
 /// Recordings kept and not yet looked at by the recorder; past it, a recording waits for its
 /// call's next call log or the next start (the announcement is only a wake-up).
 const KEPT_QUEUE: usize = 256;
-/// Milliseconds in a day, for `recording_retention_days`.
-const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Why the receiver could not start.
 #[derive(Debug, thiserror::Error)]
@@ -94,14 +92,6 @@ pub enum ServeError {
     /// The recordings' folder or link key could not be opened.
     #[error(transparent)]
     Recordings(#[from] recordings::OpenError),
-    /// `public_url` is not an http(s) URL.
-    #[error("invalid public_url {url:?}: {why}")]
-    PublicUrl {
-        /// What was configured.
-        url: String,
-        /// Why it is refused.
-        why: String,
-    },
 }
 
 /// A running receiver.
@@ -122,13 +112,6 @@ pub struct Receiver {
     metrics: ReceiverMetrics,
 }
 
-/// What the journal gave at start: its table (when on), what it replays, and its position.
-struct JournalStart {
-    table: Option<JournalTable>,
-    replay: journal::Replay,
-    position: i64,
-}
-
 impl Receiver {
     /// Binds every listener, opens the store, starts the journal, the sinks, the servers and
     /// the pipeline.
@@ -143,14 +126,15 @@ impl Receiver {
             config.livekit_api_secret.as_ref(),
             config.livekit_api_secret_file.as_ref(),
         )?;
-        let public_url = public_url(&config)?;
         let tls = TlsIdentity::from_files(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
         let listeners = Listeners::bind(&config).await?;
         let store = open_store(&config.data_dir).await?;
-        let journal = start_journal(&store, &config).await?;
+        let journal = journal::Start::read(&store, config.journal)
+            .await?
+            .map_err(store_error(&config.data_dir))?;
         let metrics = ReceiverMetrics::new();
         let (kept, kept_rx) = mpsc::channel(KEPT_QUEUE);
-        let recordings = open_recordings(&store, &config, &metrics, public_url, kept).await?;
+        let recordings = Recordings::start(&config, store.clone(), metrics.clone(), kept).await?;
         let (stop, stop_rx) = watch::channel(false);
         let (finished, _) = broadcast::channel(BROADCAST_CAPACITY);
         let admission = Admission::new(Bounds {
@@ -269,76 +253,6 @@ async fn open_store(dir: &Path) -> Result<Store, ServeError> {
     opened.map_err(store_error(dir))
 }
 
-/// `public_url`, checked: an http(s) URL.
-fn public_url(config: &ServeConfig) -> Result<Option<reqwest::Url>, ServeError> {
-    let Some(text) = &config.public_url else {
-        return Ok(None);
-    };
-    let refused = |why: String| ServeError::PublicUrl {
-        url: text.clone(),
-        why,
-    };
-    let url = reqwest::Url::parse(text).map_err(|e| refused(e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(refused("not an http or https URL".into()));
-    }
-    Ok(Some(url))
-}
-
-/// The recordings' folder and link key (blocking: the folder is cleaned of what a crash left).
-async fn open_recordings(
-    store: &Store,
-    config: &ServeConfig,
-    metrics: &ReceiverMetrics,
-    public_url: Option<reqwest::Url>,
-    kept: mpsc::Sender<String>,
-) -> Result<Recordings, ServeError> {
-    let setup = recordings::Setup {
-        data_dir: &config.data_dir,
-        store: store.clone(),
-        limits: Limits {
-            max_recording_bytes: config.max_recording_bytes,
-            max_total_bytes: config.max_recordings_bytes,
-            retention_ms: config.recording_retention_days.saturating_mul(DAY_MS),
-            orphan_after_ms: config.idle_timeout_ms,
-        },
-        public_url,
-        link_ttl_secs: config.recording_link_ttl_secs,
-        metrics: metrics.clone(),
-        attach: kept,
-    };
-    let data_dir = config.data_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || {
-        Recordings::open(recordings::Setup {
-            data_dir: &data_dir,
-            ..setup
-        })
-    })
-    .await?;
-    Ok(opened?)
-}
-
-/// Reads what the journal holds from the last run (nothing when the journal is off).
-async fn start_journal(store: &Store, config: &ServeConfig) -> Result<JournalStart, ServeError> {
-    if !config.journal {
-        return Ok(JournalStart {
-            table: None,
-            replay: Default::default(),
-            position: 0,
-        });
-    }
-    let table = store.journal();
-    let reader = table.clone();
-    let (rows, position) =
-        tokio::task::spawn_blocking(move || (reader.load(), reader.position())).await?;
-    let error = store_error(&config.data_dir);
-    Ok(JournalStart {
-        replay: journal::decode(rows.map_err(&error)?),
-        position: position.map_err(&error)?,
-        table: Some(table),
-    })
-}
-
 /// What the pipeline's tasks share.
 struct Pipeline<'a> {
     recordings_attached: Arc<tokio::sync::Notify>,
@@ -356,7 +270,7 @@ impl Pipeline<'_> {
     fn spawn(
         self,
         config: &ServeConfig,
-        journal: JournalStart,
+        journal: journal::Start,
         batches: mpsc::Receiver<journal::Journaled>,
         kept: mpsc::Receiver<String>,
         forwarder: Forwarder,
