@@ -88,12 +88,13 @@ impl Stage {
 }
 
 /// Who spoke (or, on a turn, who opened it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Speaker {
     /// The caller.
     User,
-    /// The voice agent.
+    /// The voice agent (a turn's default: until a user part is seen, a turn is the agent's).
+    #[default]
     Agent,
 }
 
@@ -203,7 +204,7 @@ pub struct Recording {
 }
 
 /// One user→agent exchange (or the agent's greeting).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Turn {
     /// 0-based position in the call.

@@ -91,7 +91,6 @@ pub fn tool_end_ms(tool: &ToolExecution) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn turn(
         speaker: Speaker,
@@ -101,7 +100,6 @@ mod tests {
         end: i64,
     ) -> Turn {
         Turn {
-            index: 0,
             speaker,
             text: agent.map(str::to_string),
             user_text: user.map(str::to_string),
@@ -111,24 +109,7 @@ mod tests {
             llm_ms: Some(300),
             tts_ms: Some(100),
             latency_ms: Some(900),
-            endpointing_ms: None,
-            stt_duration_ms: None,
-            llm_duration_ms: None,
-            tts_duration_ms: None,
-            tool_ms: None,
-            interrupted: false,
-            interruption: None,
-            tools: vec![],
-            timing_source: BTreeMap::new(),
-            providers: BTreeMap::new(),
-            llm_input_tokens: None,
-            llm_output_tokens: None,
-            llm_cached_input_tokens: None,
-            llm_reasoning_tokens: None,
-            audio_input_tokens: None,
-            audio_output_tokens: None,
-            tts_characters: None,
-            errors: vec![],
+            ..Turn::default()
         }
     }
 
