@@ -94,6 +94,7 @@ pub struct ReceiverMetrics {
     spans_accepted: Counter,
     spans_rejected: Counter,
     spans_refused: Counter,
+    metric_points: Counter,
     calls_open: Gauge,
     calls_evicted: Counter,
     traces_ignored: Counter,
@@ -139,6 +140,12 @@ impl ReceiverMetrics {
             "spans_refused",
             "Spans refused: under back-pressure (the exporter retries them) or over the per-call span bound (dropped)",
             spans_refused.clone(),
+        );
+        let metric_points = Counter::default();
+        registry.register(
+            "metric_points",
+            "OTLP metric data points received (usage points that name a call are folded into it)",
+            metric_points.clone(),
         );
         let calls_open = Gauge::default();
         registry.register("calls_open", "Calls being assembled", calls_open.clone());
@@ -207,6 +214,7 @@ impl ReceiverMetrics {
             spans_accepted,
             spans_rejected,
             spans_refused,
+            metric_points,
             calls_open,
             calls_evicted,
             traces_ignored,
@@ -233,6 +241,11 @@ impl ReceiverMetrics {
     /// `n` spans were refused under back-pressure (the exporter was told to retry).
     pub fn spans_refused(&self, n: u64) {
         self.spans_refused.inc_by(n);
+    }
+
+    /// `n` OTLP metric data points were received.
+    pub fn metric_points(&self, n: u64) {
+        self.metric_points.inc_by(n);
     }
 
     /// Calls being assembled right now.

@@ -43,6 +43,7 @@ pub fn turn(index: u32) -> TurnBuilder {
         audio_input_tokens: None,
         audio_output_tokens: None,
         tts_characters: None,
+        stt_audio_ms: None,
         errors: Vec::new(),
     })
 }
@@ -142,6 +143,8 @@ pub fn call_log(id: &str, trace_id: &str) -> CallLog {
         custom_metrics: BTreeMap::new(),
         links: Links::default(),
         span_count: 0,
+        reported_usage: Vec::new(),
+        cost: None,
     }
 }
 
@@ -209,6 +212,8 @@ pub fn scored_call(
             ..CallMetrics::default()
         },
         span_count: 12,
+        reported_usage: Vec::new(),
+        cost: None,
         ..call_log(id, trace_id)
     };
     analyze(&mut log, &AnalysisConfig::default());
@@ -343,6 +348,8 @@ pub fn sample_log(call_id: &str, revision: u32) -> CallLog {
             trace: Some("http://localhost:16686/trace/4bf92f3577b34da6a3ce929d0e0e4736".into()),
         },
         span_count: 17,
+        reported_usage: Vec::new(),
+        cost: None,
         ..call_log(call_id, SAMPLE_TRACE)
     }
 }

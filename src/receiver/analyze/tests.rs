@@ -40,6 +40,7 @@ fn turn(index: u32, latency: Option<i64>) -> Turn {
         audio_input_tokens: None,
         audio_output_tokens: None,
         tts_characters: None,
+        stt_audio_ms: None,
         errors: Vec::new(),
     }
 }
@@ -74,6 +75,8 @@ fn call(turns: Vec<Turn>) -> CallLog {
         custom_metrics: BTreeMap::new(),
         links: Links::default(),
         span_count: 10,
+        reported_usage: Vec::new(),
+        cost: None,
     }
 }
 

@@ -82,6 +82,8 @@ pub fn build_call_log(
         custom_metrics: recorded.custom_metrics,
         links: Links::default(),
         span_count: index.spans().len(),
+        reported_usage: Vec::new(),
+        cost: None,
     }
 }
 

@@ -122,18 +122,20 @@ impl AssemblyTask {
     /// the calls it had finished but still held for revisions are held again: a crash between
     /// storing a call log and letting its spans go loses nothing, and the call log built again
     /// is recognised as the one stored (the recorder numbers revisions).
-    fn replay(&mut self, (spans, logs): Replay) -> Vec<CallUpdate> {
-        if spans.is_empty() && logs.is_empty() {
+    fn replay(&mut self, replay: Replay) -> Vec<CallUpdate> {
+        if replay.is_empty() {
             return Vec::new();
         }
         tracing::info!(
-            spans = spans.len(),
-            logs = logs.len(),
+            spans = replay.spans.len(),
+            logs = replay.logs.len(),
+            points = replay.points.len(),
             "replaying the span journal"
         );
         let now = now_nanos();
-        let mut updates = self.assembler.add_spans(spans, now);
-        updates.extend(self.assembler.add_logs(logs, now));
+        let mut updates = self.assembler.add_points(replay.points, now);
+        updates.extend(self.assembler.add_spans(replay.spans, now));
+        updates.extend(self.assembler.add_logs(replay.logs, now));
         self.touched = self.assembler.traces().copied().collect();
         updates
     }
@@ -147,6 +149,7 @@ impl AssemblyTask {
                 self.assembler.add_spans(spans, now_nanos())
             }
             Batch::Logs(logs) => self.assembler.add_logs(logs, now_nanos()),
+            Batch::Points(points) => self.assembler.add_points(points, now_nanos()),
         }
     }
 

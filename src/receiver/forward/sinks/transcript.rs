@@ -128,6 +128,7 @@ mod tests {
             audio_input_tokens: None,
             audio_output_tokens: None,
             tts_characters: None,
+            stt_audio_ms: None,
             errors: vec![],
         }
     }
