@@ -25,6 +25,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::receiver::analyze::prices::{PriceError, Prices};
 use crate::receiver::assemble::task::{self as assembly, OpenCalls, TaskConfig, Wiring};
 use crate::receiver::assemble::{Assembler, AssemblerConfig};
 use crate::receiver::auth::{AuthError, Tokens};
@@ -85,6 +86,9 @@ pub enum ServeError {
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The price table (or the configuration's `[prices]`) is not usable.
+    #[error(transparent)]
+    Prices(#[from] PriceError),
 }
 
 /// A running receiver.
@@ -123,6 +127,7 @@ impl Receiver {
             config.api_token_file.as_ref(),
         )?;
         let tls = TlsIdentity::from_files(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
+        let prices = Arc::new(Prices::resolve(&config.prices)?);
         let listeners = Listeners::bind(&config).await?;
         let store = open_store(&config.data_dir).await?;
         let journal = start_journal(&store, &config).await?;
@@ -161,6 +166,7 @@ impl Receiver {
             admission,
             finished: &finished,
             stop: &stop_rx,
+            prices,
         };
         let (pipeline, watcher) = pipeline.spawn(&config, journal, batch_rx, forwarder);
         running.push(watcher);
@@ -266,6 +272,7 @@ struct Pipeline<'a> {
     admission: Admission,
     finished: &'a broadcast::Sender<Arc<CallLog>>,
     stop: &'a watch::Receiver<bool>,
+    prices: Arc<Prices>,
 }
 
 impl Pipeline<'_> {
@@ -298,6 +305,7 @@ impl Pipeline<'_> {
         };
         let task = TaskConfig {
             analysis: config.analysis.clone(),
+            prices: self.prices.clone(),
             trace_url_template: config.trace_url_template.clone(),
             open_calls: match journal.table {
                 Some(_) => OpenCalls::Journaled,
