@@ -9,7 +9,8 @@
 //! - `call_ended_reason` (the call's end reason, else its status), `voice_recording_url`,
 //!   `customer_number` (the caller: `from` of an inbound call, `to` of an outbound one);
 //! - `metadata`: the call's own metadata, the `idempotency_key`, and under `voicetrace` the
-//!   revision, per-turn timings, call metrics, issues and the trace link.
+//!   revision, per-turn timings, call metrics, issues, the trace link, the call's `cost` (the
+//!   call log's, camelCase) and `cost_usd` (its total).
 
 use serde_json::{json, Map, Value};
 
@@ -163,6 +164,8 @@ fn metadata(log: &CallLog, idempotency_key: &str) -> Value {
             "turns": turns,
             "metrics": log.metrics,
             "issues": log.issues,
+            "cost_usd": log.cost.as_ref().map(|c| c.total_usd),
+            "cost": log.cost,
         }),
     );
     Value::Object(meta)

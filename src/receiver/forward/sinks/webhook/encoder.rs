@@ -11,7 +11,8 @@
 //!   `end_reason`, `transcript` (turns as above), `telephony_params`, `metadata`,
 //!   `error_message` (failed calls), plus the top-level `end_reason` Cartesia keeps for older
 //!   receivers;
-//! - `post_call_analysis`: `analysis` with a one-line `summary`, the call `metrics` and `issues`.
+//! - `post_call_analysis`: `analysis` with a one-line `summary`, the call `metrics`, `issues`
+//!   and `cost` (the call log's: `totalUsd`, per stage, model and turn, `unpriced`).
 
 use std::fmt;
 
@@ -182,6 +183,7 @@ pub fn encode(
                     "summary": summary(log),
                     "metrics": log.metrics,
                     "issues": log.issues,
+                    "cost": log.cost,
                     "revision": log.revision,
                 }),
             );
