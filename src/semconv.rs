@@ -136,6 +136,8 @@ pub const METRICS_TTFB: &str = "metrics.ttfb";
 pub const STT_PROVIDER: &str = "stt.provider";
 /// The final transcript.
 pub const STT_TRANSCRIPT: &str = "stt.transcript";
+/// Seconds of audio the stt span transcribed (double): what STT is billed by.
+pub const STT_AUDIO_SECONDS: &str = "stt.audio_seconds";
 /// Transcript confidence (double 0..1).
 pub const STT_CONFIDENCE: &str = "stt.confidence";
 /// Whether the transcript is final (bool).
@@ -217,6 +219,8 @@ pub mod pipecat {
     pub const TOOL_FUNCTION_NAME: &str = "tool.function_name";
     /// Characters synthesised on Pipecat's `tts` span.
     pub const CHARACTER_COUNT: &str = "metrics.character_count";
+    /// Seconds of audio an stt span transcribed (double; Pipecat's `STTUsage`).
+    pub const AUDIO_SECONDS: &str = "metrics.audio_seconds";
 }
 
 /// Names used by LiveKit Agents.
@@ -239,11 +243,40 @@ pub mod livekit {
     pub const ROOM_ID: &str = "room_id";
     /// Room SID (a call id when no conversation id is set).
     pub const ROOM_SID: &str = "lk.room_sid";
-    /// Job id, on every span of a worker that uploads to an observability URL (with
-    /// [`ROOM_ID`]): what its recording upload names.
+    /// The job's id: a resource attribute and a span attribute of LiveKit's cloud tracer (one job
+    /// is one session, so the most specific name of a call its metrics carry).
     pub const JOB_ID: &str = "job_id";
-    /// Job id on `job_entrypoint` and `agent_session`.
+    /// The job's id on `job_entrypoint` and `agent_session`.
     pub const LK_JOB_ID: &str = "lk.job_id";
+
+    /// LiveKit's usage counters (`telemetry/otel_metrics.py`), exported as OTLP metrics with
+    /// `model_provider` / `model_name` attributes under a resource naming the room and the job.
+    /// LiveKit's cloud exporter asks for delta temporality; a plain SDK exporter sends
+    /// cumulative sums: the receiver folds both.
+    pub mod usage {
+        /// Prompt tokens (int).
+        pub const LLM_INPUT_TOKENS: &str = "lk.agents.usage.llm_input_tokens";
+        /// Prompt tokens read from the cache (int; part of the prompt tokens).
+        pub const LLM_INPUT_CACHED_TOKENS: &str = "lk.agents.usage.llm_input_cached_tokens";
+        /// Completion tokens (int).
+        pub const LLM_OUTPUT_TOKENS: &str = "lk.agents.usage.llm_output_tokens";
+        /// Prompt tokens that were audio (realtime models; part of the prompt tokens).
+        pub const LLM_INPUT_AUDIO_TOKENS: &str = "lk.agents.usage.llm_input_audio_tokens";
+        /// Completion tokens that were audio (realtime models).
+        pub const LLM_OUTPUT_AUDIO_TOKENS: &str = "lk.agents.usage.llm_output_audio_tokens";
+        /// Seconds a realtime model's session was open (double).
+        pub const LLM_SESSION_DURATION: &str = "lk.agents.usage.llm_session_duration";
+        /// Characters synthesised (int).
+        pub const TTS_CHARACTERS: &str = "lk.agents.usage.tts_characters";
+        /// Seconds of audio synthesised (double).
+        pub const TTS_AUDIO_DURATION: &str = "lk.agents.usage.tts_audio_duration";
+        /// Seconds of audio sent to speech-to-text (double).
+        pub const STT_AUDIO_DURATION: &str = "lk.agents.usage.stt_audio_duration";
+        /// The provider a point is about.
+        pub const MODEL_PROVIDER: &str = "model_provider";
+        /// The model a point is about.
+        pub const MODEL_NAME: &str = "model_name";
+    }
     /// End of user speech → final transcript (double, seconds).
     pub const TRANSCRIPTION_DELAY: &str = "lk.transcription_delay";
     /// LLM time to first token (double, seconds) on `llm_node`.
@@ -326,6 +359,20 @@ pub mod alias {
         livekit::ROOM_SID,
         genai::SESSION_ID,
     ];
+    /// What names the call a metric point is about, on its resource or its own attributes,
+    /// most specific first (a job is one session; a room may host several).
+    pub const METRIC_CALL_NAMES: &[&str] = &[
+        livekit::JOB_ID,
+        livekit::LK_JOB_ID,
+        super::CONVERSATION_ID,
+        super::GEN_AI_CONVERSATION_ID,
+        genai::SESSION_ID,
+        livekit::ROOM_ID,
+        livekit::ROOM_SID,
+    ];
+    /// Resource attributes that name a call, copied onto the resource's spans that lack them
+    /// (LiveKit's cloud tracer puts the room and the job on the resource).
+    pub const RESOURCE_CALL_NAMES: &[&str] = &[livekit::ROOM_ID, livekit::JOB_ID];
     /// The agent's id.
     pub const AGENT_ID: &[&str] = &[super::GEN_AI_AGENT_ID];
     /// The LiveKit room a call ran in (its SID).
@@ -413,6 +460,8 @@ pub mod alias {
     ];
     /// Characters synthesised (summed over a turn's tts spans and their descendants).
     pub const TTS_CHARACTERS: &[&str] = &[super::TTS_CHARACTERS, pipecat::CHARACTER_COUNT];
+    /// Seconds of audio transcribed (summed over a turn's stt spans).
+    pub const STT_AUDIO_SECONDS: &[&str] = &[super::STT_AUDIO_SECONDS, pipecat::AUDIO_SECONDS];
 
     /// A tool's name.
     pub const TOOL_NAME: &[&str] = &[

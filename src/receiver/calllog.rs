@@ -167,6 +167,15 @@ pub struct CallLog {
     /// The call's audio, when the receiver keeps a recording of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording: Option<Recording>,
+    /// Usage the agent reported as OTLP metrics (LiveKit's `lk.agents.usage.*`) that its spans
+    /// do not say, per stage, provider and model (a figure the spans give is never taken from
+    /// the metrics too); absent when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reported_usage: Vec<ReportedUsage>,
+    /// What the call cost at the price table's list prices (analysis); absent on call logs
+    /// stored before costs were computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CallCost>,
 }
 
 /// The LiveKit room and job of a call (`room_id` / `lk.room_sid`, `job_id` / `lk.job_id`).
@@ -201,6 +210,170 @@ pub struct Recording {
     /// Where the call's time zero falls in the audio, ms (negative: the audio starts after
     /// the call did).
     pub start_offset_ms: i64,
+}
+
+/// Usage of one stage, provider and model that only the agent's metrics reported (a whole
+/// call's, not a turn's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedUsage {
+    /// The stage (`stt`, `llm`, `tts`).
+    pub stage: Stage,
+    /// The provider, as the metrics name it (`model_provider`).
+    pub provider: Option<String>,
+    /// The model (`model_name`).
+    pub model: Option<String>,
+    /// Prompt tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_input_tokens: Option<i64>,
+    /// Prompt tokens read from the cache (part of `llmInputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_cached_input_tokens: Option<i64>,
+    /// Completion tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_output_tokens: Option<i64>,
+    /// Prompt tokens that were audio (part of `llmInputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_input_tokens: Option<i64>,
+    /// Completion tokens that were audio (part of `llmOutputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_output_tokens: Option<i64>,
+    /// How long a realtime model's session was open, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_session_ms: Option<i64>,
+    /// Audio sent to speech-to-text, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stt_audio_ms: Option<i64>,
+    /// Characters synthesised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tts_characters: Option<i64>,
+    /// Audio synthesised, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tts_audio_ms: Option<i64>,
+}
+
+impl ReportedUsage {
+    /// No figures yet, for a stage, provider and model.
+    pub fn new(stage: Stage, provider: Option<String>, model: Option<String>) -> Self {
+        ReportedUsage {
+            stage,
+            provider,
+            model,
+            llm_input_tokens: None,
+            llm_cached_input_tokens: None,
+            llm_output_tokens: None,
+            audio_input_tokens: None,
+            audio_output_tokens: None,
+            llm_session_ms: None,
+            stt_audio_ms: None,
+            tts_characters: None,
+            tts_audio_ms: None,
+        }
+    }
+}
+
+/// What a call cost at list prices, by stage, provider and model, and by turn (CONVENTIONS.md
+/// section 5). USD amounts are rounded to 1e-8.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallCost {
+    /// Everything priced, USD.
+    pub total_usd: f64,
+    /// The price table's version (its date); `+config` when the configuration overrode prices.
+    pub prices_version: String,
+    /// By stage (`stt`, `llm`, `tts`, `s2s`), USD.
+    pub stages: BTreeMap<Stage, f64>,
+    /// By stage, provider and model: what was priced, how much, at what.
+    pub models: Vec<CostLine>,
+    /// By turn (usage reported for the whole call only, by metrics, is in no turn).
+    pub turns: Vec<TurnCost>,
+    /// What had no price: an unknown provider or model, a figure the table has no rate for, or
+    /// a stage that ran without a usage figure. Never counted as $0.
+    pub unpriced: Vec<Unpriced>,
+    /// Some amount rests on an estimated figure (STT audio from the caller's speech).
+    pub estimated: bool,
+}
+
+/// The cost of one stage, provider and model over the call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CostLine {
+    /// The stage.
+    pub stage: Stage,
+    /// The provider, as the spans (or metrics) name it.
+    pub provider: Option<String>,
+    /// The model, as the spans (or metrics) name it.
+    pub model: Option<String>,
+    /// The price table entry it was priced at (`provider/model`).
+    pub priced_as: String,
+    /// USD.
+    pub usd: f64,
+    /// Prompt tokens priced (cached ones included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<i64>,
+    /// Of which read from the cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_tokens: Option<i64>,
+    /// Completion tokens priced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<i64>,
+    /// Audio prompt tokens priced (part of `inputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_input_tokens: Option<i64>,
+    /// Audio completion tokens priced (part of `outputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_output_tokens: Option<i64>,
+    /// STT audio priced, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_ms: Option<i64>,
+    /// TTS characters priced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub characters: Option<i64>,
+    /// Where the STT audio came from: `reported` (spans or metrics), or an estimate:
+    /// `speech` (the caller's speech intervals) or `sttDuration` (the stt spans' wall time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_basis: Option<AudioBasis>,
+}
+
+/// Where a figure of STT audio came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AudioBasis {
+    /// Reported by the spans or the agent's metrics.
+    Reported,
+    /// Estimated: the caller's speech, from the turns' speech intervals.
+    Speech,
+    /// Estimated: the wall time of the turn's stt spans.
+    SttDuration,
+}
+
+/// The cost of one turn.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnCost {
+    /// The turn's index.
+    pub index: u32,
+    /// USD.
+    pub usd: f64,
+    /// By stage, USD.
+    pub stages: BTreeMap<Stage, f64>,
+}
+
+/// Something the call used that has no price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unpriced {
+    /// The stage.
+    pub stage: Stage,
+    /// The provider, as named.
+    pub provider: Option<String>,
+    /// The model, as named.
+    pub model: Option<String>,
+    /// Why: `unknown_provider`, `unknown_model`, `no_rate` (the entry prices other figures),
+    /// `no_usage` (the stage ran but no figure says how much).
+    pub reason: String,
+    /// The turns concerned (empty: usage reported for the whole call).
+    pub turns: Vec<u32>,
 }
 
 /// One user→agent exchange (or the agent's greeting).
@@ -265,6 +438,10 @@ pub struct Turn {
     pub audio_output_tokens: Option<i64>,
     /// Characters synthesised over the turn's tts spans.
     pub tts_characters: Option<i64>,
+    /// Audio transcribed over the turn's stt spans, ms, where the spans say (Pipecat's
+    /// `metrics.audio_seconds`, `stt.audio_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stt_audio_ms: Option<i64>,
     /// Stages that failed in this turn.
     pub errors: Vec<StageError>,
 }
@@ -567,5 +744,7 @@ pub(crate) fn bare_call_log(id: &str) -> CallLog {
         span_count: 1,
         livekit: None,
         recording: None,
+        reported_usage: Vec::new(),
+        cost: None,
     }
 }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::receiver::analyze::prices::{PriceError, Prices};
 use crate::receiver::assemble::task::{self as assembly, OpenCalls, TaskConfig, Wiring};
 use crate::receiver::assemble::{Assembler, AssemblerConfig};
 use crate::receiver::auth::{AuthError, Tokens};
@@ -92,6 +93,9 @@ pub enum ServeError {
     /// The recordings' folder or link key could not be opened.
     #[error(transparent)]
     Recordings(#[from] recordings::OpenError),
+    /// The price table (or the configuration's `[prices]`) is not usable.
+    #[error(transparent)]
+    Prices(#[from] PriceError),
 }
 
 /// A running receiver.
@@ -127,6 +131,7 @@ impl Receiver {
             config.livekit_api_secret_file.as_ref(),
         )?;
         let tls = TlsIdentity::from_files(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
+        let prices = Arc::new(Prices::resolve(&config.prices)?);
         let listeners = Listeners::bind(&config).await?;
         let store = open_store(&config.data_dir).await?;
         let journal = journal::Start::read(&store, config.journal)
@@ -175,6 +180,7 @@ impl Receiver {
             admission,
             finished: &finished,
             stop: &stop_rx,
+            prices,
         };
         let (pipeline, watcher) = pipeline.spawn(&config, journal, batch_rx, kept_rx, forwarder);
         running.push(watcher);
@@ -261,6 +267,7 @@ struct Pipeline<'a> {
     admission: Admission,
     finished: &'a broadcast::Sender<Arc<CallLog>>,
     stop: &'a watch::Receiver<bool>,
+    prices: Arc<Prices>,
 }
 
 impl Pipeline<'_> {
@@ -294,6 +301,7 @@ impl Pipeline<'_> {
         };
         let task = TaskConfig {
             analysis: config.analysis.clone(),
+            prices: self.prices.clone(),
             trace_url_template: config.trace_url_template.clone(),
             open_calls: match journal.table {
                 Some(_) => OpenCalls::Journaled,

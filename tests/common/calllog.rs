@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use voicetrace::receiver::analyze::{analyze, AnalysisConfig};
+use voicetrace::receiver::analyze::prices::Prices;
+use voicetrace::receiver::analyze::{analyze, cost, AnalysisConfig};
 use voicetrace::receiver::calllog::{
     CallLog, CallMetrics, CallStarted, CallStatus, CallUpdate, Dialect, Interruption, Issue, Links,
-    Speaker, Stage, StageProvider, ToolExecution, Turn, TurnCompleted,
+    ReportedUsage, Speaker, Stage, StageProvider, ToolExecution, Turn, TurnCompleted,
 };
 
 /// Builds a [`Turn`]; what is not set is absent (no text, no figures, no tools).
@@ -118,6 +119,8 @@ pub fn call_log(id: &str, trace_id: &str) -> CallLog {
         span_count: 0,
         livekit: None,
         recording: None,
+        reported_usage: Vec::new(),
+        cost: None,
     }
 }
 
@@ -187,10 +190,19 @@ pub fn scored_call(
         span_count: 12,
         livekit: None,
         recording: None,
+        reported_usage: Vec::new(),
+        cost: None,
         ..call_log(id, trace_id)
     };
     analyze(&mut log, &AnalysisConfig::default());
+    priced(&mut log);
     log
+}
+
+/// Costs a sample call log at the shipped prices, as the assembly task does.
+pub fn priced(log: &mut CallLog) {
+    let prices = Prices::builtin().expect("the shipped price table parses");
+    log.cost = Some(cost::cost(log, &prices));
 }
 
 /// Three calls of two agents: a slow TTS turn with an interruption and a recording, a failed
@@ -206,6 +218,14 @@ pub fn sample_calls() -> Vec<CallLog> {
             model: Some("sonic-2".to_string()),
         },
     );
+    slow.providers.insert(
+        Stage::Stt,
+        StageProvider {
+            provider: Some("deepgram".to_string()),
+            model: Some("nova-3".to_string()),
+        },
+    );
+    slow.stt_audio_ms = Some(2_400);
     let mut second = scored_turn(2, 200, 380, 300, Some(1100))
         .interrupted(interruption(250, 300, 1))
         .build();
@@ -221,6 +241,14 @@ pub fn sample_calls() -> Vec<CallLog> {
         vec![scored_turn(0, 0, 400, 350, None).build(), slow, second],
     );
     a.recording_url = Some("https://recordings.test/call_a.wav".to_string());
+    let mut llm = ReportedUsage::new(
+        Stage::Llm,
+        Some("api.openai.com".to_string()),
+        Some("gpt-4o-mini".to_string()),
+    );
+    llm.llm_session_ms = Some(61_000);
+    a.reported_usage = vec![llm];
+    priced(&mut a);
     let b = scored_call(
         "call_b",
         "0af7651916cd43dd8448eb211c80319c",
@@ -323,6 +351,8 @@ pub fn sample_log(call_id: &str, revision: u32) -> CallLog {
         span_count: 17,
         livekit: None,
         recording: None,
+        reported_usage: Vec::new(),
+        cost: None,
         ..call_log(call_id, SAMPLE_TRACE)
     }
 }

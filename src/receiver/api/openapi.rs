@@ -271,6 +271,9 @@ fn schemas() -> Value {
             "providers": {"type": "object", "additionalProperties": {"type": "object", "properties": {
                 "provider": nstr, "model": nstr}}},
             "llmInputTokens": nint, "llmOutputTokens": nint, "ttsCharacters": nint,
+            "llmCachedInputTokens": int, "llmReasoningTokens": int, "audioInputTokens": int,
+            "audioOutputTokens": int,
+            "sttAudioMs": {"type": "integer", "description": "Audio the turn's stt spans say they transcribed"},
             "errors": {"type": "array", "items": {"type": "object", "properties": {
                 "stage": {"type": "string"}, "message": {"type": "string"}}}}}}));
     schemas.insert(
@@ -308,10 +311,45 @@ fn schemas() -> Value {
                         "url": {"type": "string", "description": "A signed link to GET /v1/recordings/{callId} that needs no API token"},
                         "mediaType": {"type": "string"}, "durationMs": int,
                         "startOffsetMs": {"type": "integer", "description": "Where the call's time zero falls in the audio, ms"}}},
+                "reportedUsage": {"type": "array",
+                    "description": "Usage the agent's OTLP metrics reported for the call that its spans do not say, per stage, provider and model",
+                    "items": {"$ref": "#/components/schemas/ReportedUsage"}},
+                "cost": {"$ref": "#/components/schemas/CallCost"},
                 "sameIdCalls": {"type": "array",
                     "description": "On a call's own route: the other calls stored with this call id (other traces), newest first",
                     "items": {"type": "object", "required": ["traceId", "startedAt"], "properties": {
                         "traceId": {"type": "string"}, "startedAt": {"type": "string", "format": "date-time"}}}}}}));
+    let usd = json!({"type": "number", "description": "USD"});
+    let stage = json!({"type": "string", "enum": ["stt", "llm", "tts", "s2s"]});
+    schemas.insert(
+        "ReportedUsage".to_string(),
+        json!({"type": "object", "required": ["stage"], "properties": {
+            "stage": stage, "provider": nstr, "model": nstr,
+            "llmInputTokens": int, "llmCachedInputTokens": int, "llmOutputTokens": int,
+            "audioInputTokens": int, "audioOutputTokens": int, "llmSessionMs": int,
+            "sttAudioMs": int, "ttsCharacters": int, "ttsAudioMs": int}}),
+    );
+    schemas.insert("CallCost".to_string(), json!({"type": "object",
+            "description": "What the call cost at the price table's list prices",
+            "required": ["totalUsd", "pricesVersion", "stages", "models", "turns", "unpriced", "estimated"],
+            "properties": {
+                "totalUsd": usd, "pricesVersion": {"type": "string"},
+                "stages": {"type": "object", "additionalProperties": usd},
+                "models": {"type": "array", "items": {"type": "object",
+                    "required": ["stage", "pricedAs", "usd"], "properties": {
+                        "stage": stage, "provider": nstr, "model": nstr,
+                        "pricedAs": {"type": "string"}, "usd": usd,
+                        "inputTokens": int, "cachedInputTokens": int, "outputTokens": int,
+                        "audioInputTokens": int, "audioOutputTokens": int, "audioMs": int,
+                        "characters": int,
+                        "audioBasis": {"type": "string", "enum": ["reported", "speech", "sttDuration"]}}}},
+                "turns": {"type": "array", "items": {"type": "object", "required": ["index", "usd", "stages"], "properties": {
+                    "index": int, "usd": usd, "stages": {"type": "object", "additionalProperties": usd}}}},
+                "unpriced": {"type": "array", "items": {"type": "object", "required": ["stage", "reason", "turns"], "properties": {
+                    "stage": stage, "provider": nstr, "model": nstr,
+                    "reason": {"type": "string", "enum": ["unknown_provider", "unknown_model", "no_rate", "no_usage"]},
+                    "turns": {"type": "array", "items": int}}}},
+                "estimated": {"type": "boolean"}}}));
     schemas.insert(
         "SessionRootCause".to_string(),
         json!({"type": "object", "required": ["sessionId", "issues"], "properties": {

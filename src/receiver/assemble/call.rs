@@ -84,6 +84,8 @@ pub fn build_call_log(
         span_count: index.spans().len(),
         livekit: identity.livekit,
         recording: None,
+        reported_usage: Vec::new(),
+        cost: None,
     }
 }
 

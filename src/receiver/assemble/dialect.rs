@@ -211,6 +211,8 @@ pub struct Usage {
     pub speech_stages: &'static [Stage],
     /// Characters synthesised.
     pub characters: &'static [&'static str],
+    /// Seconds of audio transcribed, on the stage's stt spans.
+    pub stt_audio_seconds: &'static [&'static str],
 }
 
 /// Where a tool execution is read.
@@ -383,6 +385,7 @@ const USAGE: Usage = Usage {
     audio_output_tokens: alias::AUDIO_OUTPUT_TOKENS,
     speech_stages: &[Stage::Tts],
     characters: alias::TTS_CHARACTERS,
+    stt_audio_seconds: alias::STT_AUDIO_SECONDS,
 };
 
 const TOOLS: ToolKeys = ToolKeys {

@@ -78,6 +78,7 @@ pub fn build_turn<'a>(
         audio_input_tokens: usage.audio_input_tokens,
         audio_output_tokens: usage.audio_output_tokens,
         tts_characters: usage.characters,
+        stt_audio_ms: usage.stt_audio_ms,
         errors: errors(parts, rules.failed),
     }
 }
@@ -265,6 +266,7 @@ struct Counts {
     audio_input_tokens: Option<i64>,
     audio_output_tokens: Option<i64>,
     characters: Option<i64>,
+    stt_audio_ms: Option<i64>,
 }
 
 /// Tokens over the model stages' spans and their descendants, characters over the speech
@@ -281,6 +283,10 @@ fn usage<'a>(index: &SpanIndex<'a>, keys: &Usage, parts: &TurnParts<'a>) -> Coun
         audio_input_tokens: sum(&models, keys.audio_input_tokens),
         audio_output_tokens: sum(&models, keys.audio_output_tokens),
         characters: sum(&speech, keys.characters),
+        stt_audio_ms: parts
+            .of(Stage::Stt)
+            .filter_map(|s| first_secs(&s.attributes, keys.stt_audio_seconds))
+            .fold(None, |acc, ms| Some(acc.unwrap_or(0i64).saturating_add(ms))),
     }
 }
 

@@ -35,6 +35,8 @@ fn log(id: &str, revision: u32, started_at: &str, agent: &str, status: CallStatu
         span_count: revision as usize,
         livekit: None,
         recording: None,
+        reported_usage: Vec::new(),
+        cost: None,
     }
 }
 
