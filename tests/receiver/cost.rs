@@ -238,7 +238,7 @@ async fn livekit_usage_metrics_fold_into_the_call_and_its_cost_reaches_every_sin
     // 205 prompt tokens, 96 of them cached, 27 completion tokens; 4.5 s of nova-3; 95
     // characters of sonic.
     let expected = ((205.0 - 96.0) * 0.15 + 96.0 * 0.075 + 27.0 * 0.60) / 1e6
-        + 4.5 / 60.0 * 0.0077
+        + 4.5 / 60.0 * 0.0059
         + 95.0 * 39.20 / 1e6;
     assert!((cost.total_usd - expected).abs() < 1e-8, "{cost:?}");
 

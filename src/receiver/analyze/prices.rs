@@ -450,7 +450,7 @@ mod tests {
                 .unwrap()
                 .price
                 .per_minute,
-            0.0077
+            0.0059
         );
     }
 

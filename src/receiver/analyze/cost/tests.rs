@@ -130,8 +130,8 @@ fn stt_audio_is_reported_or_estimated_from_the_stt_spans() {
     let estimated = turn(1, json!({"providers": dg, "sttDurationMs": 30000}));
     let unknown = turn(2, json!({"providers": dg}));
     let cost = cost(&call(vec![reported, estimated, unknown]), &prices());
-    // 1.5 minutes at 0.0077.
-    assert!(close(cost.total_usd, 0.01155), "{cost:?}");
+    // 1.5 minutes at 0.0059.
+    assert!(close(cost.total_usd, 1.5 * 0.0059), "{cost:?}");
     assert!(cost.estimated);
     assert_eq!(cost.models[0].audio_ms, Some(90000));
     assert_eq!(cost.models[0].audio_basis, Some(AudioBasis::SttDuration));
@@ -165,7 +165,7 @@ fn usage_the_metrics_report_is_priced_for_the_call_and_not_estimated_again() {
     tts.tts_audio_ms = Some(5000);
     log.reported_usage = vec![stt, tts];
     let cost = cost(&log, &prices());
-    let expected = 2.0 * 0.0077 + 100.0 * 39.20 / 1e6;
+    let expected = 2.0 * 0.0059 + 100.0 * 39.20 / 1e6;
     assert!(close(cost.total_usd, expected), "{cost:?}");
     assert!(
         !cost.estimated,
