@@ -23,24 +23,7 @@ fn turn(index: u32, latency: Option<i64>) -> Turn {
         llm_ms: Some(300),
         tts_ms: Some(200),
         latency_ms: latency,
-        endpointing_ms: None,
-        stt_duration_ms: None,
-        llm_duration_ms: None,
-        tts_duration_ms: None,
-        tool_ms: None,
-        interrupted: false,
-        interruption: None,
-        tools: Vec::new(),
-        timing_source: BTreeMap::new(),
-        providers: BTreeMap::new(),
-        llm_input_tokens: None,
-        llm_output_tokens: None,
-        llm_cached_input_tokens: None,
-        llm_reasoning_tokens: None,
-        audio_input_tokens: None,
-        audio_output_tokens: None,
-        tts_characters: None,
-        errors: Vec::new(),
+        ..Turn::default()
     }
 }
 
@@ -83,7 +66,7 @@ fn tool(name: &str) -> ToolExecution {
         input: None,
         output: None,
         start_ms: 0,
-        duration_ms: 10,
+        duration_ms: Some(10),
         error: None,
     }
 }
