@@ -18,32 +18,7 @@ pub fn turn(index: u32) -> TurnBuilder {
     TurnBuilder(Turn {
         index,
         speaker: Speaker::Agent,
-        text: None,
-        user_text: None,
-        start_ms: 0,
-        end_ms: 0,
-        stt_ms: None,
-        llm_ms: None,
-        tts_ms: None,
-        latency_ms: None,
-        endpointing_ms: None,
-        stt_duration_ms: None,
-        llm_duration_ms: None,
-        tts_duration_ms: None,
-        tool_ms: None,
-        interrupted: false,
-        interruption: None,
-        tools: Vec::new(),
-        timing_source: BTreeMap::new(),
-        providers: BTreeMap::new(),
-        llm_input_tokens: None,
-        llm_output_tokens: None,
-        llm_cached_input_tokens: None,
-        llm_reasoning_tokens: None,
-        audio_input_tokens: None,
-        audio_output_tokens: None,
-        tts_characters: None,
-        errors: Vec::new(),
+        ..Turn::default()
     })
 }
 
@@ -161,7 +136,7 @@ pub fn lookup_order(input: &str, output: &str, start_ms: i64, duration_ms: i64) 
         input: Some(input.to_string()),
         output: Some(output.to_string()),
         start_ms,
-        duration_ms,
+        duration_ms: Some(duration_ms),
         error: None,
     }
 }

@@ -44,7 +44,8 @@ pub fn settle(turns: &mut [Turn], call: CallSpeech, heard: &[HeardText]) {
             (Some(agent), Some(user)) => user > agent,
             _ => false,
         };
-        if last.interrupted && !spoken_over {
+        // An interruption event is the agent saying the caller barged in.
+        if last.interrupted && !spoken_over && last.interruption.is_none() {
             last.ended_by_call = true;
         }
     }
