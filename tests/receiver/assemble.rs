@@ -264,7 +264,10 @@ fn print_fixture_call_logs() {
 /// capture script played), and how far the call log may be off for that framework (LiveKit's
 /// `user_speaking` spans are the speech itself; Pipecat's edges are derived from its turn start
 /// and the voice-to-voice wait).
-const SPOKEN: &[(&str, &[(usize, i64)], i64)] = &[
+/// (turn index, ms the caller spoke) of one fixture.
+type Spoken = &'static [(usize, i64)];
+
+const SPOKEN: &[(&str, Spoken, i64)] = &[
     ("livekit-basic", &[(0, 2000), (1, 1500)], 150),
     ("livekit-barge-in", &[(0, 1500), (1, 1200)], 150),
     ("livekit-preemptive", &[(0, 2600)], 150),
