@@ -53,6 +53,12 @@ pub enum TimingSource {
     Duration,
     /// Computed from other figures (latency = stt + llm + tts).
     Estimated,
+    /// Read from the edges of spans that are the thing itself (LiveKit's `user_speaking` and
+    /// `agent_speaking`, a speech mark of the crate).
+    Spans,
+    /// Derived from other spans' edges and figures (an agent's first audio as a tts span's
+    /// start plus its first byte, an interruption's stop latency from the speech intervals).
+    Derived,
 }
 
 /// A stage of a voice turn.
@@ -392,7 +398,8 @@ pub struct Turn {
     pub start_ms: i64,
     /// Turn end, ms from the call's start.
     pub end_ms: i64,
-    /// End of user speech → final transcript; 0 when the turn has no STT.
+    /// End of user speech → final transcript; 0 when the turn has no STT (a greeting), null on
+    /// a speech-to-speech turn.
     pub stt_ms: Option<i64>,
     /// LLM request → first token.
     pub llm_ms: Option<i64>,
@@ -402,6 +409,25 @@ pub struct Turn {
     pub latency_ms: Option<i64>,
     /// End of user speech → turn committed; null when unknown.
     pub endpointing_ms: Option<i64>,
+    /// Speech-to-speech: the realtime model's time to first audio; null on other turns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s2s_ms: Option<i64>,
+    /// The caller started speaking, ms from the call's start (null when no span says).
+    #[serde(default)]
+    pub user_start_ms: Option<i64>,
+    /// The caller's last word, ms from the call's start.
+    #[serde(default)]
+    pub user_end_ms: Option<i64>,
+    /// The agent's first audio, ms from the call's start.
+    #[serde(default)]
+    pub agent_start_ms: Option<i64>,
+    /// The end of the agent's audio (where it was cut off when interrupted).
+    #[serde(default)]
+    pub agent_end_ms: Option<i64>,
+    /// The agent's speech, one segment per stretch of audio (several when it spoke, called a
+    /// tool and spoke again), ms from the call's start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_speech: Vec<SpeechSegment>,
     /// Total wall time of the turn's stt spans.
     pub stt_duration_ms: Option<i64>,
     /// Total wall time of the turn's llm spans.
@@ -410,8 +436,16 @@ pub struct Turn {
     pub tts_duration_ms: Option<i64>,
     /// Total wall time of the turn's tool spans.
     pub tool_ms: Option<i64>,
-    /// The user barged in on the agent's reply.
+    /// The user barged in on the agent's reply (not when the call ended during it).
     pub interrupted: bool,
+    /// The call ended during this turn (a hang-up, the agent's own goodbye): the framework
+    /// marked it interrupted, but no caller spoke over the agent.
+    #[serde(default)]
+    pub ended_by_call: bool,
+    /// Generations started and thrown away before the one the caller heard (LiveKit's
+    /// preemptive generation); their figures and text are not the turn's.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub discarded_generations: u32,
     /// Interruption figures, when the `interruption` event was recorded.
     pub interruption: Option<Interruption>,
     /// Tool executions, in start order.
@@ -444,6 +478,20 @@ pub struct Turn {
     pub stt_audio_ms: Option<i64>,
     /// Stages that failed in this turn.
     pub errors: Vec<StageError>,
+}
+
+/// One stretch of speech, ms from the call's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeechSegment {
+    /// Its first audio.
+    pub start_ms: i64,
+    /// Its end.
+    pub end_ms: i64,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Provider and model of a stage.
@@ -490,8 +538,8 @@ pub struct ToolExecution {
     pub output: Option<String>,
     /// Start, ms from the call's start.
     pub start_ms: i64,
-    /// Wall time.
-    pub duration_ms: i64,
+    /// Wall time; null when no span timed it (a call read from a model's input messages).
+    pub duration_ms: Option<i64>,
     /// The failure message when the tool span has status ERROR.
     pub error: Option<String>,
 }
@@ -532,7 +580,7 @@ pub struct CallMetrics {
     pub audio_output_tokens: i64,
     /// Characters synthesised over the call.
     pub tts_characters: i64,
-    /// Spans with status ERROR.
+    /// Stage failures: the sum of the turns' `errors`.
     pub errors: u32,
 }
 

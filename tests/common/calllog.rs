@@ -140,7 +140,7 @@ pub fn lookup_order(input: &str, output: &str, start_ms: i64, duration_ms: i64) 
         input: Some(input.to_string()),
         output: Some(output.to_string()),
         start_ms,
-        duration_ms,
+        duration_ms: Some(duration_ms),
         error: None,
     }
 }

@@ -66,7 +66,20 @@ fn proto_messages_mirror_the_call_log_json() {
             .collect()
     };
 
-    let call = serde_json::to_value(&crate::common::calllog::sample_calls()[0]).unwrap();
+    // Every optional field set, so that the JSON names them all (absent ones are skipped).
+    let mut full = crate::common::calllog::sample_calls()[0].clone();
+    let t = &mut full.turns[1];
+    t.s2s_ms = Some(1);
+    t.agent_speech = vec![voicetrace::receiver::calllog::SpeechSegment {
+        start_ms: 1,
+        end_ms: 2,
+    }];
+    t.discarded_generations = 1;
+    t.llm_cached_input_tokens = Some(1);
+    t.llm_reasoning_tokens = Some(1);
+    t.audio_input_tokens = Some(1);
+    t.audio_output_tokens = Some(1);
+    let call = serde_json::to_value(&full).unwrap();
     let turn = &call["turns"][1];
     assert!(!turn["interruption"].is_null() && !turn["providers"].as_object().unwrap().is_empty());
     let tool_turn = &call["turns"][2];

@@ -669,7 +669,11 @@ fn cases() -> (Vec<Case>, Vec<(Vec<u8>, Check)>) {
         t,
         Box::new(|log| {
             assert_eq!(log.turns.len(), 2);
-            assert_eq!(log.turns[1].stt_ms, Some(400));
+            // A speech-to-speech turn: the model's figure, no stt stage.
+            assert_eq!(
+                (log.turns[1].s2s_ms, log.turns[1].stt_ms),
+                (Some(400), None)
+            );
         }),
     ));
 

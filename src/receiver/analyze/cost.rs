@@ -31,8 +31,11 @@ use super::prices::{LlmPrice, Prices};
 const PER_MILLION: f64 = 1_000_000.0;
 /// STT is priced per minute; the call log counts ms.
 const MS_PER_MINUTE: f64 = 60_000.0;
-/// Amounts are rounded to this (USD): far below a cent, above float noise.
-const USD_QUANTUM: f64 = 1e-8;
+/// Amounts are rounded to 1/this of a dollar: far below a cent, above float
+/// noise. Dividing by an exact power of ten (rather than multiplying by 1e-8)
+/// gives the float nearest the decimal, so an amount survives a JSON round
+/// trip unchanged.
+const USD_STEPS_PER_DOLLAR: f64 = 1e8;
 
 /// Why a stage with a price-table entry still has no price.
 const NO_RATE: &str = "no_rate";
@@ -296,7 +299,7 @@ fn add(into: &mut Option<i64>, n: Option<i64>) {
 }
 
 fn round_usd(usd: f64) -> f64 {
-    (usd / USD_QUANTUM).round() * USD_QUANTUM
+    (usd * USD_STEPS_PER_DOLLAR).round() / USD_STEPS_PER_DOLLAR
 }
 
 impl Ledger {

@@ -46,7 +46,7 @@ fn tool(name: &str) -> ToolExecution {
         input: None,
         output: None,
         start_ms: 0,
-        duration_ms: 10,
+        duration_ms: Some(10),
         error: None,
     }
 }

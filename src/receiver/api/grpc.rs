@@ -324,6 +324,8 @@ impl From<calllog::TimingSource> for pb::TimingSource {
             calllog::TimingSource::Ttfb => pb::TimingSource::Ttfb,
             calllog::TimingSource::Duration => pb::TimingSource::Duration,
             calllog::TimingSource::Estimated => pb::TimingSource::Estimated,
+            calllog::TimingSource::Spans => pb::TimingSource::Spans,
+            calllog::TimingSource::Derived => pb::TimingSource::Derived,
         }
     }
 }
@@ -497,8 +499,27 @@ impl From<&calllog::Turn> for pb::Turn {
                 .collect(),
             llm_input_tokens: turn.llm_input_tokens,
             llm_output_tokens: turn.llm_output_tokens,
+            llm_cached_input_tokens: turn.llm_cached_input_tokens,
+            llm_reasoning_tokens: turn.llm_reasoning_tokens,
+            audio_input_tokens: turn.audio_input_tokens,
+            audio_output_tokens: turn.audio_output_tokens,
             tts_characters: turn.tts_characters,
             stt_audio_ms: turn.stt_audio_ms,
+            s2s_ms: turn.s2s_ms,
+            user_start_ms: turn.user_start_ms,
+            user_end_ms: turn.user_end_ms,
+            agent_start_ms: turn.agent_start_ms,
+            agent_end_ms: turn.agent_end_ms,
+            agent_speech: turn
+                .agent_speech
+                .iter()
+                .map(|s| pb::SpeechSegment {
+                    start_ms: s.start_ms,
+                    end_ms: s.end_ms,
+                })
+                .collect(),
+            ended_by_call: turn.ended_by_call,
+            discarded_generations: turn.discarded_generations,
             errors: turn
                 .errors
                 .iter()

@@ -256,18 +256,22 @@ fn schemas() -> Value {
             "type": {"type": "string", "enum": ["high_latency", "stage_failed", "slow_interruption_stop", "incomplete_call"]},
             "turn": nint, "stage": nstr, "valueMs": nint, "targetMs": nint,
             "description": {"type": "string"}, "recommendation": {"type": "string"}}}));
-    schemas.insert("Turn".to_string(), json!({"type": "object", "required": ["index", "speaker", "startMs", "endMs"], "properties": {
+    let mut turn = json!({"type": "object", "required": ["index", "speaker", "startMs", "endMs"], "properties": {
             "index": int, "speaker": {"type": "string", "enum": ["agent", "user"]},
             "text": nstr, "userText": nstr, "startMs": int, "endMs": int,
             "sttMs": nint, "llmMs": nint, "ttsMs": nint, "latencyMs": nint, "endpointingMs": nint,
+            "s2sMs": nint,
             "sttDurationMs": nint, "llmDurationMs": nint, "ttsDurationMs": nint, "toolMs": nint,
             "interrupted": {"type": "boolean"},
+            "endedByCall": {"type": "boolean", "description": "The call ended during the turn (a hang-up): not a barge-in"},
+            "discardedGenerations": int,
             "interruption": {"type": "object", "nullable": true, "properties": {
                 "detectionLatencyMs": nint, "stopLatencyMs": nint, "bleedThroughWords": nint}},
             "tools": {"type": "array", "items": {"type": "object", "properties": {
                 "name": {"type": "string"}, "input": nstr, "output": nstr, "startMs": int,
-                "durationMs": int, "error": nstr}}},
-            "timingSource": {"type": "object", "additionalProperties": {"type": "string"}},
+                "durationMs": nint, "error": nstr}}},
+            "timingSource": {"type": "object", "additionalProperties": {"type": "string",
+                "enum": ["ttfb", "duration", "estimated", "spans", "derived"]}},
             "providers": {"type": "object", "additionalProperties": {"type": "object", "properties": {
                 "provider": nstr, "model": nstr}}},
             "llmInputTokens": nint, "llmOutputTokens": nint, "ttsCharacters": nint,
@@ -275,7 +279,19 @@ fn schemas() -> Value {
             "audioOutputTokens": int,
             "sttAudioMs": {"type": "integer", "description": "Audio the turn's stt spans say they transcribed"},
             "errors": {"type": "array", "items": {"type": "object", "properties": {
-                "stage": {"type": "string"}, "message": {"type": "string"}}}}}}));
+                "stage": {"type": "string"}, "message": {"type": "string"}}}}}});
+    // Counts and speech intervals (ms from the call's start; null when no span says).
+    let more = json!({
+            "llmInputTokens": nint, "llmOutputTokens": nint, "ttsCharacters": nint,
+            "llmCachedInputTokens": nint, "llmReasoningTokens": nint,
+            "audioInputTokens": nint, "audioOutputTokens": nint,
+            "userStartMs": nint, "userEndMs": nint, "agentStartMs": nint, "agentEndMs": nint,
+            "agentSpeech": {"type": "array", "items": {"type": "object", "properties": {
+                "startMs": int, "endMs": int}}}});
+    if let (Some(props), Some(more)) = (turn["properties"].as_object_mut(), more.as_object()) {
+        props.extend(more.clone());
+    }
+    schemas.insert("Turn".to_string(), turn);
     schemas.insert(
         "CallMetrics".to_string(),
         json!({"type": "object", "properties": {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::receiver::analyze::issues::format_ms;
-use crate::receiver::calllog::CallLog;
+use crate::receiver::calllog::{CallLog, Turn};
 
 /// One bar mark stands for this many milliseconds (100 ms: a 1.5 s voice-to-voice budget is 15
 /// marks, wide enough to compare turns at a glance).
@@ -82,7 +82,8 @@ pub fn format_call(log: &CallLog) -> String {
     out.push('\n');
 
     let header = [
-        "#", "SPEAKER", "TEXT", "STT", "LLM", "TTS", "LATENCY", "TOOLS", "INT", "COST", "STAGES",
+        "#", "SPEAKER", "TEXT", "STT", "LLM", "TTS", "LATENCY", "TOOLS", "INT", "SPEECH", "COST",
+        "STAGES",
     ];
     let rows: Vec<Vec<String>> = log
         .turns
@@ -106,7 +107,15 @@ pub fn format_call(log: &CallLog) -> String {
                 opt_ms_plain(t.tts_ms),
                 opt_ms_plain(t.latency_ms),
                 tools,
-                if t.interrupted { "yes" } else { "" }.to_string(),
+                if t.interrupted {
+                    "yes"
+                } else if t.ended_by_call {
+                    "end"
+                } else {
+                    ""
+                }
+                .to_string(),
+                speech(t),
                 turn_cost(log, t.index),
                 stage_bars(t.stt_ms, t.llm_ms, t.tts_ms),
             ]
@@ -119,12 +128,14 @@ pub fn format_call(log: &CallLog) -> String {
             &header,
             &rows,
             &[
-                true, false, false, true, true, true, true, false, false, true, false,
+                true, false, false, true, true, true, true, false, false, false, true, false,
             ],
         ));
         let _ = writeln!(
             out,
-            "times in ms; STAGES: s = STT, l = LLM, t = TTS, one mark per {BAR_MS_PER_MARK} ms"
+            "times in ms; INT: yes = the caller barged in, end = the call ended during the turn; \
+             SPEECH: u = caller, a = agent, seconds from the call's start; STAGES: s = STT, \
+             l = LLM, t = TTS, one mark per {BAR_MS_PER_MARK} ms"
         );
     }
     out.push_str(&cost_section(log));
@@ -199,6 +210,24 @@ fn cost_section(log: &CallLog) -> String {
         );
     }
     out
+}
+
+/// `u 0.5-2.0 a 2.8-6.0`: the caller's and the agent's speech, seconds from the call's start
+/// (`-` where no span said).
+fn speech(turn: &Turn) -> String {
+    let secs = |ms: i64| format!("{:.1}", ms as f64 / 1000.0);
+    let mut parts = Vec::new();
+    if let (Some(from), Some(until)) = (turn.user_start_ms, turn.user_end_ms) {
+        parts.push(format!("u {}-{}", secs(from), secs(until)));
+    }
+    if let (Some(from), Some(until)) = (turn.agent_start_ms, turn.agent_end_ms) {
+        parts.push(format!("a {}-{}", secs(from), secs(until)));
+    }
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// `sss lllllll tt`: each stage's time, one mark per [`BAR_MS_PER_MARK`].

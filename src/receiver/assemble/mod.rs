@@ -26,7 +26,12 @@
 //! - `dialect`: per dialect, the rules for everything the builders read (markers, stage spans,
 //!   turn grouping, which keys give each figure and text), picked once per call;
 //! - `group`: which spans make up each turn;
-//! - `turn`: one turn's figures, texts, providers, counts, errors and tools;
+//! - `turn`: one turn's texts, providers, counts, errors and tools, around
+//! - `figures` (its timing figures: failed attempts are not latencies, speech-to-speech turns)
+//!   and `speech` (the edges of each person's speech);
+//! - `tool_calls`: function calls read from model inputs where no span records them;
+//! - `barge_in`: across turns, barge-ins and hang-ups, and interruption figures derived from the
+//!   speech intervals;
 //! - `events`: span events and log records as events, log lines and custom metrics, by turn;
 //! - `attrs` and [`timing`]: how a key table is read, and the timing model's arithmetic;
 //! - `usage`: the usage points an agent's metrics report for a call (OTLP metrics that name
@@ -41,13 +46,17 @@
 //! [`task`] is the impure shell around the [`Assembler`]: the clock, the channels, analysis.
 
 mod attrs;
+mod barge_in;
 mod call;
 mod dialect;
 mod events;
+mod figures;
 mod group;
 mod index;
+mod speech;
 pub mod task;
 pub mod timing;
+mod tool_calls;
 mod turn;
 mod usage;
 

@@ -202,3 +202,11 @@ fn a_stage_that_ran_without_usage_is_unpriced() {
     assert_eq!(cost.unpriced[0].reason, "no_usage");
     assert_eq!(cost.total_usd, 0.0);
 }
+
+#[test]
+fn rounded_amounts_are_the_nearest_float_to_their_decimal() {
+    assert_eq!(round_usd(0.000236), 0.000236);
+    assert_eq!(round_usd(0.000_235_999_999_7), 0.000236);
+    let json = serde_json::to_string(&round_usd(59.0 * 0.0059 / 60.0 * 0.04)).unwrap();
+    assert!(!json.contains("0000000"), "{json}");
+}
