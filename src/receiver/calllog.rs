@@ -159,6 +159,40 @@ pub struct CallLog {
     pub links: Links,
     /// Spans the call log was built from.
     pub span_count: usize,
+    /// The deployment that served the call (the root's resource), when its spans say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
+    /// The call's audio, when the receiver holds or links a recording of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<Recording>,
+}
+
+/// One rollout of an agent: from the resource attributes `deployment.id`, `service.version`
+/// and `deployment.environment.name` (or `deployment.environment`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    /// `deployment.id`.
+    pub id: Option<String>,
+    /// `service.version`.
+    pub version: Option<String>,
+    /// `deployment.environment.name`, else `deployment.environment`.
+    pub environment: Option<String>,
+}
+
+/// The call's audio, where a player fetches it and how it lines up with the call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recording {
+    /// Where the audio is served (supports HTTP Range).
+    pub url: String,
+    /// Its media type (`audio/wav`, `audio/ogg`, ...).
+    pub media_type: String,
+    /// Its length.
+    pub duration_ms: Option<i64>,
+    /// Where the call's time zero falls in the audio: a turn at `startMs` plays at
+    /// `startMs + startOffsetMs`.
+    pub start_offset_ms: i64,
 }
 
 /// One user→agent exchange (or the agent's greeting).
@@ -213,6 +247,21 @@ pub struct Turn {
     pub tts_characters: Option<i64>,
     /// Stages that failed in this turn.
     pub errors: Vec<StageError>,
+    /// Where each stage span of the turn ran (what a timeline draws), in start order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stage_spans: Vec<StageExtent>,
+}
+
+/// Where one stage span ran, on the call's time axis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageExtent {
+    /// The stage.
+    pub stage: Stage,
+    /// Start, ms from the call's start.
+    pub start_ms: i64,
+    /// Wall time.
+    pub duration_ms: i64,
 }
 
 /// Provider and model of a stage.
@@ -448,6 +497,16 @@ pub struct CallQuery {
     pub since_ms: Option<i64>,
     /// Only calls that started before this time (Unix ms).
     pub until_ms: Option<i64>,
+    /// Only calls of this deployment (`deployment.id`).
+    pub deployment_id: Option<String>,
+    /// Only calls with an issue of this type.
+    pub issue_type: Option<String>,
+    /// Only calls with (`true`) or without (`false`) an interrupted turn.
+    pub interrupted: Option<bool>,
+    /// Only calls with a turn whose voice-to-voice latency is at least this.
+    pub min_latency_ms: Option<i64>,
+    /// Only calls whose transcript holds every word of this text (word prefixes match).
+    pub text: Option<String>,
     /// Page size (the API defaults to 20).
     pub limit: usize,
     /// Where the previous page ended (opaque, from [`CallPage::next_cursor`]).

@@ -16,6 +16,7 @@
 //! - [`assemble`]: the pure core that groups spans into calls and builds call logs.
 //! - [`analyze`]: the pure call metrics and issues.
 //! - [`calllog`]: the call log (and the live [`calllog::CallUpdate`]s) every later stage consumes.
+//! - [`query`]: the console's reads as plain queries and rows, behind one interface.
 //! - [`store`]: the embedded SQLite database: call logs by revision and one outbox per sink.
 //! - [`forward`]: the delivery loop and the sinks that receive call logs.
 //! - [`server`]: wires the stages together into `voicetrace serve`.
@@ -33,6 +34,7 @@ pub mod ingest;
 pub mod journal;
 mod listeners;
 pub mod metrics;
+pub mod query;
 pub mod secret;
 pub mod server;
 pub mod span;

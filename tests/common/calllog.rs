@@ -40,6 +40,7 @@ pub fn turn(index: u32) -> TurnBuilder {
         llm_output_tokens: None,
         tts_characters: None,
         errors: Vec::new(),
+        stage_spans: Vec::new(),
     })
 }
 
@@ -138,6 +139,8 @@ pub fn call_log(id: &str, trace_id: &str) -> CallLog {
         custom_metrics: BTreeMap::new(),
         links: Links::default(),
         span_count: 0,
+        deployment: None,
+        recording: None,
     }
 }
 
@@ -205,6 +208,8 @@ pub fn scored_call(
             ..CallMetrics::default()
         },
         span_count: 12,
+        deployment: None,
+        recording: None,
         ..call_log(id, trace_id)
     };
     analyze(&mut log, &AnalysisConfig::default());
@@ -335,6 +340,8 @@ pub fn sample_log(call_id: &str, revision: u32) -> CallLog {
             trace: Some("http://localhost:16686/trace/4bf92f3577b34da6a3ce929d0e0e4736".into()),
         },
         span_count: 17,
+        deployment: None,
+        recording: None,
         ..call_log(call_id, SAMPLE_TRACE)
     }
 }

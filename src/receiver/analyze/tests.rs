@@ -37,6 +37,7 @@ fn turn(index: u32, latency: Option<i64>) -> Turn {
         llm_output_tokens: None,
         tts_characters: None,
         errors: Vec::new(),
+        stage_spans: Vec::new(),
     }
 }
 
@@ -70,6 +71,8 @@ fn call(turns: Vec<Turn>) -> CallLog {
         custom_metrics: BTreeMap::new(),
         links: Links::default(),
         span_count: 10,
+        deployment: None,
+        recording: None,
     }
 }
 

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use crate::receiver::calllog::{
-    Interruption, Speaker, Stage, StageError, StageProvider, TimingSource, ToolExecution, Turn,
+    Interruption, Speaker, Stage, StageError, StageExtent, StageProvider, TimingSource,
+    ToolExecution, Turn,
 };
 use crate::receiver::span::{Attributes, SpanRecord, SpanStatus};
 use crate::semconv;
@@ -75,6 +76,15 @@ pub fn build_turn<'a>(
         llm_output_tokens: usage.output_tokens,
         tts_characters: usage.characters,
         errors: errors(parts, rules.failed),
+        stage_spans: parts
+            .stages
+            .iter()
+            .map(|(stage, span)| StageExtent {
+                stage: *stage,
+                start_ms: offset_ms(span.start_unix_nano, origin),
+                duration_ms: nanos_to_ms(span.duration_nanos()),
+            })
+            .collect(),
     }
 }
 

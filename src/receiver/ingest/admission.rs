@@ -212,7 +212,7 @@ mod tests {
             status: SpanStatus::Unset,
             attributes: Attributes::default(),
             events: Vec::new(),
-            service_name: None,
+            resource: None,
         }
     }
 

@@ -12,11 +12,10 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 use crate::receiver::span::{
-    AttrValue, Attributes, LogRecord, Name, SpanEvent, SpanId, SpanRecord, SpanStatus, TraceId,
+    AttrValue, Attributes, LogRecord, Name, Resource, SpanEvent, SpanId, SpanRecord, SpanStatus,
+    TraceId,
 };
-
-/// The resource attribute that names the sending service.
-const SERVICE_NAME: &str = "service.name";
+use crate::semconv;
 
 /// The spans of one request, and what was rejected.
 #[derive(Debug, Default)]
@@ -105,24 +104,36 @@ fn attributes(kvs: &[KeyValue]) -> Attributes {
     )
 }
 
-fn service_name(
+/// The resource attributes the receiver reads, once per resource: every span of the resource
+/// shares the one `Arc` (none when the resource says nothing the receiver reads).
+fn resource(
     resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>,
-) -> Option<Arc<str>> {
-    resource?
-        .attributes
-        .iter()
-        .find(|kv| kv.key == SERVICE_NAME)
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(Arc::from(s.as_str())),
-            _ => None,
+) -> Option<Arc<Resource>> {
+    let kvs = &resource?.attributes;
+    let read = |keys: &[&str]| {
+        keys.iter().find_map(|key| {
+            kvs.iter()
+                .find(|kv| kv.key == *key)
+                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    any_value::Value::StringValue(s) if !s.is_empty() => Some(Box::from(s.as_str())),
+                    _ => None,
+                })
         })
+    };
+    let read = Resource {
+        service_name: read(&[semconv::SERVICE_NAME]),
+        service_version: read(&[semconv::SERVICE_VERSION]),
+        deployment_id: read(&[semconv::DEPLOYMENT_ID]),
+        deployment_environment: read(semconv::alias::DEPLOYMENT_ENVIRONMENT),
+    };
+    (read != Resource::default()).then(|| Arc::new(read))
 }
 
 /// Decodes a trace export request.
 pub fn decode_traces(request: ExportTraceServiceRequest) -> DecodedSpans {
     let mut out = DecodedSpans::default();
     for resource_spans in request.resource_spans {
-        let service = service_name(resource_spans.resource.as_ref());
+        let resource = resource(resource_spans.resource.as_ref());
         for scope_spans in resource_spans.scope_spans {
             for span in scope_spans.spans {
                 let ids = trace_id(&span.trace_id).and_then(|t| {
@@ -166,7 +177,7 @@ pub fn decode_traces(request: ExportTraceServiceRequest) -> DecodedSpans {
                             attributes: attributes(&e.attributes),
                         })
                         .collect(),
-                    service_name: service.clone(),
+                    resource: resource.clone(),
                 });
             }
         }

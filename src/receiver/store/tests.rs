@@ -33,6 +33,8 @@ fn log(id: &str, revision: u32, started_at: &str, agent: &str, status: CallStatu
         custom_metrics: BTreeMap::new(),
         links: Links::default(),
         span_count: revision as usize,
+        deployment: None,
+        recording: None,
     }
 }
 

@@ -125,6 +125,7 @@ mod tests {
             llm_output_tokens: None,
             tts_characters: None,
             errors: vec![],
+            stage_spans: vec![],
         }
     }
 
