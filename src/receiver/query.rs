@@ -164,7 +164,8 @@ impl FleetQuery {
 
     /// How many buckets the window holds.
     pub fn buckets(&self) -> i64 {
-        (self.until_ms - self.since_ms).max(0).div_ceil(self.bucket_ms.max(1))
+        let width = self.bucket_ms.max(1);
+        ((self.until_ms - self.since_ms).max(0) + width - 1) / width
     }
 }
 
