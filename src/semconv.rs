@@ -307,8 +307,10 @@ pub mod alias {
     /// The agent's name.
     pub const AGENT_NAME: &[&str] = &[super::GEN_AI_AGENT_NAME];
     /// The deployment's environment, on the resource.
-    pub const DEPLOYMENT_ENVIRONMENT: &[&str] =
-        &[super::DEPLOYMENT_ENVIRONMENT_NAME, super::DEPLOYMENT_ENVIRONMENT];
+    pub const DEPLOYMENT_ENVIRONMENT: &[&str] = &[
+        super::DEPLOYMENT_ENVIRONMENT_NAME,
+        super::DEPLOYMENT_ENVIRONMENT,
+    ];
     /// Why the call ended.
     pub const END_REASON: &[&str] = &[super::CALL_END_REASON, livekit::CLOSE_REASON];
 

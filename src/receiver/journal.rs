@@ -230,7 +230,9 @@ fn span_to(s: &SpanRecord) -> JSpan {
 }
 
 fn resource_text(s: &SpanRecord, field: impl Fn(&Resource) -> &Option<Box<str>>) -> Option<String> {
-    s.resource.as_deref().and_then(|r| field(r).as_deref().map(str::to_string))
+    s.resource
+        .as_deref()
+        .and_then(|r| field(r).as_deref().map(str::to_string))
 }
 
 /// The resources of the spans being decoded, so that spans of one resource share one `Arc`

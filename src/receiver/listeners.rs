@@ -1,6 +1,6 @@
 //! The receiver's listeners: binding them (before anything else starts, so a port in use fails
 //! fast), and what each serves: OTLP and the call log service on the gRPC port, OTLP/HTTP, and
-//! the API; each behind its bearer token and, when configured, TLS.
+//! the API with the console; each behind its bearer token and, when configured, TLS.
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -16,8 +16,10 @@ use crate::receiver::api::{self, ApiState, CallReader};
 use crate::receiver::auth::{self, GrpcAuth, Tokens};
 use crate::receiver::calllog::CallLog;
 use crate::receiver::config::ServeConfig;
+use crate::receiver::console::{self, ConsoleState, Requeue};
 use crate::receiver::ingest::{self, Ingest};
 use crate::receiver::metrics::ReceiverMetrics;
+use crate::receiver::query::ConsoleReader;
 use crate::receiver::server::ServeError;
 use crate::receiver::tls::{self, TlsError, TlsIdentity};
 
@@ -68,6 +70,8 @@ pub(crate) struct Servers<'a> {
     pub(crate) tls: Option<&'a TlsIdentity>,
     pub(crate) tokens: &'a Tokens,
     pub(crate) reader: Arc<dyn CallReader>,
+    pub(crate) console: Arc<dyn ConsoleReader>,
+    pub(crate) requeue: Option<Arc<dyn Requeue>>,
     pub(crate) finished: &'a broadcast::Sender<Arc<CallLog>>,
     pub(crate) stop: &'a watch::Receiver<bool>,
 }
@@ -99,11 +103,22 @@ impl Servers<'_> {
                 trace_url_template: config.trace_url_template.clone(),
                 ready,
             };
+            let console = ConsoleState {
+                reader: self.console.clone(),
+                requeue: self.requeue.clone(),
+                finished: self.finished.clone(),
+                stop: self.stop.clone(),
+                trace_url_template: config.trace_url_template.clone(),
+                token: self.tokens.api.clone(),
+                tls: self.tls.is_some(),
+            };
+            // The console's pages beside the JSON API, behind the same token.
+            let routes = console::router(console).merge(api::router(state));
             running.push(tls::serve_http(
                 "API",
                 listener,
                 self.tls,
-                auth::require_api_token(api::router(state), self.tokens.api.clone()),
+                auth::require_api_token(routes, self.tokens.api.clone()),
                 stopped(self.stop.clone()),
             ));
         }

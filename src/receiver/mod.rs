@@ -19,6 +19,7 @@
 //! - [`query`]: the console's reads as plain queries and rows, behind one interface.
 //! - [`store`]: the embedded SQLite database: call logs by revision and one outbox per sink.
 //! - [`forward`]: the delivery loop and the sinks that receive call logs.
+//! - [`console`]: the console, pages for people on the API listener.
 //! - [`server`]: wires the stages together into `voicetrace serve`.
 //! - [`auth`] and [`tls`]: optional bearer tokens and TLS on the listeners; [`secret`]: how
 //!   tokens and sink secrets are read and kept out of logs and errors.
@@ -29,6 +30,7 @@ pub mod assemble;
 pub mod auth;
 pub mod calllog;
 pub mod config;
+pub mod console;
 pub mod forward;
 pub mod ingest;
 pub mod journal;

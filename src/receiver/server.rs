@@ -151,6 +151,8 @@ impl Receiver {
             tls: tls.as_ref(),
             tokens: &tokens,
             reader: Arc::new(store.clone()),
+            console: Arc::new(store.clone()),
+            requeue: Some(Arc::new(forwarder.clone())),
             finished: &finished,
             stop: &stop_rx,
         };

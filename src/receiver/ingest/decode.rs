@@ -112,12 +112,14 @@ fn resource(
     let kvs = &resource?.attributes;
     let read = |keys: &[&str]| {
         keys.iter().find_map(|key| {
-            kvs.iter()
-                .find(|kv| kv.key == *key)
-                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-                    any_value::Value::StringValue(s) if !s.is_empty() => Some(Box::from(s.as_str())),
+            kvs.iter().find(|kv| kv.key == *key).and_then(|kv| {
+                match kv.value.as_ref()?.value.as_ref()? {
+                    any_value::Value::StringValue(s) if !s.is_empty() => {
+                        Some(Box::from(s.as_str()))
+                    }
                     _ => None,
-                })
+                }
+            })
         })
     };
     let read = Resource {

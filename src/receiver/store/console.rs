@@ -14,8 +14,8 @@ use crate::receiver::analyze::nearest_rank;
 use crate::receiver::api::ReadError;
 use crate::receiver::calllog::{CallQuery, CallStatus};
 use crate::receiver::query::{
-    CallCount, CallRow, CallRowPage, ConsoleReader, Delivery, DeliveryState, DeploymentRow,
-    Figure, FigurePoint, Fleet, FleetQuery, IssueCount, TurnCount,
+    CallCount, CallRow, CallRowPage, ConsoleReader, Delivery, DeliveryState, DeploymentRow, Figure,
+    FigurePoint, Fleet, FleetQuery, IssueCount, TurnCount,
 };
 use crate::receiver::store::SinkStats;
 
@@ -157,9 +157,7 @@ impl Store {
                 .entry((agent_id.clone(), figure))
                 .or_default()
                 .extend(&v);
-            fleet
-                .points
-                .push(point(agent_id, figure, bucket, &mut v));
+            fleet.points.push(point(agent_id, figure, bucket, &mut v));
         }
         for ((agent_id, figure), mut v) in totals {
             fleet.totals.push(point(agent_id, figure, -1, &mut v));

@@ -482,9 +482,27 @@ fn console_log(id: &str, started_at: &str, agent: &str, slow_ms: i64, text: &str
 fn console_rows_filter_in_the_store() {
     let (_dir, store) = open();
     let calls = [
-        console_log("c0", "2026-03-21T10:00:00.000Z", "a", 900, "where is my order"),
-        console_log("c1", "2026-03-21T10:00:01.000Z", "b", 2500, "cancel my plan"),
-        console_log("c2", "2026-03-21T10:00:02.000Z", "a", 1800, "order status please"),
+        console_log(
+            "c0",
+            "2026-03-21T10:00:00.000Z",
+            "a",
+            900,
+            "where is my order",
+        ),
+        console_log(
+            "c1",
+            "2026-03-21T10:00:01.000Z",
+            "b",
+            2500,
+            "cancel my plan",
+        ),
+        console_log(
+            "c2",
+            "2026-03-21T10:00:02.000Z",
+            "a",
+            1800,
+            "order status please",
+        ),
     ];
     for c in &calls {
         store.store_update(&finished(c.clone()), &[], 0).unwrap();
@@ -598,7 +616,10 @@ fn the_fleet_aggregates_figures_per_agent_and_bucket() {
         .iter()
         .find(|i| i.agent_id.as_deref() == Some("a"))
         .unwrap();
-    assert_eq!((issues_a.kind.as_str(), issues_a.count), ("high_latency", 1));
+    assert_eq!(
+        (issues_a.kind.as_str(), issues_a.count),
+        ("high_latency", 1)
+    );
     assert_eq!(fleet.turns.len(), 2);
     assert_eq!(fleet.turns[0].interrupted, 1);
 }
@@ -610,7 +631,13 @@ fn a_calls_delivery_state_per_sink() {
     store
         .register_sinks([("good", "http"), ("bad", "http"), ("idle", "jsonl")])
         .unwrap();
-    let call = log("c1", 1, "2026-03-21T10:00:00.000Z", "a", CallStatus::Completed);
+    let call = log(
+        "c1",
+        1,
+        "2026-03-21T10:00:00.000Z",
+        "a",
+        CallStatus::Completed,
+    );
     store
         .store_update(
             &finished(call.clone()),
