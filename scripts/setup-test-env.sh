@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need besides Rust, idempotently:
-# - Debian: prometheus (a real Prometheus scrapes the receiver in the metrics test), sqlite3;
+# - Debian: prometheus (a real Prometheus scrapes the receiver in the metrics test), sqlite3,
+#   chromium and chromium-driver (the console's tests drive a real browser over WebDriver);
 # - PyPI, in a venv under target/venv: the OpenTelemetry Python SDK and OTLP exporters (interop
 #   tests) and rotel (an OTLP collector whose binary ships inside the wheel).
 # Prints the two paths the tests read: target/venv/bin/python and the rotel binary.
@@ -10,6 +11,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod browser;
 pub mod calllog;
 pub mod capture;
 pub mod cekura;

@@ -26,6 +26,7 @@
 //! - `agent`: the crate's pipeline scoped to a dispatcher, the simulated agent, and
 //!   `assert_simulated`;
 //! - `capture`: an OTLP receiver that keeps what it is sent;
+//! - `browser`: headless Chromium over WebDriver (chromedriver), its log and the URLs it requested;
 //! - `wait`: waiting on a condition with a deadline (`within`, `wait_for`), never a fixed sleep;
 //! - `net`: loopback, free ports, a port nothing listens on.
 
@@ -39,6 +40,7 @@ mod api_proto;
 mod api_text;
 mod assemble;
 mod auth_tls;
+mod console;
 mod crash_recovery;
 mod e2e;
 mod forward_delivery;

@@ -79,7 +79,7 @@ function callPage() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => {
-  liveList();
-  callPage();
-});
+document.addEventListener("DOMContentLoaded", callPage);
+// The live stream opens once the page has loaded: a connection opened before would hold the
+// page "loading" for as long as it stays open.
+window.addEventListener("load", () => setTimeout(liveList, 0));
