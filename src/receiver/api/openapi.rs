@@ -243,7 +243,10 @@ fn schemas() -> Value {
                 "provider": nstr, "model": nstr}}},
             "llmInputTokens": nint, "llmOutputTokens": nint, "ttsCharacters": nint,
             "errors": {"type": "array", "items": {"type": "object", "properties": {
-                "stage": {"type": "string"}, "message": {"type": "string"}}}}}}));
+                "stage": {"type": "string"}, "message": {"type": "string"}}}},
+            "stageSpans": {"type": "array", "description": "Where each stage span ran (absent when none)",
+                "items": {"type": "object", "required": ["stage", "startMs", "durationMs"], "properties": {
+                    "stage": {"type": "string"}, "startMs": int, "durationMs": int}}}}}));
     schemas.insert(
         "CallMetrics".to_string(),
         json!({"type": "object", "properties": {
@@ -271,6 +274,12 @@ fn schemas() -> Value {
                 "customMetrics": {"type": "object"},
                 "links": {"$ref": "#/components/schemas/Links"},
                 "spanCount": int,
+                "deployment": {"type": "object", "description": "From the root's resource (absent when it names none)",
+                    "properties": {"id": nstr, "version": nstr, "environment": nstr}},
+                "recording": {"type": "object", "description": "The call's audio (absent without one)",
+                    "required": ["url", "mediaType", "startOffsetMs"], "properties": {
+                        "url": {"type": "string"}, "mediaType": {"type": "string"},
+                        "durationMs": nint, "startOffsetMs": int}},
                 "sameIdCalls": {"type": "array",
                     "description": "On a call's own route: the other calls stored with this call id (other traces), newest first",
                     "items": {"type": "object", "required": ["traceId", "startedAt"], "properties": {
