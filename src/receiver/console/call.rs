@@ -24,12 +24,12 @@ use crate::receiver::query::{Delivery, DeliveryState};
 /// The timeline's drawing width (SVG user units; the SVG scales to the page).
 const WIDTH: f64 = 1000.0;
 /// Room for the lane labels.
-const LABELS: f64 = 96.0;
+const LABELS: f64 = 124.0;
 /// One lane's height and the gap below it.
-const LANE: f64 = 16.0;
-const LANE_GAP: f64 = 6.0;
+const LANE: f64 = 20.0;
+const LANE_GAP: f64 = 7.0;
 /// Above the lanes: the turn labels and the axis.
-const AXIS: f64 = 18.0;
+const AXIS: f64 = 24.0;
 
 async fn found(
     state: &ConsoleState,
@@ -318,13 +318,13 @@ fn timeline_svg(tl: &Timeline) -> Markup {
                      width=(f((x(band.end_ms) - x(band.start_ms)).max(1.0))) height=(f(height - AXIS + 4.0)) {
                     title { "Turn " (band.turn) " · " (offset(band.start_ms)) "–" (offset(band.end_ms)) }
                 }
-                text x=(f(x(band.start_ms) + 2.0)) y="10" { "T" (band.turn) }
+                text x=(f(x(band.start_ms) + 2.0)) y="15" { "T" (band.turn) }
             }
             @for tick in &ticks {
                 line.grid x1=(f(x(*tick))) x2=(f(x(*tick))) y1=(f(AXIS - 4.0)) y2=(f(height)) {}
             }
             @for (lane, label) in &tl.lanes {
-                text.lane-label x="4" y=(f(lane_y(lane) + LANE - 4.0)) { (label) }
+                text.lane-label x="4" y=(f(lane_y(lane) + LANE - 5.0)) { (label) }
             }
             @for bar in &tl.bars {
                 rect class={ "bar " (bar.lane) } data-turn=(bar.turn) data-lane=(bar.lane)
@@ -352,8 +352,8 @@ fn stack_svg(log: &CallLog) -> Markup {
         .max()
         .unwrap_or(1)
         .max(1) as f64;
-    let row = 20.0;
-    let left = 40.0;
+    let row = 26.0;
+    let left = 44.0;
     let plot = WIDTH - left - 260.0;
     let height = stacks.len() as f64 * row + 4.0;
     let f = |v: f64| format!("{v:.1}");
@@ -362,13 +362,13 @@ fn stack_svg(log: &CallLog) -> Markup {
             @for (i, stack) in stacks.iter().enumerate() {
                 @let y = i as f64 * row + 2.0;
                 g data-turn=(stack.turn) data-unaccounted-ms=(stack.unaccounted_ms()) {
-                    text x="2" y=(f(y + 12.0)) { "T" (stack.turn) }
+                    text x="2" y=(f(y + 15.0)) { "T" (stack.turn) }
                     @for (at, w, seg) in placed(stack, left, plot / scale) {
-                        rect class={ "seg " (seg.class) } x=(f(at)) y=(f(y)) width=(f(w.max(0.5))) height="14" {
+                        rect class={ "seg " (seg.class) } x=(f(at)) y=(f(y)) width=(f(w.max(0.5))) height="19" {
                             title { "Turn " (stack.turn) " · " (seg.title) }
                         }
                     }
-                    text x=(f(left + plot + 6.0)) y=(f(y + 12.0)) {
+                    text x=(f(left + plot + 8.0)) y=(f(y + 15.0)) {
                         (ms(Some(stack.latency_ms)))
                         @if stack.estimated { " (estimated)" }
                         @if stack.overlap_ms > 0 { " · stages overlap " (ms(Some(stack.overlap_ms))) }
