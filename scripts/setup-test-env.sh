@@ -3,6 +3,7 @@
 # - Debian: prometheus (a real Prometheus scrapes the receiver in the metrics and dashboard
 #   tests; its promtool checks deploy/prometheus), prometheus-alertmanager (amtool checks
 #   deploy/alertmanager), sqlite3;
+#   chromium and chromium-driver (the console's tests drive a real browser over WebDriver);
 #   espeak-ng, sox and opus-tools (the recording tests speak real audio and turn it into WAV,
 #   FLAC and OGG/Opus: tests/common/audio.rs);
 # - PyPI, in a venv under target/venv: the OpenTelemetry Python SDK and OTLP exporters (interop
@@ -20,6 +21,8 @@ command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox)
 command -v opusenc >/dev/null 2>&1 || need_apt+=(opus-tools)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -30,6 +30,23 @@ pub const SPAN_TOOL_CALL: &str = "tool_call";
 pub const SPAN_S2S: &str = "s2s";
 
 // ---------------------------------------------------------------------------------------------
+// Resource attributes (OpenTelemetry's semantic conventions): the process that sent the spans
+// ---------------------------------------------------------------------------------------------
+
+/// The sending service's name.
+pub const SERVICE_NAME: &str = "service.name";
+/// The sending service's version (a release, a git sha): the deployment's version.
+pub const SERVICE_VERSION: &str = "service.version";
+/// The deployment's id (not yet in OpenTelemetry's conventions; the name voice platforms use
+/// for one rollout of an agent).
+pub const DEPLOYMENT_ID: &str = "deployment.id";
+/// The deployment's environment (`production`, `staging`), as OpenTelemetry names it since
+/// semantic conventions 1.27.
+pub const DEPLOYMENT_ENVIRONMENT_NAME: &str = "deployment.environment.name";
+/// The same, as named before 1.27 (still what most SDKs and collectors send).
+pub const DEPLOYMENT_ENVIRONMENT: &str = "deployment.environment";
+
+// ---------------------------------------------------------------------------------------------
 // Attributes on every span, and on the `conversation` root
 // ---------------------------------------------------------------------------------------------
 
@@ -425,6 +442,11 @@ pub mod alias {
     pub const LIVEKIT_JOB: &[&str] = &[livekit::JOB_ID, livekit::LK_JOB_ID];
     /// The agent's name.
     pub const AGENT_NAME: &[&str] = &[super::GEN_AI_AGENT_NAME];
+    /// The deployment's environment, on the resource.
+    pub const DEPLOYMENT_ENVIRONMENT: &[&str] = &[
+        super::DEPLOYMENT_ENVIRONMENT_NAME,
+        super::DEPLOYMENT_ENVIRONMENT,
+    ];
     /// Why the call ended.
     pub const END_REASON: &[&str] = &[super::CALL_END_REASON, livekit::CLOSE_REASON];
 

@@ -1,6 +1,8 @@
 //! `voicetrace demo`: the first thing a new user runs. A receiver on free loopback ports and a
 //! simulated voice agent in the same process, talking real OTLP/gRPC; prints each call's
-//! per-turn table once its call log is stored, and where the JSONL file and the store are.
+//! per-turn table once its call log is stored, and where the JSONL file and the store are;
+//! then keeps the receiver and its console running (the console's URL is printed) until
+//! Ctrl-C, or stops at once with `--exit`.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -38,6 +40,12 @@ pub struct DemoArgs {
     /// Trace link template for the call logs.
     #[arg(long, default_value = "http://localhost:16686/trace/{trace_id}")]
     trace_url_template: String,
+    /// Where the API and the console listen.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    api_addr: std::net::SocketAddr,
+    /// Stop once the call logs are printed instead of keeping the console running (scripts).
+    #[arg(long)]
+    exit: bool,
 }
 
 /// Runs the demo.
@@ -58,7 +66,7 @@ async fn demo(args: DemoArgs, data_dir: PathBuf, jsonl: PathBuf) -> Result<()> {
     let config = ServeConfig {
         otlp_grpc_addr: loopback,
         otlp_http_addr: loopback,
-        api_addr: Some(loopback),
+        api_addr: Some(args.api_addr),
         data_dir: data_dir.clone(),
         grace_ms: DEMO_GRACE_MS,
         trace_url_template: Some(args.trace_url_template.clone()),
@@ -77,6 +85,9 @@ async fn demo(args: DemoArgs, data_dir: PathBuf, jsonl: PathBuf) -> Result<()> {
         .protocol(Protocol::Grpc)
         .endpoint(format!("http://{}", receiver.otlp_grpc_addr))
         .service_name("voicetrace-demo-agent")
+        .deployment_id("demo-1")
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .deployment_environment("demo")
         .batch_delay(Duration::from_millis(200))
         .fmt_output(false)
         .log_filter("warn,voicetrace=info")
@@ -112,6 +123,13 @@ async fn demo(args: DemoArgs, data_dir: PathBuf, jsonl: PathBuf) -> Result<()> {
     let api = receiver.api_addr.map(|a| a.to_string()).unwrap_or_default();
     // The agent first (its spans are all out), then the receiver.
     drop(guard);
+    if !args.exit {
+        println!();
+        println!("console: http://{api}/   (Ctrl-C stops the demo)");
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
+    }
     receiver.shutdown().await;
     println!();
     println!("call logs (one JSON per line): {}", jsonl.display());
@@ -124,7 +142,8 @@ async fn demo(args: DemoArgs, data_dir: PathBuf, jsonl: PathBuf) -> Result<()> {
         data_dir.display()
     );
     println!(
-        "(the demo's API at http://{api} stopped with it; `voicetrace serve` keeps one running)"
+        "look in a browser again with:  voicetrace serve --data-dir {}",
+        data_dir.display()
     );
     Ok(())
 }

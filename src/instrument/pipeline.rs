@@ -233,7 +233,23 @@ impl Config {
         self
     }
 
-    /// An extra resource attribute (beside `OTEL_RESOURCE_ATTRIBUTES`).
+    /// The deployment's id (`deployment.id`): the console lists each deployment with its calls.
+    pub fn deployment_id(self, id: impl Into<String>) -> Self {
+        self.resource_attribute(crate::semconv::DEPLOYMENT_ID, id)
+    }
+
+    /// The agent's version (`service.version`): a release, a git sha.
+    pub fn service_version(self, version: impl Into<String>) -> Self {
+        self.resource_attribute(crate::semconv::SERVICE_VERSION, version)
+    }
+
+    /// The deployment's environment (`deployment.environment.name`: `production`, `staging`).
+    pub fn deployment_environment(self, environment: impl Into<String>) -> Self {
+        self.resource_attribute(crate::semconv::DEPLOYMENT_ENVIRONMENT_NAME, environment)
+    }
+
+    /// An extra resource attribute (beside `OTEL_RESOURCE_ATTRIBUTES`, which the same keys set
+    /// too: `OTEL_RESOURCE_ATTRIBUTES=deployment.id=d-42,service.version=1.4.2`).
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.resource_attributes.push((key.into(), value.into()));
         self

@@ -16,6 +16,11 @@
 //! (`/v1/recordings/{callId}?...&signature=...`) is let through to its handler, which checks
 //! the signature instead.
 //!
+//! The console on the API port takes the same token from its cookie
+//! ([`console::signin::COOKIE`], set by its sign-in form), so its pages and their fetches work
+//! in a browser; a console page refused answers with the sign-in form. The sign-in form and
+//! the console's assets are open (they hold no call data).
+//!
 //! LiveKit's paths (`/observability/...`) also accept, when a LiveKit API secret is configured,
 //! the JWT a LiveKit worker signs with it ([`livekit`]).
 
@@ -32,6 +37,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::receiver::api::error::ApiError;
+use crate::receiver::console;
 use crate::receiver::secret::{Secret, SecretError, SecretSource};
 pub use livekit::LiveKitTokens;
 
@@ -90,14 +96,20 @@ impl BearerToken {
         }
     }
 
+    /// Whether `presented` is the token itself (the console's cookie carries it), compared in
+    /// constant time.
+    pub fn accepts_token(&self, presented: &[u8]) -> bool {
+        let digest: [u8; 32] = Sha256::digest(presented).into();
+        digest.ct_eq(&self.digest).into()
+    }
+
     /// Whether an `Authorization` value is `Bearer <this token>` (scheme case-insensitive, as
     /// RFC 7235 says), compared in constant time.
     pub fn accepts(&self, authorization: Option<&[u8]>) -> bool {
         let Some(presented) = authorization.and_then(bearer_credentials) else {
             return false;
         };
-        let digest: [u8; 32] = Sha256::digest(presented).into();
-        digest.ct_eq(&self.digest).into()
+        self.accepts_token(presented)
     }
 }
 
@@ -274,16 +286,21 @@ pub fn require_api_token(router: Router, token: Option<BearerToken>) -> Router {
 }
 
 async fn check_api(State(token): State<BearerToken>, request: Request, next: Next) -> Response {
-    if OPEN_API_PATHS.contains(&request.uri().path())
+    let path = request.uri().path();
+    let cookie = console::signin::cookie_token(request.headers());
+    if OPEN_API_PATHS.contains(&path)
+        || console::is_open(path)
         || signed_recording_link(&request)
         || token.accepts(authorization(request.headers()))
+        || cookie.is_some_and(|c| token.accepts_token(c))
     {
         return next.run(request).await;
     }
-    tracing::debug!(
-        path = request.uri().path(),
-        "API request refused: {REFUSED}"
-    );
+    tracing::debug!(path, "API request refused: {REFUSED}");
+    if console::is_page(path) {
+        let wanted = request.uri().path_and_query().map_or(path, |p| p.as_str());
+        return console::signin::refused(wanted);
+    }
     with_challenge(
         ApiError {
             status: StatusCode::UNAUTHORIZED,

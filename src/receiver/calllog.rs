@@ -170,6 +170,9 @@ pub struct CallLog {
     /// worker's recording upload is matched by).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub livekit: Option<LiveKitJob>,
+    /// The deployment that served the call (the root's resource), when its spans say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
     /// The call's audio, when the receiver keeps a recording of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording: Option<Recording>,
@@ -199,6 +202,19 @@ impl LiveKitJob {
     pub fn into_named(self) -> Option<LiveKitJob> {
         (self.room_id.is_some() || self.job_id.is_some()).then_some(self)
     }
+}
+
+/// One rollout of an agent: from the resource attributes `deployment.id`, `service.version`
+/// and `deployment.environment.name` (or `deployment.environment`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    /// `deployment.id`.
+    pub id: Option<String>,
+    /// `service.version`.
+    pub version: Option<String>,
+    /// `deployment.environment.name`, else `deployment.environment`.
+    pub environment: Option<String>,
 }
 
 /// The recording of a call the receiver keeps: where to fetch it and how it lines up with the
@@ -478,6 +494,21 @@ pub struct Turn {
     pub stt_audio_ms: Option<i64>,
     /// Stages that failed in this turn.
     pub errors: Vec<StageError>,
+    /// Where each stage span of the turn ran (what a timeline draws), in start order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stage_spans: Vec<StageExtent>,
+}
+
+/// Where one stage span ran, on the call's time axis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageExtent {
+    /// The stage.
+    pub stage: Stage,
+    /// Start, ms from the call's start.
+    pub start_ms: i64,
+    /// Wall time.
+    pub duration_ms: i64,
 }
 
 /// One stretch of speech, ms from the call's start.
@@ -743,6 +774,16 @@ pub struct CallQuery {
     pub since_ms: Option<i64>,
     /// Only calls that started before this time (Unix ms).
     pub until_ms: Option<i64>,
+    /// Only calls of this deployment (`deployment.id`).
+    pub deployment_id: Option<String>,
+    /// Only calls with an issue of this type.
+    pub issue_type: Option<String>,
+    /// Only calls with (`true`) or without (`false`) an interrupted turn.
+    pub interrupted: Option<bool>,
+    /// Only calls with a turn whose voice-to-voice latency is at least this.
+    pub min_latency_ms: Option<i64>,
+    /// Only calls whose transcript holds every word of this text (word prefixes match).
+    pub text: Option<String>,
     /// Page size (the API defaults to 20).
     pub limit: usize,
     /// Where the previous page ended (opaque, from [`CallPage::next_cursor`]).
@@ -791,6 +832,7 @@ pub(crate) fn bare_call_log(id: &str) -> CallLog {
         links: Links::default(),
         span_count: 1,
         livekit: None,
+        deployment: None,
         recording: None,
         reported_usage: Vec::new(),
         cost: None,

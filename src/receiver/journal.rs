@@ -23,8 +23,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::receiver::span::{
-    AttrValue, Attributes, Batch, LogRecord, MetricPoint, Name, SpanEvent, SpanRecord, SpanStatus,
-    Temporality, TraceId,
+    AttrValue, Attributes, Batch, LogRecord, MetricPoint, Name, Resource, SpanEvent, SpanRecord,
+    SpanStatus, Temporality, TraceId,
 };
 use crate::receiver::store::{now_ms, JournalRow, JournalTable};
 
@@ -107,6 +107,12 @@ struct JSpan {
     events: Vec<JEvent>,
     #[prost(string, optional, tag = "11")]
     service_name: Option<String>,
+    #[prost(string, optional, tag = "12")]
+    service_version: Option<String>,
+    #[prost(string, optional, tag = "13")]
+    deployment_id: Option<String>,
+    #[prost(string, optional, tag = "14")]
+    deployment_environment: Option<String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -239,11 +245,46 @@ fn span_to(s: &SpanRecord) -> JSpan {
                 attributes: attrs_to(&e.attributes),
             })
             .collect(),
-        service_name: s.service_name.as_deref().map(str::to_string),
+        service_name: resource_text(s, |r| &r.service_name),
+        service_version: resource_text(s, |r| &r.service_version),
+        deployment_id: resource_text(s, |r| &r.deployment_id),
+        deployment_environment: resource_text(s, |r| &r.deployment_environment),
     }
 }
 
-fn span_from(s: JSpan) -> Option<SpanRecord> {
+fn resource_text(s: &SpanRecord, field: impl Fn(&Resource) -> &Option<Box<str>>) -> Option<String> {
+    s.resource
+        .as_deref()
+        .and_then(|r| field(r).as_deref().map(str::to_string))
+}
+
+/// The resources of the spans being decoded, so that spans of one resource share one `Arc`
+/// again after a replay (a handful per journal row: a linear search).
+#[derive(Default)]
+struct Resources(Vec<Arc<Resource>>);
+
+impl Resources {
+    fn of(&mut self, s: &mut JSpan) -> Option<Arc<Resource>> {
+        let read = Resource {
+            service_name: s.service_name.take().map(Box::from),
+            service_version: s.service_version.take().map(Box::from),
+            deployment_id: s.deployment_id.take().map(Box::from),
+            deployment_environment: s.deployment_environment.take().map(Box::from),
+        };
+        if read == Resource::default() {
+            return None;
+        }
+        if let Some(shared) = self.0.iter().find(|r| ***r == read) {
+            return Some(shared.clone());
+        }
+        let shared = Arc::new(read);
+        self.0.push(shared.clone());
+        Some(shared)
+    }
+}
+
+fn span_from(mut s: JSpan, resources: &mut Resources) -> Option<SpanRecord> {
+    let resource = resources.of(&mut s);
     Some(SpanRecord {
         trace_id: s.trace_id.try_into().ok()?,
         span_id: s.span_id.try_into().ok()?,
@@ -266,7 +307,7 @@ fn span_from(s: JSpan) -> Option<SpanRecord> {
                 attributes: attrs_from(e.attributes),
             })
             .collect(),
-        service_name: s.service_name.map(|n| Arc::from(n.as_str())),
+        resource,
     })
 }
 
@@ -422,12 +463,16 @@ impl Replay {
 /// Decodes rows back into records, skipping what cannot be read.
 pub fn decode(rows: Vec<JournalRow>) -> Replay {
     let mut replay = Replay::default();
+    let mut resources = Resources::default();
     for row in rows {
         match <JRecords as prost::Message>::decode(&row.payload[..]) {
             Ok(records) => {
-                replay
-                    .spans
-                    .extend(records.spans.into_iter().filter_map(span_from));
+                replay.spans.extend(
+                    records
+                        .spans
+                        .into_iter()
+                        .filter_map(|s| span_from(s, &mut resources)),
+                );
                 replay
                     .logs
                     .extend(records.logs.into_iter().filter_map(log_from));
@@ -525,7 +570,12 @@ mod tests {
                 time_unix_nano: 15,
                 attributes: Attributes::default(),
             }],
-            service_name: Some(Arc::from("svc")),
+            resource: Some(Arc::new(Resource {
+                service_name: Some("svc".into()),
+                service_version: Some("1.4.2".into()),
+                deployment_id: Some("dep-7".into()),
+                deployment_environment: Some("staging".into()),
+            })),
         };
         let root = SpanRecord {
             parent_span_id: None,
@@ -536,6 +586,13 @@ mod tests {
         assert_eq!(rows.len(), 1, "one row per trace");
         let replay = decode(rows);
         assert_eq!(replay.spans, vec![span, root]);
+        assert!(
+            Arc::ptr_eq(
+                replay.spans[0].resource.as_ref().unwrap(),
+                replay.spans[1].resource.as_ref().unwrap()
+            ),
+            "spans of one resource share it again after a replay"
+        );
         assert!(replay.logs.is_empty() && replay.points.is_empty());
     }
 

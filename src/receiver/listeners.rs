@@ -1,6 +1,7 @@
 //! The receiver's listeners: binding them (before anything else starts, so a port in use fails
 //! fast), and what each serves: OTLP and the call log service on the gRPC port, OTLP/HTTP (and
-//! recording uploads), and the API; each behind its bearer token and, when configured, TLS.
+//! recording uploads), and the API with the console; each behind its bearer token and, when
+//! configured, TLS.
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -16,8 +17,10 @@ use crate::receiver::api::{self, ApiState, CallReader};
 use crate::receiver::auth::{self, GrpcAuth, Tokens};
 use crate::receiver::calllog::CallLog;
 use crate::receiver::config::ServeConfig;
+use crate::receiver::console::{self, ConsoleState, Requeue};
 use crate::receiver::ingest::{self, Ingest};
 use crate::receiver::metrics::ReceiverMetrics;
+use crate::receiver::query::ConsoleReader;
 use crate::receiver::recordings::Recordings;
 use crate::receiver::server::ServeError;
 use crate::receiver::tls::{self, TlsError, TlsIdentity};
@@ -70,6 +73,8 @@ pub(crate) struct Servers<'a> {
     pub(crate) tokens: &'a Tokens,
     pub(crate) reader: Arc<dyn CallReader>,
     pub(crate) recordings: &'a Recordings,
+    pub(crate) console: Arc<dyn ConsoleReader>,
+    pub(crate) requeue: Option<Arc<dyn Requeue>>,
     pub(crate) finished: &'a broadcast::Sender<Arc<CallLog>>,
     pub(crate) stop: &'a watch::Receiver<bool>,
 }
@@ -103,11 +108,22 @@ impl Servers<'_> {
                 ready,
                 recordings: Some(self.recordings.clone()),
             };
+            let console = ConsoleState {
+                reader: self.console.clone(),
+                requeue: self.requeue.clone(),
+                finished: self.finished.clone(),
+                stop: self.stop.clone(),
+                trace_url_template: config.trace_url_template.clone(),
+                token: self.tokens.api.clone(),
+                tls: self.tls.is_some(),
+            };
+            // The console's pages beside the JSON API, behind the same token.
+            let routes = console::router(console).merge(api::router(state));
             running.push(tls::serve_http(
                 "API",
                 listener,
                 self.tls,
-                auth::require_api_token(api::router(state), self.tokens.api.clone()),
+                auth::require_api_token(routes, self.tokens.api.clone()),
                 stopped(self.stop.clone()),
             ));
         }

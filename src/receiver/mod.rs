@@ -16,9 +16,11 @@
 //! - [`assemble`]: the pure core that groups spans into calls and builds call logs.
 //! - [`analyze`]: the pure call metrics and issues.
 //! - [`calllog`]: the call log (and the live [`calllog::CallUpdate`]s) every later stage consumes.
+//! - [`query`]: the console's reads as plain queries and rows, behind one interface.
 //! - [`store`]: the embedded SQLite database: call logs by revision and one outbox per sink.
 //! - [`forward`]: the delivery loop and the sinks that receive call logs.
 //! - [`recordings`]: calls' audio, uploaded by agents, kept beside the store, served with Range.
+//! - [`console`]: the console, pages for people on the API listener.
 //! - [`server`]: wires the stages together into `voicetrace serve`.
 //! - [`auth`] and [`tls`]: optional bearer tokens and TLS on the listeners; [`secret`]: how
 //!   tokens and sink secrets are read and kept out of logs and errors.
@@ -29,11 +31,13 @@ pub mod assemble;
 pub mod auth;
 pub mod calllog;
 pub mod config;
+pub mod console;
 pub mod forward;
 pub mod ingest;
 pub mod journal;
 mod listeners;
 pub mod metrics;
+pub mod query;
 pub mod recordings;
 pub mod secret;
 pub mod server;

@@ -169,6 +169,8 @@ impl Receiver {
             tokens: &tokens,
             reader: Arc::new(store.clone()),
             recordings: &recordings,
+            console: Arc::new(store.clone()),
+            requeue: Some(Arc::new(forwarder.clone())),
             finished: &finished,
             stop: &stop_rx,
         };

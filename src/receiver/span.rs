@@ -3,7 +3,7 @@
 //!
 //! Ingest decodes OTLP (protobuf or JSON, any transport) into these plain records and nothing
 //! downstream ever sees an OTLP type. They keep only what assembly reads: ids, name, times,
-//! status, attributes, events, and the service that sent the span.
+//! status, attributes, events, and the resource attributes of the process that sent the span.
 
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock, RwLock};
@@ -277,11 +277,48 @@ pub struct SpanRecord {
     pub attributes: Attributes,
     /// The span's events, in time order as sent.
     pub events: Vec<SpanEvent>,
-    /// The sending process's `service.name` (shared by all spans of one resource).
-    pub service_name: Option<Arc<str>>,
+    /// The resource attributes the receiver reads from the sending process: one `Arc` shared
+    /// by every span of one resource, never a copy per span.
+    pub resource: Option<Arc<Resource>>,
+}
+
+/// What the receiver reads from a span's resource (the process that sent it): its service and
+/// the deployment it runs (semconv's resource attributes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resource {
+    /// `service.name`.
+    pub service_name: Option<Box<str>>,
+    /// `service.version`.
+    pub service_version: Option<Box<str>>,
+    /// `deployment.id`.
+    pub deployment_id: Option<Box<str>>,
+    /// `deployment.environment.name`, else `deployment.environment`.
+    pub deployment_environment: Option<Box<str>>,
+}
+
+impl Resource {
+    /// A resource that names only its service (tests, older journal rows).
+    pub fn service(name: &str) -> Arc<Resource> {
+        Arc::new(Resource {
+            service_name: Some(name.into()),
+            ..Resource::default()
+        })
+    }
+
+    /// Whether it says anything about a deployment.
+    pub fn has_deployment(&self) -> bool {
+        self.deployment_id.is_some()
+            || self.service_version.is_some()
+            || self.deployment_environment.is_some()
+    }
 }
 
 impl SpanRecord {
+    /// The sending process's `service.name`.
+    pub fn service_name(&self) -> Option<&str> {
+        self.resource.as_deref()?.service_name.as_deref()
+    }
+
     /// The span's duration in ns (0 if the end precedes the start).
     pub fn duration_nanos(&self) -> u64 {
         self.end_unix_nano.saturating_sub(self.start_unix_nano)

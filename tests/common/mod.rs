@@ -11,6 +11,7 @@
 pub mod agent;
 pub mod api;
 pub mod audio;
+pub mod browser;
 pub mod calllog;
 pub mod capture;
 pub mod cekura;

@@ -27,6 +27,7 @@
 //!   `assert_simulated`;
 //! - `capture`: an OTLP receiver that keeps what it is sent;
 //! - `audio`: real speech (espeak-ng) as WAV, FLAC and OGG/Opus, for the recording tests;
+//! - `browser`: headless Chromium over WebDriver (chromedriver), its log and the URLs it requested;
 //! - `wait`: waiting on a condition with a deadline (`within`, `wait_for`), never a fixed sleep;
 //! - `net`: loopback, free ports, a port nothing listens on.
 
@@ -40,6 +41,7 @@ mod api_proto;
 mod api_text;
 mod assemble;
 mod auth_tls;
+mod console;
 mod cost;
 mod crash_recovery;
 mod e2e;

@@ -272,6 +272,7 @@ fn call_query(request: pb::ListCallsRequest) -> Result<CallQuery, Status> {
         until_ms: request.until_ms,
         limit,
         cursor: non_empty("cursor", request.cursor)?,
+        ..CallQuery::default()
     })
 }
 

@@ -287,7 +287,10 @@ fn schemas() -> Value {
             "audioInputTokens": nint, "audioOutputTokens": nint,
             "userStartMs": nint, "userEndMs": nint, "agentStartMs": nint, "agentEndMs": nint,
             "agentSpeech": {"type": "array", "items": {"type": "object", "properties": {
-                "startMs": int, "endMs": int}}}});
+                "startMs": int, "endMs": int}}},
+            "stageSpans": {"type": "array", "description": "Where each stage span ran (absent when none)",
+                "items": {"type": "object", "required": ["stage", "startMs", "durationMs"], "properties": {
+                    "stage": {"type": "string"}, "startMs": int, "durationMs": int}}}});
     if let (Some(props), Some(more)) = (turn["properties"].as_object_mut(), more.as_object()) {
         props.extend(more.clone());
     }
@@ -319,7 +322,9 @@ fn schemas() -> Value {
                 "customMetrics": {"type": "object"},
                 "links": {"$ref": "#/components/schemas/Links"},
                 "spanCount": int,
-                "livekit": {"type": "object", "description": "The LiveKit room and job the call ran in, when its spans name them",
+                "deployment": {"type": "object", "description": "From the root's resource (absent when it names none)",
+                    "properties": {"id": nstr, "version": nstr, "environment": nstr}},
+                                "livekit": {"type": "object", "description": "The LiveKit room and job the call ran in, when its spans name them",
                     "properties": {"roomId": nstr, "jobId": nstr}},
                 "recording": {"type": "object", "description": "The recording the receiver keeps of the call; a turn's startMs is at startOffsetMs + startMs in the audio",
                     "required": ["url", "mediaType", "durationMs", "startOffsetMs"],

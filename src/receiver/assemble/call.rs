@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::receiver::calllog::{CallLog, CallMetrics, CallStatus, Links, LiveKitJob, Stage, Turn};
+use crate::receiver::calllog::{
+    CallLog, CallMetrics, CallStatus, Deployment, Links, LiveKitJob, Stage, Turn,
+};
 use crate::receiver::span::{LogRecord, SpanRecord, SpanStatus};
 use crate::semconv;
 use crate::trace_id::to_hex;
@@ -91,10 +93,26 @@ pub fn build_call_log(
         links: Links::default(),
         span_count: index.spans().len(),
         livekit: identity.livekit,
+        deployment: deployment(&index, root),
         recording: None,
         reported_usage: Vec::new(),
         cost: None,
     }
+}
+
+/// The deployment the root's process names, else the first process that names one.
+fn deployment(index: &SpanIndex, root: Option<&SpanRecord>) -> Option<Deployment> {
+    let resource = root
+        .into_iter()
+        .chain(index.spans().iter().copied())
+        .filter_map(|s| s.resource.as_deref())
+        .find(|r| r.has_deployment())?;
+    let text = |t: &Option<Box<str>>| t.as_deref().map(str::to_string);
+    Some(Deployment {
+        id: text(&resource.deployment_id),
+        version: text(&resource.service_version),
+        environment: text(&resource.deployment_environment),
+    })
 }
 
 /// The call's extent (Unix ns).
@@ -115,7 +133,7 @@ impl Extent {
         let on_root_clock = index
             .spans()
             .iter()
-            .filter(|s| root.is_none_or(|r| r.service_name == s.service_name));
+            .filter(|s| root.is_none_or(|r| r.service_name() == s.service_name()));
         let first_start = on_root_clock.clone().map(|s| s.start_unix_nano).min();
         let last_end = on_root_clock.map(|s| s.end_unix_nano).max().unwrap_or(0);
         let first_start = first_start.unwrap_or(0);
@@ -155,7 +173,7 @@ impl Identity {
         let spans = || root.into_iter().chain(index.spans().iter().copied());
         let lookup = |keys: &[&str]| spans().find_map(|s| text(&s.attributes, keys));
         let agent_name = lookup(keys.agent_name);
-        let service_name = spans().find_map(|s| s.service_name.as_deref().map(str::to_string));
+        let service_name = spans().find_map(|s| s.service_name().map(str::to_string));
         Identity {
             id: lookup(keys.id).unwrap_or_else(|| trace_hex.to_string()),
             agent_id: lookup(keys.agent_id)
@@ -307,6 +325,34 @@ mod tests {
         assert_eq!(id.id, "trace");
         assert_eq!(id.agent_id.as_deref(), Some("bot"), "the agent's name");
         assert_eq!(id.service_name.as_deref(), Some("svc"));
+    }
+
+    #[test]
+    fn the_deployment_is_the_roots_resource() {
+        use crate::receiver::span::Resource;
+        let deployed = |id: &str| Resource {
+            service_name: Some("agent".into()),
+            service_version: Some("1.2.0".into()),
+            deployment_id: Some(id.into()),
+            deployment_environment: Some("staging".into()),
+        };
+        let spans = [
+            span(1, semconv::SPAN_CONVERSATION)
+                .resource(deployed("root-dep"))
+                .build(),
+            span(2, semconv::SPAN_TURN)
+                .parent(1)
+                .resource(deployed("worker-dep"))
+                .build(),
+        ];
+        let index = SpanIndex::new(&spans);
+        let d = deployment(&index, index.root()).unwrap();
+        assert_eq!(d.id.as_deref(), Some("root-dep"));
+        assert_eq!(d.version.as_deref(), Some("1.2.0"));
+        assert_eq!(d.environment.as_deref(), Some("staging"));
+        let bare = [span(1, semconv::SPAN_CONVERSATION).build()];
+        let index = SpanIndex::new(&bare);
+        assert_eq!(deployment(&index, index.root()), None);
     }
 
     #[test]

@@ -736,7 +736,7 @@ fn started(trace_id: &TraceId, call: &CallState) -> CallUpdate {
         agent_id: agent_id.or_else(|| {
             call.spans
                 .iter()
-                .find_map(|s| s.service_name.as_deref().map(str::to_string))
+                .find_map(|s| s.service_name().map(str::to_string))
         }),
         started_at: rfc3339_ms(first),
     })

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use crate::receiver::span::{AttrValue, Attributes, SpanEvent, SpanId, SpanRecord, SpanStatus};
+use crate::receiver::span::{
+    AttrValue, Attributes, Resource, SpanEvent, SpanId, SpanRecord, SpanStatus,
+};
 
 /// The time every test call starts at (Unix ns): an arbitrary instant in 2023.
 pub const T0: u64 = 1_700_000_000_000_000_000;
@@ -79,7 +81,7 @@ pub fn span(n: u8, name: &str) -> SpanBuilder {
         status: SpanStatus::Unset,
         attributes: Attributes::default(),
         events: Vec::new(),
-        service_name: Some(Arc::from("agent")),
+        resource: Some(Resource::service("agent")),
     })
 }
 
@@ -121,7 +123,13 @@ impl SpanBuilder {
 
     /// Sent by the process named `name`.
     pub fn service(mut self, name: &str) -> Self {
-        self.0.service_name = Some(Arc::from(name));
+        self.0.resource = Some(Resource::service(name));
+        self
+    }
+
+    /// Sent by a process with this resource.
+    pub fn resource(mut self, resource: Resource) -> Self {
+        self.0.resource = Some(Arc::new(resource));
         self
     }
 

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use crate::receiver::calllog::{
-    Interruption, Speaker, SpeechSegment, Stage, StageError, StageProvider, ToolExecution, Turn,
+    Interruption, Speaker, SpeechSegment, Stage, StageError, StageExtent, StageProvider,
+    ToolExecution, Turn,
 };
 use crate::receiver::span::{Attributes, SpanRecord, SpanStatus};
 use crate::semconv;
@@ -125,7 +126,21 @@ pub fn build_turn<'a>(
         tts_characters: usage.characters,
         stt_audio_ms: usage.stt_audio_ms,
         errors: errors(index, parts, rules.failed),
+        stage_spans: stage_extents(parts, origin),
     }
+}
+
+/// Where each of the turn's stage spans lies on the call's time axis (the console's timeline).
+fn stage_extents(parts: &TurnParts, origin: u64) -> Vec<StageExtent> {
+    parts
+        .stages
+        .iter()
+        .map(|(stage, span)| StageExtent {
+            stage: *stage,
+            start_ms: offset_ms(span.start_unix_nano, origin),
+            duration_ms: nanos_to_ms(span.duration_nanos()),
+        })
+        .collect()
 }
 
 /// The caller's speech edges, the end dropped when it would come before the start (a derived

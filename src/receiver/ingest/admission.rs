@@ -214,7 +214,7 @@ mod tests {
             status: SpanStatus::Unset,
             attributes: Attributes::default(),
             events: Vec::new(),
-            service_name: None,
+            resource: None,
         }
     }
 

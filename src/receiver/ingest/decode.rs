@@ -13,17 +13,14 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, AggregationTemporality, Metric,
 };
-use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 use crate::receiver::span::{
-    AttrValue, Attributes, LogRecord, MetricPoint, Name, SpanEvent, SpanId, SpanRecord, SpanStatus,
-    Temporality, TraceId,
+    AttrValue, Attributes, LogRecord, MetricPoint, Name, Resource, SpanEvent, SpanId, SpanRecord,
+    SpanStatus, Temporality, TraceId,
 };
-use crate::semconv::{alias, livekit};
-
-/// The resource attribute that names the sending service.
-const SERVICE_NAME: &str = "service.name";
+use crate::semconv::{self, alias, livekit};
 
 /// The spans of one request, and what was rejected.
 #[derive(Debug, Default)]
@@ -137,7 +134,7 @@ fn attributes(kvs: &[KeyValue]) -> Attributes {
 
 /// The attributes of a resource that name a call ([`alias::RESOURCE_CALL_NAMES`]), as span
 /// attributes: LiveKit's cloud tracer names the room and the job on the resource.
-fn resource_call_names(resource: Option<&Resource>) -> Vec<(Name, AttrValue)> {
+fn resource_call_names(resource: Option<&OtlpResource>) -> Vec<(Name, AttrValue)> {
     let Some(resource) = resource else {
         return Vec::new();
     };
@@ -159,22 +156,36 @@ fn with_call_names(mut attributes: Attributes, names: &[(Name, AttrValue)]) -> A
     attributes
 }
 
-fn service_name(resource: Option<&Resource>) -> Option<Arc<str>> {
-    resource?
-        .attributes
-        .iter()
-        .find(|kv| kv.key == SERVICE_NAME)
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(Arc::from(s.as_str())),
-            _ => None,
+/// The resource attributes the receiver reads, once per resource: every span of the resource
+/// shares the one `Arc` (none when the resource says nothing the receiver reads).
+fn resource(resource: Option<&OtlpResource>) -> Option<Arc<Resource>> {
+    let kvs = &resource?.attributes;
+    let read = |keys: &[&str]| {
+        keys.iter().find_map(|key| {
+            kvs.iter().find(|kv| kv.key == *key).and_then(|kv| {
+                match kv.value.as_ref()?.value.as_ref()? {
+                    any_value::Value::StringValue(s) if !s.is_empty() => {
+                        Some(Box::from(s.as_str()))
+                    }
+                    _ => None,
+                }
+            })
         })
+    };
+    let read = Resource {
+        service_name: read(&[semconv::SERVICE_NAME]),
+        service_version: read(&[semconv::SERVICE_VERSION]),
+        deployment_id: read(&[semconv::DEPLOYMENT_ID]),
+        deployment_environment: read(semconv::alias::DEPLOYMENT_ENVIRONMENT),
+    };
+    (read != Resource::default()).then(|| Arc::new(read))
 }
 
 /// Decodes a trace export request.
 pub fn decode_traces(request: ExportTraceServiceRequest) -> DecodedSpans {
     let mut out = DecodedSpans::default();
     for resource_spans in request.resource_spans {
-        let service = service_name(resource_spans.resource.as_ref());
+        let resource = resource(resource_spans.resource.as_ref());
         let call_names = resource_call_names(resource_spans.resource.as_ref());
         for scope_spans in resource_spans.scope_spans {
             for span in scope_spans.spans {
@@ -219,7 +230,7 @@ pub fn decode_traces(request: ExportTraceServiceRequest) -> DecodedSpans {
                             attributes: attributes(&e.attributes),
                         })
                         .collect(),
-                    service_name: service.clone(),
+                    resource: resource.clone(),
                 });
             }
         }
@@ -469,9 +480,9 @@ mod tests {
     fn request(resource: Vec<KeyValue>, metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
         ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
-                resource: Some(Resource {
+                resource: Some(OtlpResource {
                     attributes: resource,
-                    ..Resource::default()
+                    ..OtlpResource::default()
                 }),
                 scope_metrics: vec![ScopeMetrics {
                     metrics,
@@ -540,9 +551,9 @@ mod tests {
 
     #[test]
     fn the_resources_call_names_reach_its_spans() {
-        let resource = Resource {
+        let resource = OtlpResource {
             attributes: vec![text("room_id", "RM_1"), text("service.name", "agent")],
-            ..Resource::default()
+            ..OtlpResource::default()
         };
         let names = resource_call_names(Some(&resource));
         let own = Attributes(vec![("job_id".into(), AttrValue::Str("AJ_1".into()))]);

@@ -7,7 +7,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{Store, StoreError};
+use super::{index, Store, StoreError};
 use crate::receiver::calllog::{CallLog, CallPage, CallQuery, SameIdCall};
 
 /// Page size when the query asks for 0 (the API's default).
@@ -73,22 +73,26 @@ pub(super) fn insert_call_log(
         now_ms,
         body
     ])?;
-    tx.prepare_cached(
-        "INSERT INTO calls (call_id, trace_id, revision, agent_id, status, started_at_ms)
-         VALUES (?1, ?6, ?2, ?3, ?4, ?5)
-         ON CONFLICT (call_id, trace_id) DO UPDATE SET
-             revision = excluded.revision, agent_id = excluded.agent_id,
-             status = excluded.status, started_at_ms = excluded.started_at_ms
-         WHERE excluded.revision >= calls.revision",
-    )?
-    .execute(params![
-        log.id,
-        log.revision,
-        log.agent_id,
-        log.status.as_str(),
-        started_at_ms,
-        log.trace_id
-    ])?;
+    let latest = tx
+        .prepare_cached(
+            "INSERT INTO calls (call_id, trace_id, revision, agent_id, status, started_at_ms)
+             VALUES (?1, ?6, ?2, ?3, ?4, ?5)
+             ON CONFLICT (call_id, trace_id) DO UPDATE SET
+                 revision = excluded.revision, agent_id = excluded.agent_id,
+                 status = excluded.status, started_at_ms = excluded.started_at_ms
+             WHERE excluded.revision >= calls.revision",
+        )?
+        .execute(params![
+            log.id,
+            log.revision,
+            log.agent_id,
+            log.status.as_str(),
+            started_at_ms,
+            log.trace_id
+        ])?;
+    if latest > 0 {
+        index::refresh(tx, log, started_at_ms)?;
+    }
     Ok(inserted)
 }
 
@@ -239,63 +243,135 @@ impl Store {
     }
 
     /// A page of calls, newest first (by start time, then call id), latest revision of each,
-    /// filtered by agent, status and start-time window. `q.limit` 0 means 20; at most 1000.
+    /// filtered as `q` says (every filter of [`CallQuery`], each an indexed condition).
+    /// `q.limit` 0 means 20; at most 1000.
     pub fn list_calls(&self, q: &CallQuery) -> Result<CallPage, StoreError> {
+        let (calls, next_cursor) = self.page(q, "l.body", LATEST, |row| {
+            Ok(serde_json::from_str::<CallLog>(&row.get::<_, String>(0)?))
+        })?;
+        let calls = calls.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(CallPage { calls, next_cursor })
+    }
+
+    /// One page of `SELECT {columns} FROM {from} WHERE <q's filters> ORDER BY newest LIMIT`
+    /// (`from` names the latest calls `c`), each row read by `read` (the cursor's columns
+    /// follow the caller's), and the next page's cursor.
+    pub(super) fn page<T>(
+        &self,
+        q: &CallQuery,
+        columns: &str,
+        from: &str,
+        read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<(Vec<T>, Option<String>), StoreError> {
         let limit = match q.limit {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
         let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+        let filter = Filter::of(q, after.as_ref());
+        let sql = format!(
+            "SELECT {columns}, c.started_at_ms, c.trace_id, c.call_id FROM {from}
+             {} ORDER BY c.started_at_ms DESC, c.call_id DESC, c.trace_id DESC LIMIT {}",
+            filter.clause,
+            limit + 1
+        );
         let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT l.body, c.started_at_ms, c.trace_id, c.call_id
-             FROM {LATEST}
-             WHERE (?1 IS NULL OR c.agent_id = ?1)
-               AND (?2 IS NULL OR c.status = ?2)
-               AND (?3 IS NULL OR c.started_at_ms >= ?3)
-               AND (?4 IS NULL OR c.started_at_ms < ?4)
-               AND (?5 IS NULL OR c.started_at_ms < ?5
-                    OR (c.started_at_ms = ?5 AND c.call_id < ?6)
-                    OR (c.started_at_ms = ?5 AND c.call_id = ?6 AND c.trace_id < ?7))
-             ORDER BY c.started_at_ms DESC, c.call_id DESC, c.trace_id DESC
-             LIMIT ?8"
-        ))?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let cursor_at = stmt.column_count() - 3;
         let rows = stmt
-            .query_map(
-                params![
-                    q.agent_id,
-                    q.status.map(|s| s.as_str()),
-                    q.since_ms,
-                    q.until_ms,
-                    after.as_ref().map(|c| c.started_at_ms),
-                    after.as_ref().map(|c| c.call_id.as_str()),
-                    after.as_ref().map(|c| c.trace_id.as_str()),
-                    (limit + 1) as i64
-                ],
-                |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        Cursor {
-                            started_at_ms: row.get(1)?,
-                            trace_id: row.get(2)?,
-                            call_id: row.get(3)?,
-                        },
-                    ))
-                },
-            )?
+            .query_map(rusqlite::params_from_iter(filter.params.iter()), |row| {
+                Ok((
+                    read(row)?,
+                    Cursor {
+                        started_at_ms: row.get(cursor_at)?,
+                        trace_id: row.get(cursor_at + 1)?,
+                        call_id: row.get(cursor_at + 2)?,
+                    },
+                ))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         let more = rows.len() > limit;
-        let mut calls = Vec::with_capacity(limit.min(rows.len()));
+        let mut items = Vec::with_capacity(limit.min(rows.len()));
         let mut last = None;
-        for (body, cursor) in rows.into_iter().take(limit) {
-            calls.push(serde_json::from_str::<CallLog>(&body)?);
+        for (item, cursor) in rows.into_iter().take(limit) {
+            items.push(item);
             last = Some(cursor);
         }
-        let next_cursor = match (more, last) {
+        let next = match (more, last) {
             (true, Some(c)) => Some(encode_cursor(&c)),
             _ => None,
         };
-        Ok(CallPage { calls, next_cursor })
+        Ok((items, next))
+    }
+}
+
+/// The `WHERE` of a list query: only the filters given, each an indexed condition, and their
+/// parameters in order.
+struct Filter {
+    clause: String,
+    params: Vec<rusqlite::types::Value>,
+}
+
+impl Filter {
+    fn of(q: &CallQuery, after: Option<&Cursor>) -> Filter {
+        use rusqlite::types::Value;
+        let mut conditions: Vec<&str> = Vec::new();
+        let mut params: Vec<Value> = Vec::new();
+        let text = |t: &str| Value::Text(t.to_string());
+        if let Some(agent) = &q.agent_id {
+            conditions.push("c.agent_id = ?");
+            params.push(text(agent));
+        }
+        if let Some(status) = q.status {
+            conditions.push("c.status = ?");
+            params.push(text(status.as_str()));
+        }
+        if let Some(since) = q.since_ms {
+            conditions.push("c.started_at_ms >= ?");
+            params.push(Value::Integer(since));
+        }
+        if let Some(until) = q.until_ms {
+            conditions.push("c.started_at_ms < ?");
+            params.push(Value::Integer(until));
+        }
+        if let Some(deployment) = &q.deployment_id {
+            conditions.push("c.deployment_id = ?");
+            params.push(text(deployment));
+        }
+        if let Some(kind) = &q.issue_type {
+            conditions.push(
+                "EXISTS (SELECT 1 FROM call_issues i WHERE i.call_id = c.call_id
+                         AND i.trace_id = c.trace_id AND i.type = ?)",
+            );
+            params.push(text(kind));
+        }
+        match q.interrupted {
+            Some(true) => conditions.push("c.interruptions > 0"),
+            Some(false) => conditions.push("c.interruptions = 0"),
+            None => {}
+        }
+        if let Some(ms) = q.min_latency_ms {
+            conditions.push("c.max_latency_ms >= ?");
+            params.push(Value::Integer(ms));
+        }
+        if let Some(query) = q.text.as_deref().and_then(index::fts_query) {
+            conditions.push(
+                "(c.call_id, c.trace_id) IN (SELECT s.call_id, s.trace_id FROM call_text
+                  JOIN call_search s ON s.id = call_text.rowid WHERE call_text MATCH ?)",
+            );
+            params.push(Value::Text(query));
+        }
+        if let Some(c) = after {
+            conditions.push("(c.started_at_ms, c.call_id, c.trace_id) < (?, ?, ?)");
+            params.push(Value::Integer(c.started_at_ms));
+            params.push(text(&c.call_id));
+            params.push(text(&c.trace_id));
+        }
+        let clause = match conditions.is_empty() {
+            true => String::new(),
+            false => format!("WHERE {}", conditions.join(" AND ")),
+        };
+        Filter { clause, params }
     }
 }
 

@@ -7,10 +7,15 @@
 //! hold. Delivery loops ([`crate::receiver::forward`]) then claim due entries
 //! ([`Store::claim_due`]) and record each outcome (delivered, retry at, dead letter).
 //!
+//! Beside them, the console's indexes of each call's latest revision (list columns, issue
+//! types, the transcript in FTS5, per-turn figures; `index`) and its queries (`console`).
+//!
 //! Every method blocks (SQLite I/O): async callers run them on the blocking pool. The store is
 //! cheap to clone; clones share one connection behind a mutex.
 
 mod calls;
+mod console;
+mod index;
 mod journal_table;
 mod outbox;
 pub mod recorder;

@@ -350,7 +350,8 @@ impl Store {
     }
 
     /// Records the outcomes of many attempts in ONE transaction: delivered entries leave the
-    /// outbox (their sinks' `delivered` counts grow), retried ones are due again at their
+    /// outbox (their sinks' `delivered` counts grow, `deliveries` keeps the latest revision each
+    /// sink received of each call), retried ones are due again at their
     /// time, dead ones are parked. A delivery loop settles every attempt that ended since its
     /// last look at once, so a busy sink costs one commit per group, not per entry.
     pub fn settle_all(&self, outcomes: &[(i64, Settle)]) -> Result<(), StoreError> {
@@ -360,8 +361,17 @@ impl Store {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         {
-            let mut delete =
-                tx.prepare_cached("DELETE FROM outbox WHERE id = ?1 RETURNING sink")?;
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM outbox WHERE id = ?1 RETURNING sink, call_id, trace_id, revision",
+            )?;
+            let mut received = tx.prepare_cached(
+                "INSERT INTO deliveries (sink, call_id, trace_id, revision, delivered_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (sink, call_id, trace_id) DO UPDATE SET
+                     revision = MAX(deliveries.revision, excluded.revision),
+                     delivered_ms = excluded.delivered_ms",
+            )?;
+            let now = now_ms();
             let mut retry = tx.prepare_cached(
                 "UPDATE outbox SET in_flight = 0, attempts = attempts + 1, next_attempt_ms = ?2,
                                    last_status = ?3, last_error = ?4
@@ -376,9 +386,13 @@ impl Store {
             for (id, outcome) in outcomes {
                 match outcome {
                     Settle::Delivered => {
-                        let sink: Option<String> =
-                            delete.query_row(params![id], |row| row.get(0)).optional()?;
-                        if let Some(sink) = sink {
+                        let entry: Option<(String, String, String, u32)> = delete
+                            .query_row(params![id], |row| {
+                                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                            })
+                            .optional()?;
+                        if let Some((sink, call_id, trace_id, revision)) = entry {
+                            received.execute(params![sink, call_id, trace_id, revision, now])?;
                             match delivered.iter_mut().find(|(s, _)| *s == sink) {
                                 Some((_, n)) => *n += 1,
                                 None => delivered.push((sink, 1)),

@@ -192,6 +192,117 @@ CREATE TABLE livekit_calls (
 CREATE INDEX livekit_calls_by_job ON livekit_calls (job_id) WHERE job_id IS NOT NULL;
 CREATE INDEX livekit_calls_by_room ON livekit_calls (room_id) WHERE room_id IS NOT NULL;
 "#,
+    // Version 7: what the console lists and filters on, indexed instead of read from every
+    // call log body. On `calls`: the deployment, duration, turns, latency percentiles, the
+    // slowest turn, interruptions and issue counts (JSON `{type: count}`) of the latest
+    // revision. `call_issues`: one row per call and issue type. `call_search` + `call_text`:
+    // the transcript in an FTS5 index (rowid = `call_search.id`). `turn_figures`: one row per
+    // turn and figure (stt, endpointing, llm, tts, voice_to_voice, interruption latencies) for
+    // the fleet's percentiles. `deliveries`: the latest revision each sink received of each
+    // call (delivered entries leave the outbox). Existing calls are backfilled from their
+    // stored bodies.
+    r#"
+ALTER TABLE calls ADD COLUMN deployment_id TEXT;
+ALTER TABLE calls ADD COLUMN deployment_version TEXT;
+ALTER TABLE calls ADD COLUMN deployment_environment TEXT;
+ALTER TABLE calls ADD COLUMN duration_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN turns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN p50_latency_ms INTEGER;
+ALTER TABLE calls ADD COLUMN p95_latency_ms INTEGER;
+ALTER TABLE calls ADD COLUMN max_latency_ms INTEGER;
+ALTER TABLE calls ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN issue_counts TEXT NOT NULL DEFAULT '{}';
+
+UPDATE calls SET (deployment_id, deployment_version, deployment_environment, duration_ms, turns,
+                  p50_latency_ms, p95_latency_ms, max_latency_ms, interruptions, issue_counts) =
+    (SELECT json_extract(l.body, '$.deployment.id'),
+            json_extract(l.body, '$.deployment.version'),
+            json_extract(l.body, '$.deployment.environment'),
+            COALESCE(json_extract(l.body, '$.metrics.totalDurationMs'), 0),
+            COALESCE(json_extract(l.body, '$.metrics.turns'), 0),
+            json_extract(l.body, '$.metrics.p50TurnLatencyMs'),
+            json_extract(l.body, '$.metrics.p95TurnLatencyMs'),
+            (SELECT MAX(json_extract(t.value, '$.latencyMs')) FROM json_each(l.body, '$.turns') t),
+            COALESCE(json_extract(l.body, '$.metrics.interruptions'), 0),
+            COALESCE((SELECT json_group_object(k, n) FROM
+                         (SELECT json_extract(i.value, '$.type') AS k, COUNT(*) AS n
+                          FROM json_each(l.body, '$.issues') i GROUP BY k)), '{}')
+     FROM call_logs l
+     WHERE l.call_id = calls.call_id AND l.trace_id = calls.trace_id
+       AND l.revision = calls.revision);
+CREATE INDEX calls_by_agent ON calls (agent_id, started_at_ms DESC);
+CREATE INDEX calls_by_deployment ON calls (deployment_id, started_at_ms DESC);
+
+CREATE TABLE call_issues (
+    call_id       TEXT    NOT NULL,
+    trace_id      TEXT    NOT NULL,
+    type          TEXT    NOT NULL,
+    count         INTEGER NOT NULL,
+    agent_id      TEXT,
+    started_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (call_id, trace_id, type)
+) WITHOUT ROWID;
+CREATE INDEX call_issues_by_type ON call_issues (type, started_at_ms DESC);
+INSERT INTO call_issues (call_id, trace_id, type, count, agent_id, started_at_ms)
+    SELECT c.call_id, c.trace_id, j.key, j.value, c.agent_id, c.started_at_ms
+    FROM calls c, json_each(c.issue_counts) j;
+
+CREATE TABLE call_search (
+    id       INTEGER PRIMARY KEY,
+    call_id  TEXT NOT NULL,
+    trace_id TEXT NOT NULL,
+    UNIQUE (call_id, trace_id)
+);
+CREATE VIRTUAL TABLE call_text USING fts5(transcript, tokenize = 'unicode61 remove_diacritics 2');
+INSERT INTO call_search (call_id, trace_id) SELECT call_id, trace_id FROM calls;
+INSERT INTO call_text (rowid, transcript)
+    SELECT s.id, (SELECT group_concat(COALESCE(json_extract(t.value, '$.userText'), '') || ' ' ||
+                                      COALESCE(json_extract(t.value, '$.text'), ''), ' ')
+                  FROM json_each(l.body, '$.turns') t)
+    FROM call_search s
+    JOIN calls c ON c.call_id = s.call_id AND c.trace_id = s.trace_id
+    JOIN call_logs l ON l.call_id = c.call_id AND l.trace_id = c.trace_id
+                    AND l.revision = c.revision;
+
+CREATE TABLE turn_figures (
+    call_id       TEXT    NOT NULL,
+    trace_id      TEXT    NOT NULL,
+    agent_id      TEXT,
+    started_at_ms INTEGER NOT NULL,
+    turn          INTEGER NOT NULL,
+    figure        TEXT    NOT NULL,
+    value_ms      INTEGER NOT NULL
+);
+CREATE INDEX turn_figures_by_time ON turn_figures (started_at_ms);
+CREATE INDEX turn_figures_by_call ON turn_figures (call_id, trace_id);
+INSERT INTO turn_figures (call_id, trace_id, agent_id, started_at_ms, turn, figure, value_ms)
+    SELECT c.call_id, c.trace_id, c.agent_id, c.started_at_ms,
+           json_extract(t.value, '$.index'), f.figure, json_extract(t.value, f.path)
+    FROM calls c
+    JOIN call_logs l ON l.call_id = c.call_id AND l.trace_id = c.trace_id
+                    AND l.revision = c.revision
+    JOIN json_each(l.body, '$.turns') t
+    JOIN (SELECT 'stt' AS figure, '$.sttMs' AS path, '$.timingSource.sttMs' AS present
+          UNION ALL SELECT 'endpointing', '$.endpointingMs', '$.endpointingMs'
+          UNION ALL SELECT 'llm', '$.llmMs', '$.llmMs'
+          UNION ALL SELECT 'tts', '$.ttsMs', '$.ttsMs'
+          UNION ALL SELECT 'voice_to_voice', '$.latencyMs', '$.latencyMs'
+          UNION ALL SELECT 'interruption_detection', '$.interruption.detectionLatencyMs',
+                           '$.interruption.detectionLatencyMs'
+          UNION ALL SELECT 'interruption_stop', '$.interruption.stopLatencyMs',
+                           '$.interruption.stopLatencyMs') f
+    WHERE json_extract(t.value, f.present) IS NOT NULL
+      AND json_extract(t.value, f.path) IS NOT NULL;
+
+CREATE TABLE deliveries (
+    sink         TEXT    NOT NULL,
+    call_id      TEXT    NOT NULL,
+    trace_id     TEXT    NOT NULL,
+    revision     INTEGER NOT NULL,
+    delivered_ms INTEGER NOT NULL,
+    PRIMARY KEY (sink, call_id, trace_id)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Brings the database to the latest schema version.

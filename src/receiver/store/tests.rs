@@ -34,6 +34,7 @@ fn log(id: &str, revision: u32, started_at: &str, agent: &str, status: CallStatu
         links: Links::default(),
         span_count: revision as usize,
         livekit: None,
+        deployment: None,
         recording: None,
         reported_usage: Vec::new(),
         cost: None,
@@ -422,4 +423,298 @@ fn migration_5_splits_calls_stored_as_revisions_of_one_another() {
         panic!("a call log entry")
     };
     assert_eq!(log.revision, 1, "the body follows its renumbered revision");
+}
+
+/// A call log with two user turns (latencies 800 and `slow_ms`), a transcript, an issue and a
+/// deployment, as the console's queries see it.
+fn console_log(id: &str, started_at: &str, agent: &str, slow_ms: i64, text: &str) -> CallLog {
+    use crate::receiver::calllog::{Deployment, Issue, TimingSource, Turn};
+    let turn = |index: u32, latency: i64, user: &str| Turn {
+        index,
+        speaker: crate::receiver::calllog::Speaker::User,
+        text: Some("Sure, one moment.".into()),
+        user_text: Some(user.into()),
+        start_ms: i64::from(index) * 3000,
+        end_ms: i64::from(index) * 3000 + 2500,
+        stt_ms: Some(200),
+        llm_ms: Some(400),
+        tts_ms: Some(150),
+        latency_ms: Some(latency),
+        interrupted: index == 1 && slow_ms > 2000,
+        timing_source: BTreeMap::from([("sttMs".to_string(), TimingSource::Ttfb)]),
+        ..Turn::default()
+    };
+    let mut l = log(id, 1, started_at, agent, CallStatus::Completed);
+    l.turns = vec![turn(0, 800, text), turn(1, slow_ms, "thanks")];
+    l.metrics.turns = 2;
+    l.metrics.interruptions = l.turns.iter().filter(|t| t.interrupted).count() as u32;
+    l.metrics.p50_turn_latency_ms = Some(800);
+    l.metrics.p95_turn_latency_ms = Some(slow_ms);
+    if slow_ms > 1500 {
+        l.issues.push(Issue {
+            kind: "high_latency".into(),
+            turn: Some(1),
+            stage: None,
+            value_ms: Some(slow_ms),
+            target_ms: Some(1500),
+            description: "slow".into(),
+            recommendation: "faster".into(),
+        });
+    }
+    l.deployment = Some(Deployment {
+        id: Some(format!("dep-{agent}")),
+        version: Some("1.0".into()),
+        environment: Some("prod".into()),
+    });
+    l
+}
+
+#[test]
+fn console_rows_filter_in_the_store() {
+    let (_dir, store) = open();
+    let calls = [
+        console_log(
+            "c0",
+            "2026-03-21T10:00:00.000Z",
+            "a",
+            900,
+            "where is my order",
+        ),
+        console_log(
+            "c1",
+            "2026-03-21T10:00:01.000Z",
+            "b",
+            2500,
+            "cancel my plan",
+        ),
+        console_log(
+            "c2",
+            "2026-03-21T10:00:02.000Z",
+            "a",
+            1800,
+            "order status please",
+        ),
+    ];
+    for c in &calls {
+        store.store_update(&finished(c.clone()), &[], 0).unwrap();
+    }
+    let ids = |q: CallQuery| -> Vec<String> {
+        let page = store.call_rows(&q).unwrap();
+        page.rows.into_iter().map(|r| r.call_id).collect()
+    };
+    assert_eq!(ids(CallQuery::default()), ["c2", "c1", "c0"]);
+    let text = |t: &str| CallQuery {
+        text: Some(t.into()),
+        ..CallQuery::default()
+    };
+    assert_eq!(ids(text("order")), ["c2", "c0"]);
+    assert_eq!(ids(text("ORD stat")), ["c2"], "prefixes, every word");
+    assert_eq!(ids(text("\"unbalanced")), Vec::<String>::new());
+    let issue = CallQuery {
+        issue_type: Some("high_latency".into()),
+        ..CallQuery::default()
+    };
+    assert_eq!(ids(issue), ["c2", "c1"]);
+    let interrupted = CallQuery {
+        interrupted: Some(true),
+        ..CallQuery::default()
+    };
+    assert_eq!(ids(interrupted), ["c1"]);
+    let slow = CallQuery {
+        min_latency_ms: Some(1800),
+        ..CallQuery::default()
+    };
+    assert_eq!(ids(slow), ["c2", "c1"]);
+    let deployment = CallQuery {
+        deployment_id: Some("dep-a".into()),
+        limit: 1,
+        ..CallQuery::default()
+    };
+    let first = store.call_rows(&deployment).unwrap();
+    assert_eq!(first.rows[0].call_id, "c2");
+    assert_eq!(first.rows[0].issues, vec![("high_latency".to_string(), 1)]);
+    assert_eq!(first.rows[0].p95_latency_ms, Some(1800));
+    let next = CallQuery {
+        cursor: first.next_cursor,
+        ..deployment
+    };
+    assert_eq!(ids(next), ["c0"]);
+    // A revision replaces the call's indexes.
+    let mut revised = calls[0].clone();
+    revised.revision = 2;
+    revised.turns[0].user_text = Some("refund".into());
+    store.store_update(&finished(revised), &[], 0).unwrap();
+    assert_eq!(ids(text("where")), Vec::<String>::new());
+    assert_eq!(ids(text("refund")), ["c0"]);
+    assert_eq!(store.agents().unwrap(), ["a", "b"]);
+    let deployments = store.deployments(10).unwrap();
+    assert_eq!(deployments.len(), 2);
+    assert_eq!(deployments[0].id.as_deref(), Some("dep-a"));
+    assert_eq!(deployments[0].calls, 2);
+}
+
+#[test]
+fn the_fleet_aggregates_figures_per_agent_and_bucket() {
+    use crate::receiver::query::{Figure, FleetQuery};
+    let (_dir, store) = open();
+    for (id, at, agent, slow) in [
+        ("c0", "2026-03-21T10:00:00.000Z", "a", 1000),
+        ("c1", "2026-03-21T10:00:30.000Z", "a", 3000),
+        ("c2", "2026-03-21T10:01:10.000Z", "a", 1200),
+        ("c3", "2026-03-21T10:01:20.000Z", "b", 900),
+    ] {
+        store
+            .store_update(&finished(console_log(id, at, agent, slow, "hi")), &[], 0)
+            .unwrap();
+    }
+    let since = super::calls::rfc3339_ms("2026-03-21T10:00:00.000Z");
+    let q = FleetQuery {
+        since_ms: since,
+        until_ms: since + 120_000,
+        bucket_ms: 60_000,
+        agent_id: None,
+    };
+    let fleet = store.fleet(&q).unwrap();
+    let v2v = |agent: &str, bucket: i64| {
+        fleet
+            .points
+            .iter()
+            .find(|p| {
+                p.agent_id.as_deref() == Some(agent)
+                    && p.figure == Figure::VoiceToVoice
+                    && p.bucket == bucket
+            })
+            .map(|p| (p.count, p.p50, p.p95))
+    };
+    assert_eq!(v2v("a", 0), Some((4, Some(800), Some(3000))));
+    assert_eq!(v2v("a", 1), Some((2, Some(800), Some(1200))));
+    assert_eq!(v2v("b", 0), None);
+    let stt_a = fleet
+        .totals
+        .iter()
+        .find(|p| p.agent_id.as_deref() == Some("a") && p.figure == Figure::Stt)
+        .unwrap();
+    assert_eq!((stt_a.count, stt_a.p50), (6, Some(200)));
+    let calls_a: u64 = fleet
+        .calls
+        .iter()
+        .filter(|c| c.agent_id.as_deref() == Some("a"))
+        .map(|c| c.calls)
+        .sum();
+    assert_eq!(calls_a, 3);
+    let issues_a = fleet
+        .issues
+        .iter()
+        .find(|i| i.agent_id.as_deref() == Some("a"))
+        .unwrap();
+    assert_eq!(
+        (issues_a.kind.as_str(), issues_a.count),
+        ("high_latency", 1)
+    );
+    assert_eq!(fleet.turns.len(), 2);
+    assert_eq!(fleet.turns[0].interrupted, 1);
+}
+
+#[test]
+fn a_calls_delivery_state_per_sink() {
+    use crate::receiver::query::DeliveryState;
+    let (_dir, store) = open();
+    store
+        .register_sinks([("good", "http"), ("bad", "http"), ("idle", "jsonl")])
+        .unwrap();
+    let call = log(
+        "c1",
+        1,
+        "2026-03-21T10:00:00.000Z",
+        "a",
+        CallStatus::Completed,
+    );
+    store
+        .store_update(
+            &finished(call.clone()),
+            &[to("good", "call_log"), to("bad", "call_log")],
+            1,
+        )
+        .unwrap();
+    let state = |sink: &str| {
+        let all = store.deliveries("c1", &call.trace_id).unwrap();
+        let d = all.into_iter().find(|d| d.sink == sink).unwrap();
+        (d.state, d.delivered_revision)
+    };
+    assert_eq!(state("good"), (DeliveryState::Pending, None));
+    let good = store.claim_due("good", 2, 10).unwrap();
+    store.mark_delivered(good[0].id).unwrap();
+    assert_eq!(state("good"), (DeliveryState::Delivered, Some(1)));
+    let bad = store.claim_due("bad", 2, 10).unwrap();
+    store.mark_retry(bad[0].id, 5, Some(503), "busy").unwrap();
+    assert_eq!(state("bad"), (DeliveryState::Retrying, None));
+    let bad = store.claim_due("bad", 6, 10).unwrap();
+    store.mark_dead(bad[0].id, Some(400), "rejected").unwrap();
+    assert_eq!(state("bad"), (DeliveryState::Dead, None));
+    assert_eq!(state("idle"), (DeliveryState::NotSent, None));
+}
+
+#[test]
+fn migration_6_indexes_the_calls_already_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let call = console_log("old", "2026-03-21T10:00:00.000Z", "a", 2500, "my old order");
+    {
+        let conn = rusqlite::Connection::open(data.join(DB_FILE)).unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        let started = super::calls::rfc3339_ms(&call.started_at);
+        conn.execute(
+            "INSERT INTO call_logs VALUES (?1, ?2, 1, 'a', 'completed', ?3, 0, ?4)",
+            rusqlite::params![
+                call.id,
+                call.trace_id,
+                started,
+                serde_json::to_string(&call).unwrap()
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO calls VALUES (?1, ?2, 1, 'a', 'completed', ?3)",
+            rusqlite::params![call.id, call.trace_id, started],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&data).unwrap();
+    let rows = |q: CallQuery| store.call_rows(&q).unwrap().rows;
+    let all = rows(CallQuery::default());
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].deployment_id.as_deref(), Some("dep-a"));
+    assert_eq!((all[0].turns, all[0].interruptions), (2, 1));
+    assert_eq!(all[0].issues, vec![("high_latency".to_string(), 1)]);
+    for q in [
+        CallQuery {
+            text: Some("old ord".into()),
+            ..CallQuery::default()
+        },
+        CallQuery {
+            issue_type: Some("high_latency".into()),
+            ..CallQuery::default()
+        },
+        CallQuery {
+            min_latency_ms: Some(2500),
+            ..CallQuery::default()
+        },
+    ] {
+        assert_eq!(rows(q.clone()).len(), 1, "{q:?}");
+    }
+    let since = super::calls::rfc3339_ms(&call.started_at);
+    let fleet = store
+        .fleet(&crate::receiver::query::FleetQuery {
+            since_ms: since,
+            until_ms: since + 1000,
+            bucket_ms: 1000,
+            agent_id: None,
+        })
+        .unwrap();
+    let figures: usize = fleet.totals.iter().map(|p| p.count as usize).sum();
+    assert_eq!(figures, 8, "stt, llm, tts, voice-to-voice of two turns");
 }
