@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
+use voicetrace::receiver::calllog;
 
 /// Field names of each message of a .proto file (a small reader for the subset the file uses:
 /// one field per line, no nested messages).
@@ -79,6 +80,26 @@ fn proto_messages_mirror_the_call_log_json() {
     t.llm_reasoning_tokens = Some(1);
     t.audio_input_tokens = Some(1);
     t.audio_output_tokens = Some(1);
+    t.stage_spans = vec![calllog::StageExtent {
+        stage: calllog::Stage::Stt,
+        start_ms: 1,
+        duration_ms: 2,
+    }];
+    full.livekit = Some(calllog::LiveKitJob {
+        room_id: Some("RM_1".into()),
+        job_id: Some("AJ_1".into()),
+    });
+    full.deployment = Some(calllog::Deployment {
+        id: Some("d".into()),
+        version: Some("1".into()),
+        environment: Some("prod".into()),
+    });
+    full.recording = Some(calllog::Recording {
+        url: "/v1/recordings/call_a".into(),
+        media_type: "audio/wav".into(),
+        duration_ms: 1,
+        start_offset_ms: 0,
+    });
     let call = serde_json::to_value(&full).unwrap();
     let turn = &call["turns"][1];
     assert!(!turn["interruption"].is_null() && !turn["providers"].as_object().unwrap().is_empty());
@@ -138,7 +159,7 @@ fn proto_messages_mirror_the_call_log_json() {
         "usage",
     );
 
-    let cases: [(&str, BTreeSet<String>); 16] = [
+    let cases: [(&str, BTreeSet<String>); 20] = [
         ("CallLog", keys(&call)),
         ("Turn", keys(turn)),
         ("CallMetrics", keys(&call["metrics"])),
@@ -155,6 +176,10 @@ fn proto_messages_mirror_the_call_log_json() {
         ("TurnCost", keys(&cost["turns"][0])),
         ("Unpriced", keys(&cost["unpriced"][0])),
         ("ReportedUsage", usage_all),
+        ("LiveKitJob", keys(&call["livekit"])),
+        ("Deployment", keys(&call["deployment"])),
+        ("Recording", keys(&call["recording"])),
+        ("StageExtent", keys(&turn["stageSpans"][0])),
     ];
     for (message, json_keys) in cases {
         assert_eq!(camel_fields(message), json_keys, "message {message}");

@@ -372,6 +372,21 @@ impl From<&CallLog> for pb::CallLog {
                 .map(pb::ReportedUsage::from)
                 .collect(),
             cost: log.cost.as_ref().map(pb::CallCost::from),
+            livekit: log.livekit.as_ref().map(|job| pb::LiveKitJob {
+                room_id: job.room_id.clone(),
+                job_id: job.job_id.clone(),
+            }),
+            deployment: log.deployment.as_ref().map(|d| pb::Deployment {
+                id: d.id.clone(),
+                version: d.version.clone(),
+                environment: d.environment.clone(),
+            }),
+            recording: log.recording.as_ref().map(|r| pb::Recording {
+                url: r.url.clone(),
+                media_type: r.media_type.clone(),
+                duration_ms: r.duration_ms,
+                start_offset_ms: r.start_offset_ms,
+            }),
         }
     }
 }
@@ -517,6 +532,15 @@ impl From<&calllog::Turn> for pb::Turn {
                 .map(|s| pb::SpeechSegment {
                     start_ms: s.start_ms,
                     end_ms: s.end_ms,
+                })
+                .collect(),
+            stage_spans: turn
+                .stage_spans
+                .iter()
+                .map(|s| pb::StageExtent {
+                    stage: pb::Stage::from(s.stage).into(),
+                    start_ms: s.start_ms,
+                    duration_ms: s.duration_ms,
                 })
                 .collect(),
             ended_by_call: turn.ended_by_call,

@@ -62,11 +62,17 @@ fn recorded_by_span(turn: &Turn, span_ids: &[String], call: &Recorded) -> bool {
     }
 }
 
+/// Text every message list with a function call holds (OpenAI's `tool_calls`, the GenAI
+/// conventions' `tool_call` parts): a model's input carries the whole conversation so far, so
+/// parsing only the lists that can hold a call keeps a long call's assembly linear in practice.
+const CALL_MARK: &str = "tool_call";
+
 /// The calls in the first of `keys` that holds JSON messages on `span`.
 fn recorded(span: &SpanRecord, keys: &[&str]) -> Vec<Recorded> {
     let messages: Option<Vec<Value>> = keys
         .iter()
         .find_map(|k| span.attributes.str(k))
+        .filter(|json| json.contains(CALL_MARK))
         .and_then(|json| serde_json::from_str(json).ok());
     messages.map(|m| calls_in(&m)).unwrap_or_default()
 }
