@@ -335,6 +335,10 @@ impl Assembler {
                 }
                 self.calls.insert(trace_id, CallState::new(now));
                 self.calls_open += 1;
+                // Scheduled even if all its spans are refused: its idle timeout lets it go.
+                if touched_set.insert(trace_id) {
+                    touched.push(trace_id);
+                }
             }
             let Some(call) = self.calls.get_mut(&trace_id) else {
                 continue;
