@@ -15,7 +15,9 @@
 # Usage: scripts/bench-ingest.sh [--only rotel|voicetrace] [--journal-cost] [--write]
 #   --journal-cost  instead of rotel against voicetrace: voicetrace with its span journal against
 #                   voicetrace `--no-journal` (what making "accepted" durable costs)
-#   --write   replace the results table in BENCHMARKS.md (the journal table with --journal-cost)
+#   --write   replace the results table in BENCHMARKS.md (the journal table with --journal-cost);
+#             the default load has its table, any other CALLS × TURNS one of its own (added after
+#             the default's the first time)
 # Environment: DURATION (s, default 10), CALLS (open at once, default 200), TURNS (default 6),
 #   CONNECTIONS (default 4), BATCHES (default "512 8"), RECV_CPU (0), GEN_CPU (1),
 #   BUFFERED_SPANS (default 150000), CARGO_TARGET_DIR.
@@ -44,6 +46,12 @@ GEN_CPU=${GEN_CPU:-1}
 # Below the receiver's default bound on calls held at once (10 000 calls of ~22 spans).
 BUFFERED_SPANS=${BUFFERED_SPANS:-150000}
 TARGET=${CARGO_TARGET_DIR:-target}
+# The table's marker in BENCHMARKS.md: one table per load.
+if [ "$CALLS" = 200 ] && [ "$TURNS" = 6 ]; then
+  MARK=bench-ingest
+else
+  MARK="bench-ingest-${CALLS}x${TURNS}"
+fi
 CLK_TCK=$(getconf CLK_TCK)
 
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
@@ -294,7 +302,7 @@ printf '%s' "$RATIOS"
 
 if [ "$WRITE" = 1 ]; then
   {
-    echo "<!-- bench-ingest:begin -->"
+    echo "<!-- $MARK:begin -->"
     echo "Measured $(date -u +%Y-%m-%d) at voicetrace \`$(git describe --always --dirty)\` on $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), rotel $("$ROTEL" --version | awk '{print $2}'), ${DURATION} s per run, $CALLS calls open at once × $TURNS turns, $CONNECTIONS gRPC connections."
     echo
     echo "| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | generator spans/s | peak RSS MiB | call-log latency p50 / p99 / max ms |"
@@ -303,13 +311,20 @@ if [ "$WRITE" = 1 ]; then
     echo
     printf '%s' "$RATIOS"
     [ -z "$PER_SPAN" ] || echo "- memory per buffered span (voicetrace, $BUFFERED_SPANS spans held over a grace longer than the run): **$PER_SPAN bytes**"
-    echo "<!-- bench-ingest:end -->"
+    echo "<!-- $MARK:end -->"
   } >"$WORK/table.md"
-  python3 - "$WORK/table.md" <<'EOF'
+  python3 - "$WORK/table.md" "$MARK" <<'EOF'
 import re, sys
 table = open(sys.argv[1]).read().rstrip("\n")
+mark = sys.argv[2]
 text = open("BENCHMARKS.md").read()
-new = re.sub(r"<!-- bench-ingest:begin -->.*?<!-- bench-ingest:end -->", lambda _: table, text, flags=re.S)
+block = re.compile(rf"<!-- {re.escape(mark)}:begin -->.*?<!-- {re.escape(mark)}:end -->", re.S)
+if block.search(text):
+    new = block.sub(lambda _: table, text)
+else:
+    # A load measured for the first time: its table follows the default load's.
+    end = "<!-- bench-ingest:end -->"
+    new = text.replace(end, end + "\n\n" + table, 1)
 open("BENCHMARKS.md", "w").write(new)
 EOF
   echo "BENCHMARKS.md updated" >&2

@@ -55,6 +55,7 @@ mod group;
 mod index;
 mod speech;
 pub mod task;
+mod timers;
 pub mod timing;
 mod tool_calls;
 mod turn;
@@ -69,6 +70,7 @@ use crate::receiver::calllog::{CallStarted, CallUpdate, TurnCompleted};
 use crate::receiver::span::{LogRecord, MetricPoint, SpanRecord, TraceId};
 use crate::semconv::{self, livekit};
 use crate::trace_id::to_hex;
+use timers::{Timer, Timers};
 
 pub use call::{build_call_log, rfc3339_ms, Closing};
 pub use index::is_root_span;
@@ -161,6 +163,8 @@ struct CallState {
     turns_announced: usize,
     /// The names its spans give the call (call id, job id, room id), for its metric points.
     names: Vec<String>,
+    /// The deadline last put in the timer queue for this call; entries that differ are stale.
+    deadline: Option<u64>,
 }
 
 impl CallState {
@@ -177,11 +181,55 @@ impl CallState {
             announced: false,
             turns_announced: 0,
             names: Vec::new(),
+            deadline: None,
         }
     }
 
     fn is_open(&self) -> bool {
         self.revision == 0
+    }
+
+    /// When this call is next due (see [`Assembler::poll`]): an open call when its grace has
+    /// passed since its root (and since its last span) or its idle timeout since its last
+    /// span; a pending revision when the grace has passed since its last span; a finished call
+    /// when its revision window is over (it is forgotten).
+    fn due_at(&self, timeouts: &Timeouts) -> u64 {
+        if self.is_open() {
+            let idle_at = self.last_seen.saturating_add(timeouts.idle);
+            match self.root_seen {
+                Some(root) => {
+                    let settled = self
+                        .last_seen
+                        .saturating_add(timeouts.grace.min(timeouts.idle));
+                    root.saturating_add(timeouts.grace)
+                        .max(settled)
+                        .min(idle_at)
+                }
+                None => idle_at,
+            }
+        } else if self.dirty {
+            self.last_seen.saturating_add(timeouts.grace)
+        } else {
+            self.emitted_at.saturating_add(timeouts.window)
+        }
+    }
+}
+
+/// The assembler's timers in nanoseconds.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    grace: u64,
+    idle: u64,
+    window: u64,
+}
+
+impl Timeouts {
+    fn of(config: &AssemblerConfig) -> Self {
+        Timeouts {
+            grace: config.grace_ms.saturating_mul(NANOS_PER_MS),
+            idle: config.idle_timeout_ms.saturating_mul(NANOS_PER_MS),
+            window: config.revision_window_ms.saturating_mul(NANOS_PER_MS),
+        }
     }
 }
 
@@ -226,13 +274,15 @@ pub struct Assembler {
     metered_by_name: HashMap<String, TraceId>,
     /// Calls by the names their spans give.
     calls_by_name: HashMap<String, TraceId>,
+    /// When each call and each unmatched set of points is next due.
+    timers: Timers,
+    timeouts: Timeouts,
 }
 
 impl Assembler {
     /// An empty assembler.
     pub fn new(config: AssemblerConfig) -> Self {
         Assembler {
-            config,
             calls: HashMap::new(),
             stats: AssemblerStats::default(),
             released: Vec::new(),
@@ -241,6 +291,9 @@ impl Assembler {
             metered: HashMap::new(),
             metered_by_name: HashMap::new(),
             calls_by_name: HashMap::new(),
+            timers: Timers::default(),
+            timeouts: Timeouts::of(&config),
+            config,
         }
     }
 
@@ -282,6 +335,10 @@ impl Assembler {
                 }
                 self.calls.insert(trace_id, CallState::new(now));
                 self.calls_open += 1;
+                // Scheduled even if all its spans are refused: its idle timeout lets it go.
+                if touched_set.insert(trace_id) {
+                    touched.push(trace_id);
+                }
             }
             let Some(call) = self.calls.get_mut(&trace_id) else {
                 continue;
@@ -316,6 +373,7 @@ impl Assembler {
         }
         for trace_id in touched {
             updates.extend(self.live_updates(&trace_id));
+            self.schedule(&trace_id);
         }
         updates
     }
@@ -332,11 +390,13 @@ impl Assembler {
                 self.calls.insert(record.trace_id, CallState::new(now));
                 self.calls_open += 1;
             }
-            if let Some(call) = self.calls.get_mut(&record.trace_id) {
+            let trace_id = record.trace_id;
+            if let Some(call) = self.calls.get_mut(&trace_id) {
                 call.logs.push(record);
                 call.last_seen = now;
                 call.dirty = true;
             }
+            self.schedule(&trace_id);
         }
         updates
     }
@@ -345,6 +405,8 @@ impl Assembler {
     /// under their key until their call is let go. Points for a call already emitted mark it
     /// for a revision.
     pub fn add_points(&mut self, points: Vec<MetricPoint>, now: u64) -> Vec<CallUpdate> {
+        // What the points moved, to be scheduled once each.
+        let mut touched = Vec::new();
         for point in points {
             let key = point.key();
             if !self.metered.contains_key(&key) {
@@ -379,12 +441,91 @@ impl Assembler {
             metered.call = metered
                 .call
                 .or_else(|| names.iter().find_map(|n| calls_by_name.get(n).copied()));
-            if let Some(call) = metered.call.and_then(|t| self.calls.get_mut(&t)) {
-                call.last_seen = now;
-                call.dirty = true;
+            let matched = metered.call;
+            match matched {
+                Some(trace_id) => {
+                    if let Some(call) = self.calls.get_mut(&trace_id) {
+                        call.last_seen = now;
+                        call.dirty = true;
+                    }
+                    touched.push(Timer::Call(trace_id));
+                }
+                None => touched.push(Timer::Points(key)),
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for timer in touched {
+            match timer {
+                Timer::Call(trace_id) => self.schedule(&trace_id),
+                Timer::Points(key) => self.schedule_points(key, now),
             }
         }
         Vec::new()
+    }
+
+    /// Puts a call's current deadline in the timer queue if it moved.
+    fn schedule(&mut self, trace_id: &TraceId) {
+        let Some(call) = self.calls.get_mut(trace_id) else {
+            return;
+        };
+        let deadline = call.due_at(&self.timeouts);
+        if call.deadline != Some(deadline) {
+            call.deadline = Some(deadline);
+            self.timers.push(deadline, Timer::Call(*trace_id));
+            self.compact_timers();
+        }
+    }
+
+    /// Puts the idle timeout of points no call has named in the timer queue.
+    fn schedule_points(&mut self, key: TraceId, last_seen: u64) {
+        let deadline = last_seen.saturating_add(self.timeouts.idle);
+        self.timers.push(deadline, Timer::Points(key));
+        self.compact_timers();
+    }
+
+    /// Rebuilds the timer queue from the current deadlines once stale entries dominate it.
+    fn compact_timers(&mut self) {
+        if !self
+            .timers
+            .needs_compaction(self.calls.len() + self.metered.len())
+        {
+            return;
+        }
+        let idle = self.timeouts.idle;
+        let calls = self
+            .calls
+            .iter()
+            .filter_map(|(t, c)| c.deadline.map(|d| (d, Timer::Call(*t))));
+        let points = self
+            .metered
+            .iter()
+            .filter(|(_, m)| m.call.is_none())
+            .map(|(k, m)| (m.last_seen.saturating_add(idle), Timer::Points(*k)));
+        let live: Vec<_> = calls.chain(points).collect();
+        self.timers.rebuild(live);
+    }
+
+    /// Whether a timer entry no longer stands for a current deadline (the call moved on or is
+    /// gone; the points found their call, are gone, or saw a later point).
+    fn is_stale(&self, deadline: u64, timer: Timer) -> bool {
+        match timer {
+            Timer::Call(trace_id) => {
+                self.calls.get(&trace_id).and_then(|c| c.deadline) != Some(deadline)
+            }
+            Timer::Points(key) => self.metered.get(&key).is_none_or(|m| {
+                m.call.is_some() || m.last_seen.saturating_add(self.timeouts.idle) != deadline
+            }),
+        }
+    }
+
+    /// The earliest instant (Unix ns) at which [`Assembler::poll`] has something to do, if
+    /// any: the receiver sleeps until then rather than polling on a fixed interval.
+    pub fn next_deadline(&mut self) -> Option<u64> {
+        let mut timers = std::mem::take(&mut self.timers);
+        let next = timers.next_live(|deadline, timer| self.is_stale(deadline, timer));
+        self.timers = timers;
+        next
     }
 
     /// Remembers names a call's spans give it (its points find it by them), and matches the
@@ -475,46 +616,45 @@ impl Assembler {
 
     /// Finishes what is due at `now`: calls whose grace has passed since their root arrived,
     /// calls idle past the timeout, revisions whose grace has passed; forgets finished calls
-    /// past their revision window.
+    /// past their revision window, and points no call named within the idle timeout. Only
+    /// what the timer queue says is due is looked at.
     pub fn poll(&mut self, now: u64) -> Vec<CallUpdate> {
-        let grace = self.config.grace_ms * NANOS_PER_MS;
-        let idle = self.config.idle_timeout_ms * NANOS_PER_MS;
-        // Points no call has named within the idle timeout: no call log will want them.
-        let stale: Vec<TraceId> = self
-            .metered
-            .iter()
-            .filter(|(_, m)| m.call.is_none() && now >= m.last_seen + idle)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in stale {
-            self.release_metered(&key);
-        }
-        let window = self.config.revision_window_ms * NANOS_PER_MS;
         let mut due = Vec::new();
         let mut forget = Vec::new();
-        for (trace_id, call) in &self.calls {
-            if call.is_open() {
-                let root_due = call
-                    .root_seen
-                    .is_some_and(|t| now >= t + grace && now >= call.last_seen + grace.min(idle));
-                let idle_due = now >= call.last_seen + idle;
-                if root_due || idle_due {
-                    due.push(*trace_id);
-                }
-            } else if call.dirty {
-                if now >= call.last_seen + grace {
-                    due.push(*trace_id);
-                }
-            } else if now >= call.emitted_at + window {
-                forget.push(*trace_id);
+        let mut stale_points = Vec::new();
+        while let Some((deadline, timer)) = self.timers.pop_due(now) {
+            if self.is_stale(deadline, timer) {
+                continue;
             }
+            match timer {
+                Timer::Points(key) => stale_points.push(key),
+                Timer::Call(trace_id) => {
+                    let Some(call) = self.calls.get_mut(&trace_id) else {
+                        continue;
+                    };
+                    call.deadline = None;
+                    if call.is_open() || call.dirty {
+                        due.push(trace_id);
+                    } else {
+                        forget.push(trace_id);
+                    }
+                }
+            }
+        }
+        for key in stale_points {
+            self.release_metered(&key);
         }
         for trace_id in forget {
             self.release(&trace_id);
         }
         // Oldest first, so output order follows the calls' activity.
         due.sort_by_key(|t| self.calls.get(t).map(|c| c.last_seen));
-        due.into_iter().flat_map(|t| self.emit(&t, now)).collect()
+        let mut updates = Vec::new();
+        for trace_id in due {
+            updates.extend(self.emit(&trace_id, now));
+            self.schedule(&trace_id);
+        }
+        updates
     }
 
     /// Closes calls now (receiver shutdown): pending revisions and calls whose root arrived
@@ -530,7 +670,12 @@ impl Assembler {
             })
             .map(|(t, _)| *t)
             .collect();
-        due.into_iter().flat_map(|t| self.emit(&t, now)).collect()
+        let mut updates = Vec::new();
+        for trace_id in due {
+            updates.extend(self.emit(&trace_id, now));
+            self.schedule(&trace_id);
+        }
+        updates
     }
 
     /// Emits the call log of one call (first or revised).
@@ -797,6 +942,54 @@ mod tests {
             .iter()
             .find(|u| u.stage == Stage::Stt)
             .and_then(|u| u.stt_audio_ms)
+    }
+
+    /// A call root span, ended.
+    fn conversation(first_id: u8) -> Vec<SpanRecord> {
+        vec![span(first_id, semconv::SPAN_CONVERSATION)
+            .at(0, 1000)
+            .attr(semconv::CONVERSATION_ID, "call-1")
+            .build()]
+    }
+
+    #[test]
+    fn the_next_deadline_is_the_grace_after_the_root_and_moves_with_a_later_span() {
+        let mut assembler = Assembler::new(config());
+        assert_eq!(assembler.next_deadline(), None, "nothing held, nothing due");
+        assembler.add_spans(conversation(1), T0);
+        assert_eq!(assembler.next_deadline(), Some(T0 + 10 * MS));
+        // A straggler 5 ms later: the call waits a grace after it.
+        assembler.add_spans(vec![span(2, "stt").parent(1).build()], T0 + 5 * MS);
+        assert_eq!(assembler.next_deadline(), Some(T0 + 15 * MS));
+        assert!(finished(assembler.poll(T0 + 10 * MS)).is_empty(), "not yet");
+        assert_eq!(finished(assembler.poll(T0 + 15 * MS)).len(), 1);
+    }
+
+    #[test]
+    fn a_finished_calls_stale_entry_is_skipped_and_its_window_is_next() {
+        let mut assembler = Assembler::new(config());
+        assembler.add_spans(conversation(1), T0);
+        assembler.add_spans(vec![span(2, "stt").parent(1).build()], T0 + 5 * MS);
+        // The entry at T0 + 10 ms is stale: polling there finishes nothing.
+        assert!(assembler.poll(T0 + 12 * MS).is_empty());
+        assert_eq!(finished(assembler.poll(T0 + 15 * MS)).len(), 1);
+        // Finished: the next deadline is the end of its revision window, not its old grace.
+        assert_eq!(assembler.next_deadline(), Some(T0 + 1_015 * MS));
+        assert!(assembler.poll(T0 + 1_000 * MS).is_empty());
+        assert!(assembler.take_released().is_empty());
+        assembler.poll(T0 + 1_015 * MS);
+        assert_eq!(assembler.take_released(), [TRACE]);
+        assert_eq!(assembler.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_revision_is_due_a_grace_after_the_late_span() {
+        let mut assembler = Assembler::new(config());
+        assembler.add_spans(conversation(1), T0);
+        assert_eq!(finished(assembler.poll(T0 + 10 * MS)).len(), 1);
+        assembler.add_spans(vec![span(3, "tts").parent(1).build()], T0 + 100 * MS);
+        assert_eq!(assembler.next_deadline(), Some(T0 + 110 * MS));
+        assert_eq!(finished(assembler.poll(T0 + 110 * MS)).len(), 1);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The assembly task: the impure shell around the pure [`Assembler`].
 //!
 //! It owns the clock and the channels. It takes journaled batches, feeds them to the assembler
-//! with the receiver's time, ticks the assembler for calls whose grace or idle timeout passed,
+//! with the receiver's time, sleeps until the assembler's next deadline (the earliest grace,
+//! idle timeout or revision window of any call, re-armed after every batch) and polls it then,
 //! analyses and costs every finished call log ([`analyze`], [`cost`]) and fills its trace link, and hands the updates
 //! in order to the recorder ([`Record`]). After each batch it tells [`Admission`] what assembly
 //! holds, and the metrics what it counted.
@@ -13,6 +14,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::{Assembler, AssemblerStats};
 use crate::receiver::analyze::prices::Prices;
@@ -24,9 +26,9 @@ use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::span::{Batch, TraceId};
 use crate::receiver::store::recorder::Record;
 
-/// How often assembly looks for calls whose grace or idle timeout has passed. Small against
-/// the default 2 s grace, so a call log is out within ~2.05 s of its root span.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How far ahead the timer is armed when nothing is due: any batch re-arms it, so this only
+/// bounds how long an idle receiver sleeps without looking.
+const IDLE_WAKE: Duration = Duration::from_secs(3_600);
 
 /// Whether the calls assembly holds survive a stop (in the journal) or must be closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +86,15 @@ fn now_nanos() -> u64 {
         .unwrap_or(0)
 }
 
+/// The monotonic instant of a deadline in Unix ns (far ahead when there is none).
+fn instant_of(deadline: Option<u64>) -> Instant {
+    let now = Instant::now();
+    match deadline {
+        Some(deadline) => now + Duration::from_nanos(deadline.saturating_sub(now_nanos())),
+        None => now + IDLE_WAKE,
+    }
+}
+
 /// Runs assembly until the batches channel closes, starting with what the journal kept from
 /// the last run.
 pub async fn run(assembler: Assembler, replay: Replay, wiring: Wiring, config: TaskConfig) {
@@ -98,15 +109,28 @@ pub async fn run(assembler: Assembler, replay: Replay, wiring: Wiring, config: T
     if !task.hand_over(initial).await {
         return;
     }
-    let mut tick = tokio::time::interval(POLL_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let timer = tokio::time::sleep(IDLE_WAKE);
+    tokio::pin!(timer);
+    let mut armed: Option<u64> = None;
     loop {
+        let next = task.assembler.next_deadline();
+        if next != armed {
+            timer.as_mut().reset(instant_of(next));
+            armed = next;
+        }
         let updates = tokio::select! {
             batch = task.wiring.batches.recv() => match batch {
                 Some(journaled) => task.take(journaled),
                 None => break,
             },
-            _ = tick.tick() => task.assembler.poll(now_nanos()),
+            // The timer wakes at millisecond granularity, at or after the deadline; polling
+            // at no earlier than the deadline keeps a clock skew between the monotonic timer
+            // and the wall clock from spinning on a deadline not yet "due".
+            _ = &mut timer, if armed.is_some() => {
+                let now = armed.map_or(now_nanos(), |deadline| now_nanos().max(deadline));
+                armed = None;
+                task.assembler.poll(now)
+            }
         };
         // Finished calls kept only for revisions give way to new calls: ingest refuses spans
         // while assembly holds its bound, and they must not hold it until their window ends.

@@ -31,7 +31,7 @@ use rusqlite::Connection;
 
 pub use calls::rfc3339_ms as unix_ms;
 pub use journal_table::{JournalRow, JournalTable};
-pub use outbox::{DeadLetter, Enqueue, OutboxEntry, Settle, SinkStats, LIVE_REVISION};
+pub use outbox::{DeadLetter, Enqueue, OutboxEntry, Payload, Settle, SinkStats, LIVE_REVISION};
 pub use recordings::{CallNames, RecordingRow};
 pub use schema::MIGRATIONS;
 

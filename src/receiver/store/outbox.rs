@@ -10,6 +10,9 @@
 //! Order: an entry is due only when no earlier live (not dead) entry of the same call and sink
 //! remains, so the revisions and events of one call reach a sink in the order they were stored.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use rusqlite::{params, OptionalExtension};
 
 use super::calls::{insert_call_log, Inserted};
@@ -33,7 +36,37 @@ pub struct Enqueue {
     pub event: String,
 }
 
-/// A claimed outbox entry, with the update it carries.
+/// What an outbox entry delivers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// A live event (`Started`, `TurnCompleted`; boxed: a turn is large).
+    Live(Box<CallUpdate>),
+    /// A call log revision as stored: its canonical JSON, encoded once when it was stored and
+    /// read back as is (the bytes the API serves). Sinks that send it verbatim (jsonl, http)
+    /// never decode it; the others decode it ([`Payload::update`]) and encode their own body.
+    CallLog(Arc<str>),
+}
+
+impl Payload {
+    /// The stored call log JSON, for a call log entry.
+    pub fn call_log_json(&self) -> Option<&str> {
+        match self {
+            Payload::CallLog(json) => Some(json),
+            Payload::Live(_) => None,
+        }
+    }
+
+    /// The update, typed: a call log entry is decoded from its stored JSON.
+    pub fn update(&self) -> Result<Cow<'_, CallUpdate>, serde_json::Error> {
+        match self {
+            Payload::Live(update) => Ok(Cow::Borrowed(update.as_ref())),
+            Payload::CallLog(json) => serde_json::from_str::<CallLog>(json)
+                .map(|log| Cow::Owned(CallUpdate::Finished(Box::new(log)))),
+        }
+    }
+}
+
+/// A claimed outbox entry, with what it delivers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEntry {
     /// Its row id (increasing in enqueue order).
@@ -42,12 +75,14 @@ pub struct OutboxEntry {
     pub sink: String,
     /// The call.
     pub call_id: String,
+    /// The call's trace id (hex).
+    pub trace_id: String,
     /// The call log revision; [`LIVE_REVISION`] for live events.
     pub revision: u32,
     /// The event, as given at enqueue.
     pub event: String,
-    /// The update to deliver (`Finished` is read back from the stored call log).
-    pub update: CallUpdate,
+    /// What to deliver (a call log is its stored JSON, read back from the store).
+    pub payload: Payload,
     /// Failed attempts so far.
     pub attempts: u32,
     /// When it was first enqueued, Unix ms (stable across retries: event timestamps use it).
@@ -226,7 +261,7 @@ impl Store {
                 // limit), then their bodies: reading call log bodies only for the entries
                 // claimed keeps a claim cheap however deep the outbox is.
                 "SELECT o.id, o.call_id, o.revision, o.event, o.payload, l.body,
-                        o.attempts, o.created_ms, o.enqueued_ms
+                        o.attempts, o.created_ms, o.enqueued_ms, o.trace_id
                  FROM (SELECT c.id FROM outbox c INDEXED BY outbox_live_in_order
                        WHERE c.sink = ?1 AND c.dead = 0 AND c.in_flight = 0
                          AND c.next_attempt_ms <= ?2
@@ -253,19 +288,30 @@ impl Store {
                         row.get::<_, u32>(6)?,
                         row.get::<_, i64>(7)?,
                         row.get::<_, i64>(8)?,
+                        row.get::<_, String>(9)?,
                     ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             rows
         };
         let mut claimed = Vec::with_capacity(rows.len());
-        for (id, call_id, revision, event, payload, body, attempts, created_ms, enqueued_ms) in rows
+        for (
+            id,
+            call_id,
+            revision,
+            event,
+            payload,
+            body,
+            attempts,
+            created_ms,
+            enqueued_ms,
+            trace_id,
+        ) in rows
         {
-            let update = match (payload, body) {
-                (Some(p), _) => serde_json::from_str::<CallUpdate>(&p),
-                (None, Some(b)) => {
-                    serde_json::from_str::<CallLog>(&b).map(|l| CallUpdate::Finished(Box::new(l)))
-                }
+            let payload = match (payload, body) {
+                (Some(p), _) => serde_json::from_str::<Box<CallUpdate>>(&p).map(Payload::Live),
+                // Not decoded here: the sinks that read it typed decode it.
+                (None, Some(b)) => Ok(Payload::CallLog(Arc::from(b))),
                 (None, None) => {
                     // Cannot happen (the call log and its entries are written together), but
                     // an entry that can never be sent must not block its call forever.
@@ -276,8 +322,8 @@ impl Store {
                     continue;
                 }
             };
-            let update = match update {
-                Ok(u) => u,
+            let payload = match payload {
+                Ok(p) => p,
                 Err(e) => {
                     tx.execute(
                         "UPDATE outbox SET dead = 1, last_error = ?2 WHERE id = ?1",
@@ -292,9 +338,10 @@ impl Store {
                 id,
                 sink: sink.to_string(),
                 call_id,
+                trace_id,
                 revision,
                 event,
-                update,
+                payload,
                 attempts,
                 created_ms,
                 enqueued_ms,

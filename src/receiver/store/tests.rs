@@ -221,8 +221,20 @@ fn one_calls_entries_are_claimed_in_order_and_settle() {
         .map(|e| (e.call_id.as_str(), e.revision))
         .collect();
     assert_eq!(got, [("x", LIVE_REVISION), ("y", 1)]);
-    assert!(matches!(claimed[0].update, CallUpdate::Started(_)));
-    assert!(matches!(&claimed[1].update, CallUpdate::Finished(l) if l.id == "y"));
+    assert!(matches!(
+        claimed[0].payload.update().unwrap().as_ref(),
+        CallUpdate::Started(_)
+    ));
+    let (_, stored) = store
+        .latest_call_body("y", &claimed[1].trace_id)
+        .unwrap()
+        .unwrap();
+    // A call log entry carries the JSON as stored, byte for byte.
+    assert_eq!(claimed[1].payload.call_log_json(), Some(stored.as_str()));
+    assert!(matches!(
+        claimed[1].payload.update().unwrap().as_ref(),
+        CallUpdate::Finished(l) if l.id == "y"
+    ));
     // In flight: not claimed twice.
     assert!(store.claim_due("s", 10, 10).unwrap().is_empty());
 
@@ -419,7 +431,8 @@ fn migration_5_splits_calls_stored_as_revisions_of_one_another() {
     let entries = store.claim_due("s", 1, 10).unwrap();
     assert_eq!(entries.len(), 1, "one call's entries go one at a time");
     assert_eq!(entries[0].revision, 1);
-    let CallUpdate::Finished(log) = &entries[0].update else {
+    let update = entries[0].payload.update().unwrap();
+    let CallUpdate::Finished(log) = update.as_ref() else {
         panic!("a call log entry")
     };
     assert_eq!(log.revision, 1, "the body follows its renumbered revision");

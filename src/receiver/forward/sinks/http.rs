@@ -5,7 +5,7 @@
 use reqwest::Url;
 
 use super::post::{HttpClient, SecretHeader};
-use super::{finished_log, json_body, Deliver};
+use super::{call_log_json, Deliver};
 use crate::receiver::forward::config::KindConfig;
 use crate::receiver::forward::outcome::Outcome;
 use crate::receiver::forward::ForwardError;
@@ -39,7 +39,8 @@ impl HttpSink {
 #[async_trait::async_trait]
 impl Deliver for HttpSink {
     async fn deliver_all(&self, entries: &[OutboxEntry]) -> Vec<Outcome> {
-        let body = |entry: &OutboxEntry, _key: &str| json_body(finished_log(entry)?);
+        // The call log JSON as stored: encoded once, by the store.
+        let body = |entry: &OutboxEntry, _key: &str| Ok(call_log_json(entry)?.as_bytes().to_vec());
         self.client.post_each(&self.url, entries, body).await
     }
 }

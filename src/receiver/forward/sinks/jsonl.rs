@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{finished_log, json_body, Deliver};
+use super::{call_log_json, Deliver};
 use crate::receiver::forward::config::{KindConfig, NoSecret};
 use crate::receiver::forward::outcome::Outcome;
 use crate::receiver::forward::ForwardError;
@@ -83,9 +83,11 @@ impl Deliver for JsonlSink {
     }
 }
 
-/// The line of an entry, or the outcome when there is none.
+/// The line of an entry (its call log JSON as stored), or the outcome when there is none.
 fn line(entry: &OutboxEntry) -> Result<Vec<u8>, Outcome> {
-    let mut line = json_body(finished_log(entry)?)?;
+    let json = call_log_json(entry)?;
+    let mut line = Vec::with_capacity(json.len() + 1);
+    line.extend_from_slice(json.as_bytes());
     line.push(b'\n');
     Ok(line)
 }

@@ -3,6 +3,11 @@
 //! many attempts and entries it takes at once, and what it sends (its encoder, pure). The HTTP
 //! sinks (cekura, webhook, http) share one transport, [`post`]; the jsonl sink writes a file.
 //!
+//! A call log entry carries the call log JSON as stored (encoded once, by the store): the sinks
+//! that send the canonical call log (jsonl, http) send those bytes ([`call_log_json`]); the
+//! others decode it ([`finished_log`]) and encode their own body from the typed call log, as
+//! must any sink whose body differs from the stored one (one that redacts, say).
+//!
 //! The delivery loop ([`super`]) knows a sink only through [`Sink`]. A new kind is a module
 //! here implementing [`Deliver`], a variant of [`SinkConfig`] (and of [`SinkKind`]), and an arm
 //! in [`Sink::build`].
@@ -16,6 +21,7 @@ pub mod post;
 pub mod transcript;
 pub mod webhook;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::config::SinkConfig;
@@ -119,7 +125,7 @@ impl Sink {
 /// and its trace: two calls sharing an id have different keys), plus `:{event}` for sinks that
 /// send several requests per revision (webhooks).
 pub fn idempotency_key(entry: &OutboxEntry) -> String {
-    let trace_id = entry.update.trace_id();
+    let trace_id = &entry.trace_id;
     if entry.event == CALL_LOG_EVENT {
         format!("{}:{trace_id}:{}", entry.call_id, entry.revision)
     } else {
@@ -130,10 +136,27 @@ pub fn idempotency_key(entry: &OutboxEntry) -> String {
     }
 }
 
-/// The call log of an entry of a sink that sends finished call logs.
-pub fn finished_log(entry: &OutboxEntry) -> Result<&CallLog, Outcome> {
-    match &entry.update {
-        CallUpdate::Finished(log) => Ok(log),
+/// The stored call log JSON of an entry, for sinks that send the canonical call log as is.
+pub fn call_log_json(entry: &OutboxEntry) -> Result<&str, Outcome> {
+    entry
+        .payload
+        .call_log_json()
+        .ok_or_else(|| unexpected(entry))
+}
+
+/// The update of an entry, typed (a call log is decoded from its stored JSON), for sinks that
+/// encode their own body.
+pub fn typed_update(entry: &OutboxEntry) -> Result<Cow<'_, CallUpdate>, Outcome> {
+    entry.payload.update().map_err(|e| Outcome::Rejected {
+        status: None,
+        reason: format!("the stored call log does not parse: {e}"),
+    })
+}
+
+/// The call log of an entry of a sink that sends finished call logs, typed.
+pub fn finished_log(entry: &OutboxEntry) -> Result<CallLog, Outcome> {
+    match typed_update(entry)?.into_owned() {
+        CallUpdate::Finished(log) => Ok(*log),
         _ => Err(unexpected(entry)),
     }
 }

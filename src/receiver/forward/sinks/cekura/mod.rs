@@ -89,9 +89,9 @@ impl Deliver for CekuraSink {
     async fn deliver_all(&self, entries: &[OutboxEntry]) -> Vec<Outcome> {
         let body = |entry: &OutboxEntry, key: &str| {
             let log = finished_log(entry)?;
-            let recording = recording_link(self.links.as_ref(), log);
+            let recording = recording_link(self.links.as_ref(), &log);
             json_body(&encoder::encode(
-                log,
+                &log,
                 &self.config,
                 key,
                 recording.as_deref(),

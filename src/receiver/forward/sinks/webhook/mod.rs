@@ -12,7 +12,7 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use super::post::{HttpClient, SecretHeader};
-use super::{json_body, recording_link, unexpected, Deliver};
+use super::{json_body, recording_link, typed_update, unexpected, Deliver};
 use crate::receiver::calllog::{CallStatus, CallUpdate};
 use crate::receiver::forward::config::KindConfig;
 use crate::receiver::forward::outcome::Outcome;
@@ -81,7 +81,8 @@ impl WebhookSink {
     /// The body of an entry: its event, encoded from its update.
     fn body(&self, entry: &OutboxEntry, key: &str) -> Result<Vec<u8>, Outcome> {
         let event = WebhookEvent::parse(&entry.event).ok_or_else(|| unexpected(entry))?;
-        let recording = match &entry.update {
+        let update = typed_update(entry)?;
+        let recording = match update.as_ref() {
             CallUpdate::Finished(log) => recording_link(self.links.as_ref(), log),
             _ => None,
         };
@@ -91,8 +92,7 @@ impl WebhookSink {
             created_ms: entry.created_ms,
             recording: recording.as_deref(),
         };
-        let body =
-            encoder::encode(&event, &entry.update, &envelope).ok_or_else(|| unexpected(entry))?;
+        let body = encoder::encode(&event, &update, &envelope).ok_or_else(|| unexpected(entry))?;
         json_body(&body)
     }
 }
