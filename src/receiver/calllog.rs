@@ -166,6 +166,10 @@ pub struct CallLog {
     /// The call's audio, when the receiver keeps a recording of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording: Option<Recording>,
+    /// What redaction took out of the call log's texts, counted per kind (`credit_card`,
+    /// `email`, ..., or a rule's name); never the values. Absent when nothing was redacted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub redactions: BTreeMap<String, u64>,
 }
 
 /// The LiveKit room and job of a call (`room_id` / `lk.room_sid`, `job_id` / `lk.job_id`).
@@ -566,5 +570,42 @@ pub(crate) fn bare_call_log(id: &str) -> CallLog {
         span_count: 1,
         livekit: None,
         recording: None,
+        redactions: BTreeMap::new(),
+    }
+}
+
+/// A turn with nothing in it but its index and speaker, for the unit tests of the stages that
+/// read call logs.
+#[cfg(test)]
+pub(crate) fn bare_turn(index: u32, speaker: Speaker) -> Turn {
+    Turn {
+        index,
+        speaker,
+        text: None,
+        user_text: None,
+        start_ms: 0,
+        end_ms: 0,
+        stt_ms: None,
+        llm_ms: None,
+        tts_ms: None,
+        latency_ms: None,
+        endpointing_ms: None,
+        stt_duration_ms: None,
+        llm_duration_ms: None,
+        tts_duration_ms: None,
+        tool_ms: None,
+        interrupted: false,
+        interruption: None,
+        tools: Vec::new(),
+        timing_source: BTreeMap::new(),
+        providers: BTreeMap::new(),
+        llm_input_tokens: None,
+        llm_output_tokens: None,
+        llm_cached_input_tokens: None,
+        llm_reasoning_tokens: None,
+        audio_input_tokens: None,
+        audio_output_tokens: None,
+        tts_characters: None,
+        errors: Vec::new(),
     }
 }

@@ -144,6 +144,7 @@ pub fn call_log(id: &str, trace_id: &str) -> CallLog {
         span_count: 0,
         livekit: None,
         recording: None,
+        redactions: Default::default(),
     }
 }
 
@@ -349,6 +350,7 @@ pub fn sample_log(call_id: &str, revision: u32) -> CallLog {
         span_count: 17,
         livekit: None,
         recording: None,
+        redactions: Default::default(),
         ..call_log(call_id, SAMPLE_TRACE)
     }
 }

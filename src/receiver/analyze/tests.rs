@@ -76,6 +76,7 @@ fn call(turns: Vec<Turn>) -> CallLog {
         span_count: 10,
         livekit: None,
         recording: None,
+        redactions: Default::default(),
     }
 }
 

@@ -84,6 +84,7 @@ pub fn build_call_log(
         span_count: index.spans().len(),
         livekit: identity.livekit,
         recording: None,
+        redactions: Default::default(),
     }
 }
 

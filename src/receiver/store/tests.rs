@@ -35,6 +35,7 @@ fn log(id: &str, revision: u32, started_at: &str, agent: &str, status: CallStatu
         span_count: revision as usize,
         livekit: None,
         recording: None,
+        redactions: Default::default(),
     }
 }
 
