@@ -17,12 +17,14 @@ pub mod transcript;
 pub mod webhook;
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::config::SinkConfig;
 use super::outcome::Outcome;
 use super::ForwardError;
 use crate::receiver::calllog::{CallLog, CallUpdate};
 use crate::receiver::recordings::link::Links;
+use crate::receiver::redact::Redactor;
 use crate::receiver::store::OutboxEntry;
 
 /// The header carrying the idempotency key of every request (`Idempotency-Key`; header names
@@ -67,9 +69,14 @@ pub trait Deliver: fmt::Debug + Send + Sync {
     async fn deliver_all(&self, entries: &[OutboxEntry]) -> Vec<Outcome>;
 }
 
-/// One configured sink, of any kind.
+/// One configured sink, of any kind: the kind's delivery, and, for a sink marked
+/// `redact = true`, the redaction every entry goes through before any kind encodes it
+/// (applied here, once, for all kinds).
 #[derive(Debug)]
-pub struct Sink(Box<dyn Deliver>);
+pub struct Sink {
+    kind: Box<dyn Deliver>,
+    redactor: Option<Arc<Redactor>>,
+}
 
 impl Sink {
     /// Builds the sink from its configuration (checks it, resolves its secret, builds its HTTP
@@ -80,38 +87,61 @@ impl Sink {
         config.validate()?;
         let name = config.name();
         let links = links.cloned();
-        Ok(Sink(match config {
+        let kind: Box<dyn Deliver> = match config {
             SinkConfig::Cekura(c) => Box::new(cekura::CekuraSink::new(name, c, links)?),
             SinkConfig::Webhook(c) => Box::new(webhook::WebhookSink::new(name, c, links)?),
             SinkConfig::Http(c) => Box::new(http::HttpSink::new(name, c)?),
             SinkConfig::Jsonl(c) => Box::new(jsonl::JsonlSink::new(name, c)?),
-        }))
+        };
+        Ok(Sink {
+            kind,
+            redactor: None,
+        })
+    }
+
+    /// The sink, sending every entry through `redactor` first.
+    pub fn redacting(self, redactor: Arc<Redactor>) -> Sink {
+        Sink {
+            redactor: Some(redactor),
+            ..self
+        }
     }
 
     /// The outbox events this sink wants for an update (none: the update is not for it).
     pub fn events_for(&self, update: &CallUpdate) -> Vec<String> {
-        self.0.events_for(update)
+        self.kind.events_for(update)
     }
 
     /// Whether the sink wants live updates, not only finished call logs.
     pub fn wants_live_updates(&self) -> bool {
-        self.0.wants_live_updates()
+        self.kind.wants_live_updates()
     }
 
     /// Attempts in flight at once, given the configured `concurrency`.
     pub fn concurrency(&self, configured: usize) -> usize {
-        self.0.concurrency(configured)
+        self.kind.concurrency(configured)
     }
 
     /// Entries handed to one attempt at most.
     pub fn max_batch(&self) -> usize {
-        self.0.max_batch()
+        self.kind.max_batch()
     }
 
     /// One delivery attempt of up to [`Sink::max_batch`] entries: one outcome per entry, in
     /// order.
     pub async fn deliver_all(&self, entries: &[OutboxEntry]) -> Vec<Outcome> {
-        self.0.deliver_all(entries).await
+        let Some(redactor) = &self.redactor else {
+            return self.kind.deliver_all(entries).await;
+        };
+        let redacted: Vec<OutboxEntry> = entries
+            .iter()
+            .map(|entry| {
+                let mut entry = entry.clone();
+                redactor.update(&mut entry.update);
+                entry
+            })
+            .collect();
+        self.kind.deliver_all(&redacted).await
     }
 }
 
