@@ -30,14 +30,15 @@ use crate::receiver::assemble::{Assembler, AssemblerConfig};
 use crate::receiver::auth::{AuthError, Tokens};
 use crate::receiver::calllog::CallLog;
 pub use crate::receiver::config::ServeConfig;
-use crate::receiver::forward::{ForwardError, Forwarder};
+use crate::receiver::forward::{Extras, ForwardError, Forwarder};
 use crate::receiver::ingest::{Admission, Bounds, Ingest};
 use crate::receiver::journal;
 use crate::receiver::listeners::{Listeners, Servers};
 use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::recordings::{self, Limits, Recordings};
+use crate::receiver::redact::{DroppedAttributes, RedactionError, RedactionMode, Redactor};
 use crate::receiver::store::recorder::{self, Recorder};
-use crate::receiver::store::{watch as store_watch, JournalTable, Store, StoreError};
+use crate::receiver::store::{watch as store_watch, JournalTable, Scrub, Store, StoreError};
 use crate::receiver::tls::{TlsError, TlsIdentity};
 
 /// Batches waiting between ingest and the journal: at a typical 512 spans per batch, about half
@@ -94,6 +95,9 @@ pub enum ServeError {
     /// The recordings' folder or link key could not be opened.
     #[error(transparent)]
     Recordings(#[from] recordings::OpenError),
+    /// The redaction configuration cannot work.
+    #[error(transparent)]
+    Redaction(#[from] RedactionError),
     /// `public_url` is not an http(s) URL.
     #[error("invalid public_url {url:?}: {why}")]
     PublicUrl {
@@ -120,6 +124,51 @@ pub struct Receiver {
     pipeline: JoinHandle<()>,
     store: Store,
     metrics: ReceiverMetrics,
+    scrub: Scrub,
+}
+
+/// Redaction as configured: the redactor (none when off), where it applies, and the
+/// attributes ingest drops.
+struct Redaction {
+    redactor: Option<Arc<Redactor>>,
+    mode: RedactionMode,
+    dropped: DroppedAttributes,
+}
+
+impl Redaction {
+    fn new(config: &ServeConfig) -> Result<Redaction, ServeError> {
+        let r = &config.redaction;
+        let redactor = match r.mode {
+            RedactionMode::Off => None,
+            RedactionMode::Store | RedactionMode::Sinks => Some(Arc::new(Redactor::new(r)?)),
+        };
+        if r.mode == RedactionMode::Sinks && !config.sinks.iter().any(|s| s.shared().redact) {
+            tracing::warn!(
+                "redaction mode is \"sinks\" but no sink has `redact = true`: nothing is redacted"
+            );
+        }
+        Ok(Redaction {
+            redactor,
+            mode: r.mode,
+            dropped: DroppedAttributes::new(&r.drop_attributes).map_err(RedactionError::from)?,
+        })
+    }
+
+    /// The redactor of the stages before the store, in `store` mode.
+    fn before_store(&self) -> Option<Arc<Redactor>> {
+        self.redactor
+            .clone()
+            .filter(|_| self.mode == RedactionMode::Store)
+    }
+
+    /// Whether the store must erase the journal's deleted rows: nothing raw is kept past the
+    /// journal in `store` mode.
+    fn scrub(&self, config: &ServeConfig) -> Scrub {
+        match (self.mode, config.journal) {
+            (RedactionMode::Store, true) => Scrub::AfterRelease,
+            _ => Scrub::Off,
+        }
+    }
 }
 
 /// What the journal gave at start: its table (when on), what it replays, and its position.
@@ -144,13 +193,23 @@ impl Receiver {
             config.livekit_api_secret_file.as_ref(),
         )?;
         let public_url = public_url(&config)?;
+        let redaction = Redaction::new(&config)?;
+        let scrub = redaction.scrub(&config);
         let tls = TlsIdentity::from_files(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
         let listeners = Listeners::bind(&config).await?;
-        let store = open_store(&config.data_dir).await?;
+        let store = open_store(&config.data_dir, scrub).await?;
         let journal = start_journal(&store, &config).await?;
         let metrics = ReceiverMetrics::new();
         let (kept, kept_rx) = mpsc::channel(KEPT_QUEUE);
-        let recordings = open_recordings(&store, &config, &metrics, public_url, kept).await?;
+        let recordings = open_recordings(
+            &store,
+            &config,
+            &metrics,
+            public_url,
+            kept,
+            redaction.before_store(),
+        )
+        .await?;
         let (stop, stop_rx) = watch::channel(false);
         let (finished, _) = broadcast::channel(BROADCAST_CAPACITY);
         let admission = Admission::new(Bounds {
@@ -164,14 +223,18 @@ impl Receiver {
         let (batch_tx, batch_rx) = mpsc::channel(ASSEMBLY_QUEUE_BATCHES);
         journal::spawn_writer(journal.table.clone(), submission_rx, batch_tx)
             .map_err(ServeError::JournalWriter)?;
-        let ingest = Ingest::new(submission_tx, admission.clone(), metrics.clone());
+        let ingest = Ingest::new(submission_tx, admission.clone(), metrics.clone())
+            .dropping(redaction.dropped.clone());
 
         // The sinks before the servers: a sink that cannot start stops the receiver before it
         // answers anyone.
-        let forwarder = Forwarder::start_with_links(
+        let forwarder = Forwarder::start_with(
             store.clone(),
             config.sinks.clone(),
-            Some(recordings.links().clone()),
+            Extras {
+                links: Some(recordings.links().clone()),
+                redactor: redaction.redactor.clone(),
+            },
         )?;
         let ready = Arc::new(AtomicBool::new(false));
         let addrs = listeners.addrs(&config);
@@ -191,6 +254,8 @@ impl Receiver {
             admission,
             finished: &finished,
             stop: &stop_rx,
+            redactor: redaction.before_store(),
+            scrub,
         };
         let (pipeline, watcher) = pipeline.spawn(&config, journal, batch_rx, kept_rx, forwarder);
         running.push(watcher);
@@ -199,7 +264,8 @@ impl Receiver {
         tracing::info!(
             otlp_grpc_addr = %addrs.0, otlp_http_addr = %addrs.1, api_addr = ?addrs.2,
             tls = tls.is_some(), ingest_token = tokens.ingest.is_some(),
-            api_token = tokens.api.is_some(), "voicetrace receiver started"
+            api_token = tokens.api.is_some(), redaction = redaction.mode.as_str(),
+            "voicetrace receiver started"
         );
         Ok(Receiver {
             otlp_grpc_addr: addrs.0,
@@ -212,6 +278,7 @@ impl Receiver {
             pipeline,
             store,
             metrics,
+            scrub,
         })
     }
 
@@ -253,6 +320,13 @@ impl Receiver {
             let _ = listener.await;
         }
         let _ = self.pipeline.await;
+        if self.scrub == Scrub::AfterRelease {
+            // The calls let go at the stop: their journal rows leave both files too.
+            let store = self.store.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.scrub()).await {
+                tracing::warn!(error = %e, "cannot scrub the store at shutdown");
+            }
+        }
     }
 }
 
@@ -263,9 +337,17 @@ fn store_error(dir: &Path) -> impl Fn(StoreError) -> ServeError + '_ {
     }
 }
 
-async fn open_store(dir: &Path) -> Result<Store, ServeError> {
+/// Opens the store; with `scrub`, its deleted content is zeroed from the start.
+async fn open_store(dir: &Path, scrub: Scrub) -> Result<Store, ServeError> {
     let path = dir.to_path_buf();
-    let opened = tokio::task::spawn_blocking(move || Store::open(&path)).await?;
+    let opened = tokio::task::spawn_blocking(move || {
+        let store = Store::open(&path)?;
+        if scrub == Scrub::AfterRelease {
+            store.erase_deleted()?;
+        }
+        Ok::<_, StoreError>(store)
+    })
+    .await?;
     opened.map_err(store_error(dir))
 }
 
@@ -292,6 +374,7 @@ async fn open_recordings(
     metrics: &ReceiverMetrics,
     public_url: Option<reqwest::Url>,
     kept: mpsc::Sender<String>,
+    redactor: Option<Arc<Redactor>>,
 ) -> Result<Recordings, ServeError> {
     let setup = recordings::Setup {
         data_dir: &config.data_dir,
@@ -306,6 +389,7 @@ async fn open_recordings(
         link_ttl_secs: config.recording_link_ttl_secs,
         metrics: metrics.clone(),
         attach: kept,
+        redactor,
     };
     let data_dir = config.data_dir.clone();
     let opened = tokio::task::spawn_blocking(move || {
@@ -347,6 +431,9 @@ struct Pipeline<'a> {
     admission: Admission,
     finished: &'a broadcast::Sender<Arc<CallLog>>,
     stop: &'a watch::Receiver<bool>,
+    /// Redacts updates before the store (`store` mode).
+    redactor: Option<Arc<Redactor>>,
+    scrub: Scrub,
 }
 
 impl Pipeline<'_> {
@@ -387,6 +474,7 @@ impl Pipeline<'_> {
             },
             max_spans_buffered: config.max_spans_buffered,
             position: journal.position,
+            redactor: self.redactor,
         };
         let assembly = tokio::spawn(assembly::run(assembler, journal.replay, wiring, task));
         let watcher = tokio::spawn(store_watch::run(
@@ -394,6 +482,7 @@ impl Pipeline<'_> {
             journal.table.clone(),
             self.metrics.clone(),
             self.admission,
+            self.scrub,
             self.stop.clone(),
         ));
         let recorder = tokio::spawn(recorder::run(

@@ -807,6 +807,7 @@ async fn orphans_go_after_the_idle_timeout_and_the_oldest_go_past_the_quota() {
         link_ttl_secs: 60,
         metrics: metrics.clone(),
         attach,
+        redactor: None,
     })
     .unwrap();
     let keep = |call: &str, received_ms: i64| {

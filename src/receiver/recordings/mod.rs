@@ -34,6 +34,7 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::receiver::calllog::{CallLog, Recording};
 use crate::receiver::metrics::ReceiverMetrics;
+use crate::receiver::redact::Redactor;
 use crate::receiver::store::{now_ms, RecordingRow, Store, StoreError};
 use files::{Files, Incoming, Received};
 use link::Links;
@@ -123,6 +124,7 @@ struct Inner {
     metrics: ReceiverMetrics,
     attach: mpsc::Sender<String>,
     sweep: Arc<Notify>,
+    redactor: Option<Arc<Redactor>>,
 }
 
 /// The recordings of a receiver. Cheap to clone.
@@ -156,6 +158,8 @@ pub struct Setup<'a> {
     pub metrics: ReceiverMetrics,
     /// Where kept uploads are announced (the recorder attaches them).
     pub attach: mpsc::Sender<String>,
+    /// Redacts a chat history before it is stored (`[redaction] mode = "store"`).
+    pub redactor: Option<Arc<Redactor>>,
 }
 
 impl Recordings {
@@ -186,6 +190,7 @@ impl Recordings {
                 metrics,
                 attach: setup.attach,
                 sweep: Arc::new(Notify::new()),
+                redactor: setup.redactor,
             }),
         })
     }
@@ -246,10 +251,14 @@ impl Recordings {
             row.sample_rate = info.sample_rate;
             self.inner.files.commit(received, &row.id, media)?;
         }
+        let chat_history = match (upload.chat_history, &self.inner.redactor) {
+            (Some(chat), Some(redactor)) => Some(redactor.json_document(&chat).unwrap_or(chat)),
+            (chat, _) => chat,
+        };
         if let Err(e) = self
             .inner
             .store
-            .insert_recording(&row, upload.chat_history.as_deref())
+            .insert_recording(&row, chat_history.as_deref())
         {
             if let Some(media) = row.media_type.as_deref().and_then(MediaType::parse) {
                 let _ = self.inner.files.remove(&row.id, media);
