@@ -202,8 +202,11 @@ pub fn unexpected(entry: &OutboxEntry) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::receiver::calllog::CallStarted;
+    use crate::receiver::calllog::{bare_call_log, CallStarted};
     use crate::receiver::forward::config::SinkKind;
+    use crate::receiver::forward::{Extras, ForwardError, Forwarder};
+    use crate::receiver::redact::{RedactionConfig, Redactor};
+    use crate::receiver::store::Store;
 
     #[test]
     fn each_kind_answers_for_its_events_concurrency_and_batch() {
@@ -238,5 +241,61 @@ mod tests {
             answers(SinkKind::Jsonl, &file.display().to_string()),
             (false, 0, 1, jsonl::MAX_LINES_PER_WRITE)
         );
+    }
+
+    fn entry(log: CallLog) -> OutboxEntry {
+        OutboxEntry {
+            id: 1,
+            sink: "jsonl".into(),
+            call_id: log.id.clone(),
+            revision: 1,
+            event: CALL_LOG_EVENT.into(),
+            update: CallUpdate::Finished(Box::new(log)),
+            attempts: 0,
+            created_ms: 0,
+            enqueued_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redacting_sink_sends_what_the_redactor_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("calls.jsonl");
+        let config = SinkConfig::new(SinkKind::Jsonl, file.display().to_string());
+        let redactor = Arc::new(Redactor::new(&RedactionConfig::default()).unwrap());
+        let sink = Sink::build(&config, None).unwrap().redacting(redactor);
+        let mut log = bare_call_log("c1");
+        log.end_reason = Some("card 4111 1111 1111 1111, order A-1042".into());
+        let outcomes = sink.deliver_all(&[entry(log)]).await;
+        assert!(
+            matches!(outcomes[..], [Outcome::Delivered { .. }]),
+            "{outcomes:?}"
+        );
+        let written = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            written.contains("card <CREDIT_CARD>, order A-1042"),
+            "{written}"
+        );
+        assert!(
+            written.contains(r#""redactions":{"credit_card":1}"#),
+            "{written}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sink_marked_redact_needs_redaction_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut config = SinkConfig::new(SinkKind::Http, "http://127.0.0.1:9/x");
+        config.shared_mut().redact = true;
+        let refused = Forwarder::start_with(store.clone(), vec![config.clone()], Extras::default());
+        assert!(matches!(refused, Err(ForwardError::RedactionOff(name)) if name == "http"));
+        let redactor = Arc::new(Redactor::new(&RedactionConfig::default()).unwrap());
+        let extras = Extras {
+            links: None,
+            redactor: Some(redactor),
+        };
+        let started = Forwarder::start_with(store, vec![config], extras).unwrap();
+        started.shutdown().await;
     }
 }
