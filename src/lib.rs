@@ -18,6 +18,9 @@
 //! sides) and [`trace_id`] (the call id → trace id derivation).
 
 #![warn(missing_docs)]
+// The OpenAPI document is written with `serde_json::json!`, whose expansion of the call log
+// schema goes deeper than the default limit of 128.
+#![recursion_limit = "256"]
 
 pub mod semconv;
 pub mod trace_id;

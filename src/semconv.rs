@@ -136,6 +136,8 @@ pub const METRICS_TTFB: &str = "metrics.ttfb";
 pub const STT_PROVIDER: &str = "stt.provider";
 /// The final transcript.
 pub const STT_TRANSCRIPT: &str = "stt.transcript";
+/// Seconds of audio the stt span transcribed (double): what STT is billed by.
+pub const STT_AUDIO_SECONDS: &str = "stt.audio_seconds";
 /// Transcript confidence (double 0..1).
 pub const STT_CONFIDENCE: &str = "stt.confidence";
 /// Whether the transcript is final (bool).
@@ -162,6 +164,15 @@ pub const TTS_CHARACTERS: &str = "tts.characters";
 pub const TEXT: &str = "text";
 /// The tts output was cut off by a barge-in (bool).
 pub const TTS_INTERRUPTED: &str = "tts.interrupted";
+
+/// Event on a `turn`: the caller started speaking (at the event's time).
+pub const EVENT_USER_STARTED_SPEAKING: &str = "user_started_speaking";
+/// Event on a `turn`: the caller's last word.
+pub const EVENT_USER_STOPPED_SPEAKING: &str = "user_stopped_speaking";
+/// Event on a `turn`: the agent's first audio (of a stretch of speech).
+pub const EVENT_AGENT_STARTED_SPEAKING: &str = "agent_started_speaking";
+/// Event on a `turn`: the agent's audio stopped (finished, or cut off).
+pub const EVENT_AGENT_STOPPED_SPEAKING: &str = "agent_stopped_speaking";
 
 // ---------------------------------------------------------------------------------------------
 // Span events
@@ -217,6 +228,15 @@ pub mod pipecat {
     pub const TOOL_FUNCTION_NAME: &str = "tool.function_name";
     /// Characters synthesised on Pipecat's `tts` span.
     pub const CHARACTER_COUNT: &str = "metrics.character_count";
+    /// Seconds of audio an stt span transcribed (double; Pipecat's `STTUsage`).
+    pub const AUDIO_SECONDS: &str = "metrics.audio_seconds";
+    /// The messages sent on Pipecat's `llm` span (JSON, the provider's format: OpenAI's
+    /// `[{"role", "content", "tool_calls"}, {"role": "tool", "tool_call_id", "content"}]`).
+    pub const INPUT: &str = "input";
+    /// A realtime (speech-to-speech) model's answer: OpenAI Realtime's and Gemini Live's span.
+    pub const SPAN_LLM_RESPONSE: &str = "llm_response";
+    /// Set with `turn.was_interrupted` when the conversation ended with the turn still open.
+    pub const TURN_ENDED_BY_CONVERSATION_END: &str = "turn.ended_by_conversation_end";
 }
 
 /// Names used by LiveKit Agents.
@@ -239,11 +259,40 @@ pub mod livekit {
     pub const ROOM_ID: &str = "room_id";
     /// Room SID (a call id when no conversation id is set).
     pub const ROOM_SID: &str = "lk.room_sid";
-    /// Job id, on every span of a worker that uploads to an observability URL (with
-    /// [`ROOM_ID`]): what its recording upload names.
+    /// The job's id: a resource attribute and a span attribute of LiveKit's cloud tracer (one job
+    /// is one session, so the most specific name of a call its metrics carry).
     pub const JOB_ID: &str = "job_id";
-    /// Job id on `job_entrypoint` and `agent_session`.
+    /// The job's id on `job_entrypoint` and `agent_session`.
     pub const LK_JOB_ID: &str = "lk.job_id";
+
+    /// LiveKit's usage counters (`telemetry/otel_metrics.py`), exported as OTLP metrics with
+    /// `model_provider` / `model_name` attributes under a resource naming the room and the job.
+    /// LiveKit's cloud exporter asks for delta temporality; a plain SDK exporter sends
+    /// cumulative sums: the receiver folds both.
+    pub mod usage {
+        /// Prompt tokens (int).
+        pub const LLM_INPUT_TOKENS: &str = "lk.agents.usage.llm_input_tokens";
+        /// Prompt tokens read from the cache (int; part of the prompt tokens).
+        pub const LLM_INPUT_CACHED_TOKENS: &str = "lk.agents.usage.llm_input_cached_tokens";
+        /// Completion tokens (int).
+        pub const LLM_OUTPUT_TOKENS: &str = "lk.agents.usage.llm_output_tokens";
+        /// Prompt tokens that were audio (realtime models; part of the prompt tokens).
+        pub const LLM_INPUT_AUDIO_TOKENS: &str = "lk.agents.usage.llm_input_audio_tokens";
+        /// Completion tokens that were audio (realtime models).
+        pub const LLM_OUTPUT_AUDIO_TOKENS: &str = "lk.agents.usage.llm_output_audio_tokens";
+        /// Seconds a realtime model's session was open (double).
+        pub const LLM_SESSION_DURATION: &str = "lk.agents.usage.llm_session_duration";
+        /// Characters synthesised (int).
+        pub const TTS_CHARACTERS: &str = "lk.agents.usage.tts_characters";
+        /// Seconds of audio synthesised (double).
+        pub const TTS_AUDIO_DURATION: &str = "lk.agents.usage.tts_audio_duration";
+        /// Seconds of audio sent to speech-to-text (double).
+        pub const STT_AUDIO_DURATION: &str = "lk.agents.usage.stt_audio_duration";
+        /// The provider a point is about.
+        pub const MODEL_PROVIDER: &str = "model_provider";
+        /// The model a point is about.
+        pub const MODEL_NAME: &str = "model_name";
+    }
     /// End of user speech → final transcript (double, seconds).
     pub const TRANSCRIPTION_DELAY: &str = "lk.transcription_delay";
     /// LLM time to first token (double, seconds) on `llm_node`.
@@ -266,6 +315,8 @@ pub mod livekit {
     pub const PII_INPUT_TEXT: &str = "lk.pii.input_text";
     /// Tool name on `function_tool`.
     pub const FUNCTION_TOOL_NAME: &str = "lk.function_tool.name";
+    /// Tool call id on `function_tool`.
+    pub const FUNCTION_TOOL_ID: &str = "lk.function_tool.id";
     /// Tool arguments on `function_tool`.
     pub const PII_FUNCTION_TOOL_ARGUMENTS: &str = "lk.pii.function_tool.arguments";
     /// Tool output on `function_tool`.
@@ -274,6 +325,20 @@ pub mod livekit {
     pub const FUNCTION_TOOL_IS_ERROR: &str = "lk.function_tool.is_error";
     /// Why the session closed (on `session_close`): the call's end reason.
     pub const CLOSE_REASON: &str = "lk.close_reason";
+    /// A realtime (speech-to-speech) model's generation, under `agent_turn`.
+    pub const SPAN_REALTIME_INFERENCE: &str = "realtime_inference";
+    /// The caller's speech itself (VAD start to end), wherever the current span was.
+    pub const SPAN_USER_SPEAKING: &str = "user_speaking";
+    /// The agent's audio playing, under `agent_turn` (ends where it was cut off).
+    pub const SPAN_AGENT_SPEAKING: &str = "agent_speaking";
+    /// Event on `agent_turn`: a preemptive generation was thrown away for a newer one.
+    pub const EVENT_PREEMPTIVE_GENERATION_DISCARDED: &str = "preemptive_generation_discarded";
+    /// Seconds of the reply's audio that played before it was interrupted.
+    pub const PLAYOUT_POSITION: &str = "lk.playout.position";
+    /// What interrupted the speech (`audio_activity`, `user_turn`, `programmatic`).
+    pub const INTERRUPTION_SOURCE: &str = "lk.interruption.source";
+    /// Adaptive interruption: seconds from the caller's speech to the decision.
+    pub const INTERRUPTION_DETECTION_DELAY: &str = "lk.interruption.detection_delay";
 }
 
 /// Names of the OpenTelemetry GenAI semantic conventions used by generic agents. The crate
@@ -296,6 +361,8 @@ pub mod genai {
         "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
     /// Tool call arguments.
     pub const TOOL_CALL_ARGUMENTS: &str = "gen_ai.tool.call.arguments";
+    /// Tool call id.
+    pub const TOOL_CALL_ID: &str = "gen_ai.tool.call.id";
     /// Tool call result.
     pub const TOOL_CALL_RESULT: &str = "gen_ai.tool.call.result";
     /// Operation values that mean stt.
@@ -306,6 +373,16 @@ pub mod genai {
     pub const OPS_TTS: &[&str] = &["tts", "text_to_speech"];
     /// Operation values that mean a tool execution.
     pub const OPS_TOOL: &[&str] = &["execute_tool"];
+    /// Operation values that mean a speech-to-speech (realtime) model exchange, whatever the
+    /// output.
+    pub const OPS_S2S: &[&str] = &["realtime_inference", "s2s"];
+    /// What a model produced: `text`, `json`, `image`, [`OUTPUT_TYPE_SPEECH`].
+    pub const OUTPUT_TYPE: &str = "gen_ai.output.type";
+    /// A model that answered with audio: a `generate_content` of this output type is a
+    /// speech-to-speech exchange.
+    pub const OUTPUT_TYPE_SPEECH: &str = "speech";
+    /// The realtime session a speech-to-speech span belongs to.
+    pub const REALTIME_SESSION_ID: &str = "gen_ai.realtime_session.id";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -326,6 +403,20 @@ pub mod alias {
         livekit::ROOM_SID,
         genai::SESSION_ID,
     ];
+    /// What names the call a metric point is about, on its resource or its own attributes,
+    /// most specific first (a job is one session; a room may host several).
+    pub const METRIC_CALL_NAMES: &[&str] = &[
+        livekit::JOB_ID,
+        livekit::LK_JOB_ID,
+        super::CONVERSATION_ID,
+        super::GEN_AI_CONVERSATION_ID,
+        genai::SESSION_ID,
+        livekit::ROOM_ID,
+        livekit::ROOM_SID,
+    ];
+    /// Resource attributes that name a call, copied onto the resource's spans that lack them
+    /// (LiveKit's cloud tracer puts the room and the job on the resource).
+    pub const RESOURCE_CALL_NAMES: &[&str] = &[livekit::ROOM_ID, livekit::JOB_ID];
     /// The agent's id.
     pub const AGENT_ID: &[&str] = &[super::GEN_AI_AGENT_ID];
     /// The LiveKit room a call ran in (its SID).
@@ -347,6 +438,11 @@ pub mod alias {
     ];
     /// Time to first byte on a tts span, seconds.
     pub const TTS_TTFB: &[&str] = &[super::METRICS_TTFB, livekit::RESPONSE_TTFB];
+    /// A speech-to-speech model's time to first audio, seconds.
+    pub const S2S_TTFB: &[&str] = &[
+        super::METRICS_TTFB,
+        super::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    ];
     /// End of user speech → final transcript on a turn span (no stt span), seconds.
     pub const TRANSCRIPTION_DELAY: &[&str] = &[livekit::TRANSCRIPTION_DELAY];
     /// Measured voice-to-voice latency on a turn span, seconds.
@@ -355,8 +451,21 @@ pub mod alias {
     /// End of user speech → turn committed, seconds.
     pub const END_OF_TURN_DELAY: &[&str] = &[livekit::END_OF_TURN_DELAY];
 
-    /// The user's text on a `turn` span (its presence says the user spoke).
+    /// The user's text on a `turn` span.
     pub const TURN_USER_TEXT: &[&str] = &[super::TURN_USER_TEXT];
+    /// Keys on a turn span whose presence says the user spoke: their words, or a measured wait
+    /// from the end of their speech.
+    pub const USER_SPOKE: &[&str] = &[super::TURN_USER_TEXT, super::TURN_USER_BOT_LATENCY_SECONDS];
+    /// The turn ended with the conversation (bool, on a turn span): not a barge-in.
+    pub const ENDED_BY_CALL: &[&str] = &[pipecat::TURN_ENDED_BY_CONVERSATION_END];
+    /// The messages sent to a model (JSON), where function calls and their results show.
+    pub const LLM_INPUT_MESSAGES: &[&str] = &[pipecat::INPUT, genai::INPUT_MESSAGES];
+    /// A tool call's id on a tool span.
+    pub const TOOL_CALL_ID: &[&str] = &[genai::TOOL_CALL_ID, livekit::FUNCTION_TOOL_ID];
+    /// Seconds of the agent's audio that played before an interruption.
+    pub const PLAYOUT_POSITION: &[&str] = &[livekit::PLAYOUT_POSITION];
+    /// Seconds from the caller's speech to the interruption decision, on the turn span.
+    pub const INTERRUPTION_DECISION: &[&str] = &[livekit::INTERRUPTION_DETECTION_DELAY];
     /// The user's text on LiveKit's `agent_turn`.
     pub const AGENT_TURN_USER_TEXT: &[&str] = &[livekit::PII_USER_INPUT];
     /// The user's text on LiveKit's `user_turn`.
@@ -413,6 +522,8 @@ pub mod alias {
     ];
     /// Characters synthesised (summed over a turn's tts spans and their descendants).
     pub const TTS_CHARACTERS: &[&str] = &[super::TTS_CHARACTERS, pipecat::CHARACTER_COUNT];
+    /// Seconds of audio transcribed (summed over a turn's stt spans).
+    pub const STT_AUDIO_SECONDS: &[&str] = &[super::STT_AUDIO_SECONDS, pipecat::AUDIO_SECONDS];
 
     /// A tool's name.
     pub const TOOL_NAME: &[&str] = &[

@@ -207,6 +207,9 @@ fn grpc_processor(endpoint: &str) -> BatchSpanProcessor {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint)
+        // Phoenix indexes as it receives: on a loaded CI machine an export can take longer
+        // than the SDK's 10 s default, and a flush that times out fails the test.
+        .with_timeout(Duration::from_secs(60))
         .build()
         .unwrap();
     BatchSpanProcessor::builder(exporter)

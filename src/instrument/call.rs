@@ -557,6 +557,35 @@ impl TurnSpan {
         self
     }
 
+    /// The caller started speaking, now (the `user_started_speaking` event): the receiver's
+    /// `userStartMs`. A barge-in's start falls inside the previous turn's agent speech.
+    pub fn user_started_speaking(&self) -> &Self {
+        self.speech_mark(semconv::EVENT_USER_STARTED_SPEAKING)
+    }
+
+    /// The caller's last word, now (`user_stopped_speaking`): `userEndMs`. Without it the
+    /// receiver takes the stt span's start (the crate starts it at the end of speech).
+    pub fn user_stopped_speaking(&self) -> &Self {
+        self.speech_mark(semconv::EVENT_USER_STOPPED_SPEAKING)
+    }
+
+    /// The agent's first audio of a stretch of speech, now (`agent_started_speaking`). Mark
+    /// each stretch (it spoke, called a tool, spoke again): each is one `agentSpeech` segment.
+    /// Without marks the receiver derives them from the tts spans' first bytes.
+    pub fn agent_started_speaking(&self) -> &Self {
+        self.speech_mark(semconv::EVENT_AGENT_STARTED_SPEAKING)
+    }
+
+    /// The agent's audio stopped, now (finished playing, or cut off by a barge-in).
+    pub fn agent_stopped_speaking(&self) -> &Self {
+        self.speech_mark(semconv::EVENT_AGENT_STOPPED_SPEAKING)
+    }
+
+    fn speech_mark(&self, name: &'static str) -> &Self {
+        self.span.add_event(name, Vec::new());
+        self
+    }
+
     /// The user barged in: marks the turn interrupted and records the `interruption` event.
     pub fn interrupted(&self, figures: BargeIn) -> &Self {
         if !self.interrupted.swap(true, Ordering::Relaxed) {

@@ -53,6 +53,12 @@ pub enum TimingSource {
     Duration,
     /// Computed from other figures (latency = stt + llm + tts).
     Estimated,
+    /// Read from the edges of spans that are the thing itself (LiveKit's `user_speaking` and
+    /// `agent_speaking`, a speech mark of the crate).
+    Spans,
+    /// Derived from other spans' edges and figures (an agent's first audio as a tts span's
+    /// start plus its first byte, an interruption's stop latency from the speech intervals).
+    Derived,
 }
 
 /// A stage of a voice turn.
@@ -88,12 +94,13 @@ impl Stage {
 }
 
 /// Who spoke (or, on a turn, who opened it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Speaker {
     /// The caller.
     User,
-    /// The voice agent.
+    /// The voice agent (a turn's default: until a user part is seen, a turn is the agent's).
+    #[default]
     Agent,
 }
 
@@ -170,6 +177,15 @@ pub struct CallLog {
     /// `email`, ..., or a rule's name); never the values. Absent when nothing was redacted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub redactions: BTreeMap<String, u64>,
+    /// Usage the agent reported as OTLP metrics (LiveKit's `lk.agents.usage.*`) that its spans
+    /// do not say, per stage, provider and model (a figure the spans give is never taken from
+    /// the metrics too); absent when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reported_usage: Vec<ReportedUsage>,
+    /// What the call cost at the price table's list prices (analysis); absent on call logs
+    /// stored before costs were computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CallCost>,
 }
 
 /// The LiveKit room and job of a call (`room_id` / `lk.room_sid`, `job_id` / `lk.job_id`).
@@ -206,8 +222,172 @@ pub struct Recording {
     pub start_offset_ms: i64,
 }
 
-/// One user→agent exchange (or the agent's greeting).
+/// Usage of one stage, provider and model that only the agent's metrics reported (a whole
+/// call's, not a turn's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedUsage {
+    /// The stage (`stt`, `llm`, `tts`).
+    pub stage: Stage,
+    /// The provider, as the metrics name it (`model_provider`).
+    pub provider: Option<String>,
+    /// The model (`model_name`).
+    pub model: Option<String>,
+    /// Prompt tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_input_tokens: Option<i64>,
+    /// Prompt tokens read from the cache (part of `llmInputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_cached_input_tokens: Option<i64>,
+    /// Completion tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_output_tokens: Option<i64>,
+    /// Prompt tokens that were audio (part of `llmInputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_input_tokens: Option<i64>,
+    /// Completion tokens that were audio (part of `llmOutputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_output_tokens: Option<i64>,
+    /// How long a realtime model's session was open, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_session_ms: Option<i64>,
+    /// Audio sent to speech-to-text, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stt_audio_ms: Option<i64>,
+    /// Characters synthesised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tts_characters: Option<i64>,
+    /// Audio synthesised, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tts_audio_ms: Option<i64>,
+}
+
+impl ReportedUsage {
+    /// No figures yet, for a stage, provider and model.
+    pub fn new(stage: Stage, provider: Option<String>, model: Option<String>) -> Self {
+        ReportedUsage {
+            stage,
+            provider,
+            model,
+            llm_input_tokens: None,
+            llm_cached_input_tokens: None,
+            llm_output_tokens: None,
+            audio_input_tokens: None,
+            audio_output_tokens: None,
+            llm_session_ms: None,
+            stt_audio_ms: None,
+            tts_characters: None,
+            tts_audio_ms: None,
+        }
+    }
+}
+
+/// What a call cost at list prices, by stage, provider and model, and by turn (CONVENTIONS.md
+/// section 5). USD amounts are rounded to 1e-8.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallCost {
+    /// Everything priced, USD.
+    pub total_usd: f64,
+    /// The price table's version (its date); `+config` when the configuration overrode prices.
+    pub prices_version: String,
+    /// By stage (`stt`, `llm`, `tts`, `s2s`), USD.
+    pub stages: BTreeMap<Stage, f64>,
+    /// By stage, provider and model: what was priced, how much, at what.
+    pub models: Vec<CostLine>,
+    /// By turn (usage reported for the whole call only, by metrics, is in no turn).
+    pub turns: Vec<TurnCost>,
+    /// What had no price: an unknown provider or model, a figure the table has no rate for, or
+    /// a stage that ran without a usage figure. Never counted as $0.
+    pub unpriced: Vec<Unpriced>,
+    /// Some amount rests on an estimated figure (STT audio from the caller's speech).
+    pub estimated: bool,
+}
+
+/// The cost of one stage, provider and model over the call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CostLine {
+    /// The stage.
+    pub stage: Stage,
+    /// The provider, as the spans (or metrics) name it.
+    pub provider: Option<String>,
+    /// The model, as the spans (or metrics) name it.
+    pub model: Option<String>,
+    /// The price table entry it was priced at (`provider/model`).
+    pub priced_as: String,
+    /// USD.
+    pub usd: f64,
+    /// Prompt tokens priced (cached ones included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<i64>,
+    /// Of which read from the cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_tokens: Option<i64>,
+    /// Completion tokens priced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<i64>,
+    /// Audio prompt tokens priced (part of `inputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_input_tokens: Option<i64>,
+    /// Audio completion tokens priced (part of `outputTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_output_tokens: Option<i64>,
+    /// STT audio priced, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_ms: Option<i64>,
+    /// TTS characters priced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub characters: Option<i64>,
+    /// Where the STT audio came from: `reported` (spans or metrics), or an estimate:
+    /// `speech` (the caller's speech intervals) or `sttDuration` (the stt spans' wall time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_basis: Option<AudioBasis>,
+}
+
+/// Where a figure of STT audio came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AudioBasis {
+    /// Reported by the spans or the agent's metrics.
+    Reported,
+    /// Estimated: the caller's speech, from the turns' speech intervals.
+    Speech,
+    /// Estimated: the wall time of the turn's stt spans.
+    SttDuration,
+}
+
+/// The cost of one turn.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnCost {
+    /// The turn's index.
+    pub index: u32,
+    /// USD.
+    pub usd: f64,
+    /// By stage, USD.
+    pub stages: BTreeMap<Stage, f64>,
+}
+
+/// Something the call used that has no price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unpriced {
+    /// The stage.
+    pub stage: Stage,
+    /// The provider, as named.
+    pub provider: Option<String>,
+    /// The model, as named.
+    pub model: Option<String>,
+    /// Why: `unknown_provider`, `unknown_model`, `no_rate` (the entry prices other figures),
+    /// `no_usage` (the stage ran but no figure says how much).
+    pub reason: String,
+    /// The turns concerned (empty: usage reported for the whole call).
+    pub turns: Vec<u32>,
+}
+
+/// One user→agent exchange (or the agent's greeting).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Turn {
     /// 0-based position in the call.
@@ -222,7 +402,8 @@ pub struct Turn {
     pub start_ms: i64,
     /// Turn end, ms from the call's start.
     pub end_ms: i64,
-    /// End of user speech → final transcript; 0 when the turn has no STT.
+    /// End of user speech → final transcript; 0 when the turn has no STT (a greeting), null on
+    /// a speech-to-speech turn.
     pub stt_ms: Option<i64>,
     /// LLM request → first token.
     pub llm_ms: Option<i64>,
@@ -232,6 +413,25 @@ pub struct Turn {
     pub latency_ms: Option<i64>,
     /// End of user speech → turn committed; null when unknown.
     pub endpointing_ms: Option<i64>,
+    /// Speech-to-speech: the realtime model's time to first audio; null on other turns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s2s_ms: Option<i64>,
+    /// The caller started speaking, ms from the call's start (null when no span says).
+    #[serde(default)]
+    pub user_start_ms: Option<i64>,
+    /// The caller's last word, ms from the call's start.
+    #[serde(default)]
+    pub user_end_ms: Option<i64>,
+    /// The agent's first audio, ms from the call's start.
+    #[serde(default)]
+    pub agent_start_ms: Option<i64>,
+    /// The end of the agent's audio (where it was cut off when interrupted).
+    #[serde(default)]
+    pub agent_end_ms: Option<i64>,
+    /// The agent's speech, one segment per stretch of audio (several when it spoke, called a
+    /// tool and spoke again), ms from the call's start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_speech: Vec<SpeechSegment>,
     /// Total wall time of the turn's stt spans.
     pub stt_duration_ms: Option<i64>,
     /// Total wall time of the turn's llm spans.
@@ -240,8 +440,16 @@ pub struct Turn {
     pub tts_duration_ms: Option<i64>,
     /// Total wall time of the turn's tool spans.
     pub tool_ms: Option<i64>,
-    /// The user barged in on the agent's reply.
+    /// The user barged in on the agent's reply (not when the call ended during it).
     pub interrupted: bool,
+    /// The call ended during this turn (a hang-up, the agent's own goodbye): the framework
+    /// marked it interrupted, but no caller spoke over the agent.
+    #[serde(default)]
+    pub ended_by_call: bool,
+    /// Generations started and thrown away before the one the caller heard (LiveKit's
+    /// preemptive generation); their figures and text are not the turn's.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub discarded_generations: u32,
     /// Interruption figures, when the `interruption` event was recorded.
     pub interruption: Option<Interruption>,
     /// Tool executions, in start order.
@@ -268,8 +476,26 @@ pub struct Turn {
     pub audio_output_tokens: Option<i64>,
     /// Characters synthesised over the turn's tts spans.
     pub tts_characters: Option<i64>,
+    /// Audio transcribed over the turn's stt spans, ms, where the spans say (Pipecat's
+    /// `metrics.audio_seconds`, `stt.audio_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stt_audio_ms: Option<i64>,
     /// Stages that failed in this turn.
     pub errors: Vec<StageError>,
+}
+
+/// One stretch of speech, ms from the call's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeechSegment {
+    /// Its first audio.
+    pub start_ms: i64,
+    /// Its end.
+    pub end_ms: i64,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Provider and model of a stage.
@@ -316,8 +542,8 @@ pub struct ToolExecution {
     pub output: Option<String>,
     /// Start, ms from the call's start.
     pub start_ms: i64,
-    /// Wall time.
-    pub duration_ms: i64,
+    /// Wall time; null when no span timed it (a call read from a model's input messages).
+    pub duration_ms: Option<i64>,
     /// The failure message when the tool span has status ERROR.
     pub error: Option<String>,
 }
@@ -358,7 +584,7 @@ pub struct CallMetrics {
     pub audio_output_tokens: i64,
     /// Characters synthesised over the call.
     pub tts_characters: i64,
-    /// Spans with status ERROR.
+    /// Stage failures: the sum of the turns' `errors`.
     pub errors: u32,
 }
 
@@ -571,41 +797,7 @@ pub(crate) fn bare_call_log(id: &str) -> CallLog {
         livekit: None,
         recording: None,
         redactions: BTreeMap::new(),
-    }
-}
-
-/// A turn with nothing in it but its index and speaker, for the unit tests of the stages that
-/// read call logs.
-#[cfg(test)]
-pub(crate) fn bare_turn(index: u32, speaker: Speaker) -> Turn {
-    Turn {
-        index,
-        speaker,
-        text: None,
-        user_text: None,
-        start_ms: 0,
-        end_ms: 0,
-        stt_ms: None,
-        llm_ms: None,
-        tts_ms: None,
-        latency_ms: None,
-        endpointing_ms: None,
-        stt_duration_ms: None,
-        llm_duration_ms: None,
-        tts_duration_ms: None,
-        tool_ms: None,
-        interrupted: false,
-        interruption: None,
-        tools: Vec::new(),
-        timing_source: BTreeMap::new(),
-        providers: BTreeMap::new(),
-        llm_input_tokens: None,
-        llm_output_tokens: None,
-        llm_cached_input_tokens: None,
-        llm_reasoning_tokens: None,
-        audio_input_tokens: None,
-        audio_output_tokens: None,
-        tts_characters: None,
-        errors: Vec::new(),
+        reported_usage: Vec::new(),
+        cost: None,
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::receiver::analyze::prices::PricesConfig;
 use crate::receiver::analyze::AnalysisConfig;
 use crate::receiver::assemble::AssemblerConfig;
 use crate::receiver::forward::SinkConfig;
@@ -75,6 +76,8 @@ pub struct ServeConfig {
     pub only_calls: bool,
     /// Stage budgets for issues.
     pub analysis: AnalysisConfig,
+    /// Prices over the shipped price table (`[prices]`: entries that replace or add to it).
+    pub prices: PricesConfig,
     /// Journal accepted spans before answering the exporter, and replay them after a restart
     /// (default on; off trades that durability for ingest speed).
     pub journal: bool,
@@ -134,6 +137,7 @@ impl Default for ServeConfig {
             trace_url_template: None,
             sinks: Vec::new(),
             analysis: AnalysisConfig::default(),
+            prices: PricesConfig::default(),
             journal: true,
             only_calls: true,
             ingest_token_file: None,

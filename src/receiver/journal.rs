@@ -23,7 +23,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::receiver::span::{
-    AttrValue, Attributes, Batch, LogRecord, Name, SpanEvent, SpanRecord, SpanStatus, TraceId,
+    AttrValue, Attributes, Batch, LogRecord, MetricPoint, Name, SpanEvent, SpanRecord, SpanStatus,
+    Temporality, TraceId,
 };
 use crate::receiver::store::{now_ms, JournalRow, JournalTable};
 
@@ -56,6 +57,29 @@ struct JRecords {
     spans: Vec<JSpan>,
     #[prost(message, repeated, tag = "2")]
     logs: Vec<JLog>,
+    #[prost(message, repeated, tag = "3")]
+    points: Vec<JPoint>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct JPoint {
+    #[prost(string, repeated, tag = "1")]
+    call_names: Vec<String>,
+    #[prost(string, tag = "2")]
+    metric: String,
+    #[prost(string, optional, tag = "3")]
+    provider: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    model: Option<String>,
+    #[prost(fixed64, tag = "5")]
+    start: u64,
+    #[prost(fixed64, tag = "6")]
+    time: u64,
+    #[prost(double, tag = "7")]
+    value: f64,
+    /// 0 delta, 1 cumulative.
+    #[prost(int32, tag = "8")]
+    temporality: i32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -268,7 +292,42 @@ fn log_from(l: JLog) -> Option<LogRecord> {
     })
 }
 
-/// Encodes a batch as one row per trace.
+fn point_to(p: &MetricPoint) -> JPoint {
+    JPoint {
+        call_names: p.call_names.clone(),
+        metric: p.metric.to_string(),
+        provider: p.provider.clone(),
+        model: p.model.clone(),
+        start: p.start_unix_nano,
+        time: p.time_unix_nano,
+        value: p.value,
+        temporality: match p.temporality {
+            Temporality::Delta => 0,
+            Temporality::Cumulative => 1,
+        },
+    }
+}
+
+fn point_from(p: JPoint) -> Option<MetricPoint> {
+    if p.call_names.is_empty() {
+        return None;
+    }
+    Some(MetricPoint {
+        call_names: p.call_names,
+        metric: p.metric.into(),
+        provider: p.provider,
+        model: p.model,
+        start_unix_nano: p.start,
+        time_unix_nano: p.time,
+        value: p.value,
+        temporality: match p.temporality {
+            1 => Temporality::Cumulative,
+            _ => Temporality::Delta,
+        },
+    })
+}
+
+/// Encodes a batch as one row per trace (metric points: per [`MetricPoint::key`]).
 pub fn encode(batch: &Batch) -> Vec<JournalRow> {
     let mut by_trace: HashMap<TraceId, JRecords> = HashMap::new();
     match batch {
@@ -286,6 +345,15 @@ pub fn encode(batch: &Batch) -> Vec<JournalRow> {
                 by_trace.entry(l.trace_id).or_default().logs.push(log_to(l));
             }
         }
+        Batch::Points(points) => {
+            for p in points {
+                by_trace
+                    .entry(p.key())
+                    .or_default()
+                    .points
+                    .push(point_to(p));
+            }
+        }
     }
     by_trace
         .into_iter()
@@ -296,23 +364,81 @@ pub fn encode(batch: &Batch) -> Vec<JournalRow> {
         .collect()
 }
 
-/// What a journal holds from an earlier run, decoded: the spans and log records to replay.
-pub type Replay = (Vec<SpanRecord>, Vec<LogRecord>);
+/// What a journal holds from an earlier run, decoded: the records to replay.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// Spans.
+    pub spans: Vec<SpanRecord>,
+    /// Log records.
+    pub logs: Vec<LogRecord>,
+    /// Usage points that name a call.
+    pub points: Vec<MetricPoint>,
+}
 
-/// Decodes rows back into batches (spans and logs), skipping what cannot be read.
+/// The journal at a receiver's start: its table (none when the journal is off), what it holds
+/// from the last run, and the position of its last row.
+#[derive(Debug, Default)]
+pub struct Start {
+    /// The table new batches go to, shared by the writer and the recorder (which forgets).
+    pub table: Option<JournalTable>,
+    /// The records to replay into assembly.
+    pub replay: Replay,
+    /// The id of the last row written (0 when empty).
+    pub position: i64,
+}
+
+impl Start {
+    /// Reads what the store's journal holds (on the blocking pool); nothing when `enabled` is
+    /// false (the journal is off: `--no-journal`).
+    pub async fn read(
+        store: &crate::receiver::store::Store,
+        enabled: bool,
+    ) -> Result<Result<Start, crate::receiver::store::StoreError>, tokio::task::JoinError> {
+        if !enabled {
+            return Ok(Ok(Start::default()));
+        }
+        let table = store.journal();
+        let reader = table.clone();
+        let (rows, position) =
+            tokio::task::spawn_blocking(move || (reader.load(), reader.position())).await?;
+        let read = || {
+            Ok(Start {
+                replay: decode(rows?),
+                position: position?,
+                table: Some(table),
+            })
+        };
+        Ok(read())
+    }
+}
+
+impl Replay {
+    /// Whether there is nothing to replay.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty() && self.logs.is_empty() && self.points.is_empty()
+    }
+}
+
+/// Decodes rows back into records, skipping what cannot be read.
 pub fn decode(rows: Vec<JournalRow>) -> Replay {
-    let mut spans = Vec::new();
-    let mut logs = Vec::new();
+    let mut replay = Replay::default();
     for row in rows {
         match <JRecords as prost::Message>::decode(&row.payload[..]) {
             Ok(records) => {
-                spans.extend(records.spans.into_iter().filter_map(span_from));
-                logs.extend(records.logs.into_iter().filter_map(log_from));
+                replay
+                    .spans
+                    .extend(records.spans.into_iter().filter_map(span_from));
+                replay
+                    .logs
+                    .extend(records.logs.into_iter().filter_map(log_from));
+                replay
+                    .points
+                    .extend(records.points.into_iter().filter_map(point_from));
             }
             Err(e) => tracing::warn!(error = %e, "skipping an unreadable journal row"),
         }
     }
-    (spans, logs)
+    replay
 }
 
 /// A batch on its way to assembly, with the journal's position after its rows.
@@ -408,8 +534,26 @@ mod tests {
         };
         let rows = encode(&Batch::Spans(vec![span.clone(), root.clone()]));
         assert_eq!(rows.len(), 1, "one row per trace");
-        let (spans, logs) = decode(rows);
-        assert_eq!(spans, vec![span, root]);
-        assert!(logs.is_empty());
+        let replay = decode(rows);
+        assert_eq!(replay.spans, vec![span, root]);
+        assert!(replay.logs.is_empty() && replay.points.is_empty());
+    }
+
+    #[test]
+    fn metric_points_survive_the_round_trip_under_their_calls_key() {
+        let point = MetricPoint {
+            call_names: vec!["AJ_1".into(), "RM_1".into()],
+            metric: "lk.agents.usage.stt_audio_duration".into(),
+            provider: Some("deepgram".into()),
+            model: None,
+            start_unix_nano: 1,
+            time_unix_nano: 2,
+            value: 3.25,
+            temporality: Temporality::Cumulative,
+        };
+        let rows = encode(&Batch::Points(vec![point.clone()]));
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].trace_id, point.key());
+        assert_eq!(decode(rows).points, vec![point]);
     }
 }

@@ -135,7 +135,11 @@ impl Servers<'_> {
                 ingest_auth.clone(),
             ))
             .add_service(InterceptedService::new(
-                ingest::grpc::logs_service(ingest),
+                ingest::grpc::logs_service(ingest.clone()),
+                ingest_auth.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                ingest::grpc::metrics_service(ingest),
                 ingest_auth,
             ))
             .add_service(InterceptedService::new(calls, api_auth))

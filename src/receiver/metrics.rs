@@ -6,11 +6,16 @@
 //! `trace_id`: from a slow bucket in Grafana, one click reaches the trace. Interruptions (barge-ins)
 //! have their own histogram by `kind` (detection, stop) and `agent`, with the same exemplars.
 //!
+//! What calls cost is `voicetrace_cost_usd_total{agent,stage,provider,model}`: each call log's
+//! cost lines, counted once per call (a revision adds only what it adds to the call's cost).
+//!
 //! Exemplars exist only in OpenMetrics, so [`ReceiverMetrics::encode`] writes OpenMetrics when the
 //! scraper asks for it (`Accept: application/openmetrics-text`, as Prometheus does) and the
 //! classic Prometheus text format otherwise.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -69,6 +74,62 @@ struct SinkLabels {
     state: &'static str,
 }
 
+/// Labels of a cost series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct CostLabels {
+    agent: String,
+    stage: &'static str,
+    provider: String,
+    model: String,
+}
+
+/// Calls whose counted cost is remembered, so that a revision adds only its difference: far
+/// more than the revisions in flight at once (a call is revised within its idle timeout).
+const COSTED_CALLS: usize = 10_000;
+
+/// What was counted for the calls seen last, by (call id, trace id).
+#[derive(Debug, Default)]
+struct CostLedger {
+    counted: HashMap<(String, String), Vec<(CostLabels, f64)>>,
+    order: VecDeque<(String, String)>,
+}
+
+impl CostLedger {
+    /// The amounts to add for a call now costing `lines`, remembering them.
+    fn increase(
+        &mut self,
+        call: (String, String),
+        lines: Vec<(CostLabels, f64)>,
+    ) -> Vec<(CostLabels, f64)> {
+        let before = match self.counted.get(&call) {
+            Some(before) => before.clone(),
+            None => {
+                if self.order.len() >= COSTED_CALLS {
+                    if let Some(oldest) = self.order.pop_front() {
+                        self.counted.remove(&oldest);
+                    }
+                }
+                self.order.push_back(call.clone());
+                Vec::new()
+            }
+        };
+        let increases = lines
+            .iter()
+            .filter_map(|(labels, usd)| {
+                let was = before
+                    .iter()
+                    .find(|(l, _)| l == labels)
+                    .map_or(0.0, |(_, usd)| *usd);
+                (usd - was > 0.0).then(|| (labels.clone(), usd - was))
+            })
+            .collect();
+        self.counted.insert(call, lines);
+        increases
+    }
+}
+
+type CostCounters = Family<CostLabels, Counter<f64, AtomicU64>>;
+
 /// Labels of an interruption latency series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InterruptionLabels {
@@ -99,6 +160,7 @@ pub struct ReceiverMetrics {
     spans_accepted: Counter,
     spans_rejected: Counter,
     spans_refused: Counter,
+    metric_points: Counter,
     calls_open: Gauge,
     calls_evicted: Counter,
     traces_ignored: Counter,
@@ -115,6 +177,8 @@ pub struct ReceiverMetrics {
     recordings_bytes: Gauge,
     recordings_quota_bytes: Gauge,
     recording_max_bytes: Gauge,
+    cost_usd: CostCounters,
+    costed: Arc<Mutex<CostLedger>>,
 }
 
 impl Default for ReceiverMetrics {
@@ -150,6 +214,12 @@ impl ReceiverMetrics {
             "spans_refused",
             "Spans refused: under back-pressure (the exporter retries them) or over the per-call span bound (dropped)",
             spans_refused.clone(),
+        );
+        let metric_points = Counter::default();
+        registry.register(
+            "metric_points",
+            "OTLP metric data points received (usage points that name a call are folded into it)",
+            metric_points.clone(),
         );
         let calls_open = Gauge::default();
         registry.register("calls_open", "Calls being assembled", calls_open.clone());
@@ -253,6 +323,12 @@ impl ReceiverMetrics {
             Unit::Bytes,
             recording_max_bytes.clone(),
         );
+        let cost_usd = CostCounters::default();
+        registry.register(
+            "cost_usd",
+            "What calls cost at the price table's list prices, USD, by agent, stage, provider and model (a revision adds only its difference)",
+            cost_usd.clone(),
+        );
         ReceiverMetrics {
             recordings_received,
             recordings_refused,
@@ -261,9 +337,12 @@ impl ReceiverMetrics {
             recordings_quota_bytes,
             recording_max_bytes,
             registry: Arc::new(registry),
+            cost_usd,
+            costed: Arc::default(),
             spans_accepted,
             spans_rejected,
             spans_refused,
+            metric_points,
             calls_open,
             calls_evicted,
             traces_ignored,
@@ -290,6 +369,11 @@ impl ReceiverMetrics {
     /// `n` spans were refused under back-pressure (the exporter was told to retry).
     pub fn spans_refused(&self, n: u64) {
         self.spans_refused.inc_by(n);
+    }
+
+    /// `n` OTLP metric data points were received.
+    pub fn metric_points(&self, n: u64) {
+        self.metric_points.inc_by(n);
     }
 
     /// Calls being assembled right now.
@@ -326,6 +410,7 @@ impl ReceiverMetrics {
             .agent_id
             .clone()
             .unwrap_or_else(|| "unknown".to_string());
+        self.count_cost(log, &agent);
         for turn in &log.turns {
             let stages = [
                 ("stt", turn.stt_ms),
@@ -355,6 +440,35 @@ impl ReceiverMetrics {
             if let Some(interruption) = &turn.interruption {
                 self.observe_interruption(interruption, &agent, &log.trace_id);
             }
+        }
+    }
+
+    /// Adds what the call's cost lines add to what was counted for it before.
+    fn count_cost(&self, log: &CallLog, agent: &str) {
+        let Some(cost) = &log.cost else {
+            return;
+        };
+        let named = |s: &Option<String>| s.clone().unwrap_or_else(|| "unknown".to_string());
+        let lines: Vec<(CostLabels, f64)> = cost
+            .models
+            .iter()
+            .map(|line| {
+                let labels = CostLabels {
+                    agent: agent.to_string(),
+                    stage: line.stage.as_str(),
+                    provider: named(&line.provider),
+                    model: named(&line.model),
+                };
+                (labels, line.usd)
+            })
+            .collect();
+        let call = (log.id.clone(), log.trace_id.clone());
+        let increases = match self.costed.lock() {
+            Ok(mut ledger) => ledger.increase(call, lines),
+            Err(_) => return,
+        };
+        for (labels, usd) in increases {
+            self.cost_usd.get_or_create(&labels).inc_by(usd);
         }
     }
 
@@ -657,6 +771,39 @@ mod tests {
             ));
             assert!(count.ends_with(" 1"), "{count}");
         }
+    }
+
+    #[test]
+    fn a_calls_cost_is_counted_once_revisions_add_their_difference() {
+        let metrics = ReceiverMetrics::new();
+        let mut log: CallLog = serde_json::from_value(serde_json::json!({
+            "id": "c1", "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "revision": 1,
+            "dialect": "voicetrace", "agentId": "bot", "agentName": null,
+            "serviceName": null, "status": "completed", "endReason": null,
+            "startedAt": "", "endedAt": "", "direction": null, "from": null, "to": null,
+            "recordingUrl": null, "metadata": {}, "turns": [],
+            "metrics": {"totalDurationMs": 0, "avgTurnLatencyMs": null,
+              "p50TurnLatencyMs": null, "p95TurnLatencyMs": null, "turns": 0,
+              "toolExecutions": 0, "interruptions": 0, "llmInputTokens": 0,
+              "llmOutputTokens": 0, "ttsCharacters": 0, "errors": 0},
+            "issues": [], "events": [], "logs": [], "customMetrics": {}, "links": {},
+            "spanCount": 1,
+            "cost": {"totalUsd": 0.25, "pricesVersion": "v", "stages": {"llm": 0.25},
+              "models": [{"stage": "llm", "provider": "openai", "model": "gpt-4o",
+                          "pricedAs": "openai/gpt-4o", "usd": 0.25}],
+              "turns": [], "unpriced": [], "estimated": false}
+        }))
+        .unwrap();
+        let series = "voicetrace_cost_usd_total{agent=\"bot\",stage=\"llm\",provider=\"openai\",model=\"gpt-4o\"}";
+        metrics.call_finished(&log);
+        assert!(metrics.encode(false).contains(&format!("{series} 0.25")));
+        if let Some(cost) = log.cost.as_mut() {
+            cost.models[0].usd = 0.75;
+        }
+        log.revision = 2;
+        metrics.call_finished(&log);
+        let text = metrics.encode(false);
+        assert!(text.contains(&format!("{series} 0.75")), "{text}");
     }
 
     #[test]

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::receiver::analyze::prices::{PriceError, Prices};
 use crate::receiver::assemble::task::{self as assembly, OpenCalls, TaskConfig, Wiring};
 use crate::receiver::assemble::{Assembler, AssemblerConfig};
 use crate::receiver::auth::{AuthError, Tokens};
@@ -35,10 +36,10 @@ use crate::receiver::ingest::{Admission, Bounds, Ingest};
 use crate::receiver::journal;
 use crate::receiver::listeners::{Listeners, Servers};
 use crate::receiver::metrics::ReceiverMetrics;
-use crate::receiver::recordings::{self, Limits, Recordings};
+use crate::receiver::recordings::{self, Recordings};
 use crate::receiver::redact::{DroppedAttributes, RedactionError, RedactionMode, Redactor};
 use crate::receiver::store::recorder::{self, Recorder};
-use crate::receiver::store::{watch as store_watch, JournalTable, Scrub, Store, StoreError};
+use crate::receiver::store::{watch as store_watch, Scrub, Store, StoreError};
 use crate::receiver::tls::{TlsError, TlsIdentity};
 
 /// Batches waiting between ingest and the journal: at a typical 512 spans per batch, about half
@@ -53,8 +54,6 @@ const BROADCAST_CAPACITY: usize = 1024;
 /// Recordings kept and not yet looked at by the recorder; past it, a recording waits for its
 /// call's next call log or the next start (the announcement is only a wake-up).
 const KEPT_QUEUE: usize = 256;
-/// Milliseconds in a day, for `recording_retention_days`.
-const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Why the receiver could not start.
 #[derive(Debug, thiserror::Error)]
@@ -98,14 +97,9 @@ pub enum ServeError {
     /// The redaction configuration cannot work.
     #[error(transparent)]
     Redaction(#[from] RedactionError),
-    /// `public_url` is not an http(s) URL.
-    #[error("invalid public_url {url:?}: {why}")]
-    PublicUrl {
-        /// What was configured.
-        url: String,
-        /// Why it is refused.
-        why: String,
-    },
+    /// The price table (or the configuration's `[prices]`) is not usable.
+    #[error(transparent)]
+    Prices(#[from] PriceError),
 }
 
 /// A running receiver.
@@ -171,13 +165,6 @@ impl Redaction {
     }
 }
 
-/// What the journal gave at start: its table (when on), what it replays, and its position.
-struct JournalStart {
-    table: Option<JournalTable>,
-    replay: journal::Replay,
-    position: i64,
-}
-
 impl Receiver {
     /// Binds every listener, opens the store, starts the journal, the sinks, the servers and
     /// the pipeline.
@@ -192,20 +179,21 @@ impl Receiver {
             config.livekit_api_secret.as_ref(),
             config.livekit_api_secret_file.as_ref(),
         )?;
-        let public_url = public_url(&config)?;
         let redaction = Redaction::new(&config)?;
         let scrub = redaction.scrub(&config);
         let tls = TlsIdentity::from_files(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
+        let prices = Arc::new(Prices::resolve(&config.prices)?);
         let listeners = Listeners::bind(&config).await?;
         let store = open_store(&config.data_dir, scrub).await?;
-        let journal = start_journal(&store, &config).await?;
+        let journal = journal::Start::read(&store, config.journal)
+            .await?
+            .map_err(store_error(&config.data_dir))?;
         let metrics = ReceiverMetrics::new();
         let (kept, kept_rx) = mpsc::channel(KEPT_QUEUE);
-        let recordings = open_recordings(
-            &store,
+        let recordings = Recordings::start(
             &config,
-            &metrics,
-            public_url,
+            store.clone(),
+            metrics.clone(),
             kept,
             redaction.before_store(),
         )
@@ -254,6 +242,7 @@ impl Receiver {
             admission,
             finished: &finished,
             stop: &stop_rx,
+            prices,
             redactor: redaction.before_store(),
             scrub,
         };
@@ -351,78 +340,6 @@ async fn open_store(dir: &Path, scrub: Scrub) -> Result<Store, ServeError> {
     opened.map_err(store_error(dir))
 }
 
-/// `public_url`, checked: an http(s) URL.
-fn public_url(config: &ServeConfig) -> Result<Option<reqwest::Url>, ServeError> {
-    let Some(text) = &config.public_url else {
-        return Ok(None);
-    };
-    let refused = |why: String| ServeError::PublicUrl {
-        url: text.clone(),
-        why,
-    };
-    let url = reqwest::Url::parse(text).map_err(|e| refused(e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(refused("not an http or https URL".into()));
-    }
-    Ok(Some(url))
-}
-
-/// The recordings' folder and link key (blocking: the folder is cleaned of what a crash left).
-async fn open_recordings(
-    store: &Store,
-    config: &ServeConfig,
-    metrics: &ReceiverMetrics,
-    public_url: Option<reqwest::Url>,
-    kept: mpsc::Sender<String>,
-    redactor: Option<Arc<Redactor>>,
-) -> Result<Recordings, ServeError> {
-    let setup = recordings::Setup {
-        data_dir: &config.data_dir,
-        store: store.clone(),
-        limits: Limits {
-            max_recording_bytes: config.max_recording_bytes,
-            max_total_bytes: config.max_recordings_bytes,
-            retention_ms: config.recording_retention_days.saturating_mul(DAY_MS),
-            orphan_after_ms: config.idle_timeout_ms,
-        },
-        public_url,
-        link_ttl_secs: config.recording_link_ttl_secs,
-        metrics: metrics.clone(),
-        attach: kept,
-        redactor,
-    };
-    let data_dir = config.data_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || {
-        Recordings::open(recordings::Setup {
-            data_dir: &data_dir,
-            ..setup
-        })
-    })
-    .await?;
-    Ok(opened?)
-}
-
-/// Reads what the journal holds from the last run (nothing when the journal is off).
-async fn start_journal(store: &Store, config: &ServeConfig) -> Result<JournalStart, ServeError> {
-    if !config.journal {
-        return Ok(JournalStart {
-            table: None,
-            replay: Default::default(),
-            position: 0,
-        });
-    }
-    let table = store.journal();
-    let reader = table.clone();
-    let (rows, position) =
-        tokio::task::spawn_blocking(move || (reader.load(), reader.position())).await?;
-    let error = store_error(&config.data_dir);
-    Ok(JournalStart {
-        replay: journal::decode(rows.map_err(&error)?),
-        position: position.map_err(&error)?,
-        table: Some(table),
-    })
-}
-
 /// What the pipeline's tasks share.
 struct Pipeline<'a> {
     recordings_attached: Arc<tokio::sync::Notify>,
@@ -431,6 +348,7 @@ struct Pipeline<'a> {
     admission: Admission,
     finished: &'a broadcast::Sender<Arc<CallLog>>,
     stop: &'a watch::Receiver<bool>,
+    prices: Arc<Prices>,
     /// Redacts updates before the store (`store` mode).
     redactor: Option<Arc<Redactor>>,
     scrub: Scrub,
@@ -443,7 +361,7 @@ impl Pipeline<'_> {
     fn spawn(
         self,
         config: &ServeConfig,
-        journal: JournalStart,
+        journal: journal::Start,
         batches: mpsc::Receiver<journal::Journaled>,
         kept: mpsc::Receiver<String>,
         forwarder: Forwarder,
@@ -467,6 +385,7 @@ impl Pipeline<'_> {
         };
         let task = TaskConfig {
             analysis: config.analysis.clone(),
+            prices: self.prices.clone(),
             trace_url_template: config.trace_url_template.clone(),
             open_calls: match journal.table {
                 Some(_) => OpenCalls::Journaled,

@@ -1,4 +1,5 @@
-//! Span and log records, and the [`Batch`] that carries them: what ingest hands to assembly.
+//! Span, log and metric records, and the [`Batch`] that carries them: what ingest hands to
+//! assembly.
 //!
 //! Ingest decodes OTLP (protobuf or JSON, any transport) into these plain records and nothing
 //! downstream ever sees an OTLP type. They keep only what assembly reads: ids, name, times,
@@ -304,6 +305,63 @@ pub struct LogRecord {
     pub attributes: Attributes,
 }
 
+/// How a metric point's value accumulates (OTLP's aggregation temporality).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Temporality {
+    /// The value counts what happened between the point's start and its time (each export
+    /// reports only what is new: LiveKit's cloud exporter).
+    Delta,
+    /// The value counts everything since the point's start (each export repeats the total so
+    /// far: the OpenTelemetry SDKs' default).
+    Cumulative,
+}
+
+/// One data point of a usage counter (an OTLP sum) that names a call: what assembly folds into
+/// that call's usage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricPoint {
+    /// The names the point's resource and attributes give its call (job id, conversation id,
+    /// room id, ...), most specific first; never empty.
+    pub call_names: Vec<String>,
+    /// The metric's name (`lk.agents.usage.stt_audio_duration`, ...).
+    pub metric: Name,
+    /// The provider it is about (`model_provider`).
+    pub provider: Option<String>,
+    /// The model it is about (`model_name`).
+    pub model: Option<String>,
+    /// Start of the interval it counts (Unix ns).
+    pub start_unix_nano: u64,
+    /// End of that interval: when it was taken (Unix ns).
+    pub time_unix_nano: u64,
+    /// The value (integer sums widen to f64: counts of tokens and characters stay exact far past
+    /// any call's).
+    pub value: f64,
+    /// Delta or cumulative.
+    pub temporality: Temporality,
+}
+
+impl MetricPoint {
+    /// The key its call's points are held and journaled under: [`metric_key`] of its most
+    /// specific call name.
+    pub fn key(&self) -> TraceId {
+        metric_key(self.call_names.first().map_or("", String::as_str))
+    }
+}
+
+/// The key under which the metric points of a call named `name` are held and journaled: the
+/// first 16 bytes of SHA-256 over a prefix and the name, so it never equals a real trace's id
+/// by accident (and a span naming the same call finds its points by the same key).
+pub fn metric_key(name: &str) -> TraceId {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"voicetrace.metric-points\0")
+        .chain_update(name.as_bytes())
+        .finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
 /// What ingest hands on (through the journal) to assembly: the usable records of one request.
 #[derive(Debug)]
 pub enum Batch {
@@ -311,4 +369,6 @@ pub enum Batch {
     Spans(Vec<SpanRecord>),
     /// The log records of one request that carry a trace id.
     Logs(Vec<LogRecord>),
+    /// The usage points of one request that name a call.
+    Points(Vec<MetricPoint>),
 }

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use voicetrace::receiver::analyze::{analyze, AnalysisConfig};
+use voicetrace::receiver::analyze::prices::Prices;
+use voicetrace::receiver::analyze::{analyze, cost, AnalysisConfig};
 use voicetrace::receiver::calllog::{
     CallLog, CallMetrics, CallStarted, CallStatus, CallUpdate, Dialect, Interruption, Issue, Links,
-    Speaker, Stage, StageProvider, ToolExecution, Turn, TurnCompleted,
+    ReportedUsage, Speaker, Stage, StageProvider, ToolExecution, Turn, TurnCompleted,
 };
 
 /// Builds a [`Turn`]; what is not set is absent (no text, no figures, no tools).
@@ -17,33 +18,7 @@ pub struct TurnBuilder(Turn);
 pub fn turn(index: u32) -> TurnBuilder {
     TurnBuilder(Turn {
         index,
-        speaker: Speaker::Agent,
-        text: None,
-        user_text: None,
-        start_ms: 0,
-        end_ms: 0,
-        stt_ms: None,
-        llm_ms: None,
-        tts_ms: None,
-        latency_ms: None,
-        endpointing_ms: None,
-        stt_duration_ms: None,
-        llm_duration_ms: None,
-        tts_duration_ms: None,
-        tool_ms: None,
-        interrupted: false,
-        interruption: None,
-        tools: Vec::new(),
-        timing_source: BTreeMap::new(),
-        providers: BTreeMap::new(),
-        llm_input_tokens: None,
-        llm_output_tokens: None,
-        llm_cached_input_tokens: None,
-        llm_reasoning_tokens: None,
-        audio_input_tokens: None,
-        audio_output_tokens: None,
-        tts_characters: None,
-        errors: Vec::new(),
+        ..Turn::default()
     })
 }
 
@@ -145,6 +120,8 @@ pub fn call_log(id: &str, trace_id: &str) -> CallLog {
         livekit: None,
         recording: None,
         redactions: Default::default(),
+        reported_usage: Vec::new(),
+        cost: None,
     }
 }
 
@@ -164,7 +141,7 @@ pub fn lookup_order(input: &str, output: &str, start_ms: i64, duration_ms: i64) 
         input: Some(input.to_string()),
         output: Some(output.to_string()),
         start_ms,
-        duration_ms,
+        duration_ms: Some(duration_ms),
         error: None,
     }
 }
@@ -214,10 +191,19 @@ pub fn scored_call(
         span_count: 12,
         livekit: None,
         recording: None,
+        reported_usage: Vec::new(),
+        cost: None,
         ..call_log(id, trace_id)
     };
     analyze(&mut log, &AnalysisConfig::default());
+    priced(&mut log);
     log
+}
+
+/// Costs a sample call log at the shipped prices, as the assembly task does.
+pub fn priced(log: &mut CallLog) {
+    let prices = Prices::builtin().expect("the shipped price table parses");
+    log.cost = Some(cost::cost(log, &prices));
 }
 
 /// Three calls of two agents: a slow TTS turn with an interruption and a recording, a failed
@@ -233,6 +219,14 @@ pub fn sample_calls() -> Vec<CallLog> {
             model: Some("sonic-2".to_string()),
         },
     );
+    slow.providers.insert(
+        Stage::Stt,
+        StageProvider {
+            provider: Some("deepgram".to_string()),
+            model: Some("nova-3".to_string()),
+        },
+    );
+    slow.stt_audio_ms = Some(2_400);
     let mut second = scored_turn(2, 200, 380, 300, Some(1100))
         .interrupted(interruption(250, 300, 1))
         .build();
@@ -248,6 +242,14 @@ pub fn sample_calls() -> Vec<CallLog> {
         vec![scored_turn(0, 0, 400, 350, None).build(), slow, second],
     );
     a.recording_url = Some("https://recordings.test/call_a.wav".to_string());
+    let mut llm = ReportedUsage::new(
+        Stage::Llm,
+        Some("api.openai.com".to_string()),
+        Some("gpt-4o-mini".to_string()),
+    );
+    llm.llm_session_ms = Some(61_000);
+    a.reported_usage = vec![llm];
+    priced(&mut a);
     let b = scored_call(
         "call_b",
         "0af7651916cd43dd8448eb211c80319c",
@@ -351,6 +353,8 @@ pub fn sample_log(call_id: &str, revision: u32) -> CallLog {
         livekit: None,
         recording: None,
         redactions: Default::default(),
+        reported_usage: Vec::new(),
+        cost: None,
         ..call_log(call_id, SAMPLE_TRACE)
     }
 }

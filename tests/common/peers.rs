@@ -249,6 +249,11 @@ impl Voicetrace {
         self.serve.http
     }
 
+    /// API address (`/metrics`).
+    pub fn api(&self) -> SocketAddr {
+        self.serve.api.expect("serve has an API")
+    }
+
     /// Stops the process cleanly and waits for it.
     pub fn stop(&mut self) {
         self.serve.stop(STOP_PATIENCE);

@@ -15,5 +15,6 @@ mod dashboard;
 mod install;
 mod prometheus;
 mod python;
+mod python_metrics;
 mod rotel;
 mod rotel_overload;

@@ -66,7 +66,20 @@ fn proto_messages_mirror_the_call_log_json() {
             .collect()
     };
 
-    let call = serde_json::to_value(&crate::common::calllog::sample_calls()[0]).unwrap();
+    // Every optional field set, so that the JSON names them all (absent ones are skipped).
+    let mut full = crate::common::calllog::sample_calls()[0].clone();
+    let t = &mut full.turns[1];
+    t.s2s_ms = Some(1);
+    t.agent_speech = vec![voicetrace::receiver::calllog::SpeechSegment {
+        start_ms: 1,
+        end_ms: 2,
+    }];
+    t.discarded_generations = 1;
+    t.llm_cached_input_tokens = Some(1);
+    t.llm_reasoning_tokens = Some(1);
+    t.audio_input_tokens = Some(1);
+    t.audio_output_tokens = Some(1);
+    let call = serde_json::to_value(&full).unwrap();
     let turn = &call["turns"][1];
     assert!(!turn["interruption"].is_null() && !turn["providers"].as_object().unwrap().is_empty());
     let tool_turn = &call["turns"][2];
@@ -96,7 +109,36 @@ fn proto_messages_mirror_the_call_log_json() {
         .unwrap(),
     );
 
-    let cases: [(&str, BTreeSet<String>); 11] = [
+    let cost = &call["cost"];
+    assert!(!cost.is_null() && !call["reportedUsage"].as_array().unwrap().is_empty());
+    let every = |value: Value, kind: &str| -> BTreeSet<String> {
+        let object = match kind {
+            "line" => serde_json::to_value(
+                serde_json::from_value::<voicetrace::receiver::calllog::CostLine>(value).unwrap(),
+            ),
+            _ => serde_json::to_value(
+                serde_json::from_value::<voicetrace::receiver::calllog::ReportedUsage>(value)
+                    .unwrap(),
+            ),
+        };
+        keys(&object.unwrap())
+    };
+    let line_all = every(
+        serde_json::json!({"stage": "llm", "provider": "p", "model": "m", "pricedAs": "p/m",
+            "usd": 1.0, "inputTokens": 1, "cachedInputTokens": 1, "outputTokens": 1,
+            "audioInputTokens": 1, "audioOutputTokens": 1, "audioMs": 1, "characters": 1,
+            "audioBasis": "reported"}),
+        "line",
+    );
+    let usage_all = every(
+        serde_json::json!({"stage": "llm", "provider": "p", "model": "m", "llmInputTokens": 1,
+            "llmCachedInputTokens": 1, "llmOutputTokens": 1, "audioInputTokens": 1,
+            "audioOutputTokens": 1, "llmSessionMs": 1, "sttAudioMs": 1, "ttsCharacters": 1,
+            "ttsAudioMs": 1}),
+        "usage",
+    );
+
+    let cases: [(&str, BTreeSet<String>); 16] = [
         ("CallLog", keys(&call)),
         ("Turn", keys(turn)),
         ("CallMetrics", keys(&call["metrics"])),
@@ -108,6 +150,11 @@ fn proto_messages_mirror_the_call_log_json() {
         ("CallEvent", event_keys),
         ("LogLine", line_keys),
         ("StageError", error_keys),
+        ("CallCost", keys(cost)),
+        ("CostLine", line_all),
+        ("TurnCost", keys(&cost["turns"][0])),
+        ("Unpriced", keys(&cost["unpriced"][0])),
+        ("ReportedUsage", usage_all),
     ];
     for (message, json_keys) in cases {
         assert_eq!(camel_fields(message), json_keys, "message {message}");

@@ -37,6 +37,8 @@ fn calls_table_has_one_row_per_call() {
 fn call_view_has_turns_bars_and_issues() {
     let mut call = sample_calls().remove(0);
     call.links.trace = Some("http://jaeger.test/trace/x".to_string());
+    call.turns[1].user_start_ms = Some(1500);
+    call.turns[1].user_end_ms = Some(2500);
     let text = format_call(&call);
     assert!(text.contains("call call_a"), "{text}");
     assert!(text.contains("http://jaeger.test/trace/x"), "{text}");
@@ -45,7 +47,7 @@ fn call_view_has_turns_bars_and_issues() {
         .find(|l| l.contains("SPEAKER"))
         .unwrap_or_else(|| panic!("{text}"));
     for column in [
-        "TEXT", "STT", "LLM", "TTS", "LATENCY", "TOOLS", "INT", "STAGES",
+        "TEXT", "STT", "LLM", "TTS", "LATENCY", "TOOLS", "INT", "SPEECH", "STAGES",
     ] {
         assert!(header.contains(column), "{header}");
     }
@@ -56,6 +58,7 @@ fn call_view_has_turns_bars_and_issues() {
     assert!(slow.contains("user says 1 → agent reply 1"), "{slow}");
     assert!(slow.contains("2300") && slow.contains("3100"), "{slow}");
     assert!(slow.contains("yes"), "interrupted: {slow}");
+    assert!(slow.contains("u 1.5-2.5"), "the caller's speech: {slow}");
     // 180 ms STT = 2 marks, 420 ms LLM = 5, 2300 ms TTS = 23.
     assert!(
         slow.ends_with(&format!("ss lllll {}", "t".repeat(23))),

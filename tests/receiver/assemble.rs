@@ -7,7 +7,8 @@ use voicetrace::receiver::calllog::{CallLog, CallStatus, CallUpdate};
 use voicetrace::receiver::span::SpanRecord;
 
 use crate::common::fixtures::{
-    assert_matches_expected, fixture_dirs, load_fixture_spans, load_fixture_spans_json,
+    all_fixture_dirs, assert_matches_expected, fixture_dirs, load_fixture_spans,
+    load_fixture_spans_json,
 };
 
 const MS: u64 = 1_000_000;
@@ -45,7 +46,7 @@ fn assemble(batches: Vec<Vec<SpanRecord>>, config: AssemblerConfig) -> Vec<CallL
 
 #[test]
 fn fixtures_match_expected_figures() {
-    for dir in fixture_dirs() {
+    for dir in all_fixture_dirs() {
         let batches = load_fixture_spans(&dir);
         let logs = assemble(batches, AssemblerConfig::default());
         assert_matches_expected(&dir, &logs);
@@ -58,7 +59,7 @@ fn fixtures_match_expected_figures() {
 
 #[test]
 fn otlp_json_and_protobuf_give_the_same_call_logs() {
-    for dir in fixture_dirs() {
+    for dir in all_fixture_dirs() {
         let from_pb = assemble(load_fixture_spans(&dir), AssemblerConfig::default());
         let from_json = assemble(load_fixture_spans_json(&dir), AssemblerConfig::default());
         assert_eq!(from_pb, from_json, "{}", dir.display());
@@ -67,7 +68,7 @@ fn otlp_json_and_protobuf_give_the_same_call_logs() {
 
 #[test]
 fn any_arrival_order_gives_the_same_call_log() {
-    for dir in fixture_dirs() {
+    for dir in all_fixture_dirs() {
         let spans: Vec<SpanRecord> = load_fixture_spans(&dir).into_iter().flatten().collect();
         let reference = assemble(vec![spans.clone()], AssemblerConfig::default());
         // Root last is the common case; root first, reversed, and shuffled orders, one span per
@@ -242,4 +243,119 @@ fn finished_calls_are_shed_for_memory_open_ones_are_not() {
     assert_eq!(assembler.shed_finished(n - 1), n);
     assert_eq!(assembler.stats().spans_buffered, 0);
     assert_eq!(assembler.take_released(), vec![spans[0].trace_id]);
+}
+
+#[test]
+#[ignore]
+fn print_fixture_call_logs() {
+    for dir in all_fixture_dirs() {
+        let logs = assemble(load_fixture_spans(&dir), AssemblerConfig::default());
+        for log in logs {
+            println!(
+                "=== {}\n{}",
+                dir.display(),
+                serde_json::to_string_pretty(&log).unwrap()
+            );
+        }
+    }
+}
+
+/// How long the caller spoke in each user turn, as the fixtures' READMEs say (the scenario the
+/// capture script played), and how far the call log may be off for that framework (LiveKit's
+/// `user_speaking` spans are the speech itself; Pipecat's edges are derived from its turn start
+/// and the voice-to-voice wait).
+/// (turn index, ms the caller spoke) of one fixture.
+type Spoken = &'static [(usize, i64)];
+
+const SPOKEN: &[(&str, Spoken, i64)] = &[
+    ("livekit-basic", &[(0, 2000), (1, 1500)], 150),
+    ("livekit-barge-in", &[(0, 1500), (1, 1200)], 150),
+    ("livekit-preemptive", &[(0, 2600)], 150),
+    ("livekit-errors", &[(0, 1500), (1, 1500)], 150),
+    ("livekit-realtime", &[(1, 1500), (2, 1200)], 150),
+    (
+        "pipecat-basic",
+        &[(1, 1000), (2, 800), (3, 900), (4, 600)],
+        300,
+    ),
+];
+
+#[test]
+fn speech_intervals_are_what_the_caller_and_the_agent_said() {
+    for (name, spoken, tolerance) in SPOKEN {
+        let dir = crate::common::fixtures::dir(name);
+        let logs = assemble(load_fixture_spans(&dir), AssemblerConfig::default());
+        let turns = &logs[0].turns;
+        for &(index, ms) in *spoken {
+            let t = &turns[index];
+            let (Some(start), Some(end)) = (t.user_start_ms, t.user_end_ms) else {
+                panic!("{name} turn {index}: no user speech interval");
+            };
+            assert!(
+                (end - start - ms).abs() <= *tolerance,
+                "{name} turn {index}: the caller spoke {} ms, not {ms}",
+                end - start
+            );
+        }
+        for t in turns {
+            if let (Some(start), Some(end)) = (t.agent_start_ms, t.agent_end_ms) {
+                assert!(
+                    end > start,
+                    "{name} turn {}: agent speech of zero length",
+                    t.index
+                );
+            }
+            if t.text.is_some() {
+                assert!(
+                    t.agent_start_ms.is_some(),
+                    "{name} turn {}: the agent spoke",
+                    t.index
+                );
+            }
+        }
+        for pair in turns.windows(2) {
+            if pair[0].interrupted {
+                let (cut, barge) = (pair[0].agent_end_ms, pair[1].user_start_ms);
+                assert!(
+                    barge.zip(cut).is_some_and(|(b, c)| b < c),
+                    "{name}: the barge-in of turn {} overlaps the agent's speech",
+                    pair[1].index
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn barge_ins_and_hang_ups_and_derived_interruption_figures() {
+    let dir = crate::common::fixtures::dir("livekit-barge-in");
+    let logs = assemble(load_fixture_spans(&dir), AssemblerConfig::default());
+    let cut = &logs[0].turns[0];
+    let i = cut
+        .interruption
+        .clone()
+        .expect("derived from the speech intervals");
+    // The caller began 5.5 s in, LiveKit stopped the agent after its 0.5 s minimum.
+    assert!(
+        (450..=600).contains(&i.stop_latency_ms.unwrap_or(0)),
+        "{i:?}"
+    );
+    assert!(i.bleed_through_words.unwrap_or(0) >= 1, "{i:?}");
+    assert!(logs[0]
+        .issues
+        .iter()
+        .any(|issue| issue.kind == "slow_interruption_stop"));
+    // The last turn of a call the caller left while the agent spoke is no barge-in.
+    let mut spans: Vec<SpanRecord> = load_fixture_spans(&dir).into_iter().flatten().collect();
+    for s in spans.iter_mut().filter(|s| s.name == "agent_turn") {
+        for (key, value) in s.attributes.0.iter_mut() {
+            if &**key == "lk.interrupted" {
+                *value = voicetrace::receiver::span::AttrValue::Bool(true);
+            }
+        }
+    }
+    let logs = assemble(vec![spans], AssemblerConfig::default());
+    let last = logs[0].turns.last().expect("turns");
+    assert!(last.ended_by_call && !last.interrupted);
+    assert_eq!(logs[0].metrics.interruptions, 1);
 }

@@ -25,12 +25,12 @@ use voicetrace::receiver::ingest::MAX_BODY_BYTES;
 use voicetrace::receiver::server::{Receiver, ServeConfig};
 use voicetrace::trace_id::to_hex;
 
-use crate::common::fixtures::{assert_matches_expected, expected, fixture_dirs, request_bodies};
+use crate::common::fixtures::{assert_matches_expected, expected, fixture_dirs, requests};
 use crate::common::http::{gzip, metric, post};
 use crate::common::net::LOOPBACK;
 use crate::common::otlp::{self, kv, kv_f64, kv_i64, string};
 use crate::common::receiver::{self, call_logs_by};
-use crate::common::wait::within;
+use crate::common::wait::{wait_for, within};
 
 /// Spans kept per call in this receiver (the default; the 100 000-span trace goes over it).
 const MAX_SPANS_PER_CALL: usize = 10_000;
@@ -669,7 +669,11 @@ fn cases() -> (Vec<Case>, Vec<(Vec<u8>, Check)>) {
         t,
         Box::new(|log| {
             assert_eq!(log.turns.len(), 2);
-            assert_eq!(log.turns[1].stt_ms, Some(400));
+            // A speech-to-speech turn: the model's figure, no stt stage.
+            assert_eq!(
+                (log.turns[1].s2s_ms, log.turns[1].stt_ms),
+                (Some(400), None)
+            );
         }),
     ));
 
@@ -942,16 +946,26 @@ async fn hostile_inputs_get_defined_answers_and_the_receiver_keeps_serving() {
         }
     });
 
-    // Meanwhile a well-formed call is accepted and becomes its call log.
+    // Meanwhile a well-formed call is accepted and becomes its call log: its requests in one,
+    // so that the load cannot hold its last spans back past the grace after its root (that
+    // would be a revision, a timing matter this test is not about). A "retry later" answer is
+    // a defined answer under this load: retried as an exporter would.
     let good = &fixture_dirs()[1];
-    for body in request_bodies(good) {
-        assert_eq!(
-            post(&url, "application/x-protobuf", None, body)
+    let whole = otlp::merge(requests(good)).encode_to_vec();
+    let accepted = wait_for("the fixture's spans accepted", || {
+        let (url, whole) = (url.clone(), whole.clone());
+        async move {
+            let status = post(&url, "application/x-protobuf", None, whole)
                 .await
-                .status(),
-            200
-        );
-    }
+                .status();
+            assert!(
+                status == 200 || status == 429 || status == 503,
+                "the fixture's request: {status}"
+            );
+            (status == 200).then_some(())
+        }
+    });
+    accepted.await;
 
     while let Some(done) = hostile.join_next().await {
         done.expect("a hostile input got its answer");

@@ -41,6 +41,7 @@ mod api_proto;
 mod api_text;
 mod assemble;
 mod auth_tls;
+mod cost;
 mod crash_recovery;
 mod e2e;
 mod exporter_tls;

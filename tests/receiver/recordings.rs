@@ -736,7 +736,7 @@ async fn orphans_go_after_the_idle_timeout_and_the_oldest_go_past_the_quota() {
     let wav = std::fs::read(&speech().wav).unwrap();
     let metrics = ReceiverMetrics::new();
     let recordings = Recordings::open(Setup {
-        data_dir: dir.path(),
+        data_dir: dir.path().to_path_buf(),
         store: store.clone(),
         limits: Limits {
             max_recording_bytes: 1 << 30,

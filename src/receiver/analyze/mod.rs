@@ -7,8 +7,12 @@
 //! - [`issues`]: one function per issue type, each writing a description for a person
 //!   ("TTS latency spike to 2.3s (target: <900ms)") and a recommendation that uses what the spans
 //!   say about the stage (provider, model, tokens).
+//! - [`cost`]: what the call cost at list prices, from its usage and the [`prices`] table (the
+//!   shipped `prices.toml`, with the configuration's `[prices]` over it).
 
+pub mod cost;
 pub mod issues;
+pub mod prices;
 
 use std::collections::BTreeMap;
 

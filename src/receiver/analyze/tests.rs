@@ -1,10 +1,8 @@
 //! Unit tests of analysis over hand-built call logs.
 
-use std::collections::BTreeMap;
-
 use super::*;
 use crate::receiver::calllog::{
-    Dialect, Interruption, Links, Speaker, Stage, StageError, StageProvider, ToolExecution, Turn,
+    bare_call_log, Interruption, Speaker, Stage, StageError, StageProvider, ToolExecution, Turn,
 };
 
 fn turn(index: u32, latency: Option<i64>) -> Turn {
@@ -16,67 +14,29 @@ fn turn(index: u32, latency: Option<i64>) -> Turn {
             Speaker::Agent
         },
         text: Some("Sure.".to_string()),
-        user_text: None,
         start_ms: i64::from(index) * 1000,
         end_ms: i64::from(index) * 1000 + 900,
         stt_ms: Some(100),
         llm_ms: Some(300),
         tts_ms: Some(200),
         latency_ms: latency,
-        endpointing_ms: None,
-        stt_duration_ms: None,
-        llm_duration_ms: None,
-        tts_duration_ms: None,
-        tool_ms: None,
-        interrupted: false,
-        interruption: None,
-        tools: Vec::new(),
-        timing_source: BTreeMap::new(),
-        providers: BTreeMap::new(),
-        llm_input_tokens: None,
-        llm_output_tokens: None,
-        llm_cached_input_tokens: None,
-        llm_reasoning_tokens: None,
-        audio_input_tokens: None,
-        audio_output_tokens: None,
-        tts_characters: None,
-        errors: Vec::new(),
+        ..Turn::default()
     }
 }
 
 fn call(turns: Vec<Turn>) -> CallLog {
     CallLog {
         id: "call_1".to_string(),
-        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_string(),
-        revision: 1,
-        dialect: Dialect::Voicetrace,
         agent_id: Some("agent_a".to_string()),
-        agent_name: None,
-        service_name: None,
-        status: CallStatus::Completed,
-        end_reason: None,
-        started_at: "2026-03-21T10:00:00.000Z".to_string(),
         ended_at: "2026-03-21T10:05:30.000Z".to_string(),
-        direction: None,
-        from: None,
-        to: None,
-        recording_url: None,
-        metadata: BTreeMap::new(),
         turns,
         metrics: CallMetrics {
             total_duration_ms: 330_000,
             errors: 2,
             ..CallMetrics::default()
         },
-        issues: Vec::new(),
-        events: Vec::new(),
-        logs: Vec::new(),
-        custom_metrics: BTreeMap::new(),
-        links: Links::default(),
         span_count: 10,
-        livekit: None,
-        recording: None,
-        redactions: Default::default(),
+        ..bare_call_log("call_1")
     }
 }
 
@@ -86,7 +46,7 @@ fn tool(name: &str) -> ToolExecution {
         input: None,
         output: None,
         start_ms: 0,
-        duration_ms: 10,
+        duration_ms: Some(10),
         error: None,
     }
 }

@@ -324,6 +324,8 @@ impl From<calllog::TimingSource> for pb::TimingSource {
             calllog::TimingSource::Ttfb => pb::TimingSource::Ttfb,
             calllog::TimingSource::Duration => pb::TimingSource::Duration,
             calllog::TimingSource::Estimated => pb::TimingSource::Estimated,
+            calllog::TimingSource::Spans => pb::TimingSource::Spans,
+            calllog::TimingSource::Derived => pb::TimingSource::Derived,
         }
     }
 }
@@ -363,6 +365,93 @@ impl From<&CallLog> for pb::CallLog {
                 trace: log.links.trace.clone(),
             }),
             span_count: u64::try_from(log.span_count).unwrap_or(u64::MAX),
+            reported_usage: log
+                .reported_usage
+                .iter()
+                .map(pb::ReportedUsage::from)
+                .collect(),
+            cost: log.cost.as_ref().map(pb::CallCost::from),
+        }
+    }
+}
+
+impl From<&calllog::ReportedUsage> for pb::ReportedUsage {
+    fn from(u: &calllog::ReportedUsage) -> Self {
+        pb::ReportedUsage {
+            stage: pb::Stage::from(u.stage).into(),
+            provider: u.provider.clone(),
+            model: u.model.clone(),
+            llm_input_tokens: u.llm_input_tokens,
+            llm_cached_input_tokens: u.llm_cached_input_tokens,
+            llm_output_tokens: u.llm_output_tokens,
+            audio_input_tokens: u.audio_input_tokens,
+            audio_output_tokens: u.audio_output_tokens,
+            llm_session_ms: u.llm_session_ms,
+            stt_audio_ms: u.stt_audio_ms,
+            tts_characters: u.tts_characters,
+            tts_audio_ms: u.tts_audio_ms,
+        }
+    }
+}
+
+/// Amounts by stage, keyed by the stage's JSON name.
+fn by_stage(amounts: &BTreeMap<calllog::Stage, f64>) -> HashMap<String, f64> {
+    amounts
+        .iter()
+        .map(|(stage, usd)| (stage.as_str().to_string(), *usd))
+        .collect()
+}
+
+impl From<&calllog::CallCost> for pb::CallCost {
+    fn from(c: &calllog::CallCost) -> Self {
+        pb::CallCost {
+            total_usd: c.total_usd,
+            prices_version: c.prices_version.clone(),
+            stages: by_stage(&c.stages),
+            models: c
+                .models
+                .iter()
+                .map(|l| pb::CostLine {
+                    stage: pb::Stage::from(l.stage).into(),
+                    provider: l.provider.clone(),
+                    model: l.model.clone(),
+                    priced_as: l.priced_as.clone(),
+                    usd: l.usd,
+                    input_tokens: l.input_tokens,
+                    cached_input_tokens: l.cached_input_tokens,
+                    output_tokens: l.output_tokens,
+                    audio_input_tokens: l.audio_input_tokens,
+                    audio_output_tokens: l.audio_output_tokens,
+                    audio_ms: l.audio_ms,
+                    characters: l.characters,
+                    audio_basis: l.audio_basis.and_then(|b| {
+                        serde_json::to_value(b)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                    }),
+                })
+                .collect(),
+            turns: c
+                .turns
+                .iter()
+                .map(|t| pb::TurnCost {
+                    index: t.index,
+                    usd: t.usd,
+                    stages: by_stage(&t.stages),
+                })
+                .collect(),
+            unpriced: c
+                .unpriced
+                .iter()
+                .map(|u| pb::Unpriced {
+                    stage: pb::Stage::from(u.stage).into(),
+                    provider: u.provider.clone(),
+                    model: u.model.clone(),
+                    reason: u.reason.clone(),
+                    turns: u.turns.clone(),
+                })
+                .collect(),
+            estimated: c.estimated,
         }
     }
 }
@@ -410,7 +499,27 @@ impl From<&calllog::Turn> for pb::Turn {
                 .collect(),
             llm_input_tokens: turn.llm_input_tokens,
             llm_output_tokens: turn.llm_output_tokens,
+            llm_cached_input_tokens: turn.llm_cached_input_tokens,
+            llm_reasoning_tokens: turn.llm_reasoning_tokens,
+            audio_input_tokens: turn.audio_input_tokens,
+            audio_output_tokens: turn.audio_output_tokens,
             tts_characters: turn.tts_characters,
+            stt_audio_ms: turn.stt_audio_ms,
+            s2s_ms: turn.s2s_ms,
+            user_start_ms: turn.user_start_ms,
+            user_end_ms: turn.user_end_ms,
+            agent_start_ms: turn.agent_start_ms,
+            agent_end_ms: turn.agent_end_ms,
+            agent_speech: turn
+                .agent_speech
+                .iter()
+                .map(|s| pb::SpeechSegment {
+                    start_ms: s.start_ms,
+                    end_ms: s.end_ms,
+                })
+                .collect(),
+            ended_by_call: turn.ended_by_call,
+            discarded_generations: turn.discarded_generations,
             errors: turn
                 .errors
                 .iter()

@@ -256,23 +256,42 @@ fn schemas() -> Value {
             "type": {"type": "string", "enum": ["high_latency", "stage_failed", "slow_interruption_stop", "incomplete_call"]},
             "turn": nint, "stage": nstr, "valueMs": nint, "targetMs": nint,
             "description": {"type": "string"}, "recommendation": {"type": "string"}}}));
-    schemas.insert("Turn".to_string(), json!({"type": "object", "required": ["index", "speaker", "startMs", "endMs"], "properties": {
+    let mut turn = json!({"type": "object", "required": ["index", "speaker", "startMs", "endMs"], "properties": {
             "index": int, "speaker": {"type": "string", "enum": ["agent", "user"]},
             "text": nstr, "userText": nstr, "startMs": int, "endMs": int,
             "sttMs": nint, "llmMs": nint, "ttsMs": nint, "latencyMs": nint, "endpointingMs": nint,
+            "s2sMs": nint,
             "sttDurationMs": nint, "llmDurationMs": nint, "ttsDurationMs": nint, "toolMs": nint,
             "interrupted": {"type": "boolean"},
+            "endedByCall": {"type": "boolean", "description": "The call ended during the turn (a hang-up): not a barge-in"},
+            "discardedGenerations": int,
             "interruption": {"type": "object", "nullable": true, "properties": {
                 "detectionLatencyMs": nint, "stopLatencyMs": nint, "bleedThroughWords": nint}},
             "tools": {"type": "array", "items": {"type": "object", "properties": {
                 "name": {"type": "string"}, "input": nstr, "output": nstr, "startMs": int,
-                "durationMs": int, "error": nstr}}},
-            "timingSource": {"type": "object", "additionalProperties": {"type": "string"}},
+                "durationMs": nint, "error": nstr}}},
+            "timingSource": {"type": "object", "additionalProperties": {"type": "string",
+                "enum": ["ttfb", "duration", "estimated", "spans", "derived"]}},
             "providers": {"type": "object", "additionalProperties": {"type": "object", "properties": {
                 "provider": nstr, "model": nstr}}},
             "llmInputTokens": nint, "llmOutputTokens": nint, "ttsCharacters": nint,
+            "llmCachedInputTokens": int, "llmReasoningTokens": int, "audioInputTokens": int,
+            "audioOutputTokens": int,
+            "sttAudioMs": {"type": "integer", "description": "Audio the turn's stt spans say they transcribed"},
             "errors": {"type": "array", "items": {"type": "object", "properties": {
-                "stage": {"type": "string"}, "message": {"type": "string"}}}}}}));
+                "stage": {"type": "string"}, "message": {"type": "string"}}}}}});
+    // Counts and speech intervals (ms from the call's start; null when no span says).
+    let more = json!({
+            "llmInputTokens": nint, "llmOutputTokens": nint, "ttsCharacters": nint,
+            "llmCachedInputTokens": nint, "llmReasoningTokens": nint,
+            "audioInputTokens": nint, "audioOutputTokens": nint,
+            "userStartMs": nint, "userEndMs": nint, "agentStartMs": nint, "agentEndMs": nint,
+            "agentSpeech": {"type": "array", "items": {"type": "object", "properties": {
+                "startMs": int, "endMs": int}}}});
+    if let (Some(props), Some(more)) = (turn["properties"].as_object_mut(), more.as_object()) {
+        props.extend(more.clone());
+    }
+    schemas.insert("Turn".to_string(), turn);
     schemas.insert(
         "CallMetrics".to_string(),
         json!({"type": "object", "properties": {
@@ -308,6 +327,10 @@ fn schemas() -> Value {
                         "url": {"type": "string", "description": "A signed link to GET /v1/recordings/{callId} that needs no API token"},
                         "mediaType": {"type": "string"}, "durationMs": int,
                         "startOffsetMs": {"type": "integer", "description": "Where the call's time zero falls in the audio, ms"}}},
+                "reportedUsage": {"type": "array",
+                    "description": "Usage the agent's OTLP metrics reported for the call that its spans do not say, per stage, provider and model",
+                    "items": {"$ref": "#/components/schemas/ReportedUsage"}},
+                "cost": {"$ref": "#/components/schemas/CallCost"},
                 "sameIdCalls": {"type": "array",
                     "description": "On a call's own route: the other calls stored with this call id (other traces), newest first",
                     "items": {"type": "object", "required": ["traceId", "startedAt"], "properties": {
@@ -321,6 +344,37 @@ fn schemas() -> Value {
     {
         props.insert("redactions".to_string(), redactions);
     }
+    let usd = json!({"type": "number", "description": "USD"});
+    let stage = json!({"type": "string", "enum": ["stt", "llm", "tts", "s2s"]});
+    schemas.insert(
+        "ReportedUsage".to_string(),
+        json!({"type": "object", "required": ["stage"], "properties": {
+            "stage": stage, "provider": nstr, "model": nstr,
+            "llmInputTokens": int, "llmCachedInputTokens": int, "llmOutputTokens": int,
+            "audioInputTokens": int, "audioOutputTokens": int, "llmSessionMs": int,
+            "sttAudioMs": int, "ttsCharacters": int, "ttsAudioMs": int}}),
+    );
+    schemas.insert("CallCost".to_string(), json!({"type": "object",
+            "description": "What the call cost at the price table's list prices",
+            "required": ["totalUsd", "pricesVersion", "stages", "models", "turns", "unpriced", "estimated"],
+            "properties": {
+                "totalUsd": usd, "pricesVersion": {"type": "string"},
+                "stages": {"type": "object", "additionalProperties": usd},
+                "models": {"type": "array", "items": {"type": "object",
+                    "required": ["stage", "pricedAs", "usd"], "properties": {
+                        "stage": stage, "provider": nstr, "model": nstr,
+                        "pricedAs": {"type": "string"}, "usd": usd,
+                        "inputTokens": int, "cachedInputTokens": int, "outputTokens": int,
+                        "audioInputTokens": int, "audioOutputTokens": int, "audioMs": int,
+                        "characters": int,
+                        "audioBasis": {"type": "string", "enum": ["reported", "speech", "sttDuration"]}}}},
+                "turns": {"type": "array", "items": {"type": "object", "required": ["index", "usd", "stages"], "properties": {
+                    "index": int, "usd": usd, "stages": {"type": "object", "additionalProperties": usd}}}},
+                "unpriced": {"type": "array", "items": {"type": "object", "required": ["stage", "reason", "turns"], "properties": {
+                    "stage": stage, "provider": nstr, "model": nstr,
+                    "reason": {"type": "string", "enum": ["unknown_provider", "unknown_model", "no_rate", "no_usage"]},
+                    "turns": {"type": "array", "items": int}}}},
+                "estimated": {"type": "boolean"}}}));
     schemas.insert(
         "SessionRootCause".to_string(),
         json!({"type": "object", "required": ["sessionId", "issues"], "properties": {

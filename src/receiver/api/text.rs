@@ -1,10 +1,11 @@
 //! Plain-text views of call logs for the terminal: `voicetrace calls` (recent calls, one line
-//! each) and `voicetrace call ID` (a call's turns with a small bar per stage).
+//! each) and `voicetrace call ID` (a call's turns with a small bar per stage and their cost,
+//! then the call's cost by model and what had no price).
 
 use std::fmt::Write as _;
 
 use crate::receiver::analyze::issues::format_ms;
-use crate::receiver::calllog::CallLog;
+use crate::receiver::calllog::{CallLog, Turn};
 
 /// One bar mark stands for this many milliseconds (100 ms: a 1.5 s voice-to-voice budget is 15
 /// marks, wide enough to compare turns at a glance).
@@ -81,7 +82,8 @@ pub fn format_call(log: &CallLog) -> String {
     out.push('\n');
 
     let header = [
-        "#", "SPEAKER", "TEXT", "STT", "LLM", "TTS", "LATENCY", "TOOLS", "INT", "STAGES",
+        "#", "SPEAKER", "TEXT", "STT", "LLM", "TTS", "LATENCY", "TOOLS", "INT", "SPEECH", "COST",
+        "STAGES",
     ];
     let rows: Vec<Vec<String>> = log
         .turns
@@ -105,7 +107,16 @@ pub fn format_call(log: &CallLog) -> String {
                 opt_ms_plain(t.tts_ms),
                 opt_ms_plain(t.latency_ms),
                 tools,
-                if t.interrupted { "yes" } else { "" }.to_string(),
+                if t.interrupted {
+                    "yes"
+                } else if t.ended_by_call {
+                    "end"
+                } else {
+                    ""
+                }
+                .to_string(),
+                speech(t),
+                turn_cost(log, t.index),
                 stage_bars(t.stt_ms, t.llm_ms, t.tts_ms),
             ]
         })
@@ -117,14 +128,17 @@ pub fn format_call(log: &CallLog) -> String {
             &header,
             &rows,
             &[
-                true, false, false, true, true, true, true, false, false, false,
+                true, false, false, true, true, true, true, false, false, false, true, false,
             ],
         ));
         let _ = writeln!(
             out,
-            "times in ms; STAGES: s = STT, l = LLM, t = TTS, one mark per {BAR_MS_PER_MARK} ms"
+            "times in ms; INT: yes = the caller barged in, end = the call ended during the turn; \
+             SPEECH: u = caller, a = agent, seconds from the call's start; STAGES: s = STT, \
+             l = LLM, t = TTS, one mark per {BAR_MS_PER_MARK} ms"
         );
     }
+    out.push_str(&cost_section(log));
     if !log.issues.is_empty() {
         out.push_str("\nissues:\n");
         for issue in &log.issues {
@@ -139,6 +153,81 @@ pub fn format_call(log: &CallLog) -> String {
         }
     }
     out
+}
+
+/// A USD amount for a person: four decimals below a cent, two above.
+fn usd(amount: f64) -> String {
+    if amount != 0.0 && amount.abs() < 0.01 {
+        format!("${amount:.4}")
+    } else {
+        format!("${amount:.2}")
+    }
+}
+
+/// The turn's cost, `-` when nothing in it was priced.
+fn turn_cost(log: &CallLog, index: u32) -> String {
+    log.cost
+        .as_ref()
+        .and_then(|c| c.turns.iter().find(|t| t.index == index))
+        .map(|t| usd(t.usd))
+        .unwrap_or_else(|| "-".to_string())
+}
+
+/// The call's cost: total, by model (with what was priced), and what had no price.
+fn cost_section(log: &CallLog) -> String {
+    let Some(cost) = &log.cost else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let estimated = if cost.estimated {
+        ", partly estimated"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "\ncost {} at list prices {}{estimated}",
+        usd(cost.total_usd),
+        cost.prices_version
+    );
+    for line in &cost.models {
+        let named = format!(
+            "{} {}/{}",
+            line.stage.as_str(),
+            line.provider.as_deref().unwrap_or("-"),
+            line.model.as_deref().unwrap_or("-")
+        );
+        let _ = writeln!(out, "  {named:<40} {:>10}", usd(line.usd));
+    }
+    for miss in &cost.unpriced {
+        let _ = writeln!(
+            out,
+            "  {} {}/{}: unpriced ({})",
+            miss.stage.as_str(),
+            miss.provider.as_deref().unwrap_or("-"),
+            miss.model.as_deref().unwrap_or("-"),
+            miss.reason
+        );
+    }
+    out
+}
+
+/// `u 0.5-2.0 a 2.8-6.0`: the caller's and the agent's speech, seconds from the call's start
+/// (`-` where no span said).
+fn speech(turn: &Turn) -> String {
+    let secs = |ms: i64| format!("{:.1}", ms as f64 / 1000.0);
+    let mut parts = Vec::new();
+    if let (Some(from), Some(until)) = (turn.user_start_ms, turn.user_end_ms) {
+        parts.push(format!("u {}-{}", secs(from), secs(until)));
+    }
+    if let (Some(from), Some(until)) = (turn.agent_start_ms, turn.agent_end_ms) {
+        parts.push(format!("a {}-{}", secs(from), secs(until)));
+    }
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// `sss lllllll tt`: each stage's time, one mark per [`BAR_MS_PER_MARK`].
@@ -270,6 +359,13 @@ fn table(header: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_read_like_money() {
+        assert_eq!(usd(0.0), "$0.00");
+        assert_eq!(usd(0.00046), "$0.0005");
+        assert_eq!(usd(1.5), "$1.50");
+    }
 
     #[test]
     fn bars_scale_and_cut() {

@@ -17,8 +17,9 @@ use super::dialect::{self, CallKeys, Rules};
 use super::events;
 use super::group;
 use super::index::SpanIndex;
-use super::timing::nanos_to_ms;
+use super::timing::{nanos_to_ms, offset_ms};
 use super::turn::build_turn;
+use super::{barge_in, tool_calls};
 
 /// How a call is being closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,11 +46,18 @@ pub fn build_call_log(
     let trace_hex = to_hex(trace_id);
     let identity = Identity::of(&index, root, rules.call, &trace_hex);
     let parts = group::turns(&index, rules);
-    let turns: Vec<Turn> = parts
+    let mut turns: Vec<Turn> = parts
         .iter()
         .enumerate()
         .map(|(i, p)| build_turn(&index, rules, p, i as u32, extent.origin))
         .collect();
+    tool_calls::add_recorded(rules, &parts, &mut turns, extent.origin);
+    let speech = barge_in::CallSpeech {
+        last_user_start_ms: group::last_user_speech(&index, rules)
+            .map(|at| offset_ms(at, extent.origin)),
+    };
+    let heard: Vec<barge_in::HeardText> = parts.iter().map(|p| heard_text(p, rules)).collect();
+    barge_in::settle(&mut turns, speech, &heard);
     let recorded = events::record(
         &index,
         &events::turn_of(&index, &parts),
@@ -74,17 +82,19 @@ pub fn build_call_log(
         to: root_text(semconv::CALL_TO),
         recording_url: root_text(semconv::CALL_RECORDING_URL),
         metadata: metadata(root),
-        turns,
-        metrics: metrics(&index, rules, &extent),
+        metrics: metrics(&index, rules, &extent, &turns),
         issues: Vec::new(),
         events: recorded.events,
         logs: recorded.log_lines,
         custom_metrics: recorded.custom_metrics,
+        turns,
         links: Links::default(),
         span_count: index.spans().len(),
         livekit: identity.livekit,
         recording: None,
         redactions: Default::default(),
+        reported_usage: Vec::new(),
+        cost: None,
     }
 }
 
@@ -188,16 +198,33 @@ fn metadata(root: Option<&SpanRecord>) -> BTreeMap<String, serde_json::Value> {
     .unwrap_or_default()
 }
 
-/// The call-level figures assembly knows (analysis adds the rest).
-fn metrics(index: &SpanIndex, rules: &Rules, extent: &Extent) -> CallMetrics {
-    let spans = index.spans().iter();
+/// Whether the turn span's agent text is what played (cut at the playout position: the turn
+/// span carries one) or what was sent to synthesis.
+fn heard_text(parts: &group::TurnParts, rules: &Rules) -> barge_in::HeardText {
+    let played = parts.turn.is_some_and(|t| {
+        rules
+            .interruption
+            .playout
+            .iter()
+            .any(|k| t.attributes.get(k).is_some())
+    });
+    if played {
+        barge_in::HeardText::Played
+    } else {
+        barge_in::HeardText::Sent
+    }
+}
+
+/// The call-level figures assembly knows (analysis adds the rest): `errors` is the sum of the
+/// turns' errors, so the call never misses a failure a turn shows.
+fn metrics(index: &SpanIndex, rules: &Rules, extent: &Extent, turns: &[Turn]) -> CallMetrics {
+    let errors: usize = turns.iter().map(|t| t.errors.len()).sum();
     CallMetrics {
         total_duration_ms: nanos_to_ms(extent.ended.saturating_sub(extent.started)),
-        errors: spans
-            .clone()
-            .filter(|s| matches!(s.status, SpanStatus::Error(_)))
-            .count() as u32,
-        tool_executions: spans
+        errors: u32::try_from(errors).unwrap_or(u32::MAX),
+        tool_executions: index
+            .spans()
+            .iter()
             .filter(|s| rules.stage_of(s) == Some(Stage::Tool))
             .count() as u32,
         ..CallMetrics::default()

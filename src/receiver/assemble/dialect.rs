@@ -28,14 +28,18 @@ pub struct Rules {
     pub markers: &'static [Marker],
     /// Stage spans by name, first match wins.
     pub stage_names: &'static [(&'static str, Stage)],
-    /// Stage spans by `gen_ai.operation.name`, where the name is not a stage.
-    pub stage_operations: &'static [(&'static [&'static str], Stage)],
+    /// Stage spans by `gen_ai.operation.name`, where the name is not a stage; first match wins.
+    pub stage_operations: &'static [OperationRule],
     /// How spans group into turns.
     pub grouping: Grouping,
     /// Where each timing figure is read.
     pub figures: &'static Figures,
     /// Turn-span keys whose presence says the user spoke (a turn with a user part).
     pub user_spoke: &'static [&'static str],
+    /// Turn-span keys that say the call ended during the turn (bool): not a barge-in.
+    pub ended_by_call: &'static [&'static str],
+    /// Where the edges of each person's speech are read.
+    pub speech: &'static SpeechRule,
     /// Where the user's text is read, first that gives one.
     pub user_text: &'static [TextSource],
     /// Where the agent's text is read, first that gives one.
@@ -52,8 +56,22 @@ pub struct Rules {
     pub tools: &'static ToolKeys,
     /// Keys that mark a span failed without an ERROR status (bool `true`).
     pub failed: &'static [&'static str],
+    /// Keys of the JSON messages sent to a model, where function calls that no span records
+    /// show (Pipecat's `llm` input).
+    pub tool_messages: &'static [&'static str],
     /// The call's identity.
     pub call: &'static CallKeys,
+}
+
+/// Spans of operation `ops` (and of output `output_type`, when set) are stage `stage`.
+#[derive(Debug)]
+pub struct OperationRule {
+    /// `gen_ai.operation.name` values.
+    pub ops: &'static [&'static str],
+    /// The `gen_ai.output.type` the span must carry, if any.
+    pub output_type: Option<&'static str>,
+    /// The stage.
+    pub stage: Stage,
 }
 
 /// A span that marks a dialect: its name, and an attribute it must carry (if any).
@@ -87,6 +105,14 @@ pub enum Grouping {
         agent_turn: &'static str,
         /// The user's side, joined to the next agent turn.
         user_turn: &'static str,
+        /// The caller's speech: such spans (anywhere) that start after the previous agent turn
+        /// started and before this one's agent speech are this turn's.
+        user_speaking: &'static str,
+        /// The agent's speech: such children of the agent turn.
+        agent_speaking: &'static str,
+        /// The event on the agent turn that says a generation was thrown away: stages that
+        /// started before the last one are the discarded attempts'.
+        discarded: &'static str,
     },
     /// No turn spans: a span of an `opens` stage starts a turn; `leads` stages wait for the
     /// next turn; any other stage joins the last turn (or waits when there is none yet).
@@ -108,20 +134,45 @@ pub struct TurnOrder {
     pub first: i64,
 }
 
-/// Where one timing figure is read: the first span of the first of `stages` the turn has (its
-/// first key of `span_keys` in seconds, source `ttfb`, else its duration, source `duration`);
-/// without such a span, the first of `turn_keys` on the turn span, then of `user_turn_keys` on
-/// the user's turn span (source `ttfb`).
+/// Where one timing figure is read: the first span of the first of `stages` the turn has that
+/// did not fail before its first output (its first key of `span_keys` in seconds, source
+/// `ttfb`, else per `fallback`); without such a span, the first of `turn_keys` on the turn
+/// span, then of `user_turn_keys` on the user's turn span (source `ttfb`).
 #[derive(Debug)]
 pub struct FigureRule {
     /// The stages whose spans give the figure.
     pub stages: &'static [Stage],
     /// Seconds on that span.
     pub span_keys: &'static [&'static str],
+    /// Where `span_keys` are looked for.
+    pub reach: Reach,
+    /// What a span without `span_keys` gives.
+    pub fallback: Fallback,
+    /// Keys whose value says a span produced output: a failed span without any failed before
+    /// its first byte, and its first-byte attribute is the time until it failed.
+    pub output: &'static [&'static str],
     /// Seconds on the turn span.
     pub turn_keys: &'static [&'static str],
     /// Seconds on the user's turn span.
     pub user_turn_keys: &'static [&'static str],
+}
+
+/// Which spans a figure rule reads its keys on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The stage span.
+    Span,
+    /// The stage span, else its descendants in time order (LiveKit's `realtime_metrics`).
+    Subtree,
+}
+
+/// What a stage span without a first-byte key gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// Its duration (source `duration`).
+    Duration,
+    /// Nothing: its duration is not the figure (a realtime generation lasts the whole reply).
+    Nothing,
 }
 
 /// Where each per-turn timing figure is read (CONVENTIONS.md section 4).
@@ -133,6 +184,8 @@ pub struct Figures {
     pub llm: FigureRule,
     /// `ttsMs`.
     pub tts: FigureRule,
+    /// `s2sMs`.
+    pub s2s: FigureRule,
     /// `latencyMs` when measured (else estimated from the three above).
     pub latency: FigureRule,
     /// `endpointingMs`.
@@ -165,6 +218,51 @@ pub struct InterruptionKeys {
     pub stop: &'static [&'static str],
     /// Words heard after the user started speaking.
     pub bleed_through: &'static [&'static str],
+    /// Seconds of the reply's audio that played, on the turn span.
+    pub playout: &'static [&'static str],
+    /// Seconds from the caller's speech to the decision to interrupt, on the turn span.
+    pub decision: &'static [&'static str],
+}
+
+/// Where each person's speech is read (CONVENTIONS.md section 4, speech intervals): each edge
+/// from the first of its sources that gives one.
+#[derive(Debug)]
+pub struct SpeechRule {
+    /// Where the caller's speech starts.
+    pub user_start: &'static [UserEdge],
+    /// Where it ends.
+    pub user_end: &'static [UserEdge],
+    /// The agent's speech segments.
+    pub agent: &'static [AgentSpeech],
+}
+
+/// One place an edge of the caller's speech is read.
+#[derive(Debug, Clone, Copy)]
+pub enum UserEdge {
+    /// The turn's speech spans (LiveKit's `user_speaking`): the first's start, the last's end.
+    SpeechSpans,
+    /// The turn span's start, on a turn with a user part (Pipecat opens a turn at the caller's
+    /// `UserStartedSpeakingFrame`).
+    TurnStart,
+    /// The time of this event on the turn span.
+    TurnEvent(&'static str),
+    /// The start of the turn's first span of this stage (the crate starts its stt span at the
+    /// end of speech).
+    StageStart(Stage),
+    /// The agent's first audio minus the measured voice-to-voice latency.
+    BeforeLatency,
+}
+
+/// One place the agent's speech is read.
+#[derive(Debug, Clone, Copy)]
+pub enum AgentSpeech {
+    /// The turn's speech spans (LiveKit's `agent_speaking`), one segment each.
+    SpeechSpans,
+    /// Pairs of these events on the turn span (started, stopped), one segment each.
+    TurnEvents(&'static str, &'static str),
+    /// One segment per span of the stage: from its start plus its first byte (these keys) to
+    /// its end.
+    FirstByte(Stage, &'static [&'static str]),
 }
 
 /// Where a stage's provider and model are read.
@@ -211,11 +309,15 @@ pub struct Usage {
     pub speech_stages: &'static [Stage],
     /// Characters synthesised.
     pub characters: &'static [&'static str],
+    /// Seconds of audio transcribed, on the stage's stt spans.
+    pub stt_audio_seconds: &'static [&'static str],
 }
 
 /// Where a tool execution is read.
 #[derive(Debug)]
 pub struct ToolKeys {
+    /// The call's id (matches a call recorded in a model's input messages).
+    pub call_id: &'static [&'static str],
     /// The tool's name (else the span's name).
     pub name: &'static [&'static str],
     /// Its arguments.
@@ -251,20 +353,58 @@ const STAGE_SPANS: &[(&str, Stage)] = &[
     (semconv::SPAN_S2S, Stage::S2s),
 ];
 
+/// Pipecat's stage span names: the shared ones and its realtime models' answer.
+const PIPECAT_STAGE_SPANS: &[(&str, Stage)] = &[
+    (semconv::SPAN_STT, Stage::Stt),
+    (semconv::SPAN_LLM, Stage::Llm),
+    (semconv::SPAN_TTS, Stage::Tts),
+    (semconv::SPAN_TOOL_CALL, Stage::Tool),
+    (pipecat::SPAN_LLM_TOOL_CALL, Stage::Tool),
+    (semconv::SPAN_S2S, Stage::S2s),
+    (pipecat::SPAN_LLM_RESPONSE, Stage::S2s),
+];
+
 /// LiveKit's stage span names.
 const LIVEKIT_STAGE_SPANS: &[(&str, Stage)] = &[
     (livekit::SPAN_LLM_NODE, Stage::Llm),
     (livekit::SPAN_TTS_NODE, Stage::Tts),
     (livekit::SPAN_FUNCTION_TOOL, Stage::Tool),
+    (livekit::SPAN_REALTIME_INFERENCE, Stage::S2s),
 ];
 
-/// `gen_ai.operation.name` values by stage.
-const STAGE_OPERATIONS: &[(&[&str], Stage)] = &[
-    (genai::OPS_STT, Stage::Stt),
-    (genai::OPS_LLM, Stage::Llm),
-    (genai::OPS_TTS, Stage::Tts),
-    (genai::OPS_TOOL, Stage::Tool),
-    (&[semconv::OP_S2S], Stage::S2s),
+/// `gen_ai.operation.name` values by stage: a model request that answered with speech is a
+/// speech-to-speech exchange, any other a language model's.
+const STAGE_OPERATIONS: &[OperationRule] = &[
+    OperationRule {
+        ops: genai::OPS_S2S,
+        output_type: None,
+        stage: Stage::S2s,
+    },
+    OperationRule {
+        ops: genai::OPS_LLM,
+        output_type: Some(genai::OUTPUT_TYPE_SPEECH),
+        stage: Stage::S2s,
+    },
+    OperationRule {
+        ops: genai::OPS_STT,
+        output_type: None,
+        stage: Stage::Stt,
+    },
+    OperationRule {
+        ops: genai::OPS_LLM,
+        output_type: None,
+        stage: Stage::Llm,
+    },
+    OperationRule {
+        ops: genai::OPS_TTS,
+        output_type: None,
+        stage: Stage::Tts,
+    },
+    OperationRule {
+        ops: genai::OPS_TOOL,
+        output_type: None,
+        stage: Stage::Tool,
+    },
 ];
 
 const TURN_SPANS: Grouping = Grouping::TurnSpans {
@@ -285,36 +425,54 @@ const TURN_SPANS: Grouping = Grouping::TurnSpans {
 /// No span gives a figure in seconds without a first-byte attribute.
 const NO_KEYS: &[&str] = &[];
 
+/// A figure read on the turn spans only.
+const TURN_FIGURE: FigureRule = FigureRule {
+    stages: &[],
+    span_keys: NO_KEYS,
+    reach: Reach::Span,
+    fallback: Fallback::Duration,
+    output: NO_KEYS,
+    turn_keys: NO_KEYS,
+    user_turn_keys: NO_KEYS,
+};
+
 const FIGURES: Figures = Figures {
     stt: FigureRule {
-        stages: &[Stage::Stt, Stage::S2s],
+        stages: &[Stage::Stt],
         span_keys: alias::STT_TTFB,
+        output: alias::STT_TRANSCRIPT,
         turn_keys: alias::TRANSCRIPTION_DELAY,
         user_turn_keys: alias::TRANSCRIPTION_DELAY,
+        ..TURN_FIGURE
     },
     llm: FigureRule {
         stages: &[Stage::Llm],
         span_keys: alias::LLM_TTFT,
-        turn_keys: NO_KEYS,
-        user_turn_keys: NO_KEYS,
+        output: alias::LLM_OUTPUT,
+        ..TURN_FIGURE
     },
     tts: FigureRule {
         stages: &[Stage::Tts],
         span_keys: alias::TTS_TTFB,
-        turn_keys: NO_KEYS,
-        user_turn_keys: NO_KEYS,
+        output: alias::TTS_TEXT,
+        ..TURN_FIGURE
+    },
+    s2s: FigureRule {
+        stages: &[Stage::S2s],
+        span_keys: alias::S2S_TTFB,
+        reach: Reach::Subtree,
+        fallback: Fallback::Nothing,
+        output: alias::LLM_OUTPUT,
+        ..TURN_FIGURE
     },
     latency: FigureRule {
-        stages: &[],
-        span_keys: NO_KEYS,
         turn_keys: alias::VOICE_TO_VOICE,
-        user_turn_keys: NO_KEYS,
+        ..TURN_FIGURE
     },
     endpointing: FigureRule {
-        stages: &[],
-        span_keys: NO_KEYS,
         turn_keys: alias::END_OF_TURN_DELAY,
         user_turn_keys: alias::END_OF_TURN_DELAY,
+        ..TURN_FIGURE
     },
 };
 
@@ -344,6 +502,49 @@ const INTERRUPTION: InterruptionKeys = InterruptionKeys {
     detection: alias::INTERRUPTION_DETECTION,
     stop: alias::INTERRUPTION_STOP,
     bleed_through: alias::INTERRUPTION_BLEED_THROUGH,
+    playout: alias::PLAYOUT_POSITION,
+    decision: alias::INTERRUPTION_DECISION,
+};
+
+/// The crate: speech marks on the turn where the agent set them, else the stt span's start
+/// (the end of speech) and the tts spans' first audio.
+const VOICETRACE_SPEECH: SpeechRule = SpeechRule {
+    user_start: &[UserEdge::TurnEvent(semconv::EVENT_USER_STARTED_SPEAKING)],
+    user_end: &[
+        UserEdge::TurnEvent(semconv::EVENT_USER_STOPPED_SPEAKING),
+        UserEdge::StageStart(Stage::Stt),
+        UserEdge::BeforeLatency,
+    ],
+    agent: &[
+        AgentSpeech::TurnEvents(
+            semconv::EVENT_AGENT_STARTED_SPEAKING,
+            semconv::EVENT_AGENT_STOPPED_SPEAKING,
+        ),
+        AgentSpeech::FirstByte(Stage::Tts, alias::TTS_TTFB),
+    ],
+};
+
+/// Pipecat: the turn opens at the caller's `UserStartedSpeakingFrame`; the caller's speech
+/// ends `turn.user_bot_latency_seconds` before the agent's first audio, which is a tts span's
+/// start plus its `metrics.ttfb`.
+const PIPECAT_SPEECH: SpeechRule = SpeechRule {
+    user_start: &[UserEdge::TurnStart],
+    user_end: &[UserEdge::BeforeLatency],
+    agent: &[AgentSpeech::FirstByte(Stage::Tts, alias::TTS_TTFB)],
+};
+
+/// LiveKit: `user_speaking` and `agent_speaking` are the speech itself.
+const LIVEKIT_SPEECH: SpeechRule = SpeechRule {
+    user_start: &[UserEdge::SpeechSpans],
+    user_end: &[UserEdge::SpeechSpans],
+    agent: &[AgentSpeech::SpeechSpans],
+};
+
+/// Any GenAI agent: the tts spans' first audio, when it has tts spans.
+const GENAI_SPEECH: SpeechRule = SpeechRule {
+    user_start: &[],
+    user_end: &[UserEdge::StageStart(Stage::Stt), UserEdge::BeforeLatency],
+    agent: &[AgentSpeech::FirstByte(Stage::Tts, alias::TTS_TTFB)],
 };
 
 const PROVIDERS: &[ProviderRule] = &[
@@ -383,9 +584,11 @@ const USAGE: Usage = Usage {
     audio_output_tokens: alias::AUDIO_OUTPUT_TOKENS,
     speech_stages: &[Stage::Tts],
     characters: alias::TTS_CHARACTERS,
+    stt_audio_seconds: alias::STT_AUDIO_SECONDS,
 };
 
 const TOOLS: ToolKeys = ToolKeys {
+    call_id: alias::TOOL_CALL_ID,
     name: alias::TOOL_NAME,
     input: alias::TOOL_INPUT,
     output: alias::TOOL_OUTPUT,
@@ -422,6 +625,8 @@ pub static PIPECAT: Rules = Rules {
         span: semconv::SPAN_TURN,
         attribute: Some(pipecat::TURN_NUMBER),
     }],
+    stage_names: PIPECAT_STAGE_SPANS,
+    speech: &PIPECAT_SPEECH,
     ..SHARED
 };
 
@@ -447,8 +652,12 @@ pub static LIVEKIT: Rules = Rules {
     grouping: Grouping::AgentTurns {
         agent_turn: livekit::SPAN_AGENT_TURN,
         user_turn: livekit::SPAN_USER_TURN,
+        user_speaking: livekit::SPAN_USER_SPEAKING,
+        agent_speaking: livekit::SPAN_AGENT_SPEAKING,
+        discarded: livekit::EVENT_PREEMPTIVE_GENERATION_DISCARDED,
     },
     user_text: LIVEKIT_USER_TEXT,
+    speech: &LIVEKIT_SPEECH,
     ..SHARED
 };
 
@@ -460,6 +669,7 @@ pub static GENAI: Rules = Rules {
         opens: &[Stage::Llm, Stage::S2s],
         leads: &[Stage::Stt],
     },
+    speech: &GENAI_SPEECH,
     ..SHARED
 };
 
@@ -474,7 +684,9 @@ const SHARED: Rules = Rules {
     stage_operations: STAGE_OPERATIONS,
     grouping: TURN_SPANS,
     figures: &FIGURES,
-    user_spoke: alias::TURN_USER_TEXT,
+    user_spoke: alias::USER_SPOKE,
+    ended_by_call: alias::ENDED_BY_CALL,
+    speech: &VOICETRACE_SPEECH,
     user_text: USER_TEXT,
     agent_text: AGENT_TEXT,
     interrupted: alias::INTERRUPTED,
@@ -483,6 +695,7 @@ const SHARED: Rules = Rules {
     usage: &USAGE,
     tools: &TOOLS,
     failed: alias::FAILED,
+    tool_messages: alias::LLM_INPUT_MESSAGES,
     call: &CALL,
 };
 
@@ -541,10 +754,13 @@ impl Rules {
             .map(|(_, stage)| *stage);
         by_name.or_else(|| {
             let op = span.attributes.str(semconv::GEN_AI_OPERATION_NAME)?;
+            let output = span.attributes.str(genai::OUTPUT_TYPE);
             self.stage_operations
                 .iter()
-                .find(|(ops, _)| ops.contains(&op))
-                .map(|(_, stage)| *stage)
+                .find(|rule| {
+                    rule.ops.contains(&op) && rule.output_type.is_none_or(|t| output == Some(t))
+                })
+                .map(|rule| rule.stage)
         })
     }
 }
@@ -711,6 +927,9 @@ mod extension_tests {
         grouping: Grouping::AgentTurns {
             agent_turn: livekit::SPAN_AGENT_TURN,
             user_turn: livekit::SPAN_USER_TURN,
+            user_speaking: livekit::SPAN_USER_SPEAKING,
+            agent_speaking: livekit::SPAN_AGENT_SPEAKING,
+            discarded: livekit::EVENT_PREEMPTIVE_GENERATION_DISCARDED,
         },
         ..SHARED
     };
@@ -730,8 +949,8 @@ mod extension_tests {
         let index = SpanIndex::new(&spans);
         let parts = turns(&index, &REALTIME);
         let turn = build_turn(&index, &REALTIME, &parts[0], 0, T0);
-        assert_eq!(turn.stt_ms, Some(300));
-        assert_eq!(turn.timing_source["sttMs"], TimingSource::Ttfb);
+        assert_eq!((turn.s2s_ms, turn.stt_ms), (Some(300), None));
+        assert_eq!(turn.timing_source["s2sMs"], TimingSource::Ttfb);
         assert_eq!(turn.llm_input_tokens, Some(12));
         assert_eq!(
             turn.providers[&Stage::S2s].provider.as_deref(),

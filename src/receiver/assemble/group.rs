@@ -19,8 +19,16 @@ pub struct TurnParts<'a> {
     pub turn: Option<&'a SpanRecord>,
     /// LiveKit's joined `user_turn`.
     pub user_turn: Option<&'a SpanRecord>,
-    /// Stage spans with their stage, in start order.
+    /// Stage spans with their stage, in start order (the generation the caller heard).
     pub stages: Vec<(Stage, &'a SpanRecord)>,
+    /// Stage spans of generations thrown away before it (LiveKit's preemptive generation).
+    pub discarded_stages: Vec<(Stage, &'a SpanRecord)>,
+    /// How many generations were thrown away.
+    pub discarded: u32,
+    /// The caller's speech spans (LiveKit's `user_speaking`), in start order.
+    pub user_speech: Vec<&'a SpanRecord>,
+    /// The agent's speech spans (LiveKit's `agent_speaking`), in start order.
+    pub agent_speech: Vec<&'a SpanRecord>,
 }
 
 impl<'a> TurnParts<'a> {
@@ -54,12 +62,24 @@ pub fn turns<'a>(index: &SpanIndex<'a>, rules: &Rules) -> Vec<TurnParts<'a>> {
         Grouping::TurnSpans { span, order, loose } => {
             by_turn_span(index, rules, span, order, loose)
         }
-        Grouping::AgentTurns {
-            agent_turn,
-            user_turn,
-        } => agent_turns(index, rules, agent_turn, user_turn),
+        Grouping::AgentTurns { .. } => agent_turns(index, rules, &rules.grouping),
         Grouping::ModelRequests { opens, leads } => model_requests(index, rules, opens, leads),
     }
+}
+
+/// The start (Unix ns) of the call's last caller speech: its last speech span (LiveKit's
+/// `user_speaking`) or stt span.
+pub fn last_user_speech(index: &SpanIndex, rules: &Rules) -> Option<u64> {
+    let speaking = match rules.grouping {
+        Grouping::AgentTurns { user_speaking, .. } => Some(user_speaking),
+        _ => None,
+    };
+    index
+        .spans()
+        .iter()
+        .filter(|s| speaking == Some(s.name.as_str()) || rules.stage_of(s) == Some(Stage::Stt))
+        .map(|s| s.start_unix_nano)
+        .max()
 }
 
 /// A turn span's position: the first of `order` it carries.
@@ -132,14 +152,25 @@ fn sort_by_start(turns: &mut [TurnParts]) {
 }
 
 /// Spans named `agent_turn` in start order, each joined with the latest sibling `user_turn`
-/// that started before it and after the previous agent turn started; stages are its direct
-/// children.
+/// that started before it and after the previous agent turn started; stages and agent speech
+/// are its direct children; its caller speech the `user_speaking` spans from the previous agent
+/// turn's start to its own agent speech; stages that started before its last discard event are
+/// the discarded generations'.
 fn agent_turns<'a>(
     index: &SpanIndex<'a>,
     rules: &Rules,
-    agent_turn: &str,
-    user_turn: &str,
+    grouping: &Grouping,
 ) -> Vec<TurnParts<'a>> {
+    let Grouping::AgentTurns {
+        agent_turn,
+        user_turn,
+        user_speaking,
+        agent_speaking,
+        discarded,
+    } = *grouping
+    else {
+        return Vec::new();
+    };
     let mut previous_start = 0u64;
     let agent_turns = index
         .spans()
@@ -149,18 +180,73 @@ fn agent_turns<'a>(
     agent_turns
         .map(|turn| {
             let user = user_turn_of(index, turn, user_turn, previous_start);
+            let agent_speech = named_children(index, turn, agent_speaking);
+            let speech_from = agent_speech
+                .first()
+                .map_or(turn.end_unix_nano, |s| s.start_unix_nano);
+            let user_speech = named_between(index, user_speaking, previous_start, speech_from);
             previous_start = turn.start_unix_nano;
             let mut stages: Vec<(Stage, &SpanRecord)> = index
                 .children_of(turn)
                 .filter_map(|s| rules.stage_of(s).map(|st| (st, s)))
                 .collect();
             stages.sort_by_key(|(_, s)| s.start_unix_nano);
+            let (discards, last_discard) = discard_events(turn, discarded);
+            let (discarded_stages, stages) = stages
+                .into_iter()
+                .partition(|(_, s)| last_discard.is_some_and(|at| s.start_unix_nano < at));
             TurnParts {
                 turn: Some(turn),
                 user_turn: user,
                 stages,
+                discarded_stages,
+                discarded: discards,
+                user_speech,
+                agent_speech,
             }
         })
+        .collect()
+}
+
+/// How many `name` events `turn` carries, and the time of the last.
+fn discard_events(turn: &SpanRecord, name: &str) -> (u32, Option<u64>) {
+    let times: Vec<u64> = turn
+        .events
+        .iter()
+        .filter(|e| e.name == name)
+        .map(|e| e.time_unix_nano)
+        .collect();
+    let count = u32::try_from(times.len()).unwrap_or(u32::MAX);
+    (count, times.into_iter().max())
+}
+
+/// The children of `parent` named `name`, in start order.
+fn named_children<'a>(
+    index: &SpanIndex<'a>,
+    parent: &SpanRecord,
+    name: &str,
+) -> Vec<&'a SpanRecord> {
+    let mut spans: Vec<&SpanRecord> = index
+        .children_of(parent)
+        .filter(|s| s.name == name)
+        .collect();
+    spans.sort_by_key(|s| s.start_unix_nano);
+    spans
+}
+
+/// The spans named `name` (anywhere: LiveKit parents `user_speaking` to whatever span was
+/// current) that start in `from..until`, in start order.
+fn named_between<'a>(
+    index: &SpanIndex<'a>,
+    name: &str,
+    from: u64,
+    until: u64,
+) -> Vec<&'a SpanRecord> {
+    index
+        .spans()
+        .iter()
+        .copied()
+        .filter(|s| s.name == name && s.start_unix_nano >= from && s.start_unix_nano < until)
         .collect()
 }
 

@@ -26,21 +26,39 @@
 //! - `dialect`: per dialect, the rules for everything the builders read (markers, stage spans,
 //!   turn grouping, which keys give each figure and text), picked once per call;
 //! - `group`: which spans make up each turn;
-//! - `turn`: one turn's figures, texts, providers, counts, errors and tools;
+//! - `turn`: one turn's texts, providers, counts, errors and tools, around
+//! - `figures` (its timing figures: failed attempts are not latencies, speech-to-speech turns)
+//!   and `speech` (the edges of each person's speech);
+//! - `tool_calls`: function calls read from model inputs where no span records them;
+//! - `barge_in`: across turns, barge-ins and hang-ups, and interruption figures derived from the
+//!   speech intervals;
 //! - `events`: span events and log records as events, log lines and custom metrics, by turn;
-//! - `attrs` and [`timing`]: how a key table is read, and the timing model's arithmetic.
+//! - `attrs` and [`timing`]: how a key table is read, and the timing model's arithmetic;
+//! - `usage`: the usage points an agent's metrics report for a call (OTLP metrics that name
+//!   it), folded into its call log's `reportedUsage`.
+//!
+//! Metric points carry no trace id: they name their call (a LiveKit job id, room id, or a
+//! conversation id) and are held under a key derived from that name
+//! ([`metric_key`](crate::receiver::span::metric_key)) until a call whose spans (or call id) give
+//! the same name is emitted; they are let go with that call, or after the idle timeout when no
+//! call ever matches. Points that reach a call already emitted revise it.
 //!
 //! [`task`] is the impure shell around the [`Assembler`]: the clock, the channels, analysis.
 
 mod attrs;
+mod barge_in;
 mod call;
 mod dialect;
 mod events;
+mod figures;
 mod group;
 mod index;
+mod speech;
 pub mod task;
 pub mod timing;
+mod tool_calls;
 mod turn;
+mod usage;
 
 #[cfg(test)]
 mod test_support;
@@ -48,7 +66,7 @@ mod test_support;
 use std::collections::{HashMap, HashSet};
 
 use crate::receiver::calllog::{CallStarted, CallUpdate, TurnCompleted};
-use crate::receiver::span::{LogRecord, SpanRecord, TraceId};
+use crate::receiver::span::{LogRecord, MetricPoint, SpanRecord, TraceId};
 use crate::semconv::{self, livekit};
 use crate::trace_id::to_hex;
 
@@ -117,6 +135,8 @@ pub struct AssemblerStats {
     pub calls_revised: u64,
     /// Traces dropped because they are not calls (see [`AssemblerConfig::only_calls`]).
     pub traces_ignored: u64,
+    /// Metric points refused because their call held `max_spans_per_call` points.
+    pub points_refused: u64,
 }
 
 #[derive(Debug)]
@@ -139,6 +159,8 @@ struct CallState {
     announced: bool,
     /// Turns announced live.
     turns_announced: usize,
+    /// The names its spans give the call (call id, job id, room id), for its metric points.
+    names: Vec<String>,
 }
 
 impl CallState {
@@ -154,12 +176,25 @@ impl CallState {
             call_id: None,
             announced: false,
             turns_announced: 0,
+            names: Vec::new(),
         }
     }
 
     fn is_open(&self) -> bool {
         self.revision == 0
     }
+}
+
+/// A call's usage points, held under their key until the call they name is let go.
+#[derive(Debug)]
+struct Metered {
+    /// Every name the points give their call.
+    names: Vec<String>,
+    points: usage::Points,
+    /// Receiver time of the last point.
+    last_seen: u64,
+    /// The call they were matched to.
+    call: Option<TraceId>,
 }
 
 /// Keys that name a call, on any span (the build step applies the full precedence).
@@ -186,6 +221,11 @@ pub struct Assembler {
     /// would make a stream of small batches quadratic in the calls held).
     spans_held: usize,
     calls_open: usize,
+    /// Usage points by key, and the keys by the call names the points give.
+    metered: HashMap<TraceId, Metered>,
+    metered_by_name: HashMap<String, TraceId>,
+    /// Calls by the names their spans give.
+    calls_by_name: HashMap<String, TraceId>,
 }
 
 impl Assembler {
@@ -198,6 +238,9 @@ impl Assembler {
             released: Vec::new(),
             spans_held: 0,
             calls_open: 0,
+            metered: HashMap::new(),
+            metered_by_name: HashMap::new(),
+            calls_by_name: HashMap::new(),
         }
     }
 
@@ -256,6 +299,11 @@ impl Assembler {
                     .find_map(|k| span.attributes.str(k))
                     .map(str::to_string);
             }
+            let names = if call.names.is_empty() {
+                call_names(&span)
+            } else {
+                Vec::new()
+            };
             call.spans.push(span);
             self.spans_held += 1;
             call.last_seen = now;
@@ -264,6 +312,7 @@ impl Assembler {
             if touched_set.insert(trace_id) {
                 touched.push(trace_id);
             }
+            self.name_call(trace_id, names);
         }
         for trace_id in touched {
             updates.extend(self.live_updates(&trace_id));
@@ -290,6 +339,98 @@ impl Assembler {
             }
         }
         updates
+    }
+
+    /// Takes usage points (OTLP metrics that name a call, any order, repeats allowed): held
+    /// under their key until their call is let go. Points for a call already emitted mark it
+    /// for a revision.
+    pub fn add_points(&mut self, points: Vec<MetricPoint>, now: u64) -> Vec<CallUpdate> {
+        for point in points {
+            let key = point.key();
+            if !self.metered.contains_key(&key) {
+                if self.metered.len() >= self.config.max_calls {
+                    self.drop_oldest_metered();
+                }
+                let metered = Metered {
+                    names: Vec::new(),
+                    points: usage::Points::default(),
+                    last_seen: now,
+                    call: None,
+                };
+                self.metered.insert(key, metered);
+            }
+            let Some(metered) = self.metered.get_mut(&key) else {
+                continue;
+            };
+            if metered.points.len() >= self.config.max_spans_per_call {
+                self.stats.points_refused += 1;
+                continue;
+            }
+            for name in &point.call_names {
+                if !metered.names.contains(name) {
+                    metered.names.push(name.clone());
+                    self.metered_by_name.insert(name.clone(), key);
+                }
+            }
+            metered.points.add(point);
+            metered.last_seen = now;
+            let names = &metered.names;
+            let calls_by_name = &self.calls_by_name;
+            metered.call = metered
+                .call
+                .or_else(|| names.iter().find_map(|n| calls_by_name.get(n).copied()));
+            if let Some(call) = metered.call.and_then(|t| self.calls.get_mut(&t)) {
+                call.last_seen = now;
+                call.dirty = true;
+            }
+        }
+        Vec::new()
+    }
+
+    /// Remembers names a call's spans give it (its points find it by them), and matches the
+    /// points held under any of them.
+    fn name_call(&mut self, trace_id: TraceId, names: Vec<String>) {
+        let Some(call) = self.calls.get_mut(&trace_id) else {
+            return;
+        };
+        for name in names {
+            if call.names.contains(&name) {
+                continue;
+            }
+            if let Some(metered) = self
+                .metered_by_name
+                .get(&name)
+                .and_then(|key| self.metered.get_mut(key))
+            {
+                metered.call.get_or_insert(trace_id);
+            }
+            self.calls_by_name.insert(name.clone(), trace_id);
+            call.names.push(name);
+        }
+    }
+
+    /// Lets go of the points held longest without a call, to make room.
+    fn drop_oldest_metered(&mut self) {
+        let oldest = self
+            .metered
+            .iter()
+            .min_by_key(|(_, m)| (m.call.is_some(), m.last_seen))
+            .map(|(k, _)| *k);
+        if let Some(key) = oldest {
+            self.release_metered(&key);
+        }
+    }
+
+    /// Forgets the points held under `key` and remembers that they were let go.
+    fn release_metered(&mut self, key: &TraceId) {
+        if let Some(metered) = self.metered.remove(key) {
+            for name in metered.names {
+                if self.metered_by_name.get(&name) == Some(key) {
+                    self.metered_by_name.remove(&name);
+                }
+            }
+            self.released.push(*key);
+        }
     }
 
     /// `Started` once a call is named, `TurnCompleted` for turns that arrived since the last
@@ -338,6 +479,16 @@ impl Assembler {
     pub fn poll(&mut self, now: u64) -> Vec<CallUpdate> {
         let grace = self.config.grace_ms * NANOS_PER_MS;
         let idle = self.config.idle_timeout_ms * NANOS_PER_MS;
+        // Points no call has named within the idle timeout: no call log will want them.
+        let stale: Vec<TraceId> = self
+            .metered
+            .iter()
+            .filter(|(_, m)| m.call.is_none() && now >= m.last_seen + idle)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stale {
+            self.release_metered(&key);
+        }
         let window = self.config.revision_window_ms * NANOS_PER_MS;
         let mut due = Vec::new();
         let mut forget = Vec::new();
@@ -410,7 +561,28 @@ impl Assembler {
         let revision = call.revision + 1;
         // The call log's `revision` is left at 0: revisions are numbered when stored, by the
         // store's recorder, which alone knows what was stored before (a restart, a replay).
-        let log = build_call_log(trace_id, &call.spans, &call.logs, closing, 0);
+        let mut log = build_call_log(trace_id, &call.spans, &call.logs, closing, 0);
+        if !call.names.contains(&log.id) {
+            call.names.push(log.id.clone());
+            self.calls_by_name.insert(log.id.clone(), *trace_id);
+        }
+        let mut keys: Vec<TraceId> = call
+            .names
+            .iter()
+            .filter_map(|n| self.metered_by_name.get(n).copied())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut points = usage::Points::default();
+        for key in keys {
+            if let Some(metered) = self.metered.get_mut(&key) {
+                metered.call.get_or_insert(*trace_id);
+                for point in metered.points.iter() {
+                    points.add(point.clone());
+                }
+            }
+        }
+        log.reported_usage = usage::reported(&points, &log.turns);
         if !call.announced {
             call.announced = true;
             call.call_id = Some(log.id.clone());
@@ -467,6 +639,20 @@ impl Assembler {
                 self.calls_open -= 1;
             }
             self.released.push(*trace_id);
+            for name in &call.names {
+                if self.calls_by_name.get(name) == Some(trace_id) {
+                    self.calls_by_name.remove(name);
+                }
+            }
+            let points: Vec<TraceId> = self
+                .metered
+                .iter()
+                .filter(|(_, m)| m.call.as_ref() == Some(trace_id))
+                .map(|(k, _)| *k)
+                .collect();
+            for key in points {
+                self.release_metered(&key);
+            }
         }
     }
 
@@ -521,6 +707,16 @@ impl Assembler {
     }
 }
 
+/// The names a span gives its call, for its metric points ([`alias::METRIC_CALL_NAMES`]).
+fn call_names(span: &SpanRecord) -> Vec<String> {
+    semconv::alias::METRIC_CALL_NAMES
+        .iter()
+        .filter_map(|k| span.attributes.str(k))
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 fn started(trace_id: &TraceId, call: &CallState) -> CallUpdate {
     let first = call
         .spans
@@ -544,4 +740,116 @@ fn started(trace_id: &TraceId, call: &CallState) -> CallUpdate {
         }),
         started_at: rfc3339_ms(first),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{span, MS, T0, TRACE};
+    use super::*;
+    use crate::receiver::calllog::Stage;
+    use crate::receiver::span::{metric_key, Temporality};
+    use crate::semconv::livekit::usage;
+
+    fn config() -> AssemblerConfig {
+        AssemblerConfig {
+            grace_ms: 10,
+            idle_timeout_ms: 1_000,
+            revision_window_ms: 1_000,
+            ..AssemblerConfig::default()
+        }
+    }
+
+    fn stt_seconds(seconds: f64, time: u64) -> MetricPoint {
+        MetricPoint {
+            call_names: vec!["AJ_1".into(), "RM_1".into()],
+            metric: usage::STT_AUDIO_DURATION.into(),
+            provider: Some("deepgram".into()),
+            model: Some("nova-3".into()),
+            start_unix_nano: time,
+            time_unix_nano: time + 1,
+            value: seconds,
+            temporality: Temporality::Delta,
+        }
+    }
+
+    /// A LiveKit session whose spans name the room (as the cloud tracer does), ended.
+    fn session() -> Vec<SpanRecord> {
+        vec![span(1, livekit::SPAN_AGENT_SESSION)
+            .at(0, 1000)
+            .attr(livekit::ROOM_ID, "RM_1")
+            .build()]
+    }
+
+    fn finished(updates: Vec<CallUpdate>) -> Vec<CallLog> {
+        updates
+            .into_iter()
+            .filter_map(|u| match u {
+                CallUpdate::Finished(log) => Some(*log),
+                _ => None,
+            })
+            .collect()
+    }
+
+    use crate::receiver::calllog::CallLog;
+
+    fn stt_ms(log: &CallLog) -> Option<i64> {
+        log.reported_usage
+            .iter()
+            .find(|u| u.stage == Stage::Stt)
+            .and_then(|u| u.stt_audio_ms)
+    }
+
+    #[test]
+    fn points_before_the_spans_are_folded_into_the_call_they_name() {
+        let mut assembler = Assembler::new(config());
+        assembler.add_points(vec![stt_seconds(2.5, 1)], T0);
+        assembler.add_spans(session(), T0);
+        let logs = finished(assembler.poll(T0 + 20 * MS));
+        assert_eq!(logs.len(), 1);
+        assert_eq!(stt_ms(&logs[0]), Some(2500));
+    }
+
+    #[test]
+    fn points_after_the_call_log_revise_it_and_go_with_the_call() {
+        let mut assembler = Assembler::new(config());
+        assembler.add_spans(session(), T0);
+        let first = finished(assembler.poll(T0 + 20 * MS));
+        assert_eq!(stt_ms(&first[0]), None);
+        assembler.add_points(vec![stt_seconds(1.0, 1)], T0 + 30 * MS);
+        assembler.add_points(vec![stt_seconds(0.5, 2)], T0 + 30 * MS);
+        let revised = finished(assembler.poll(T0 + 50 * MS));
+        assert_eq!(revised.len(), 1, "one revision");
+        assert_eq!(stt_ms(&revised[0]), Some(1500));
+        assembler.take_released();
+        // The revision window passes: the call and its points are let go together.
+        assembler.poll(T0 + 2_000 * MS);
+        let released = assembler.take_released();
+        assert!(released.contains(&TRACE));
+        assert!(released.contains(&metric_key("AJ_1")), "{released:?}");
+    }
+
+    #[test]
+    fn points_no_call_names_are_let_go_after_the_idle_timeout() {
+        let mut assembler = Assembler::new(config());
+        assembler.add_points(vec![stt_seconds(1.0, 1)], T0);
+        assembler.poll(T0 + 500 * MS);
+        assert!(assembler.take_released().is_empty());
+        assembler.poll(T0 + 1_000 * MS);
+        assert_eq!(assembler.take_released(), [metric_key("AJ_1")]);
+    }
+
+    #[test]
+    fn a_call_finds_its_points_by_its_call_id() {
+        let mut assembler = Assembler::new(config());
+        let mut point = stt_seconds(4.0, 1);
+        point.call_names = vec!["call-7".into()];
+        assembler.add_points(vec![point], T0);
+        let spans = vec![span(1, semconv::SPAN_CONVERSATION)
+            .at(0, 1000)
+            .attr(semconv::CONVERSATION_ID, "call-7")
+            .build()];
+        assembler.add_spans(spans, T0);
+        let logs = finished(assembler.poll(T0 + 20 * MS));
+        assert_eq!(stt_ms(&logs[0]), Some(4000));
+    }
 }

@@ -2,9 +2,9 @@
 //!
 //! It owns the clock and the channels. It takes journaled batches, feeds them to the assembler
 //! with the receiver's time, ticks the assembler for calls whose grace or idle timeout passed,
-//! analyses every finished call log ([`analyze`]) and fills its trace link, redacts every update
-//! when redaction applies before the store ([`Redactor`]), and hands the updates in order to
-//! the recorder ([`Record`]). After each batch it tells [`Admission`] what assembly
+//! analyses and costs every finished call log ([`analyze`], [`cost`]) and fills its trace link,
+//! redacts every update when redaction applies before the store ([`Redactor`]), and hands the
+//! updates in order to the recorder ([`Record`]). After each batch it tells [`Admission`] what assembly
 //! holds, and the metrics what it counted.
 //!
 //! When the journal closes its channel (ingest stopped), the task finishes what can be finished
@@ -17,7 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 use super::{Assembler, AssemblerStats};
-use crate::receiver::analyze::{analyze, AnalysisConfig};
+use crate::receiver::analyze::prices::Prices;
+use crate::receiver::analyze::{analyze, cost, AnalysisConfig};
 use crate::receiver::calllog::{trace_link, CallUpdate};
 use crate::receiver::ingest::{Admission, AssemblyHolds};
 use crate::receiver::journal::{Journaled, Replay};
@@ -44,6 +45,8 @@ pub enum OpenCalls {
 pub struct TaskConfig {
     /// Stage budgets for analysis.
     pub analysis: AnalysisConfig,
+    /// The prices calls are costed at.
+    pub prices: std::sync::Arc<Prices>,
     /// `links.trace` template.
     pub trace_url_template: Option<String>,
     /// Whether a journal keeps open calls across stops.
@@ -127,18 +130,20 @@ impl AssemblyTask {
     /// the calls it had finished but still held for revisions are held again: a crash between
     /// storing a call log and letting its spans go loses nothing, and the call log built again
     /// is recognised as the one stored (the recorder numbers revisions).
-    fn replay(&mut self, (spans, logs): Replay) -> Vec<CallUpdate> {
-        if spans.is_empty() && logs.is_empty() {
+    fn replay(&mut self, replay: Replay) -> Vec<CallUpdate> {
+        if replay.is_empty() {
             return Vec::new();
         }
         tracing::info!(
-            spans = spans.len(),
-            logs = logs.len(),
+            spans = replay.spans.len(),
+            logs = replay.logs.len(),
+            points = replay.points.len(),
             "replaying the span journal"
         );
         let now = now_nanos();
-        let mut updates = self.assembler.add_spans(spans, now);
-        updates.extend(self.assembler.add_logs(logs, now));
+        let mut updates = self.assembler.add_points(replay.points, now);
+        updates.extend(self.assembler.add_spans(replay.spans, now));
+        updates.extend(self.assembler.add_logs(replay.logs, now));
         self.touched = self.assembler.traces().copied().collect();
         updates
     }
@@ -152,6 +157,7 @@ impl AssemblyTask {
                 self.assembler.add_spans(spans, now_nanos())
             }
             Batch::Logs(logs) => self.assembler.add_logs(logs, now_nanos()),
+            Batch::Points(points) => self.assembler.add_points(points, now_nanos()),
         }
     }
 
@@ -179,6 +185,7 @@ impl AssemblyTask {
         for mut update in updates {
             if let CallUpdate::Finished(log) = &mut update {
                 analyze(log, &self.config.analysis);
+                log.cost = Some(cost::cost(log, &self.config.prices));
                 if let Some(template) = &self.config.trace_url_template {
                     log.links.trace = Some(trace_link(template, &log.trace_id, &log.id));
                 }

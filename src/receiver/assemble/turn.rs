@@ -7,25 +7,30 @@
 use std::collections::BTreeMap;
 
 use crate::receiver::calllog::{
-    Interruption, Speaker, Stage, StageError, StageProvider, TimingSource, ToolExecution, Turn,
+    Interruption, Speaker, SpeechSegment, Stage, StageError, StageProvider, ToolExecution, Turn,
 };
 use crate::receiver::span::{Attributes, SpanRecord, SpanStatus};
 use crate::semconv;
 
 use super::attrs::{flag, int, joined, sum, text};
 use super::dialect::{
-    FigureRule, InterruptionKeys, ProviderRule, ProviderSpan, Rules, TextSource, ToolKeys, Usage,
+    InterruptionKeys, ProviderRule, ProviderSpan, Rules, TextSource, ToolKeys, Usage,
 };
+use super::figures::{latency, timing};
 use super::group::TurnParts;
 use super::index::SpanIndex;
-use super::timing::{first_secs, nanos_to_ms, offset_ms, stage_figure};
+use super::speech::{agent_segments, user_edge, At, Edge, Known};
+use super::timing::{first_secs, nanos_to_ms, offset_ms};
 
-/// Names of the figures in a turn's `timingSource`.
-const STT_MS: &str = "sttMs";
-const LLM_MS: &str = "llmMs";
-const TTS_MS: &str = "ttsMs";
-const LATENCY_MS: &str = "latencyMs";
-const ENDPOINTING_MS: &str = "endpointingMs";
+/// Names of the speech edges in a turn's `timingSource`.
+const USER_START_MS: &str = "userStartMs";
+const USER_END_MS: &str = "userEndMs";
+const AGENT_START_MS: &str = "agentStartMs";
+const AGENT_END_MS: &str = "agentEndMs";
+
+/// How far below its stage span a failed attempt is looked for (LiveKit's is two levels down:
+/// `llm_node` → `llm_request` → `llm_request_run`; 64 leaves room and bounds bad input).
+const MAX_DEPTH: usize = 64;
 
 /// Message of a failed span that says nothing about why.
 const UNKNOWN_ERROR: &str = "error";
@@ -40,7 +45,32 @@ pub fn build_turn<'a>(
     position: u32,
     origin: u64,
 ) -> Turn {
-    let timing = timing(rules, parts);
+    let mut timing = timing(index, rules, parts);
+    let agent = agent_segments(parts, rules.speech);
+    let mut known = Known {
+        user_spoke: timing.user_spoke,
+        agent_start: agent.start().map(|(t, _)| t),
+        latency_ms: timing.measured_latency_ms,
+    };
+    let user_start = user_edge(parts, rules.speech.user_start, Edge::Start, known);
+    let mut user_end = user_edge(parts, rules.speech.user_end, Edge::End, known);
+    let latency_ms = latency(&mut timing, user_end, agent.start());
+    if user_end.is_none() && timing.user_spoke {
+        known.latency_ms = latency_ms;
+        user_end = user_edge(parts, rules.speech.user_end, Edge::End, known);
+    }
+    let (user_start, user_end) = ordered(user_start, user_end);
+    let mut sources = timing.sources;
+    let mut edge = |name: &str, at: Option<At>| {
+        at.map(|(t, source)| {
+            sources.insert(name.to_string(), source);
+            offset_ms(t, origin)
+        })
+    };
+    let user_start_ms = edge(USER_START_MS, user_start);
+    let user_end_ms = edge(USER_END_MS, user_end);
+    let agent_start_ms = edge(AGENT_START_MS, agent.start());
+    let agent_end_ms = edge(AGENT_END_MS, agent.end());
     let (start, end) = extent(parts, origin);
     let usage = usage(index, rules.usage, parts);
     Turn {
@@ -54,22 +84,37 @@ pub fn build_turn<'a>(
         user_text: read_text(parts, rules.user_text),
         start_ms: offset_ms(start, origin),
         end_ms: offset_ms(end, origin),
-        stt_ms: Some(timing.stt_ms),
+        stt_ms: timing.stt_ms,
         llm_ms: timing.llm_ms,
         tts_ms: timing.tts_ms,
-        latency_ms: timing.latency_ms,
+        latency_ms,
         endpointing_ms: timing.endpointing_ms,
+        s2s_ms: timing.s2s_ms,
+        user_start_ms,
+        user_end_ms,
+        agent_start_ms,
+        agent_end_ms,
+        agent_speech: agent
+            .segments
+            .iter()
+            .map(|(from, until)| SpeechSegment {
+                start_ms: offset_ms(*from, origin),
+                end_ms: offset_ms(*until, origin),
+            })
+            .collect(),
         stt_duration_ms: total_ms(parts.of(Stage::Stt)),
         llm_duration_ms: total_ms(parts.of(Stage::Llm)),
         tts_duration_ms: total_ms(parts.of(Stage::Tts)),
         tool_ms: total_ms(parts.of(Stage::Tool)),
         interrupted: interrupted(parts, rules.interrupted),
+        ended_by_call: interrupted(parts, rules.ended_by_call),
+        discarded_generations: parts.discarded,
         interruption: interruption(parts, rules.interruption),
         tools: parts
             .of(Stage::Tool)
             .map(|s| tool_execution(s, rules.tools, rules.failed, origin))
             .collect(),
-        timing_source: timing.sources,
+        timing_source: sources,
         providers: providers(parts, rules.providers),
         llm_input_tokens: usage.input_tokens,
         llm_output_tokens: usage.output_tokens,
@@ -78,87 +123,18 @@ pub fn build_turn<'a>(
         audio_input_tokens: usage.audio_input_tokens,
         audio_output_tokens: usage.audio_output_tokens,
         tts_characters: usage.characters,
-        errors: errors(parts, rules.failed),
+        stt_audio_ms: usage.stt_audio_ms,
+        errors: errors(index, parts, rules.failed),
     }
 }
 
-/// A turn's timing figures and where each came from.
-#[derive(Debug, PartialEq)]
-struct Timing {
-    /// `sttMs`: 0 when the turn has no STT (a greeting).
-    stt_ms: i64,
-    llm_ms: Option<i64>,
-    tts_ms: Option<i64>,
-    latency_ms: Option<i64>,
-    endpointing_ms: Option<i64>,
-    /// The turn has a user part (else the agent spoke first: a greeting).
-    user_spoke: bool,
-    sources: BTreeMap<String, TimingSource>,
-}
-
-/// The timing model: each figure by its rule; `latencyMs` measured, else estimated on a turn
-/// with a user part (never the sum in place of a measurement).
-fn timing(rules: &Rules, parts: &TurnParts) -> Timing {
-    let mut sources = BTreeMap::new();
-    let mut read = |name: &str, rule: &FigureRule| {
-        read_figure(parts, rule).map(|(ms, source)| {
-            sources.insert(name.to_string(), source);
-            ms
-        })
-    };
-    let figures = rules.figures;
-    let stt = read(STT_MS, &figures.stt);
-    let llm_ms = read(LLM_MS, &figures.llm);
-    let tts_ms = read(TTS_MS, &figures.tts);
-    let measured = read(LATENCY_MS, &figures.latency);
-    let endpointing_ms = read(ENDPOINTING_MS, &figures.endpointing);
-    let user_spoke = stt.is_some() || parts.user_turn.is_some() || has_any(parts, rules.user_spoke);
-    let stt_ms = stt.unwrap_or(0);
-    let latency_ms = match measured {
-        Some(ms) => Some(ms),
-        None if user_spoke => {
-            sources.insert(LATENCY_MS.to_string(), TimingSource::Estimated);
-            Some(estimated_latency(stt_ms, llm_ms, tts_ms))
-        }
-        None => None,
-    };
-    Timing {
-        stt_ms,
-        llm_ms,
-        tts_ms,
-        latency_ms,
-        endpointing_ms,
-        user_spoke,
-        sources,
+/// The caller's speech edges, the end dropped when it would come before the start (a derived
+/// end from a latency longer than the turn: nothing to show rather than a negative utterance).
+fn ordered(start: Option<At>, end: Option<At>) -> (Option<At>, Option<At>) {
+    match (start, end) {
+        (Some(s), Some(e)) if e.0 < s.0 => (Some(s), None),
+        other => other,
     }
-}
-
-/// One figure by its rule: the first span of its stages (first-byte key, else duration), else
-/// seconds on the turn span, else on the user's turn span.
-fn read_figure(parts: &TurnParts, rule: &FigureRule) -> Option<(i64, TimingSource)> {
-    if let Some(span) = rule.stages.iter().find_map(|s| parts.first(*s)) {
-        return Some(stage_figure(span, rule.span_keys));
-    }
-    let on = |span: Option<&SpanRecord>, keys: &[&str]| {
-        span.and_then(|s| first_secs(&s.attributes, keys))
-    };
-    on(parts.turn, rule.turn_keys)
-        .or_else(|| on(parts.user_turn, rule.user_turn_keys))
-        .map(|ms| (ms, TimingSource::Ttfb))
-}
-
-/// Whether the turn span holds a string under any of `keys`.
-fn has_any(parts: &TurnParts, keys: &[&str]) -> bool {
-    parts
-        .turn
-        .is_some_and(|t| keys.iter().any(|k| t.attributes.str(k).is_some()))
-}
-
-/// `latencyMs` where nothing measured it: `sttMs + llmMs + ttsMs` (saturating).
-fn estimated_latency(stt_ms: i64, llm_ms: Option<i64>, tts_ms: Option<i64>) -> i64 {
-    stt_ms
-        .saturating_add(llm_ms.unwrap_or(0))
-        .saturating_add(tts_ms.unwrap_or(0))
 }
 
 /// The turn's extent (Unix ns): its span (and the user's turn span), else its stages; `origin`
@@ -220,7 +196,8 @@ fn interrupted(parts: &TurnParts, keys: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
-/// The figures of the first interruption event on the turn span or its stage spans.
+/// The figures of the first interruption event on the turn span or its stage spans (the
+/// figures derived from the speech intervals are the call's: see `barge_in`).
 fn interruption(parts: &TurnParts, keys: &InterruptionKeys) -> Option<Interruption> {
     let stages = parts.stages.iter().map(|(_, s)| *s);
     let event = parts
@@ -228,7 +205,18 @@ fn interruption(parts: &TurnParts, keys: &InterruptionKeys) -> Option<Interrupti
         .into_iter()
         .chain(stages)
         .flat_map(|s| s.events.iter())
-        .find(|e| e.name == keys.event)?;
+        .find(|e| e.name == keys.event);
+    let Some(event) = event else {
+        // A framework that decides interruptions itself may say how long it took.
+        let decision = parts
+            .turn
+            .and_then(|t| first_secs(&t.attributes, keys.decision))?;
+        return Some(Interruption {
+            detection_latency_ms: Some(decision),
+            stop_latency_ms: None,
+            bleed_through_words: None,
+        });
+    };
     let a = &event.attributes;
     Some(Interruption {
         detection_latency_ms: first_secs(a, keys.detection),
@@ -265,12 +253,21 @@ struct Counts {
     audio_input_tokens: Option<i64>,
     audio_output_tokens: Option<i64>,
     characters: Option<i64>,
+    stt_audio_ms: Option<i64>,
 }
 
 /// Tokens over the model stages' spans and their descendants, characters over the speech
 /// stages' (they may sit below the stage span: LiveKit's `llm_request`).
 fn usage<'a>(index: &SpanIndex<'a>, keys: &Usage, parts: &TurnParts<'a>) -> Counts {
-    let of = |stages: &[Stage]| index.subtree(stages.iter().flat_map(|s| parts.of(*s)));
+    // Discarded generations' tokens were spent too.
+    let of = |stages: &[Stage]| {
+        let spans = parts.stages.iter().chain(&parts.discarded_stages);
+        index.subtree(
+            spans
+                .filter(|(s, _)| stages.contains(s))
+                .map(|(_, span)| *span),
+        )
+    };
     let models = of(keys.model_stages);
     let speech = of(keys.speech_stages);
     Counts {
@@ -281,21 +278,57 @@ fn usage<'a>(index: &SpanIndex<'a>, keys: &Usage, parts: &TurnParts<'a>) -> Coun
         audio_input_tokens: sum(&models, keys.audio_input_tokens),
         audio_output_tokens: sum(&models, keys.audio_output_tokens),
         characters: sum(&speech, keys.characters),
+        stt_audio_ms: parts
+            .of(Stage::Stt)
+            .filter_map(|s| first_secs(&s.attributes, keys.stt_audio_seconds))
+            .fold(None, |acc, ms| Some(acc.unwrap_or(0i64).saturating_add(ms))),
     }
 }
 
-/// The turn's failed stage spans, in start order.
-fn errors(parts: &TurnParts, failed: &[&str]) -> Vec<StageError> {
-    parts
-        .stages
-        .iter()
-        .filter_map(|(stage, s)| {
-            failure(s, failed).map(|message| StageError {
-                stage: *stage,
-                message,
-            })
-        })
-        .collect()
+/// The turn's failures, in start order: each failed stage span, and below a stage span that
+/// did not fail each failed attempt it retried (the topmost failed span of a failed subtree,
+/// so one failure counts once).
+fn errors(index: &SpanIndex, parts: &TurnParts, failed: &[&str]) -> Vec<StageError> {
+    let mut out = Vec::new();
+    for (stage, span) in &parts.stages {
+        let error = |message| StageError {
+            stage: *stage,
+            message,
+        };
+        if let Some(message) = failure(span, failed) {
+            out.push(error(message));
+            continue;
+        }
+        for below in index.descendants(span) {
+            if let Some(message) = failure(below, failed) {
+                if !failed_between(index, below, span, failed) {
+                    out.push(error(message));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether a span between `below` and its ancestor `top` failed.
+fn failed_between(
+    index: &SpanIndex,
+    below: &SpanRecord,
+    top: &SpanRecord,
+    failed: &[&str],
+) -> bool {
+    let mut at = index.parent_of(below);
+    // Bounded: a parent cycle in bad input must not loop.
+    for _ in 0..MAX_DEPTH {
+        let Some(span) = at.filter(|s| s.span_id != top.span_id) else {
+            return false;
+        };
+        if failure(span, failed).is_some() {
+            return true;
+        }
+        at = index.parent_of(span);
+    }
+    false
 }
 
 /// The message of a failed span (ERROR status, or a `failed` flag set): its first exception
@@ -335,7 +368,7 @@ fn tool_execution(
         input: text(a, keys.input),
         output: text(a, keys.output),
         start_ms: offset_ms(span.start_unix_nano, origin),
-        duration_ms: nanos_to_ms(span.duration_nanos()),
+        duration_ms: Some(nanos_to_ms(span.duration_nanos())),
         error: failure(span, failed),
     }
 }

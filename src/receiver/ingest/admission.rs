@@ -139,8 +139,10 @@ impl Admission {
     pub fn check(&self, batch: &Batch) -> Result<(), Refusal> {
         let spans = match batch {
             Batch::Spans(spans) => spans,
-            Batch::Logs(_) if self.outbox_full() => return Err(Refusal::OutboxFull),
-            Batch::Logs(_) => return Ok(()),
+            Batch::Logs(_) | Batch::Points(_) if self.outbox_full() => {
+                return Err(Refusal::OutboxFull)
+            }
+            Batch::Logs(_) | Batch::Points(_) => return Ok(()),
         };
         let held = self.state.spans.load(Ordering::Relaxed);
         if held.saturating_add(spans.len()) > self.state.bounds.max_spans_buffered {

@@ -1,4 +1,5 @@
-//! OTLP/gRPC: `TraceService/Export` and `LogsService/Export` (gzip accepted).
+//! OTLP/gRPC: `TraceService/Export`, `LogsService/Export` and `MetricsService/Export` (gzip
+//! accepted).
 //!
 //! Answers as the OTLP specification says: success, partial success with `rejected_spans` and a
 //! message, `UNAVAILABLE` when the receiver cannot take the batch now (the exporter retries).
@@ -13,6 +14,12 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -22,7 +29,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
-use super::decode::{decode_logs, decode_traces};
+use super::decode::{decode_logs, decode_metrics, decode_traces};
 use super::{Ingest, Refusal, MAX_BODY_BYTES};
 
 fn unavailable(refusal: Refusal) -> Status {
@@ -66,6 +73,22 @@ impl LogsService for Ingest {
     }
 }
 
+#[tonic::async_trait]
+impl MetricsService for Ingest {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let decoded = decode_metrics(request.into_inner());
+        self.submit_points(decoded.points, decoded.received)
+            .await
+            .map_err(unavailable)?;
+        Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
 /// The trace service, gzip accepted, bodies bounded.
 pub fn trace_service(ingest: Ingest) -> TraceServiceServer<Ingest> {
     TraceServiceServer::new(ingest)
@@ -77,6 +100,14 @@ pub fn trace_service(ingest: Ingest) -> TraceServiceServer<Ingest> {
 /// The logs service, gzip accepted, bodies bounded.
 pub fn logs_service(ingest: Ingest) -> LogsServiceServer<Ingest> {
     LogsServiceServer::new(ingest)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_BODY_BYTES)
+}
+
+/// The metrics service, gzip accepted, bodies bounded.
+pub fn metrics_service(ingest: Ingest) -> MetricsServiceServer<Ingest> {
+    MetricsServiceServer::new(ingest)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(MAX_BODY_BYTES)

@@ -1,8 +1,8 @@
-//! OTLP/HTTP: `POST /v1/traces` and `POST /v1/logs`, protobuf (`application/x-protobuf`) or
-//! JSON (`application/json`), optionally `Content-Encoding: gzip`; also LiveKit's upload paths
-//! (`/observability/traces/otlp/v0`, `/observability/logs/otlp/v0`) so a LiveKit worker can point
-//! `LIVEKIT_OBSERVABILITY_URL` at voicetrace, and LiveKit's metrics path, answered success.
-//! Recording uploads on the same listener are [`super::upload`]'s.
+//! OTLP/HTTP: `POST /v1/traces`, `POST /v1/logs` and `POST /v1/metrics`, protobuf
+//! (`application/x-protobuf`) or JSON (`application/json`), optionally `Content-Encoding: gzip`;
+//! also LiveKit's upload paths (`/observability/{traces,logs,metrics}/otlp/v0`) so a LiveKit
+//! worker can point `LIVEKIT_OBSERVABILITY_URL` at voicetrace. Recording uploads on the same
+//! listener are [`super::upload`]'s.
 //!
 //! Answers (OTLP specification, "OTLP/HTTP Response"): 200 with an export response (partial
 //! success when spans were rejected) in the request's encoding; 400 with a `google.rpc.Status`
@@ -22,21 +22,23 @@ use axum::Router;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 
-use super::decode::{decode_logs, decode_traces};
+use super::decode::{decode_logs, decode_metrics, decode_traces};
 use super::{Ingest, Refusal, MAX_BODY_BYTES, RETRY_AFTER_SECS};
 
 /// Paths of the trace endpoint: OTLP's, then LiveKit Cloud's upload path.
 pub const TRACES_PATHS: &[&str] = &["/v1/traces", "/observability/traces/otlp/v0"];
 /// Paths of the logs endpoint.
 pub const LOGS_PATHS: &[&str] = &["/v1/logs", "/observability/logs/otlp/v0"];
-/// LiveKit's metrics upload path: answered success (metrics are not decoded), so a LiveKit
-/// worker's metric exporter does not log failures and retry.
-pub const LIVEKIT_METRICS_PATH: &str = "/observability/metrics/otlp/v0";
+/// Paths of the metrics endpoint: an SDK pointed at the receiver exports metrics too.
+pub const METRICS_PATHS: &[&str] = &["/v1/metrics", "/observability/metrics/otlp/v0"];
 
 const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";
 const CONTENT_TYPE_JSON: &str = "application/json";
@@ -322,22 +324,33 @@ async fn logs(
     }
 }
 
-/// An empty `ExportMetricsServiceResponse` (full success) in the request's encoding: zero
-/// bytes in protobuf, `{}` in JSON.
-async fn metrics_accepted(headers: HeaderMap) -> Response {
-    match encoding_of(&headers) {
-        Some(Encoding::Json) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, CONTENT_TYPE_JSON)],
-            "{}",
-        )
-            .into_response(),
-        _ => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, CONTENT_TYPE_PROTOBUF)],
-            Bytes::new(),
-        )
-            .into_response(),
+/// Metrics: every data point counted, the usage points that name a call journaled for
+/// assembly, success answered (nothing in a decodable request is rejected).
+async fn metrics(
+    State(ingest): State<Ingest>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (encoding, bytes) = match request_body(&headers, body) {
+        Ok(request) => request,
+        Err(answer) => return *answer,
+    };
+    let answer = async {
+        let request: ExportMetricsServiceRequest =
+            decode_body(encoding, &bytes, "ExportMetricsServiceRequest")?;
+        let decoded = decode_metrics(request);
+        ingest
+            .submit_points(decoded.points, decoded.received)
+            .await
+            .map_err(Failure::refused)?;
+        Ok::<_, Failure>(ExportMetricsServiceResponse {
+            partial_success: None,
+        })
+    }
+    .await;
+    match answer {
+        Ok(response) => encode(encoding, &response, StatusCode::OK),
+        Err(failure) => failure.into_response(encoding),
     }
 }
 
@@ -351,7 +364,9 @@ pub fn router(ingest: Ingest, body_timeout: std::time::Duration) -> Router {
     for path in LOGS_PATHS {
         router = router.route(path, post(logs));
     }
-    router = router.route(LIVEKIT_METRICS_PATH, post(metrics_accepted));
+    for path in METRICS_PATHS {
+        router = router.route(path, post(metrics));
+    }
     router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(

@@ -1,11 +1,13 @@
 //! Ingest: the OTLP endpoints. Decodes requests into plain records, answers the exporter as the
 //! OTLP specification says, and hands the records to assembly through a bounded channel.
 //!
-//! - [`decode`]: OTLP messages → [`SpanRecord`](crate::receiver::span::SpanRecord)s and
-//!   [`LogRecord`](crate::receiver::span::LogRecord)s, rejecting unusable spans.
-//! - [`grpc`]: `TraceService` and `LogsService` for tonic (gzip accepted).
-//! - [`http`]: `POST /v1/traces` and `/v1/logs` (protobuf or JSON, gzip), plus LiveKit's upload
-//!   paths `/observability/{traces,logs}/otlp/v0`.
+//! - [`decode`]: OTLP messages → [`SpanRecord`](crate::receiver::span::SpanRecord)s,
+//!   [`LogRecord`](crate::receiver::span::LogRecord)s and the usage
+//!   [`MetricPoint`](crate::receiver::span::MetricPoint)s that name a call, rejecting unusable
+//!   spans.
+//! - [`grpc`]: `TraceService`, `LogsService` and `MetricsService` for tonic (gzip accepted).
+//! - [`http`]: `POST /v1/traces`, `/v1/logs` and `/v1/metrics` (protobuf or JSON, gzip), plus
+//!   LiveKit's upload paths `/observability/{traces,logs,metrics}/otlp/v0`.
 //! - [`upload`]: recordings, `PUT /v1/recordings/{callId}` and LiveKit's
 //!   `/observability/recordings/v0`, streamed to disk.
 //!
@@ -34,7 +36,7 @@ pub use admission::{Admission, AssemblyHolds, Bounds, Refusal};
 use crate::receiver::journal::{NotJournaled, Submission};
 use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::redact::DroppedAttributes;
-use crate::receiver::span::{Batch, LogRecord, SpanRecord};
+use crate::receiver::span::{Batch, LogRecord, MetricPoint, SpanRecord};
 
 /// Largest request body accepted, compressed or not (OTLP exporters batch 512 spans by
 /// default, well under 1 MiB; collectors send larger batches, rarely over a few MiB).
@@ -108,6 +110,20 @@ impl Ingest {
             logs.iter_mut().for_each(|l| dropped.apply_to_log(l));
         }
         self.submit(Batch::Logs(logs)).await
+    }
+
+    /// Counts the data points of a metrics request, and hands the usage points that name a call
+    /// to the journal, waiting until they are durable.
+    pub async fn submit_points(
+        &self,
+        points: Vec<MetricPoint>,
+        received: u64,
+    ) -> Result<(), Refusal> {
+        self.metrics.metric_points(received);
+        if points.is_empty() {
+            return Ok(());
+        }
+        self.submit(Batch::Points(points)).await
     }
 
     async fn submit(&self, batch: Batch) -> Result<(), Refusal> {

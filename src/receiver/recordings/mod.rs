@@ -26,13 +26,14 @@ pub mod livekit;
 pub mod media;
 pub mod range;
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::receiver::calllog::{CallLog, Recording};
+use crate::receiver::config::ServeConfig;
 use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::redact::Redactor;
 use crate::receiver::store::{now_ms, RecordingRow, Store, StoreError};
@@ -103,6 +104,36 @@ pub enum OpenError {
     /// The store could not list what it keeps.
     #[error("recordings: {0}")]
     Store(#[from] StoreError),
+    /// `public_url` is not an http(s) URL.
+    #[error("invalid public_url {url:?}: {why}")]
+    PublicUrl {
+        /// What was configured.
+        url: String,
+        /// Why it is refused.
+        why: String,
+    },
+    /// The task opening them did not finish (a panic).
+    #[error("recordings: the task opening them failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Milliseconds in a day, for `recording_retention_days`.
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// `public_url`, checked: an http(s) URL.
+fn public_url(config: &ServeConfig) -> Result<Option<reqwest::Url>, OpenError> {
+    let Some(text) = &config.public_url else {
+        return Ok(None);
+    };
+    let refused = |why: String| OpenError::PublicUrl {
+        url: text.clone(),
+        why,
+    };
+    let url = reqwest::Url::parse(text).map_err(|e| refused(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refused("not an http or https URL".into()));
+    }
+    Ok(Some(url))
 }
 
 /// An upload, fully received, to keep: its audio (if any) and what it names.
@@ -143,9 +174,9 @@ impl std::fmt::Debug for Recordings {
 }
 
 /// The setting recordings are opened with.
-pub struct Setup<'a> {
+pub struct Setup {
     /// The data directory.
-    pub data_dir: &'a Path,
+    pub data_dir: PathBuf,
     /// The store their rows are in.
     pub store: Store,
     /// The bounds.
@@ -163,15 +194,43 @@ pub struct Setup<'a> {
 }
 
 impl Recordings {
+    /// The recordings of a receiver configured by `config`: opened on the blocking pool (the
+    /// folder is cleaned of what a crash left), kept uploads announced on `attach`, chat
+    /// histories redacted by `redactor` before they are stored.
+    pub async fn start(
+        config: &ServeConfig,
+        store: Store,
+        metrics: ReceiverMetrics,
+        attach: mpsc::Sender<String>,
+        redactor: Option<Arc<Redactor>>,
+    ) -> Result<Recordings, OpenError> {
+        let setup = Setup {
+            data_dir: config.data_dir.clone(),
+            store,
+            limits: Limits {
+                max_recording_bytes: config.max_recording_bytes,
+                max_total_bytes: config.max_recordings_bytes,
+                retention_ms: config.recording_retention_days.saturating_mul(DAY_MS),
+                orphan_after_ms: config.idle_timeout_ms,
+            },
+            public_url: public_url(config)?,
+            link_ttl_secs: config.recording_link_ttl_secs,
+            metrics,
+            attach,
+            redactor,
+        };
+        tokio::task::spawn_blocking(move || Recordings::open(setup)).await?
+    }
+
     /// Opens the folder (removing what a crash left half-written, and files no row names) and
     /// the link key (created at the first start). Blocks.
-    pub fn open(setup: Setup<'_>) -> Result<Recordings, OpenError> {
+    pub fn open(setup: Setup) -> Result<Recordings, OpenError> {
         let io = |source| OpenError::Io {
             dir: setup.data_dir.display().to_string(),
             source,
         };
-        let files = Files::open(setup.data_dir).map_err(io)?;
-        let key = files::link_key(setup.data_dir).map_err(io)?;
+        let files = Files::open(&setup.data_dir).map_err(io)?;
+        let key = files::link_key(&setup.data_dir).map_err(io)?;
         files
             .remove_unlisted(&setup.store.kept_recording_ids()?)
             .map_err(io)?;

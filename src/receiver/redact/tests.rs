@@ -181,10 +181,11 @@ fn a_call_log_counts_what_was_redacted_never_the_values() {
             input: Some(r#"{"card":"4111 1111 1111 1111"}"#.into()),
             output: Some("ok".into()),
             start_ms: 0,
-            duration_ms: 1,
+            duration_ms: Some(1),
             error: None,
         }],
-        ..crate::receiver::calllog::bare_turn(0, Speaker::User)
+        speaker: Speaker::User,
+        ..Turn::default()
     });
     log.metadata
         .insert("account".into(), json!({"iban": "GB82WEST12345698765432"}));

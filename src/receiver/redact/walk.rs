@@ -1,16 +1,18 @@
 //! The walk over every text a call log holds: the one place that says which of its strings
 //! are what people said or wrote (visited) and which are names, ids, times and codes (not).
 //!
-//! Every struct is taken apart with an exhaustive pattern (no `..`): a field added to the call
-//! log does not compile here until it is named, visited or not, so a new text cannot escape
-//! redaction unseen. `every_string_is_visited_or_named` fills every string of a call log and
-//! checks each one is visited, or is one of the names listed there (and in the README).
+//! Every struct that holds a string is taken apart with an exhaustive pattern (no `..`): a
+//! field added to one does not compile here until it is named, visited or not, so a new text
+//! cannot escape redaction unseen. `every_string_is_visited_or_named` fills every field of a
+//! call log (a struct of figures only included: a string added there is caught) and checks
+//! each string is visited, or is one of the names listed there (and in the README).
 
 use serde_json::Value;
 
 use crate::receiver::calllog::{
-    CallEvent, CallLog, CallStarted, CallUpdate, Issue, LiveKitJob, LogLine, Recording, StageError,
-    ToolExecution, Turn, TurnCompleted,
+    CallCost, CallEvent, CallLog, CallStarted, CallUpdate, CostLine, Issue, Links, LiveKitJob,
+    LogLine, Recording, ReportedUsage, StageError, StageProvider, ToolExecution, Turn,
+    TurnCompleted, Unpriced,
 };
 
 /// What the walk hands each text to.
@@ -69,11 +71,13 @@ pub fn call_log(log: &mut CallLog, v: &mut impl Visit) {
         events,
         logs,
         custom_metrics,
-        links: _,
+        links: Links { trace: _ },
         span_count: _,
         livekit,
         recording,
         redactions: _,
+        reported_usage,
+        cost,
     } = log;
     optional(end_reason, v);
     for number in [from, to].into_iter().flatten() {
@@ -97,6 +101,66 @@ pub fn call_log(log: &mut CallLog, v: &mut impl Visit) {
         start_offset_ms: _,
     }) = recording
     {}
+    reported_usage.iter().for_each(usage);
+    if let Some(cost) = cost {
+        call_cost(cost);
+    }
+}
+
+/// Usage the agent's metrics reported: figures, and the names of a stage, provider and model.
+fn usage(usage: &ReportedUsage) {
+    let ReportedUsage {
+        stage: _,
+        provider: _,
+        model: _,
+        llm_input_tokens: _,
+        llm_cached_input_tokens: _,
+        llm_output_tokens: _,
+        audio_input_tokens: _,
+        audio_output_tokens: _,
+        llm_session_ms: _,
+        stt_audio_ms: _,
+        tts_characters: _,
+        tts_audio_ms: _,
+    } = usage;
+}
+
+/// A call's cost: amounts, and the names of what was priced (providers, models, price-table
+/// entries, the table's version, why something had no price).
+fn call_cost(cost: &CallCost) {
+    let CallCost {
+        total_usd: _,
+        prices_version: _,
+        stages: _,
+        models,
+        turns: _,
+        unpriced,
+        estimated: _,
+    } = cost;
+    for CostLine {
+        stage: _,
+        provider: _,
+        model: _,
+        priced_as: _,
+        usd: _,
+        input_tokens: _,
+        cached_input_tokens: _,
+        output_tokens: _,
+        audio_input_tokens: _,
+        audio_output_tokens: _,
+        audio_ms: _,
+        characters: _,
+        audio_basis: _,
+    } in models
+    {}
+    for Unpriced {
+        stage: _,
+        provider: _,
+        model: _,
+        reason: _,
+        turns: _,
+    } in unpriced
+    {}
 }
 
 /// Visits every text of a turn.
@@ -113,15 +177,23 @@ pub fn turn(turn: &mut Turn, v: &mut impl Visit) {
         tts_ms: _,
         latency_ms: _,
         endpointing_ms: _,
+        s2s_ms: _,
+        user_start_ms: _,
+        user_end_ms: _,
+        agent_start_ms: _,
+        agent_end_ms: _,
+        agent_speech: _,
         stt_duration_ms: _,
         llm_duration_ms: _,
         tts_duration_ms: _,
         tool_ms: _,
         interrupted: _,
+        ended_by_call: _,
+        discarded_generations: _,
         interruption: _,
         tools,
         timing_source: _,
-        providers: _,
+        providers,
         llm_input_tokens: _,
         llm_output_tokens: _,
         llm_cached_input_tokens: _,
@@ -129,6 +201,7 @@ pub fn turn(turn: &mut Turn, v: &mut impl Visit) {
         audio_input_tokens: _,
         audio_output_tokens: _,
         tts_characters: _,
+        stt_audio_ms: _,
         errors,
     } = turn;
     optional(text, v);
@@ -146,6 +219,11 @@ pub fn turn(turn: &mut Turn, v: &mut impl Visit) {
         optional(output, v);
         optional(error, v);
     }
+    for StageProvider {
+        provider: _,
+        model: _,
+    } in providers.values()
+    {}
     for StageError { stage: _, message } in errors {
         v.text(message);
     }
@@ -216,8 +294,8 @@ mod tests {
 
     use super::*;
     use crate::receiver::calllog::{
-        CallMetrics, CallStatus, Dialect, Interruption, Links, Speaker, Stage, StageProvider,
-        TimingSource,
+        AudioBasis, CallMetrics, CallStatus, Dialect, Interruption, Speaker, SpeechSegment, Stage,
+        TimingSource, TurnCost,
     };
 
     /// The strings of a call log that are not texts anyone said: ids, names, times, codes and
@@ -249,6 +327,19 @@ mod tests {
         "$.livekit.jobId",
         "$.recording.url",
         "$.recording.mediaType",
+        "$.reportedUsage[].stage",
+        "$.reportedUsage[].provider",
+        "$.reportedUsage[].model",
+        "$.cost.pricesVersion",
+        "$.cost.models[].stage",
+        "$.cost.models[].provider",
+        "$.cost.models[].model",
+        "$.cost.models[].pricedAs",
+        "$.cost.models[].audioBasis",
+        "$.cost.unpriced[].stage",
+        "$.cost.unpriced[].provider",
+        "$.cost.unpriced[].model",
+        "$.cost.unpriced[].reason",
     ];
 
     const VISITED: &str = "VISITED";
@@ -285,11 +376,22 @@ mod tests {
             tts_ms: Some(1),
             latency_ms: Some(1),
             endpointing_ms: Some(1),
+            s2s_ms: Some(1),
+            user_start_ms: Some(1),
+            user_end_ms: Some(1),
+            agent_start_ms: Some(1),
+            agent_end_ms: Some(1),
+            agent_speech: vec![SpeechSegment {
+                start_ms: 1,
+                end_ms: 2,
+            }],
             stt_duration_ms: Some(1),
             llm_duration_ms: Some(1),
             tts_duration_ms: Some(1),
             tool_ms: Some(1),
             interrupted: true,
+            ended_by_call: true,
+            discarded_generations: 1,
             interruption: Some(Interruption {
                 detection_latency_ms: Some(1),
                 stop_latency_ms: Some(1),
@@ -300,7 +402,7 @@ mod tests {
                 input: Some(s("input")),
                 output: Some(s("output")),
                 start_ms: 1,
-                duration_ms: 1,
+                duration_ms: Some(1),
                 error: Some(s("tool error")),
             }],
             timing_source: BTreeMap::from([("sttMs".to_string(), TimingSource::Ttfb)]),
@@ -318,6 +420,7 @@ mod tests {
             audio_input_tokens: Some(1),
             audio_output_tokens: Some(1),
             tts_characters: Some(1),
+            stt_audio_ms: Some(1),
             errors: vec![StageError {
                 stage: Stage::Stt,
                 message: s("stage error"),
@@ -398,6 +501,58 @@ mod tests {
                 start_offset_ms: 0,
             }),
             redactions: BTreeMap::from([("email".to_string(), 1)]),
+            reported_usage: vec![ReportedUsage {
+                stage: Stage::Llm,
+                provider: Some(s("provider")),
+                model: Some(s("model")),
+                llm_input_tokens: Some(1),
+                llm_cached_input_tokens: Some(1),
+                llm_output_tokens: Some(1),
+                audio_input_tokens: Some(1),
+                audio_output_tokens: Some(1),
+                llm_session_ms: Some(1),
+                stt_audio_ms: Some(1),
+                tts_characters: Some(1),
+                tts_audio_ms: Some(1),
+            }],
+            cost: Some(full_cost()),
+        }
+    }
+
+    /// A cost with every line, list and optional figure filled.
+    fn full_cost() -> CallCost {
+        CallCost {
+            total_usd: 1.0,
+            prices_version: s("prices version"),
+            stages: BTreeMap::from([(Stage::Llm, 1.0)]),
+            models: vec![CostLine {
+                stage: Stage::Stt,
+                provider: Some(s("provider")),
+                model: Some(s("model")),
+                priced_as: s("priced as"),
+                usd: 1.0,
+                input_tokens: Some(1),
+                cached_input_tokens: Some(1),
+                output_tokens: Some(1),
+                audio_input_tokens: Some(1),
+                audio_output_tokens: Some(1),
+                audio_ms: Some(1),
+                characters: Some(1),
+                audio_basis: Some(AudioBasis::Speech),
+            }],
+            turns: vec![TurnCost {
+                index: 0,
+                usd: 1.0,
+                stages: BTreeMap::from([(Stage::Llm, 1.0)]),
+            }],
+            unpriced: vec![Unpriced {
+                stage: Stage::Tts,
+                provider: Some(s("provider")),
+                model: Some(s("model")),
+                reason: s("reason"),
+                turns: vec![0],
+            }],
+            estimated: true,
         }
     }
 

@@ -1,9 +1,12 @@
 //! A call log's turns as utterances (who spoke, what, from when to when), shared by the
 //! transcript formats of the cekura and webhook sinks.
 //!
-//! A turn carries its extent (`startMs`..`endMs`) and the voice-to-voice wait, not the edges
-//! of each person's speech, so the edges are placed such that the gap between the user's last
-//! word and the agent's first audio is the turn's measured wait (what transcript-based latency
+//! A turn carries the edges of each person's speech where its spans said them (`userStartMs`,
+//! `userEndMs`, `agentStartMs`, `agentEndMs`, CONVENTIONS.md section 4): an utterance spans
+//! them, so a barge-in's user utterance starts inside the agent's, and the gap between the
+//! user's last word and the agent's first audio is what the spans measured (for Pipecat the
+//! voice-to-voice latency itself). An edge no span gave falls back to the turn's extent and its
+//! wait, placed such that that gap is still the turn's wait (what transcript-based latency
 //! metrics read):
 //!
 //! - the agent speaks from `startMs + wait` (at most `endMs`) to `endMs`, where `wait` is
@@ -49,22 +52,30 @@ pub fn turn_utterances(turn: &Turn, previous_end_ms: Option<i64>) -> Vec<Utteran
     let mut out = Vec::with_capacity(2);
     let start = turn.start_ms;
     let end = turn.end_ms.max(start);
-    let agent_start = (start + response_wait_ms(turn).max(0)).min(end);
     if let Some(text) = turn.user_text.as_deref().filter(|t| !t.trim().is_empty()) {
-        let user_start = previous_end_ms.unwrap_or(start).clamp(0, start);
+        let (from, until) = match (turn.user_start_ms, turn.user_end_ms) {
+            (Some(from), Some(until)) => (from, until.max(from)),
+            (Some(from), None) => (from, start.max(from)),
+            (None, Some(until)) => (previous_end_ms.unwrap_or(start).clamp(0, until), until),
+            (None, None) => (previous_end_ms.unwrap_or(start).clamp(0, start), start),
+        };
         out.push(Utterance {
             speaker: Speaker::User,
             text,
-            start_ms: user_start,
-            end_ms: start,
+            start_ms: from,
+            end_ms: until,
         });
     }
     if let Some(text) = turn.text.as_deref().filter(|t| !t.trim().is_empty()) {
+        let (from, until) = match (turn.agent_start_ms, turn.agent_end_ms) {
+            (Some(from), Some(until)) => (from, until.max(from)),
+            _ => ((start + response_wait_ms(turn).max(0)).min(end), end),
+        };
         out.push(Utterance {
             speaker: Speaker::Agent,
             text,
-            start_ms: agent_start,
-            end_ms: end,
+            start_ms: from,
+            end_ms: until,
         });
     }
     out
@@ -85,13 +96,12 @@ pub fn call_utterances(turns: &[Turn]) -> Vec<(&Turn, Utterance<'_>)> {
 
 /// The end of a tool execution, ms from the call's start.
 pub fn tool_end_ms(tool: &ToolExecution) -> i64 {
-    tool.start_ms + tool.duration_ms.max(0)
+    tool.start_ms + tool.duration_ms.unwrap_or(0).max(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn turn(
         speaker: Speaker,
@@ -101,7 +111,6 @@ mod tests {
         end: i64,
     ) -> Turn {
         Turn {
-            index: 0,
             speaker,
             text: agent.map(str::to_string),
             user_text: user.map(str::to_string),
@@ -111,24 +120,7 @@ mod tests {
             llm_ms: Some(300),
             tts_ms: Some(100),
             latency_ms: Some(900),
-            endpointing_ms: None,
-            stt_duration_ms: None,
-            llm_duration_ms: None,
-            tts_duration_ms: None,
-            tool_ms: None,
-            interrupted: false,
-            interruption: None,
-            tools: vec![],
-            timing_source: BTreeMap::new(),
-            providers: BTreeMap::new(),
-            llm_input_tokens: None,
-            llm_output_tokens: None,
-            llm_cached_input_tokens: None,
-            llm_reasoning_tokens: None,
-            audio_input_tokens: None,
-            audio_output_tokens: None,
-            tts_characters: None,
-            errors: vec![],
+            ..Turn::default()
         }
     }
 
@@ -144,6 +136,25 @@ mod tests {
             (u[1].speaker, u[1].start_ms, u[1].end_ms),
             (Speaker::Agent, 5900, 8000)
         );
+    }
+
+    #[test]
+    fn the_speech_intervals_win_and_a_barge_in_overlaps_the_agent() {
+        let mut t = turn(Speaker::User, Some("stop"), Some("ok"), 5000, 8000);
+        t.user_start_ms = Some(4600);
+        t.user_end_ms = Some(5600);
+        t.agent_start_ms = Some(6500);
+        t.agent_end_ms = Some(7400);
+        let u = turn_utterances(&t, Some(4900));
+        assert_eq!(
+            (u[0].start_ms, u[0].end_ms),
+            (4600, 5600),
+            "starts before the last turn ended"
+        );
+        assert_eq!((u[1].start_ms, u[1].end_ms), (6500, 7400));
+        t.user_start_ms = None;
+        let u = turn_utterances(&t, Some(4900));
+        assert_eq!((u[0].start_ms, u[0].end_ms), (4900, 5600));
     }
 
     #[test]

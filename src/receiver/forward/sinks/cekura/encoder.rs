@@ -10,7 +10,8 @@
 //!   signed link to the receiver's copy of the recording, else the agent's recording URL),
 //!   `customer_number` (the caller: `from` of an inbound call, `to` of an outbound one);
 //! - `metadata`: the call's own metadata, the `idempotency_key`, and under `voicetrace` the
-//!   revision, per-turn timings, call metrics, issues and the trace link.
+//!   revision, per-turn timings, call metrics, issues, the trace link, the call's `cost` (the
+//!   call log's, camelCase) and `cost_usd` (its total).
 
 use serde_json::{json, Map, Value};
 
@@ -170,6 +171,8 @@ fn metadata(log: &CallLog, idempotency_key: &str) -> Value {
             "turns": turns,
             "metrics": log.metrics,
             "issues": log.issues,
+            "cost_usd": log.cost.as_ref().map(|c| c.total_usd),
+            "cost": log.cost,
         }),
     );
     Value::Object(meta)

@@ -12,7 +12,8 @@
 //!   `error_message` (failed calls), `recording_url` (a signed link to the receiver's copy of
 //!   the recording, else the agent's recording URL, when there is one), plus the top-level
 //!   `end_reason` Cartesia keeps for older receivers;
-//! - `post_call_analysis`: `analysis` with a one-line `summary`, the call `metrics` and `issues`.
+//! - `post_call_analysis`: `analysis` with a one-line `summary`, the call `metrics`, `issues`
+//!   and `cost` (the call log's: `totalUsd`, per stage, model and turn, `unpriced`).
 
 use std::fmt;
 
@@ -196,6 +197,7 @@ pub fn encode(event: &WebhookEvent, update: &CallUpdate, envelope: &Envelope<'_>
                     "summary": summary(log),
                     "metrics": log.metrics,
                     "issues": log.issues,
+                    "cost": log.cost,
                     "revision": log.revision,
                 }),
             );

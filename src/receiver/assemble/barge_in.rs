@@ -1,0 +1,178 @@
+//! Across turns: which turns a framework marked interrupted were barge-ins and which ended with
+//! the call, and each barge-in's figures derived from the speech intervals where no
+//! `interruption` event gave them (CONVENTIONS.md section 4, "Barge-ins").
+//!
+//! - Pipecat marks `turn.was_interrupted` also when the call ends during a turn (an EndFrame or
+//!   CancelFrame: a hang-up, or the agent's own goodbye). The call's last turn, interrupted with
+//!   no caller speech after the agent began to speak, ended with the call: `endedByCall`, not
+//!   interrupted.
+//! - A barge-in's stop latency is the agent's audio end minus the caller's speech start (the
+//!   next turn's `userStartMs`), its bleed-through the agent's words spoken after the caller
+//!   began: against the text heard where the framework cut the text at the playout position
+//!   (LiveKit), else at a nominal speaking rate.
+
+use crate::receiver::calllog::{Interruption, TimingSource, Turn};
+
+/// Words per second of synthesised speech where the text heard is unknown (150 words a minute:
+/// the rate TTS voices speak at by default).
+const WORDS_PER_SECOND: f64 = 2.5;
+
+/// Figure names of a derived interruption in a turn's `timingSource`.
+const STOP_LATENCY_MS: &str = "stopLatencyMs";
+const BLEED_THROUGH_WORDS: &str = "bleedThroughWords";
+
+/// What the call says beyond its turns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallSpeech {
+    /// The start of the last caller speech of the call, ms from its start.
+    pub last_user_start_ms: Option<i64>,
+}
+
+/// How the agent's text relates to the audio played.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeardText {
+    /// The text is what played (cut at the playout position).
+    Played,
+    /// The text is what was sent to synthesis.
+    Sent,
+}
+
+/// Settles interruptions over the call's turns (in order).
+pub fn settle(turns: &mut [Turn], call: CallSpeech, heard: &[HeardText]) {
+    if let Some(last) = turns.last_mut() {
+        let spoken_over = match (last.agent_start_ms, call.last_user_start_ms) {
+            (Some(agent), Some(user)) => user > agent,
+            _ => false,
+        };
+        // An interruption event is the agent saying the caller barged in.
+        if last.interrupted && !spoken_over && last.interruption.is_none() {
+            last.ended_by_call = true;
+        }
+    }
+    for i in 0..turns.len() {
+        if turns[i].ended_by_call {
+            turns[i].interrupted = false;
+        }
+        let caller_start = turns.get(i + 1).and_then(|t| t.user_start_ms);
+        let heard = heard.get(i).copied().unwrap_or(HeardText::Sent);
+        if turns[i].interrupted {
+            derive(&mut turns[i], caller_start, heard);
+        }
+    }
+}
+
+/// Fills the interruption figures the spans did not give, from the caller's speech start.
+fn derive(turn: &mut Turn, caller_start: Option<i64>, heard: HeardText) {
+    let (Some(from), Some(until), Some(caller)) =
+        (turn.agent_start_ms, turn.agent_end_ms, caller_start)
+    else {
+        return;
+    };
+    if caller > until {
+        return; // the caller spoke after the agent stopped: nothing overlapped
+    }
+    let overlap = until - caller.max(from);
+    let words = turn
+        .text
+        .as_deref()
+        .map_or(0, |t| t.split_whitespace().count());
+    let bleed = match heard {
+        HeardText::Played if until > from => {
+            (words as f64 * overlap as f64 / (until - from) as f64).round() as i64
+        }
+        _ => ((overlap as f64 / 1000.0 * WORDS_PER_SECOND).round() as i64).min(words as i64),
+    };
+    let found = turn.interruption.get_or_insert(Interruption {
+        detection_latency_ms: None,
+        stop_latency_ms: None,
+        bleed_through_words: None,
+    });
+    if found.stop_latency_ms.is_none() {
+        found.stop_latency_ms = Some(until - caller);
+        turn.timing_source
+            .insert(STOP_LATENCY_MS.to_string(), TimingSource::Derived);
+    }
+    if found.bleed_through_words.is_none() {
+        found.bleed_through_words = Some(bleed);
+        turn.timing_source
+            .insert(BLEED_THROUGH_WORDS.to_string(), TimingSource::Derived);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(interrupted: bool, agent: Option<(i64, i64)>, user_start: Option<i64>) -> Turn {
+        Turn {
+            interrupted,
+            agent_start_ms: agent.map(|a| a.0),
+            agent_end_ms: agent.map(|a| a.1),
+            user_start_ms: user_start,
+            text: Some("one two three four five six seven eight nine ten".into()),
+            ..Turn::default()
+        }
+    }
+
+    #[test]
+    fn the_last_turn_interrupted_with_nobody_speaking_over_it_ended_with_the_call() {
+        let mut turns = vec![
+            turn(false, Some((0, 900)), None),
+            turn(true, Some((2000, 3000)), Some(1500)),
+        ];
+        settle(&mut turns, CallSpeech::default(), &[]);
+        assert!(turns[1].ended_by_call && !turns[1].interrupted);
+        assert_eq!(turns[1].interruption, None);
+        let mut spoken_over = vec![turn(true, Some((2000, 3000)), Some(1500))];
+        let call = CallSpeech {
+            last_user_start_ms: Some(2600),
+        };
+        settle(&mut spoken_over, call, &[]);
+        assert!(spoken_over[0].interrupted && !spoken_over[0].ended_by_call);
+    }
+
+    #[test]
+    fn a_barge_in_stops_and_bleeds_through_from_the_callers_start() {
+        let mut turns = vec![
+            turn(true, Some((1000, 3000)), None),
+            turn(false, None, Some(2500)),
+        ];
+        settle(&mut turns, CallSpeech::default(), &[HeardText::Played]);
+        let i = turns[0].interruption.clone().unwrap();
+        assert_eq!(
+            (i.stop_latency_ms, i.bleed_through_words),
+            (Some(500), Some(3))
+        );
+        assert_eq!(
+            turns[0].timing_source[STOP_LATENCY_MS],
+            TimingSource::Derived
+        );
+        let mut sent = vec![
+            turn(true, Some((1000, 3000)), None),
+            turn(false, None, Some(2200)),
+        ];
+        settle(&mut sent, CallSpeech::default(), &[HeardText::Sent]);
+        let i = sent[0].interruption.clone().unwrap();
+        assert_eq!(i.bleed_through_words, Some(2), "0.8 s at the nominal rate");
+    }
+
+    #[test]
+    fn an_event_keeps_its_figures() {
+        let mut turns = vec![
+            turn(true, Some((1000, 3000)), None),
+            turn(false, None, Some(2500)),
+        ];
+        turns[0].interruption = Some(Interruption {
+            detection_latency_ms: Some(120),
+            stop_latency_ms: Some(200),
+            bleed_through_words: None,
+        });
+        settle(&mut turns, CallSpeech::default(), &[HeardText::Played]);
+        let i = turns[0].interruption.clone().unwrap();
+        assert_eq!(
+            (i.detection_latency_ms, i.stop_latency_ms),
+            (Some(120), Some(200))
+        );
+        assert!(!turns[0].timing_source.contains_key(STOP_LATENCY_MS));
+    }
+}
