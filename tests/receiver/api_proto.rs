@@ -79,6 +79,7 @@ fn proto_messages_mirror_the_call_log_json() {
     t.llm_reasoning_tokens = Some(1);
     t.audio_input_tokens = Some(1);
     t.audio_output_tokens = Some(1);
+    full.redactions = BTreeMap::from([("email".to_string(), 1)]);
     let call = serde_json::to_value(&full).unwrap();
     let turn = &call["turns"][1];
     assert!(!turn["interruption"].is_null() && !turn["providers"].as_object().unwrap().is_empty());

@@ -371,6 +371,11 @@ impl From<&CallLog> for pb::CallLog {
                 .map(pb::ReportedUsage::from)
                 .collect(),
             cost: log.cost.as_ref().map(pb::CallCost::from),
+            redactions: log
+                .redactions
+                .iter()
+                .map(|(kind, n)| (kind.clone(), *n))
+                .collect(),
         }
     }
 }
