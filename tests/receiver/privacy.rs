@@ -296,6 +296,15 @@ fn call_spans(i: usize, t0: u64) -> (ExportTraceServiceRequest, ExportTraceServi
                 kv_f64(semconv::METRICS_TTFB, 0.2),
             ],
         ));
+        // The model's input shows a function call no tool span records (as Pipecat's does):
+        // assembly makes it a tool execution of the turn, with its arguments and result.
+        let input = json!([
+            {"role": "user", "content": said("llm input")},
+            {"role": "assistant", "tool_calls": [{"id": format!("call_{i}_{k}"), "type": "function",
+                "function": {"name": "lookup_account",
+                    "arguments": json!({"email": "jane.doe@example.com", "ssn": "123-45-6789"}).to_string()}}]},
+            {"role": "tool", "tool_call_id": format!("call_{i}_{k}"), "content": said("recorded tool result")},
+        ]);
         let mut llm = span(
             &t,
             &child(2),
@@ -303,7 +312,14 @@ fn call_spans(i: usize, t0: u64) -> (ExportTraceServiceRequest, ExportTraceServi
             semconv::SPAN_LLM,
             start + 300 * ms,
             start + 900 * ms,
-            vec![kv_f64(semconv::METRICS_TTFB, 0.4)],
+            vec![
+                kv_f64(semconv::METRICS_TTFB, 0.4),
+                kv_str(semconv::GEN_AI_PROVIDER_NAME, "openai"),
+                kv_str(semconv::GEN_AI_REQUEST_MODEL, "gpt-4o-mini"),
+                kv_i64(semconv::GEN_AI_USAGE_INPUT_TOKENS, 900),
+                kv_i64(semconv::GEN_AI_USAGE_OUTPUT_TOKENS, 40),
+                kv_str(semconv::genai::INPUT_MESSAGES, &input.to_string()),
+            ],
         );
         llm.status = Some(error(&said("llm status")));
         llm.events = vec![event(
@@ -736,6 +752,23 @@ async fn store_mode_lets_no_pii_out() {
         assert_eq!(log["from"], "<PHONE_NUMBER>");
         assert_eq!(log["customMetrics"]["callback"], "<PHONE_NUMBER>");
         assert_eq!(log["metadata"]["account"], "<CREDIT_CARD>");
+        // What analysis adds is names and figures, kept as they were: the cost.
+        assert!(
+            log["cost"]["totalUsd"].as_f64().unwrap_or(0.0) > 0.0,
+            "{}",
+            log["cost"]
+        );
+        assert_eq!(log["cost"]["models"][0]["model"], "gpt-4o-mini");
+        // The function call read from the model's input: its arguments and result redacted.
+        let recorded = log["turns"][0]["tools"]
+            .as_array()
+            .and_then(|tools| tools.iter().find(|t| t["name"] == "lookup_account"))
+            .unwrap_or_else(|| panic!("the recorded call: {}", log["turns"][0]["tools"]));
+        assert_eq!(
+            recorded["input"],
+            json!({"email": "<EMAIL>", "ssn": "<SSN>"}).to_string()
+        );
+        assert_redacted_with_controls("a recorded tool result", &recorded["output"].to_string());
     }
 
     // Every API answer.
@@ -749,6 +782,16 @@ async fn store_mode_lets_no_pii_out() {
         .unwrap()
         .1;
     assert_redacted_with_controls("GET a call", call);
+    let grpc_call = &answers
+        .iter()
+        .find(|(what, _)| what == "gRPC GetCall 0")
+        .unwrap()
+        .1;
+    assert_redacted_with_controls("gRPC GetCall", grpc_call);
+    assert!(
+        grpc_call.contains(r#""credit_card": "#),
+        "gRPC gives the redactions: {grpc_call}"
+    );
     let chat = &answers
         .iter()
         .find(|(path, _)| path.ends_with("/chat-history"))
