@@ -37,7 +37,7 @@ use crate::receiver::journal;
 use crate::receiver::listeners::{Listeners, Servers};
 use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::recordings::{self, Recordings};
-use crate::receiver::redact::{DroppedAttributes, RedactionError, RedactionMode, Redactor};
+use crate::receiver::redact::{Redaction, RedactionError, RedactionMode, Redactor};
 use crate::receiver::store::recorder::{self, Recorder};
 use crate::receiver::store::{watch as store_watch, Scrub, Store, StoreError};
 use crate::receiver::tls::{TlsError, TlsIdentity};
@@ -121,47 +121,12 @@ pub struct Receiver {
     scrub: Scrub,
 }
 
-/// Redaction as configured: the redactor (none when off), where it applies, and the
-/// attributes ingest drops.
-struct Redaction {
-    redactor: Option<Arc<Redactor>>,
-    mode: RedactionMode,
-    dropped: DroppedAttributes,
-}
-
-impl Redaction {
-    fn new(config: &ServeConfig) -> Result<Redaction, ServeError> {
-        let r = &config.redaction;
-        let redactor = match r.mode {
-            RedactionMode::Off => None,
-            RedactionMode::Store | RedactionMode::Sinks => Some(Arc::new(Redactor::new(r)?)),
-        };
-        if r.mode == RedactionMode::Sinks && !config.sinks.iter().any(|s| s.shared().redact) {
-            tracing::warn!(
-                "redaction mode is \"sinks\" but no sink has `redact = true`: nothing is redacted"
-            );
-        }
-        Ok(Redaction {
-            redactor,
-            mode: r.mode,
-            dropped: DroppedAttributes::new(&r.drop_attributes).map_err(RedactionError::from)?,
-        })
-    }
-
-    /// The redactor of the stages before the store, in `store` mode.
-    fn before_store(&self) -> Option<Arc<Redactor>> {
-        self.redactor
-            .clone()
-            .filter(|_| self.mode == RedactionMode::Store)
-    }
-
-    /// Whether the store must erase the journal's deleted rows: nothing raw is kept past the
-    /// journal in `store` mode.
-    fn scrub(&self, config: &ServeConfig) -> Scrub {
-        match (self.mode, config.journal) {
-            (RedactionMode::Store, true) => Scrub::AfterRelease,
-            _ => Scrub::Off,
-        }
+/// Whether the store erases the journal's deleted rows: in `store` mode nothing raw is kept
+/// past the journal.
+fn scrub(mode: RedactionMode, config: &ServeConfig) -> Scrub {
+    match (mode, config.journal) {
+        (RedactionMode::Store, true) => Scrub::AfterRelease,
+        _ => Scrub::Off,
     }
 }
 
@@ -179,8 +144,15 @@ impl Receiver {
             config.livekit_api_secret.as_ref(),
             config.livekit_api_secret_file.as_ref(),
         )?;
-        let redaction = Redaction::new(&config)?;
-        let scrub = redaction.scrub(&config);
+        let redaction = Redaction::new(&config.redaction)?;
+        if redaction.mode() == RedactionMode::Sinks
+            && !config.sinks.iter().any(|s| s.shared().redact)
+        {
+            tracing::warn!(
+                "redaction mode is \"sinks\" but no sink has `redact = true`: nothing is redacted"
+            );
+        }
+        let scrub = scrub(redaction.mode(), &config);
         let tls = TlsIdentity::from_files(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
         let prices = Arc::new(Prices::resolve(&config.prices)?);
         let listeners = Listeners::bind(&config).await?;
@@ -212,7 +184,7 @@ impl Receiver {
         journal::spawn_writer(journal.table.clone(), submission_rx, batch_tx)
             .map_err(ServeError::JournalWriter)?;
         let ingest = Ingest::new(submission_tx, admission.clone(), metrics.clone())
-            .dropping(redaction.dropped.clone());
+            .dropping(redaction.dropped());
 
         // The sinks before the servers: a sink that cannot start stops the receiver before it
         // answers anyone.
@@ -221,7 +193,7 @@ impl Receiver {
             config.sinks.clone(),
             Extras {
                 links: Some(recordings.links().clone()),
-                redactor: redaction.redactor.clone(),
+                redactor: redaction.for_sinks(),
             },
         )?;
         let ready = Arc::new(AtomicBool::new(false));
@@ -253,7 +225,7 @@ impl Receiver {
         tracing::info!(
             otlp_grpc_addr = %addrs.0, otlp_http_addr = %addrs.1, api_addr = ?addrs.2,
             tls = tls.is_some(), ingest_token = tokens.ingest.is_some(),
-            api_token = tokens.api.is_some(), redaction = redaction.mode.as_str(),
+            api_token = tokens.api.is_some(), redaction = redaction.mode().as_str(),
             "voicetrace receiver started"
         );
         Ok(Receiver {

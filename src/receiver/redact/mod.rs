@@ -12,7 +12,8 @@
 //! - `spoken`: the same read out as words ("four one one one ...");
 //! - `patterns`: emails, IBANs (mod 97), dates of birth next to "born" / "date of birth";
 //! - [`config`]: the `[redaction]` table, and the user's own rules (regexes and replacements);
-//! - [`attributes`]: the attribute keys ingest drops before anything keeps them.
+//! - [`attributes`]: the attribute keys ingest drops before anything keeps them;
+//! - [`setup`]: the configured redaction, split into what each stage of the receiver gets.
 //!
 //! Every detector runs in time linear in its text: the patterns are the `regex` crate's
 //! (linear whatever the input), compiled once; the digit and word scanners look at a bounded
@@ -22,6 +23,7 @@ pub mod attributes;
 pub mod config;
 mod digits;
 mod patterns;
+pub mod setup;
 mod spoken;
 pub mod walk;
 
@@ -34,6 +36,7 @@ use serde_json::Value;
 
 pub use attributes::{DroppedAttributes, InvalidKey};
 pub use config::{CallerNumbers, RedactionConfig, RedactionMode, RuleConfig};
+pub use setup::Redaction;
 
 use crate::receiver::calllog::{CallLog, CallUpdate};
 
