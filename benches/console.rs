@@ -172,6 +172,7 @@ fn call(i: usize, turns: u32, start_unix_ms: i64) -> CallLog {
         }),
         recording: None,
         livekit: None,
+        redactions: Default::default(),
         reported_usage: Vec::new(),
         cost: None,
     }

@@ -12,6 +12,7 @@ use voicetrace::receiver::auth::{API_TOKEN_ENV, INGEST_TOKEN_ENV, LIVEKIT_API_SE
 use voicetrace::receiver::config::ServeConfig;
 pub use voicetrace::receiver::config::DEFAULT_DATA_DIR;
 use voicetrace::receiver::forward::SinkConfig;
+use voicetrace::receiver::redact::RedactionMode;
 use voicetrace::receiver::secret::{Secret, SecretSource};
 use voicetrace::receiver::server::Receiver;
 
@@ -95,6 +96,15 @@ pub struct ServeArgs {
     /// turn, voice or GenAI span, nor call id is dropped and counted).
     #[arg(long)]
     all_traces: bool,
+    /// Redaction of card numbers, emails, phone numbers, ... in call logs: `store` (before
+    /// they are stored), `sinks` (for the sinks marked `redact = true`), or `off` [default:
+    /// off, or the config file's `[redaction] mode`].
+    #[arg(long, value_parser = parse_redaction_mode)]
+    redact: Option<RedactionMode>,
+}
+
+fn parse_redaction_mode(text: &str) -> Result<RedactionMode, String> {
+    RedactionMode::parse(text).ok_or_else(|| format!("expected store, sinks or off, got {text:?}"))
 }
 
 impl ServeArgs {
@@ -168,6 +178,9 @@ impl ServeArgs {
         }
         if self.no_journal {
             config.journal = false;
+        }
+        if let Some(mode) = self.redact {
+            config.redaction.mode = mode;
         }
         if self.public_url.is_some() {
             config.public_url = self.public_url;

@@ -176,6 +176,10 @@ pub struct CallLog {
     /// The call's audio, when the receiver keeps a recording of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording: Option<Recording>,
+    /// What redaction took out of the call log's texts, counted per kind (`credit_card`,
+    /// `email`, ..., or a rule's name); never the values. Absent when nothing was redacted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub redactions: BTreeMap<String, u64>,
     /// Usage the agent reported as OTLP metrics (LiveKit's `lk.agents.usage.*`) that its spans
     /// do not say, per stage, provider and model (a figure the spans give is never taken from
     /// the metrics too); absent when there is none.
@@ -834,6 +838,7 @@ pub(crate) fn bare_call_log(id: &str) -> CallLog {
         livekit: None,
         deployment: None,
         recording: None,
+        redactions: BTreeMap::new(),
         reported_usage: Vec::new(),
         cost: None,
     }

@@ -15,6 +15,7 @@ use crate::receiver::recordings::{
     DEFAULT_LINK_TTL_SECS, DEFAULT_MAX_RECORDING_BYTES, DEFAULT_MAX_TOTAL_BYTES,
     DEFAULT_RETENTION_DAYS,
 };
+use crate::receiver::redact::RedactionConfig;
 use crate::receiver::secret::Secret;
 
 /// OTLP/gRPC's registered port, on loopback: a receiver is not reachable from other hosts until
@@ -114,6 +115,8 @@ pub struct ServeConfig {
     /// The LiveKit API secret itself (wins over the file), as `ingest_token`.
     #[serde(skip)]
     pub livekit_api_secret: Option<Secret>,
+    /// What redaction takes out of call logs, and where (`[redaction]`; off by default).
+    pub redaction: RedactionConfig,
 }
 
 impl Default for ServeConfig {
@@ -150,6 +153,7 @@ impl Default for ServeConfig {
             recording_link_ttl_secs: DEFAULT_LINK_TTL_SECS,
             livekit_api_secret_file: None,
             livekit_api_secret: None,
+            redaction: RedactionConfig::default(),
         }
     }
 }

@@ -21,6 +21,8 @@
 //! - [`forward`]: the delivery loop and the sinks that receive call logs.
 //! - [`recordings`]: calls' audio, uploaded by agents, kept beside the store, served with Range.
 //! - [`console`]: the console, pages for people on the API listener.
+//! - [`redact`]: the pure stage that takes card numbers, emails, phone numbers, ... out of a
+//!   call log's texts, before it is stored or before it leaves for a sink.
 //! - [`server`]: wires the stages together into `voicetrace serve`.
 //! - [`auth`] and [`tls`]: optional bearer tokens and TLS on the listeners; [`secret`]: how
 //!   tokens and sink secrets are read and kept out of logs and errors.
@@ -39,6 +41,7 @@ mod listeners;
 pub mod metrics;
 pub mod query;
 pub mod recordings;
+pub mod redact;
 pub mod secret;
 pub mod server;
 pub mod span;

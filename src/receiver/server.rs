@@ -31,14 +31,15 @@ use crate::receiver::assemble::{Assembler, AssemblerConfig};
 use crate::receiver::auth::{AuthError, Tokens};
 use crate::receiver::calllog::CallLog;
 pub use crate::receiver::config::ServeConfig;
-use crate::receiver::forward::{ForwardError, Forwarder};
+use crate::receiver::forward::{Extras, ForwardError, Forwarder};
 use crate::receiver::ingest::{Admission, Bounds, Ingest};
 use crate::receiver::journal;
 use crate::receiver::listeners::{Listeners, Servers};
 use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::recordings::{self, Recordings};
+use crate::receiver::redact::{Redaction, RedactionError, RedactionMode, Redactor};
 use crate::receiver::store::recorder::{self, Recorder};
-use crate::receiver::store::{watch as store_watch, Store, StoreError};
+use crate::receiver::store::{watch as store_watch, Scrub, Store, StoreError};
 use crate::receiver::tls::{TlsError, TlsIdentity};
 
 /// Batches waiting between ingest and the journal: at a typical 512 spans per batch, about half
@@ -93,6 +94,9 @@ pub enum ServeError {
     /// The recordings' folder or link key could not be opened.
     #[error(transparent)]
     Recordings(#[from] recordings::OpenError),
+    /// The redaction configuration cannot work.
+    #[error(transparent)]
+    Redaction(#[from] RedactionError),
     /// The price table (or the configuration's `[prices]`) is not usable.
     #[error(transparent)]
     Prices(#[from] PriceError),
@@ -114,6 +118,16 @@ pub struct Receiver {
     pipeline: JoinHandle<()>,
     store: Store,
     metrics: ReceiverMetrics,
+    scrub: Scrub,
+}
+
+/// Whether the store erases the journal's deleted rows: in `store` mode nothing raw is kept
+/// past the journal.
+fn scrub(mode: RedactionMode, config: &ServeConfig) -> Scrub {
+    match (mode, config.journal) {
+        (RedactionMode::Store, true) => Scrub::AfterRelease,
+        _ => Scrub::Off,
+    }
 }
 
 impl Receiver {
@@ -130,16 +144,32 @@ impl Receiver {
             config.livekit_api_secret.as_ref(),
             config.livekit_api_secret_file.as_ref(),
         )?;
+        let redaction = Redaction::new(&config.redaction)?;
+        if redaction.mode() == RedactionMode::Sinks
+            && !config.sinks.iter().any(|s| s.shared().redact)
+        {
+            tracing::warn!(
+                "redaction mode is \"sinks\" but no sink has `redact = true`: nothing is redacted"
+            );
+        }
+        let scrub = scrub(redaction.mode(), &config);
         let tls = TlsIdentity::from_files(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
         let prices = Arc::new(Prices::resolve(&config.prices)?);
         let listeners = Listeners::bind(&config).await?;
-        let store = open_store(&config.data_dir).await?;
+        let store = open_store(&config.data_dir, scrub).await?;
         let journal = journal::Start::read(&store, config.journal)
             .await?
             .map_err(store_error(&config.data_dir))?;
         let metrics = ReceiverMetrics::new();
         let (kept, kept_rx) = mpsc::channel(KEPT_QUEUE);
-        let recordings = Recordings::start(&config, store.clone(), metrics.clone(), kept).await?;
+        let recordings = Recordings::start(
+            &config,
+            store.clone(),
+            metrics.clone(),
+            kept,
+            redaction.before_store(),
+        )
+        .await?;
         let (stop, stop_rx) = watch::channel(false);
         let (finished, _) = broadcast::channel(BROADCAST_CAPACITY);
         let admission = Admission::new(Bounds {
@@ -153,14 +183,18 @@ impl Receiver {
         let (batch_tx, batch_rx) = mpsc::channel(ASSEMBLY_QUEUE_BATCHES);
         journal::spawn_writer(journal.table.clone(), submission_rx, batch_tx)
             .map_err(ServeError::JournalWriter)?;
-        let ingest = Ingest::new(submission_tx, admission.clone(), metrics.clone());
+        let ingest = Ingest::new(submission_tx, admission.clone(), metrics.clone())
+            .dropping(redaction.dropped());
 
         // The sinks before the servers: a sink that cannot start stops the receiver before it
         // answers anyone.
-        let forwarder = Forwarder::start_with_links(
+        let forwarder = Forwarder::start_with(
             store.clone(),
             config.sinks.clone(),
-            Some(recordings.links().clone()),
+            Extras {
+                links: Some(recordings.links().clone()),
+                redactor: redaction.for_sinks(),
+            },
         )?;
         let ready = Arc::new(AtomicBool::new(false));
         let addrs = listeners.addrs(&config);
@@ -183,6 +217,8 @@ impl Receiver {
             finished: &finished,
             stop: &stop_rx,
             prices,
+            redactor: redaction.before_store(),
+            scrub,
         };
         let (pipeline, watcher) = pipeline.spawn(&config, journal, batch_rx, kept_rx, forwarder);
         running.push(watcher);
@@ -191,7 +227,8 @@ impl Receiver {
         tracing::info!(
             otlp_grpc_addr = %addrs.0, otlp_http_addr = %addrs.1, api_addr = ?addrs.2,
             tls = tls.is_some(), ingest_token = tokens.ingest.is_some(),
-            api_token = tokens.api.is_some(), "voicetrace receiver started"
+            api_token = tokens.api.is_some(), redaction = redaction.mode().as_str(),
+            "voicetrace receiver started"
         );
         Ok(Receiver {
             otlp_grpc_addr: addrs.0,
@@ -204,6 +241,7 @@ impl Receiver {
             pipeline,
             store,
             metrics,
+            scrub,
         })
     }
 
@@ -245,6 +283,13 @@ impl Receiver {
             let _ = listener.await;
         }
         let _ = self.pipeline.await;
+        if self.scrub == Scrub::AfterRelease {
+            // The calls let go at the stop: their journal rows leave both files too.
+            let store = self.store.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.scrub()).await {
+                tracing::warn!(error = %e, "cannot scrub the store at shutdown");
+            }
+        }
     }
 }
 
@@ -255,9 +300,17 @@ fn store_error(dir: &Path) -> impl Fn(StoreError) -> ServeError + '_ {
     }
 }
 
-async fn open_store(dir: &Path) -> Result<Store, ServeError> {
+/// Opens the store; with `scrub`, its deleted content is zeroed from the start.
+async fn open_store(dir: &Path, scrub: Scrub) -> Result<Store, ServeError> {
     let path = dir.to_path_buf();
-    let opened = tokio::task::spawn_blocking(move || Store::open(&path)).await?;
+    let opened = tokio::task::spawn_blocking(move || {
+        let store = Store::open(&path)?;
+        if scrub == Scrub::AfterRelease {
+            store.erase_deleted()?;
+        }
+        Ok::<_, StoreError>(store)
+    })
+    .await?;
     opened.map_err(store_error(dir))
 }
 
@@ -270,6 +323,9 @@ struct Pipeline<'a> {
     finished: &'a broadcast::Sender<Arc<CallLog>>,
     stop: &'a watch::Receiver<bool>,
     prices: Arc<Prices>,
+    /// Redacts updates before the store (`store` mode).
+    redactor: Option<Arc<Redactor>>,
+    scrub: Scrub,
 }
 
 impl Pipeline<'_> {
@@ -311,6 +367,7 @@ impl Pipeline<'_> {
             },
             max_spans_buffered: config.max_spans_buffered,
             position: journal.position,
+            redactor: self.redactor,
         };
         let assembly = tokio::spawn(assembly::run(assembler, journal.replay, wiring, task));
         let watcher = tokio::spawn(store_watch::run(
@@ -318,6 +375,7 @@ impl Pipeline<'_> {
             journal.table.clone(),
             self.metrics.clone(),
             self.admission,
+            self.scrub,
             self.stop.clone(),
         ));
         let recorder = tokio::spawn(recorder::run(

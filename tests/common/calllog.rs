@@ -120,6 +120,7 @@ pub fn call_log(id: &str, trace_id: &str) -> CallLog {
         livekit: None,
         deployment: None,
         recording: None,
+        redactions: Default::default(),
         reported_usage: Vec::new(),
         cost: None,
     }
@@ -354,6 +355,7 @@ pub fn sample_log(call_id: &str, revision: u32) -> CallLog {
         livekit: None,
         deployment: None,
         recording: None,
+        redactions: Default::default(),
         reported_usage: Vec::new(),
         cost: None,
         ..call_log(call_id, SAMPLE_TRACE)

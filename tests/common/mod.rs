@@ -19,6 +19,7 @@ pub mod endpoint;
 pub mod fixtures;
 pub mod http;
 pub mod instrumented;
+pub mod livekit;
 pub mod net;
 pub mod otlp;
 pub mod peers;

@@ -5,8 +5,10 @@
 //! targets (`fuzz/fuzz_targets/assemble.rs`) include this file with `#[path]`.
 #![allow(dead_code)]
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{
     span, status, ResourceSpans, ScopeSpans, Span, Status,
@@ -117,6 +119,36 @@ pub fn request(service: Option<&str>, spans: Vec<Span>) -> ExportTraceServiceReq
             }),
             scope_spans: vec![ScopeSpans {
                 spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// A log record of trace `trace_id` (a "call log" line) at `time_ns`, its body text.
+pub fn log_record(
+    trace_id: &[u8],
+    time_ns: u64,
+    body: &str,
+    attributes: Vec<KeyValue>,
+) -> LogRecord {
+    LogRecord {
+        trace_id: trace_id.to_vec(),
+        time_unix_nano: time_ns,
+        severity_text: "INFO".into(),
+        body: Some(string(body)),
+        attributes,
+        ..Default::default()
+    }
+}
+
+/// A logs request holding `records` under one resource and scope.
+pub fn log_request(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
                 ..Default::default()
             }],
             ..Default::default()

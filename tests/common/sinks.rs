@@ -37,6 +37,8 @@ pub struct SinkSpec {
     pub concurrency: Option<usize>,
     pub timeout_ms: Option<u64>,
     pub retry: Option<RetryPolicy>,
+    /// Sent redacted call logs (`redact = true`).
+    pub redact: bool,
 }
 
 impl SinkSpec {
@@ -54,6 +56,7 @@ impl SinkSpec {
             concurrency: None,
             timeout_ms: None,
             retry: None,
+            redact: false,
         }
     }
 
@@ -77,6 +80,7 @@ impl SinkSpec {
         if let Some(retry) = &self.retry {
             shared.retry = retry.clone();
         }
+        shared.redact = self.redact;
         let secret = SecretConfig {
             secret_env: self.secret_env.clone(),
             secret_file: self.secret_file.clone(),
@@ -94,6 +98,63 @@ impl SinkSpec {
             SinkConfig::Jsonl(_) => {}
         }
         c
+    }
+}
+
+impl SinkSpec {
+    /// The sink as a `[[sinks]]` table of `voicetrace serve`'s config file (the settings the
+    /// spec sets; the others at their defaults).
+    pub fn toml_table(&self) -> String {
+        let quoted = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let mut t = format!(
+            "[[sinks]]\nkind = {}\ntarget = {}\nredact = {}\n",
+            quoted(self.kind.as_str()),
+            quoted(&self.target),
+            self.redact
+        );
+        let mut line = |key: &str, value: String| t.push_str(&format!("{key} = {value}\n"));
+        if let Some(name) = &self.name {
+            line("name", quoted(name));
+        }
+        if let Some(path) = &self.secret_file {
+            line("secret_file", quoted(&path.display().to_string()));
+        }
+        if let Some(var) = &self.secret_env {
+            line("secret_env", quoted(var));
+        }
+        if let Some(agent) = self.agent {
+            line("agent", agent.to_string());
+        }
+        if let Some(id) = &self.webhook_id {
+            line("webhook_id", quoted(id));
+        }
+        if let Some(n) = self.concurrency {
+            line("concurrency", n.to_string());
+        }
+        if let Some(ms) = self.timeout_ms {
+            line("timeout_ms", ms.to_string());
+        }
+        if !self.headers.is_empty() {
+            let headers: Vec<String> = self
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{} = {}", quoted(k), quoted(v)))
+                .collect();
+            line("headers", format!("{{ {} }}", headers.join(", ")));
+        }
+        if let Some(r) = &self.retry {
+            t.push_str(&format!(
+                "[sinks.retry]\ninitial_backoff_ms = {}\nmax_backoff_ms = {}\nmultiplier = {:?}\n\
+                 jitter = {:?}\nmax_attempts = {}\nmax_age_ms = {}\n",
+                r.initial_backoff_ms,
+                r.max_backoff_ms,
+                r.multiplier,
+                r.jitter,
+                r.max_attempts,
+                r.max_age_ms
+            ));
+        }
+        t
     }
 }
 

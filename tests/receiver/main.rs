@@ -28,6 +28,7 @@
 //! - `capture`: an OTLP receiver that keeps what it is sent;
 //! - `audio`: real speech (espeak-ng) as WAV, FLAC and OGG/Opus, for the recording tests;
 //! - `browser`: headless Chromium over WebDriver (chromedriver), its log and the URLs it requested;
+//! - `livekit`: a LiveKit worker's end-of-job upload (header, chat history, audio);
 //! - `wait`: waiting on a condition with a deadline (`within`, `wait_for`), never a fixed sleep;
 //! - `net`: loopback, free ports, a port nothing listens on.
 
@@ -49,6 +50,7 @@ mod exporter_tls;
 mod forward_delivery;
 mod forward_sinks;
 mod hostile_input;
+mod privacy;
 mod recordings;
 mod simulated_agent;
 mod traffic;

@@ -23,6 +23,7 @@ use crate::common::audio::speech;
 use crate::common::endpoint::{Endpoint, Reply};
 use crate::common::fixtures::{dir as fixture_dir, requests};
 use crate::common::http::{client, gzip, metric};
+use crate::common::livekit::{livekit_upload, RecordingHeader};
 use crate::common::net::{free_port, LOOPBACK};
 use crate::common::otlp::{kv_i64, kv_str, request, span, spans_mut};
 use crate::common::receiver::{config, next_call_logs, start, traces_url};
@@ -76,66 +77,6 @@ fn livekit_jwt(secret: &str, expires: i64) -> String {
     )
     .unwrap();
     format!("Bearer {token}")
-}
-
-/// The worker's `MetricsRecordingHeader` (livekit_metrics.proto), the fields it sets.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RecordingHeader {
-    #[prost(string, tag = "1")]
-    room_id: String,
-    #[prost(message, optional, tag = "4")]
-    start_time: Option<prost_types::Timestamp>,
-    #[prost(string, tag = "8")]
-    job_id: String,
-    #[prost(bool, tag = "9")]
-    simulated: bool,
-}
-
-/// One part of aiohttp's `MultipartWriter("form-data")` as livekit-agents fills it: its
-/// content type, `Content-Disposition: form-data; name=...; filename=...`, `Content-Length`.
-fn part(out: &mut Vec<u8>, boundary: &str, name: &str, file: &str, kind: &str, body: &[u8]) {
-    write!(
-        out,
-        "--{boundary}\r\nContent-Type: {kind}\r\nContent-Disposition: form-data; name=\"{name}\"; \
-         filename=\"{file}\"\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    out.extend_from_slice(body);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// The body and content type of livekit-agents' `_upload_session_report`.
-fn livekit_upload(header: &RecordingHeader, chat: &str, audio: &[u8]) -> (String, Vec<u8>) {
-    let boundary = format!("{:032x}", 0x5eed_u128 << 64 | 0xb0da);
-    let mut body = Vec::new();
-    let header = header.encode_to_vec();
-    part(
-        &mut body,
-        &boundary,
-        "header",
-        "header.binpb",
-        "application/protobuf",
-        &header,
-    );
-    part(
-        &mut body,
-        &boundary,
-        "chat_history",
-        "chat_history.json",
-        "application/json",
-        chat.as_bytes(),
-    );
-    part(
-        &mut body,
-        &boundary,
-        "audio",
-        "recording.ogg",
-        "audio/ogg",
-        audio,
-    );
-    write!(body, "--{boundary}--\r\n").unwrap();
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// `report.chat_history.to_dict(exclude_timestamp=False)` of the fixture's call: its items
@@ -319,7 +260,7 @@ async fn a_livekit_workers_upload_is_matched_to_the_fixtures_call_and_served() {
     };
     let audio = std::fs::read(&speech().ogg).unwrap();
     let chat = chat_history().to_string();
-    let (kind, body) = livekit_upload(&upload_header, &chat, &audio);
+    let (kind, body) = livekit_upload(&upload_header, &chat, Some(&audio));
     let upload = format!("http://{http}/observability/recordings/v0");
     let auth = [
         ("authorization", jwt.clone()),
@@ -807,6 +748,7 @@ async fn orphans_go_after_the_idle_timeout_and_the_oldest_go_past_the_quota() {
         link_ttl_secs: 60,
         metrics: metrics.clone(),
         attach,
+        redactor: None,
     })
     .unwrap();
     let keep = |call: &str, received_ms: i64| {

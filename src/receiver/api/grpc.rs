@@ -387,6 +387,11 @@ impl From<&CallLog> for pb::CallLog {
                 duration_ms: r.duration_ms,
                 start_offset_ms: r.start_offset_ms,
             }),
+            redactions: log
+                .redactions
+                .iter()
+                .map(|(kind, n)| (kind.clone(), *n))
+                .collect(),
         }
     }
 }

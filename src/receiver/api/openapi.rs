@@ -340,6 +340,15 @@ fn schemas() -> Value {
                     "description": "On a call's own route: the other calls stored with this call id (other traces), newest first",
                     "items": {"type": "object", "required": ["traceId", "startedAt"], "properties": {
                         "traceId": {"type": "string"}, "startedAt": {"type": "string", "format": "date-time"}}}}}}));
+    // Beside the json! above, which one more property takes past the macro's recursion limit.
+    let redactions = json!({"type": "object", "additionalProperties": int,
+        "description": "What redaction took out of the texts, counted per kind (credit_card, email, phone_number, ssn, iban, date_of_birth, or a rule's name); absent when nothing was"});
+    if let Some(props) = schemas
+        .get_mut("CallLog")
+        .and_then(|log| log["properties"].as_object_mut())
+    {
+        props.insert("redactions".to_string(), redactions);
+    }
     let usd = json!({"type": "number", "description": "USD"});
     let stage = json!({"type": "string", "enum": ["stt", "llm", "tts", "s2s"]});
     schemas.insert(

@@ -95,6 +95,7 @@ pub fn build_call_log(
         livekit: identity.livekit,
         deployment: deployment(&index, root),
         recording: None,
+        redactions: Default::default(),
         reported_usage: Vec::new(),
         cost: None,
     }

@@ -3,14 +3,16 @@
 //! It owns the clock and the channels. It takes journaled batches, feeds them to the assembler
 //! with the receiver's time, sleeps until the assembler's next deadline (the earliest grace,
 //! idle timeout or revision window of any call, re-armed after every batch) and polls it then,
-//! analyses and costs every finished call log ([`analyze`], [`cost`]) and fills its trace link, and hands the updates
-//! in order to the recorder ([`Record`]). After each batch it tells [`Admission`] what assembly
+//! analyses and costs every finished call log ([`analyze`], [`cost`]) and fills its trace link,
+//! redacts every update when redaction applies before the store ([`Redactor`]), and hands the
+//! updates in order to the recorder ([`Record`]). After each batch it tells [`Admission`] what assembly
 //! holds, and the metrics what it counted.
 //!
 //! When the journal closes its channel (ingest stopped), the task finishes what can be finished
 //! and hands the rest over: calls still waiting for their root stay in the journal for the next
 //! start (without a journal they are closed as incomplete).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
@@ -23,6 +25,7 @@ use crate::receiver::calllog::{trace_link, CallUpdate};
 use crate::receiver::ingest::{Admission, AssemblyHolds};
 use crate::receiver::journal::{Journaled, Replay};
 use crate::receiver::metrics::ReceiverMetrics;
+use crate::receiver::redact::Redactor;
 use crate::receiver::span::{Batch, TraceId};
 use crate::receiver::store::recorder::Record;
 
@@ -54,6 +57,8 @@ pub struct TaskConfig {
     pub max_spans_buffered: usize,
     /// The journal position of the last batch already in the assembler (replayed at start).
     pub position: i64,
+    /// Redacts every update before the recorder stores it (`[redaction] mode = "store"`).
+    pub redactor: Option<Arc<Redactor>>,
 }
 
 /// The channels and observers the task is wired to.
@@ -197,8 +202,9 @@ impl AssemblyTask {
         self.publish();
     }
 
-    /// Analyses and links finished call logs, hands everything to the recorder, then tells
-    /// admission what assembly holds. `false` once the recorder is gone.
+    /// Analyses and links finished call logs, redacts (after analysis, whose descriptions
+    /// quote stage errors), hands everything to the recorder, then tells admission what
+    /// assembly holds. `false` once the recorder is gone.
     async fn hand_over(&mut self, updates: Vec<CallUpdate>) -> bool {
         for mut update in updates {
             if let CallUpdate::Finished(log) = &mut update {
@@ -207,6 +213,9 @@ impl AssemblyTask {
                 if let Some(template) = &self.config.trace_url_template {
                     log.links.trace = Some(trace_link(template, &log.trace_id, &log.id));
                 }
+            }
+            if let Some(redactor) = &self.config.redactor {
+                redactor.update(&mut update);
             }
             if self
                 .wiring

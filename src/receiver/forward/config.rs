@@ -164,6 +164,7 @@ impl RetryPolicy {
 /// | `agent` | cekura: the Cekura agent id (integer) | none |
 /// | `assistant_id` | cekura: the provider assistant id, when `agent` is not set | the call's agent id |
 /// | `webhook_id` | webhook: the envelope's `webhook_id` | the sink's name |
+/// | `redact` | send it redacted call logs (`[redaction] mode = "sinks"`) | false |
 /// | `[sinks.retry]` | `initial_backoff_ms` (500), `max_backoff_ms` (300000), `multiplier` (2), `jitter` (0.2), `max_attempts` (0 = none), `max_age_ms` (72 h) | |
 ///
 /// A key of another kind is an error. The secret is the `X-CEKURA-API-KEY` of a cekura sink
@@ -261,6 +262,10 @@ pub struct SharedConfig {
     /// Backoff, attempts and age limits.
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// Send this sink redacted call logs (with `[redaction] mode = "sinks"`: the store keeps
+    /// them raw; with `mode = "store"` every sink gets them redacted anyway).
+    #[serde(default)]
+    pub redact: bool,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -281,6 +286,7 @@ impl SharedConfig {
             timeout_ms: DEFAULT_TIMEOUT_MS,
             concurrency: DEFAULT_CONCURRENCY,
             retry: RetryPolicy::default(),
+            redact: false,
         }
     }
 
@@ -517,6 +523,7 @@ mod tests {
             target = "https://hooks.example.com/v"
             webhook_id = "wh_1"
             headers = { "X-Team" = "voice" }
+            redact = true
             [sinks.retry]
             max_attempts = 5
             "#,
@@ -539,6 +546,7 @@ mod tests {
         assert_eq!(sinks[1].shared().headers["X-Team"], "voice");
         assert_eq!(sinks[1].shared().retry.max_attempts, 5);
         assert_eq!(sinks[1].shared().retry.initial_backoff_ms, 500);
+        assert!(sinks[1].shared().redact && !sinks[0].shared().redact);
         assert!(sinks.iter().all(|s| s.validate().is_ok()));
     }
 

@@ -50,6 +50,7 @@ pub use stats::format_sink_stats;
 
 use crate::receiver::calllog::CallUpdate;
 use crate::receiver::recordings::link::Links;
+use crate::receiver::redact::Redactor;
 use crate::receiver::secret::SecretError;
 use crate::receiver::store::recorder::Deliveries;
 pub use crate::receiver::store::Settle;
@@ -97,6 +98,11 @@ pub enum ForwardError {
     /// `start` was called outside a tokio runtime.
     #[error("the forwarder must be started inside a tokio runtime")]
     NoRuntime,
+    /// A sink is marked `redact = true` but redaction is off.
+    #[error(
+        "sink {0}: `redact = true` needs redaction on ([redaction] mode = \"sinks\" or \"store\")"
+    )]
+    RedactionOff(String),
 }
 
 /// One sink as the forwarder runs it.
@@ -132,15 +138,17 @@ impl Forwarder {
     /// and spawns one delivery loop per sink on the current tokio runtime. Each loop starts with
     /// what the outbox already holds.
     pub fn start(store: Store, sinks: Vec<SinkConfig>) -> Result<Forwarder, ForwardError> {
-        Forwarder::start_with_links(store, sinks, None)
+        Forwarder::start_with(store, sinks, Extras::default())
     }
 
-    /// [`Forwarder::start`], with the links sinks send to recordings the receiver keeps.
-    pub fn start_with_links(
+    /// [`Forwarder::start`], with the links sinks send to recordings the receiver keeps and
+    /// the redaction of the sinks marked `redact = true`.
+    pub fn start_with(
         store: Store,
         sinks: Vec<SinkConfig>,
-        links: Option<Links>,
+        extras: Extras,
     ) -> Result<Forwarder, ForwardError> {
+        let Extras { links, redactor } = extras;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ForwardError::NoRuntime)?;
         let mut names = HashSet::new();
         for config in &sinks {
@@ -150,7 +158,7 @@ impl Forwarder {
         }
         let built = sinks
             .iter()
-            .map(|c| Sink::build(c, links.as_ref()).map(|s| (c, Arc::new(s))))
+            .map(|c| build(c, links.as_ref(), redactor.as_ref()).map(|s| (c, Arc::new(s))))
             .collect::<Result<Vec<_>, _>>()?;
         store.register_sinks(sinks.iter().map(|c| (c.name(), c.kind().as_str())))?;
         let (stop, stop_rx) = watch::channel(false);
@@ -225,6 +233,32 @@ impl Forwarder {
         for handle in loops {
             let _ = handle.await;
         }
+    }
+}
+
+/// What the forwarder's sinks may need beyond their configuration.
+#[derive(Debug, Default, Clone)]
+pub struct Extras {
+    /// Signs the links to recordings the cekura and webhook sinks send (none without a public
+    /// URL).
+    pub links: Option<Links>,
+    /// Redacts what the sinks marked `redact = true` receive (none: redaction is off).
+    pub redactor: Option<Arc<Redactor>>,
+}
+
+/// One sink from its configuration, redacting when it is marked.
+fn build(
+    config: &SinkConfig,
+    links: Option<&Links>,
+    redactor: Option<&Arc<Redactor>>,
+) -> Result<Sink, ForwardError> {
+    let sink = Sink::build(config, links)?;
+    if !config.shared().redact {
+        return Ok(sink);
+    }
+    match redactor {
+        Some(redactor) => Ok(sink.redacting(redactor.clone())),
+        None => Err(ForwardError::RedactionOff(config.name().to_string())),
     }
 }
 

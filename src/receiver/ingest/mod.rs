@@ -13,6 +13,9 @@
 //!
 //! - [`admission`]: the bounds (memory, open calls, outbox) and the [`Refusal`]s they give.
 //!
+//! Attributes the configuration drops (`[redaction] drop_attributes`: `lk.pii.*`, ...) are
+//! taken off the records here, before the journal: they never reach the disk, nor assembly.
+//!
 //! A request is answered "accepted" only once its records are in the journal
 //! ([`crate::receiver::journal`]) and on their way to assembly. Back-pressure: when
 //! [`Admission`] says a bound is reached, or the queue to the journal is full, or the journal
@@ -32,6 +35,7 @@ pub use admission::{Admission, AssemblyHolds, Bounds, Refusal};
 
 use crate::receiver::journal::{NotJournaled, Submission};
 use crate::receiver::metrics::ReceiverMetrics;
+use crate::receiver::redact::DroppedAttributes;
 use crate::receiver::span::{Batch, LogRecord, MetricPoint, SpanRecord};
 
 /// Largest request body accepted, compressed or not (OTLP exporters batch 512 spans by
@@ -49,6 +53,7 @@ pub struct Ingest {
     tx: mpsc::Sender<Submission>,
     admission: Admission,
     metrics: ReceiverMetrics,
+    dropped: Option<std::sync::Arc<DroppedAttributes>>,
 }
 
 impl Ingest {
@@ -62,15 +67,31 @@ impl Ingest {
             tx,
             admission,
             metrics,
+            dropped: None,
+        }
+    }
+
+    /// The handle, taking `dropped` attribute keys off every record before the journal.
+    pub fn dropping(self, dropped: DroppedAttributes) -> Self {
+        Ingest {
+            dropped: (!dropped.is_empty()).then(|| std::sync::Arc::new(dropped)),
+            ..self
         }
     }
 
     /// Hands spans to the journal and waits until they are durable, or says why not (the
     /// caller answers "retry later"). `rejected` spans of the request were unusable.
-    pub async fn submit_spans(&self, spans: Vec<SpanRecord>, rejected: i64) -> Result<(), Refusal> {
+    pub async fn submit_spans(
+        &self,
+        mut spans: Vec<SpanRecord>,
+        rejected: i64,
+    ) -> Result<(), Refusal> {
         self.metrics.spans_rejected(rejected.max(0) as u64);
         if spans.is_empty() {
             return Ok(());
+        }
+        if let Some(dropped) = &self.dropped {
+            spans.iter_mut().for_each(|s| dropped.apply_to_span(s));
         }
         let n = spans.len() as u64;
         let answer = self.submit(Batch::Spans(spans)).await;
@@ -81,9 +102,12 @@ impl Ingest {
     }
 
     /// Hands log records to the journal and waits until they are durable.
-    pub async fn submit_logs(&self, logs: Vec<LogRecord>) -> Result<(), Refusal> {
+    pub async fn submit_logs(&self, mut logs: Vec<LogRecord>) -> Result<(), Refusal> {
         if logs.is_empty() {
             return Ok(());
+        }
+        if let Some(dropped) = &self.dropped {
+            logs.iter_mut().for_each(|l| dropped.apply_to_log(l));
         }
         self.submit(Batch::Logs(logs)).await
     }

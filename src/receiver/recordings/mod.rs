@@ -35,6 +35,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::receiver::calllog::{CallLog, Recording};
 use crate::receiver::config::ServeConfig;
 use crate::receiver::metrics::ReceiverMetrics;
+use crate::receiver::redact::Redactor;
 use crate::receiver::store::{now_ms, RecordingRow, Store, StoreError};
 use files::{Files, Incoming, Received};
 use link::Links;
@@ -154,6 +155,7 @@ struct Inner {
     metrics: ReceiverMetrics,
     attach: mpsc::Sender<String>,
     sweep: Arc<Notify>,
+    redactor: Option<Arc<Redactor>>,
 }
 
 /// The recordings of a receiver. Cheap to clone.
@@ -187,16 +189,20 @@ pub struct Setup {
     pub metrics: ReceiverMetrics,
     /// Where kept uploads are announced (the recorder attaches them).
     pub attach: mpsc::Sender<String>,
+    /// Redacts a chat history before it is stored (`[redaction] mode = "store"`).
+    pub redactor: Option<Arc<Redactor>>,
 }
 
 impl Recordings {
     /// The recordings of a receiver configured by `config`: opened on the blocking pool (the
-    /// folder is cleaned of what a crash left), kept uploads announced on `attach`.
+    /// folder is cleaned of what a crash left), kept uploads announced on `attach`, chat
+    /// histories redacted by `redactor` before they are stored.
     pub async fn start(
         config: &ServeConfig,
         store: Store,
         metrics: ReceiverMetrics,
         attach: mpsc::Sender<String>,
+        redactor: Option<Arc<Redactor>>,
     ) -> Result<Recordings, OpenError> {
         let setup = Setup {
             data_dir: config.data_dir.clone(),
@@ -211,6 +217,7 @@ impl Recordings {
             link_ttl_secs: config.recording_link_ttl_secs,
             metrics,
             attach,
+            redactor,
         };
         tokio::task::spawn_blocking(move || Recordings::open(setup)).await?
     }
@@ -242,6 +249,7 @@ impl Recordings {
                 metrics,
                 attach: setup.attach,
                 sweep: Arc::new(Notify::new()),
+                redactor: setup.redactor,
             }),
         })
     }
@@ -302,10 +310,14 @@ impl Recordings {
             row.sample_rate = info.sample_rate;
             self.inner.files.commit(received, &row.id, media)?;
         }
+        let chat_history = match (upload.chat_history, &self.inner.redactor) {
+            (Some(chat), Some(redactor)) => Some(redactor.json_document(&chat).unwrap_or(chat)),
+            (chat, _) => chat,
+        };
         if let Err(e) = self
             .inner
             .store
-            .insert_recording(&row, upload.chat_history.as_deref())
+            .insert_recording(&row, chat_history.as_deref())
         {
             if let Some(media) = row.media_type.as_deref().and_then(MediaType::parse) {
                 let _ = self.inner.files.remove(&row.id, media);

@@ -13,6 +13,7 @@
 //! rows are deleted by row id.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::params;
@@ -47,6 +48,8 @@ type RowsByCall = HashMap<[u8; 16], Vec<i64>>;
 pub struct JournalTable {
     store: Store,
     rows: Arc<Mutex<RowsByCall>>,
+    /// Rows were deleted since [`JournalTable::take_forgotten`] last looked.
+    forgotten: Arc<AtomicBool>,
 }
 
 impl JournalTable {
@@ -55,6 +58,7 @@ impl JournalTable {
         JournalTable {
             store,
             rows: Arc::default(),
+            forgotten: Arc::default(),
         }
     }
 
@@ -124,7 +128,20 @@ impl JournalTable {
             }
         }
         tx.commit()?;
+        if !forgotten.is_empty() {
+            self.forgotten.store(true, Ordering::Release);
+        }
         Ok(())
+    }
+
+    /// Whether rows were deleted since the last call (what a scrub of the store waits for).
+    pub fn take_forgotten(&self) -> bool {
+        self.forgotten.swap(false, Ordering::AcqRel)
+    }
+
+    /// Says again that rows were deleted (a scrub that could not be done).
+    pub fn mark_forgotten(&self) {
+        self.forgotten.store(true, Ordering::Release);
     }
 
     /// Rows in the journal, from what this table (and its clones) wrote and loaded: no query.

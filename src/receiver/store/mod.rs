@@ -21,6 +21,7 @@ mod outbox;
 pub mod recorder;
 mod recordings;
 mod schema;
+mod scrub;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub use journal_table::{JournalRow, JournalTable};
 pub use outbox::{DeadLetter, Enqueue, OutboxEntry, Payload, Settle, SinkStats, LIVE_REVISION};
 pub use recordings::{CallNames, RecordingRow};
 pub use schema::MIGRATIONS;
+pub use scrub::Scrub;
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "voicetrace.db";

@@ -36,6 +36,7 @@ fn log(id: &str, revision: u32, started_at: &str, agent: &str, status: CallStatu
         livekit: None,
         deployment: None,
         recording: None,
+        redactions: Default::default(),
         reported_usage: Vec::new(),
         cost: None,
     }

@@ -1,6 +1,8 @@
 //! The store watcher: copies what only the store knows (each sink's delivery counts, the
 //! outbox's depth, the journal's depth) into the metrics and into ingest's admission, until the
-//! receiver stops.
+//! receiver stops; and, when the store must not keep what the journal deleted
+//! ([`Scrub::AfterRelease`]), scrubs it after the journal let calls go, at most once a
+//! [`STATS_INTERVAL`].
 //!
 //! With an outbox bound the outbox depth is read often, because the bound is overshot by at most
 //! one interval's worth of call logs; the per-sink counts, which only `/metrics` reads, and the
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{JournalTable, Store, StoreError};
+use super::{JournalTable, Scrub, Store, StoreError};
 use crate::receiver::ingest::Admission;
 use crate::receiver::metrics::ReceiverMetrics;
 
@@ -25,6 +27,7 @@ pub async fn run(
     journal: Option<JournalTable>,
     metrics: ReceiverMetrics,
     admission: Admission,
+    scrub: Scrub,
     mut stop: watch::Receiver<bool>,
 ) {
     let interval = if admission.bounds().max_outbox > 0 {
@@ -52,6 +55,30 @@ pub async fn run(
         if let Some(Ok(rows)) = journal.as_ref().map(JournalTable::depth) {
             metrics.set_journal_depth(rows as i64);
         }
+        if with_sinks && scrub == Scrub::AfterRelease {
+            scrub_released(&store, journal.as_ref()).await;
+        }
+    }
+}
+
+/// Scrubs the store if the journal deleted rows since the last time (the next one tries again
+/// when a reader held this one back).
+async fn scrub_released(store: &Store, journal: Option<&JournalTable>) {
+    let Some(journal) = journal.filter(|j| j.take_forgotten()) else {
+        return;
+    };
+    let (s, j) = (store.clone(), journal.clone());
+    let scrubbed = tokio::task::spawn_blocking(move || {
+        let done = s.scrub();
+        if !matches!(done, Ok(true)) {
+            // Not done: look again at the next interval.
+            j.mark_forgotten();
+        }
+        done
+    })
+    .await;
+    if let Ok(Err(e)) = scrubbed {
+        tracing::warn!(error = %e, "cannot scrub the store");
     }
 }
 

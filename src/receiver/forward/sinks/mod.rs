@@ -23,13 +23,15 @@ pub mod webhook;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use super::config::SinkConfig;
 use super::outcome::Outcome;
 use super::ForwardError;
 use crate::receiver::calllog::{CallLog, CallUpdate};
 use crate::receiver::recordings::link::Links;
-use crate::receiver::store::OutboxEntry;
+use crate::receiver::redact::Redactor;
+use crate::receiver::store::{OutboxEntry, Payload};
 
 /// The header carrying the idempotency key of every request (`Idempotency-Key`; header names
 /// are case-insensitive, and `http` wants them lowercase).
@@ -73,9 +75,14 @@ pub trait Deliver: fmt::Debug + Send + Sync {
     async fn deliver_all(&self, entries: &[OutboxEntry]) -> Vec<Outcome>;
 }
 
-/// One configured sink, of any kind.
+/// One configured sink, of any kind: the kind's delivery, and, for a sink marked
+/// `redact = true`, the redaction every entry goes through before any kind encodes it
+/// (applied here, once, for all kinds).
 #[derive(Debug)]
-pub struct Sink(Box<dyn Deliver>);
+pub struct Sink {
+    kind: Box<dyn Deliver>,
+    redactor: Option<Arc<Redactor>>,
+}
 
 impl Sink {
     /// Builds the sink from its configuration (checks it, resolves its secret, builds its HTTP
@@ -86,39 +93,93 @@ impl Sink {
         config.validate()?;
         let name = config.name();
         let links = links.cloned();
-        Ok(Sink(match config {
+        let kind: Box<dyn Deliver> = match config {
             SinkConfig::Cekura(c) => Box::new(cekura::CekuraSink::new(name, c, links)?),
             SinkConfig::Webhook(c) => Box::new(webhook::WebhookSink::new(name, c, links)?),
             SinkConfig::Http(c) => Box::new(http::HttpSink::new(name, c)?),
             SinkConfig::Jsonl(c) => Box::new(jsonl::JsonlSink::new(name, c)?),
-        }))
+        };
+        Ok(Sink {
+            kind,
+            redactor: None,
+        })
+    }
+
+    /// The sink, sending every entry through `redactor` first.
+    pub fn redacting(self, redactor: Arc<Redactor>) -> Sink {
+        Sink {
+            redactor: Some(redactor),
+            ..self
+        }
     }
 
     /// The outbox events this sink wants for an update (none: the update is not for it).
     pub fn events_for(&self, update: &CallUpdate) -> Vec<String> {
-        self.0.events_for(update)
+        self.kind.events_for(update)
     }
 
     /// Whether the sink wants live updates, not only finished call logs.
     pub fn wants_live_updates(&self) -> bool {
-        self.0.wants_live_updates()
+        self.kind.wants_live_updates()
     }
 
     /// Attempts in flight at once, given the configured `concurrency`.
     pub fn concurrency(&self, configured: usize) -> usize {
-        self.0.concurrency(configured)
+        self.kind.concurrency(configured)
     }
 
     /// Entries handed to one attempt at most.
     pub fn max_batch(&self) -> usize {
-        self.0.max_batch()
+        self.kind.max_batch()
     }
 
     /// One delivery attempt of up to [`Sink::max_batch`] entries: one outcome per entry, in
     /// order.
     pub async fn deliver_all(&self, entries: &[OutboxEntry]) -> Vec<Outcome> {
-        self.0.deliver_all(entries).await
+        let Some(redactor) = &self.redactor else {
+            return self.kind.deliver_all(entries).await;
+        };
+        // An entry that cannot be redacted (its stored JSON does not parse) is never sent
+        // as it is: it gets its own outcome, the others are delivered redacted.
+        let prepared: Vec<Result<OutboxEntry, Outcome>> = entries
+            .iter()
+            .map(|entry| redacted_entry(redactor, entry))
+            .collect();
+        let sendable: Vec<OutboxEntry> = prepared.iter().filter_map(|p| p.clone().ok()).collect();
+        let mut delivered = self.kind.deliver_all(&sendable).await.into_iter();
+        prepared
+            .into_iter()
+            .map(|p| match p {
+                Ok(_) => delivered.next().unwrap_or_else(|| Outcome::Rejected {
+                    status: None,
+                    reason: "the sink answered fewer outcomes than entries".into(),
+                }),
+                Err(refused) => refused,
+            })
+            .collect()
     }
+}
+
+/// The entry with its update redacted; a call log is encoded again from the redacted one.
+fn redacted_entry(redactor: &Redactor, entry: &OutboxEntry) -> Result<OutboxEntry, Outcome> {
+    let mut update = typed_update(entry)?.into_owned();
+    redactor.update(&mut update);
+    let payload = match update {
+        CallUpdate::Finished(log) => match serde_json::to_string(&log) {
+            Ok(json) => Payload::CallLog(Arc::from(json)),
+            Err(e) => {
+                return Err(Outcome::Rejected {
+                    status: None,
+                    reason: format!("the redacted call log does not encode: {e}"),
+                })
+            }
+        },
+        live => Payload::Live(Box::new(live)),
+    };
+    Ok(OutboxEntry {
+        payload,
+        ..entry.clone()
+    })
 }
 
 /// The idempotency key of an entry: `{call_id}:{trace_id}:{revision}` (a call is its call id
@@ -195,8 +256,11 @@ pub fn unexpected(entry: &OutboxEntry) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::receiver::calllog::CallStarted;
+    use crate::receiver::calllog::{bare_call_log, CallStarted};
     use crate::receiver::forward::config::SinkKind;
+    use crate::receiver::forward::{Extras, ForwardError, Forwarder};
+    use crate::receiver::redact::{RedactionConfig, Redactor};
+    use crate::receiver::store::Store;
 
     #[test]
     fn each_kind_answers_for_its_events_concurrency_and_batch() {
@@ -231,5 +295,62 @@ mod tests {
             answers(SinkKind::Jsonl, &file.display().to_string()),
             (false, 0, 1, jsonl::MAX_LINES_PER_WRITE)
         );
+    }
+
+    fn entry(log: CallLog) -> OutboxEntry {
+        OutboxEntry {
+            id: 1,
+            sink: "jsonl".into(),
+            call_id: log.id.clone(),
+            trace_id: log.trace_id.clone(),
+            revision: 1,
+            event: CALL_LOG_EVENT.into(),
+            payload: Payload::CallLog(Arc::from(serde_json::to_string(&log).unwrap())),
+            attempts: 0,
+            created_ms: 0,
+            enqueued_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redacting_sink_sends_what_the_redactor_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("calls.jsonl");
+        let config = SinkConfig::new(SinkKind::Jsonl, file.display().to_string());
+        let redactor = Arc::new(Redactor::new(&RedactionConfig::default()).unwrap());
+        let sink = Sink::build(&config, None).unwrap().redacting(redactor);
+        let mut log = bare_call_log("c1");
+        log.end_reason = Some("card 4111 1111 1111 1111, order A-1042".into());
+        let outcomes = sink.deliver_all(&[entry(log)]).await;
+        assert!(
+            matches!(outcomes[..], [Outcome::Delivered { .. }]),
+            "{outcomes:?}"
+        );
+        let written = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            written.contains("card <CREDIT_CARD>, order A-1042"),
+            "{written}"
+        );
+        assert!(
+            written.contains(r#""redactions":{"credit_card":1}"#),
+            "{written}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sink_marked_redact_needs_redaction_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut config = SinkConfig::new(SinkKind::Http, "http://127.0.0.1:9/x");
+        config.shared_mut().redact = true;
+        let refused = Forwarder::start_with(store.clone(), vec![config.clone()], Extras::default());
+        assert!(matches!(refused, Err(ForwardError::RedactionOff(name)) if name == "http"));
+        let redactor = Arc::new(Redactor::new(&RedactionConfig::default()).unwrap());
+        let extras = Extras {
+            links: None,
+            redactor: Some(redactor),
+        };
+        let started = Forwarder::start_with(store, vec![config], extras).unwrap();
+        started.shutdown().await;
     }
 }

@@ -1,0 +1,442 @@
+//! Redaction: takes what identifies a caller out of the texts of a call log before it is
+//! stored (`mode = "store"`) or before it leaves for a sink marked `redact = true`
+//! (`mode = "sinks"`). Pure, like assembly and analysis: text in, text out, no I/O, no clock.
+//!
+//! Each find is replaced by a token naming its kind, as Cekura writes them (`<CREDIT_CARD>`,
+//! `<EMAIL>`, `<PHONE_NUMBER>`, `<SSN>`, `<IBAN>`, `<DATE_OF_BIRTH>`), so that whoever reads
+//! the text sees where something was taken out; the call log counts the finds per kind
+//! (`redactions`), never their values.
+//!
+//! - [`walk`]: which strings of a call log are texts (visited) and which are names and ids;
+//! - `digits`: card numbers (Luhn), SSNs and phone numbers written with digits;
+//! - `spoken`: the same read out as words ("four one one one ...");
+//! - `patterns`: emails, IBANs (mod 97), dates of birth next to "born" / "date of birth";
+//! - [`config`]: the `[redaction]` table, and the user's own rules (regexes and replacements);
+//! - [`attributes`]: the attribute keys ingest drops before anything keeps them;
+//! - [`setup`]: the configured redaction, split into what each stage of the receiver gets.
+//!
+//! Every detector runs in time linear in its text: the patterns are the `regex` crate's
+//! (linear whatever the input), compiled once; the digit and word scanners look at a bounded
+//! number of windows per group or word.
+
+pub mod attributes;
+pub mod config;
+mod digits;
+mod patterns;
+pub mod setup;
+mod spoken;
+pub mod walk;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use regex::{Captures, Regex, RegexBuilder};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use attributes::{DroppedAttributes, InvalidKey};
+pub use config::{CallerNumbers, RedactionConfig, RedactionMode, RuleConfig};
+pub use setup::Redaction;
+
+use crate::receiver::calllog::{CallLog, CallUpdate};
+
+/// What a built-in detector finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A payment card number.
+    CreditCard,
+    /// An email address.
+    Email,
+    /// A phone number.
+    PhoneNumber,
+    /// A US social security number.
+    Ssn,
+    /// An international bank account number.
+    Iban,
+    /// A date of birth.
+    DateOfBirth,
+}
+
+impl Kind {
+    /// Every kind, in the order the config names them.
+    pub const ALL: [Kind; 6] = [
+        Kind::CreditCard,
+        Kind::Email,
+        Kind::PhoneNumber,
+        Kind::Ssn,
+        Kind::Iban,
+        Kind::DateOfBirth,
+    ];
+
+    /// The kind as the config and `redactions` name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::CreditCard => "credit_card",
+            Kind::Email => "email",
+            Kind::PhoneNumber => "phone_number",
+            Kind::Ssn => "ssn",
+            Kind::Iban => "iban",
+            Kind::DateOfBirth => "date_of_birth",
+        }
+    }
+
+    /// What replaces a find.
+    pub fn token(self) -> &'static str {
+        match self {
+            Kind::CreditCard => "<CREDIT_CARD>",
+            Kind::Email => "<EMAIL>",
+            Kind::PhoneNumber => "<PHONE_NUMBER>",
+            Kind::Ssn => "<SSN>",
+            Kind::Iban => "<IBAN>",
+            Kind::DateOfBirth => "<DATE_OF_BIRTH>",
+        }
+    }
+}
+
+/// A built-in detector: pushes what it finds in a text, left to right.
+type Detector = fn(&str, &mut Vec<Hit>);
+
+/// One find of a detector: a byte range of the text and its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hit {
+    start: usize,
+    end: usize,
+    kind: Kind,
+}
+
+/// Why a redaction configuration cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum RedactionError {
+    /// A rule's name is empty or not `[a-z0-9_]`.
+    #[error("redaction rule {0:?}: a name is lower case letters, digits and `_`")]
+    RuleName(String),
+    /// A rule's pattern does not compile.
+    #[error("redaction rule {name:?}: invalid pattern: {source}")]
+    Pattern {
+        /// The rule.
+        name: String,
+        /// Why.
+        source: regex::Error,
+    },
+    /// A `drop_attributes` entry is invalid.
+    #[error(transparent)]
+    DropAttributes(#[from] InvalidKey),
+}
+
+/// Finds per kind (or rule name), while a call log is redacted.
+#[derive(Debug, Default)]
+pub struct Counts<'r>(BTreeMap<&'r str, u64>);
+
+impl<'r> Counts<'r> {
+    fn add(&mut self, name: &'r str, n: u64) {
+        if n > 0 {
+            *self.0.entry(name).or_default() += n;
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    fn merge(&mut self, other: Counts<'r>) {
+        for (name, n) in other.0 {
+            self.add(name, n);
+        }
+    }
+
+    /// Adds the counts to a call log's `redactions`.
+    fn record(self, redactions: &mut BTreeMap<String, u64>) {
+        for (name, n) in self.0 {
+            *redactions.entry(name.to_string()).or_default() += n;
+        }
+    }
+}
+
+/// A rule of the user's, compiled.
+#[derive(Debug)]
+struct Rule {
+    name: String,
+    pattern: Regex,
+    replacement: String,
+}
+
+/// The detectors that are configured, ready to run. Built once at start; shared.
+#[derive(Debug)]
+pub struct Redactor {
+    enabled: [bool; Kind::ALL.len()],
+    rules: Vec<Rule>,
+    caller_numbers: CallerNumbers,
+}
+
+/// The size limit of a user's compiled pattern: generous for any rule a person writes, small
+/// enough that a pattern like `\w{1000}{1000}` is refused at start rather than eating memory.
+const RULE_SIZE_LIMIT: usize = 1 << 20;
+
+impl Redactor {
+    /// Compiles the user's rules and enables the configured detectors.
+    pub fn new(config: &RedactionConfig) -> Result<Redactor, RedactionError> {
+        let mut enabled = [false; Kind::ALL.len()];
+        for kind in &config.detectors {
+            enabled[*kind as usize] = true;
+        }
+        let rules = config
+            .rules
+            .iter()
+            .map(compile_rule)
+            .collect::<Result<_, _>>()?;
+        Ok(Redactor {
+            enabled,
+            rules,
+            caller_numbers: config.caller_numbers,
+        })
+    }
+
+    /// Redacts every text of a call log and adds what it found to its `redactions`.
+    pub fn call_log(&self, log: &mut CallLog) {
+        let mut visitor = Redacting::new(self);
+        walk::call_log(log, &mut visitor);
+        visitor.counts.record(&mut log.redactions);
+    }
+
+    /// Redacts every text of an update (a live turn, or a finished call log).
+    pub fn update(&self, update: &mut CallUpdate) {
+        match update {
+            CallUpdate::Finished(log) => self.call_log(log),
+            other => walk::update(other, &mut Redacting::new(self)),
+        }
+    }
+
+    /// A JSON document (LiveKit's chat history) with its strings redacted; `None` when there
+    /// was nothing to redact. Text that is not JSON is redacted as text.
+    pub fn json_document(&self, text: &str) -> Option<String> {
+        self.text(text, &mut Counts::default())
+    }
+
+    /// A text with what the detectors find replaced; `None` when they find nothing. A text
+    /// that is a JSON object or array (a tool's arguments) stays JSON: its strings and numbers
+    /// are redacted one by one.
+    pub fn text<'r>(&'r self, text: &str, counts: &mut Counts<'r>) -> Option<String> {
+        let mut found = Counts::default();
+        let plain = self.plain(text, &mut found)?;
+        if let Some(json) = self.as_json(text, found.total(), counts) {
+            return Some(json);
+        }
+        counts.merge(found);
+        Some(plain)
+    }
+
+    /// A JSON text redacted value by value, if it is JSON and that finds all that the plain
+    /// pass found (a find in an object key is only the plain pass's).
+    fn as_json<'r>(&'r self, text: &str, wanted: u64, counts: &mut Counts<'r>) -> Option<String> {
+        let trimmed = text.trim_start();
+        if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+            return None;
+        }
+        let mut value: Value = serde_json::from_str(text).ok()?;
+        let mut visitor = Redacting::new(self);
+        walk::json(&mut value, &mut visitor);
+        if visitor.counts.total() < wanted {
+            return None;
+        }
+        let json = serde_json::to_string(&value).ok()?;
+        counts.merge(visitor.counts);
+        Some(json)
+    }
+
+    /// The rules, then each detector in turn, over the text as the previous left it.
+    fn plain<'r>(&'r self, text: &str, counts: &mut Counts<'r>) -> Option<String> {
+        let mut current = Cow::Borrowed(text);
+        for rule in &self.rules {
+            let mut n = 0;
+            let replaced = rule.pattern.replace_all(&current, |caps: &Captures<'_>| {
+                n += 1;
+                let mut out = String::new();
+                caps.expand(&rule.replacement, &mut out);
+                out
+            });
+            if let Cow::Owned(replaced) = replaced {
+                counts.add(&rule.name, n);
+                current = Cow::Owned(replaced);
+            }
+        }
+        let has_digit = text.bytes().any(|b| b.is_ascii_digit());
+        let detectors: [(bool, Detector); 5] = [
+            (true, patterns::emails),
+            (has_digit, patterns::ibans),
+            (true, patterns::dates_of_birth),
+            (true, spoken::find),
+            (has_digit, digits::find),
+        ];
+        let mut hits = Vec::new();
+        for (worth_it, find) in detectors {
+            if !worth_it {
+                continue;
+            }
+            hits.clear();
+            find(&current, &mut hits);
+            hits.retain(|h| self.enabled[h.kind as usize]);
+            if !hits.is_empty() {
+                current = Cow::Owned(replace(&current, &mut hits, counts));
+            }
+        }
+        match current {
+            Cow::Owned(text) => Some(text),
+            Cow::Borrowed(_) => None,
+        }
+    }
+
+    /// An integer that is a card or phone number becomes its token.
+    fn number<'r>(&'r self, value: &mut Value, counts: &mut Counts<'r>) {
+        let Value::Number(n) = value else { return };
+        if n.is_f64() {
+            return;
+        }
+        let Some(kind) = digits::classify_integer(&n.to_string()) else {
+            return;
+        };
+        if self.enabled[kind as usize] {
+            counts.add(kind.as_str(), 1);
+            *value = Value::String(kind.token().to_string());
+        }
+    }
+
+    /// `from` / `to`, as `caller_numbers` says.
+    fn caller_number<'r>(&'r self, number: &mut String, counts: &mut Counts<'r>) {
+        let masked = match self.caller_numbers {
+            CallerNumbers::Keep => return,
+            CallerNumbers::Redact => {
+                if !number.bytes().any(|b| b.is_ascii_digit() || b == b'@') {
+                    return;
+                }
+                Kind::PhoneNumber.token().to_string()
+            }
+            CallerNumbers::Last4 => last4(number),
+        };
+        if masked != *number {
+            counts.add(Kind::PhoneNumber.as_str(), 1);
+            *number = masked;
+        }
+    }
+}
+
+fn compile_rule(rule: &RuleConfig) -> Result<Rule, RedactionError> {
+    let valid = !rule.name.is_empty()
+        && rule
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !valid {
+        return Err(RedactionError::RuleName(rule.name.clone()));
+    }
+    let pattern = RegexBuilder::new(&rule.pattern)
+        .size_limit(RULE_SIZE_LIMIT)
+        .build()
+        .map_err(|source| RedactionError::Pattern {
+            name: rule.name.clone(),
+            source,
+        })?;
+    let replacement = rule
+        .replacement
+        .clone()
+        .unwrap_or_else(|| format!("<{}>", rule.name.to_ascii_uppercase()));
+    Ok(Rule {
+        name: rule.name.clone(),
+        pattern,
+        replacement,
+    })
+}
+
+/// Every digit but the last four as `*`.
+fn last4(number: &str) -> String {
+    let digits = number.bytes().filter(u8::is_ascii_digit).count();
+    let mut seen = 0;
+    number
+        .chars()
+        .map(|c| {
+            if !c.is_ascii_digit() {
+                return c;
+            }
+            seen += 1;
+            if seen + 4 > digits {
+                c
+            } else {
+                '*'
+            }
+        })
+        .collect()
+}
+
+/// The text with each hit replaced by its token (hits sorted; one overlapping an earlier one
+/// is dropped), counting each.
+fn replace<'r>(text: &str, hits: &mut [Hit], counts: &mut Counts<'r>) -> String {
+    hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for hit in hits.iter() {
+        if hit.start < at {
+            continue;
+        }
+        out.push_str(&text[at..hit.start]);
+        out.push_str(hit.kind.token());
+        counts.add(hit.kind.as_str(), 1);
+        at = hit.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// Up to `distance` bytes of `text` before `at`, starting on a character boundary.
+fn text_before(text: &str, at: usize, distance: usize) -> &str {
+    let mut from = at.saturating_sub(distance);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    &text[from..at]
+}
+
+/// The walk's visitor that redacts.
+struct Redacting<'r> {
+    redactor: &'r Redactor,
+    counts: Counts<'r>,
+}
+
+impl<'r> Redacting<'r> {
+    fn new(redactor: &'r Redactor) -> Redacting<'r> {
+        Redacting {
+            redactor,
+            counts: Counts::default(),
+        }
+    }
+}
+
+impl walk::Visit for Redacting<'_> {
+    fn text(&mut self, text: &mut String) {
+        if let Some(redacted) = self.redactor.text(text, &mut self.counts) {
+            *text = redacted;
+        }
+    }
+
+    fn number(&mut self, value: &mut Value) {
+        self.redactor.number(value, &mut self.counts);
+    }
+
+    fn caller_number(&mut self, number: &mut String) {
+        self.redactor.caller_number(number, &mut self.counts);
+    }
+}
+
+#[cfg(test)]
+mod test_support {
+    use super::{replace, Counts};
+
+    /// `text` with what `find` finds replaced by its tokens.
+    pub fn redacted_by(text: &str, find: super::Detector) -> String {
+        let mut hits = Vec::new();
+        find(text, &mut hits);
+        replace(text, &mut hits, &mut Counts::default())
+    }
+}
+
+#[cfg(test)]
+mod tests;
