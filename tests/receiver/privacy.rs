@@ -482,7 +482,10 @@ fn database_bytes(data: &Path) -> Vec<u8> {
 
 /// The console's pages about one call, searched like the JSON API.
 fn console_pages(call_id: &str) -> Vec<String> {
-    vec![format!("/calls/{call_id}"), format!("/calls/{call_id}/calllog.json")]
+    vec![
+        format!("/calls/{call_id}"),
+        format!("/calls/{call_id}/calllog.json"),
+    ]
 }
 
 /// The console's pages over every call.
