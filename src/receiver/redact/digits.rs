@@ -17,8 +17,8 @@ const MAX_WINDOW_DIGITS: usize = 19;
 
 /// Separator characters between two groups of one number, at most [`MAX_SEPARATOR`] of them
 /// (`) ` between an area code and the rest, ` - ` in a number read out).
-const SEPARATORS: &[u8] = b" -.()";
-const MAX_SEPARATOR: usize = 3;
+pub(super) const SEPARATORS: &[u8] = b" -.()";
+pub(super) const MAX_SEPARATOR: usize = 3;
 
 /// How far before a number its cue ("card", "social security") may be, bytes.
 const CUE_DISTANCE: usize = 48;
@@ -361,11 +361,12 @@ impl<'a> Cues<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::signals::Signals;
     use super::super::test_support::redacted_by;
     use super::*;
 
     fn redact(text: &str) -> String {
-        redacted_by(text, find)
+        redacted_by(text, Signals::digits, find)
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - `digits`: card numbers (Luhn), SSNs and phone numbers written with digits;
 //! - `spoken`: the same read out as words ("four one one one ...");
 //! - `patterns`: emails, IBANs (mod 97), dates of birth next to "born" / "date of birth";
+//! - `signals`: one scan of a text that says which detectors could find anything in it;
 //! - [`config`]: the `[redaction]` table, and the user's own rules (regexes and replacements);
 //! - [`attributes`]: the attribute keys ingest drops before anything keeps them;
 //! - [`setup`]: the configured redaction, split into what each stage of the receiver gets.
@@ -24,6 +25,7 @@ pub mod config;
 mod digits;
 mod patterns;
 pub mod setup;
+mod signals;
 mod spoken;
 pub mod walk;
 
@@ -39,6 +41,7 @@ pub use config::{CallerNumbers, RedactionConfig, RedactionMode, RuleConfig};
 pub use setup::Redaction;
 
 use crate::receiver::calllog::{CallLog, CallUpdate};
+use signals::Signals;
 
 /// What a built-in detector finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -96,6 +99,20 @@ impl Kind {
 
 /// A built-in detector: pushes what it finds in a text, left to right.
 type Detector = fn(&str, &mut Vec<Hit>);
+
+/// Whether a detector could find anything in a text, from one scan of it ([`signals`]).
+type Gate = fn(&Signals) -> bool;
+
+/// The built-in detectors in the order they run (each over the text the previous left),
+/// each behind its gate.
+const DETECTORS: [(Gate, Detector); 6] = [
+    (Signals::written_email, patterns::written_emails),
+    (Signals::spoken_email, patterns::spoken_emails),
+    (Signals::iban, patterns::ibans),
+    (Signals::date_of_birth, patterns::dates_of_birth),
+    (Signals::spoken, spoken::find),
+    (Signals::digits, digits::find),
+];
 
 /// One find of a detector: a byte range of the text and its kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,17 +277,10 @@ impl Redactor {
                 current = Cow::Owned(replaced);
             }
         }
-        let has_digit = text.bytes().any(|b| b.is_ascii_digit());
-        let detectors: [(bool, Detector); 5] = [
-            (true, patterns::emails),
-            (has_digit, patterns::ibans),
-            (true, patterns::dates_of_birth),
-            (true, spoken::find),
-            (has_digit, digits::find),
-        ];
+        let seen = Signals::of(&current);
         let mut hits = Vec::new();
-        for (worth_it, find) in detectors {
-            if !worth_it {
+        for (gate, find) in DETECTORS {
+            if !gate(&seen) {
                 continue;
             }
             hits.clear();
@@ -428,12 +438,17 @@ impl walk::Visit for Redacting<'_> {
 
 #[cfg(test)]
 mod test_support {
-    use super::{replace, Counts};
+    use super::{replace, Counts, Signals};
 
-    /// `text` with what `find` finds replaced by its tokens.
-    pub fn redacted_by(text: &str, find: super::Detector) -> String {
+    /// `text` with what `find` finds replaced by its tokens; checks that its gate would have
+    /// let the text through to it.
+    pub fn redacted_by(text: &str, gate: super::Gate, find: super::Detector) -> String {
         let mut hits = Vec::new();
         find(text, &mut hits);
+        assert!(
+            hits.is_empty() || gate(&Signals::of(text)),
+            "the gate stops {text:?}, where its detector finds {hits:?}"
+        );
         replace(text, &mut hits, &mut Counts::default())
     }
 }

@@ -15,7 +15,7 @@ use super::{text_before, Hit, Kind};
 const MIN_RUN_DIGITS: usize = 7;
 /// A run needs this many digits said as words: fewer, and numerals with a stray "one" are the
 /// digit detector's to judge.
-const MIN_WORD_DIGITS: usize = 3;
+pub(super) const MIN_WORD_DIGITS: usize = 3;
 /// The shortest card number.
 const CARD_DIGITS: usize = 13;
 /// Characters between two words of one number, at most [`MAX_GAP`] of them.
@@ -150,11 +150,12 @@ fn close(text: &str, run: Run, hits: &mut Vec<Hit>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::signals::Signals;
     use super::super::test_support::redacted_by;
     use super::*;
 
     fn redact(text: &str) -> String {
-        redacted_by(text, find)
+        redacted_by(text, Signals::spoken, find)
     }
 
     #[test]
