@@ -254,6 +254,14 @@ pub mod pipecat {
     pub const SPAN_LLM_RESPONSE: &str = "llm_response";
     /// Set with `turn.was_interrupted` when the conversation ended with the turn still open.
     pub const TURN_ENDED_BY_CONVERSATION_END: &str = "turn.ended_by_conversation_end";
+    /// The results Pipecat hands the model in place of a function call's own, as (text before,
+    /// text after) the function's name: its `FUNCTION_CALL_ERROR_MESSAGE_TEMPLATE` (the
+    /// registered handler raised) and `MISSING_FUNCTION_CALL_MESSAGE_TEMPLATE` (no handler is
+    /// registered). Pipecat 1.14 records such a failure nowhere else in the trace.
+    pub const FAILED_FUNCTION_RESULTS: &[(&str, &str)] = &[
+        ("The function `", "` failed and returned no result."),
+        ("The function `", "` is not currently available."),
+    ];
 }
 
 /// Names used by LiveKit Agents.

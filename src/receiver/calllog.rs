@@ -575,7 +575,8 @@ pub struct ToolExecution {
     pub start_ms: i64,
     /// Wall time; null when no span timed it (a call read from a model's input messages).
     pub duration_ms: Option<i64>,
-    /// The failure message when the tool span has status ERROR.
+    /// The failure message when the tool span has status ERROR (or a failure flag), or the
+    /// framework's failure message when that is the result the model was given (Pipecat).
     pub error: Option<String>,
 }
 

@@ -278,6 +278,10 @@ const SPOKEN: &[(&str, Spoken, i64)] = &[
         &[(1, 1000), (2, 800), (3, 900), (4, 600)],
         300,
     ),
+    // Turn 1 holds the caller's question, the failed request and the question asked again
+    // (Pipecat opens no turn while the agent has not spoken): not one stretch of speech.
+    ("pipecat-errors", &[(2, 800)], 300),
+    ("pipecat-tools", &[(1, 1300), (2, 1100)], 300),
 ];
 
 #[test]
@@ -358,4 +362,78 @@ fn barge_ins_and_hang_ups_and_derived_interruption_figures() {
     let last = logs[0].turns.last().expect("turns");
     assert!(last.ended_by_call && !last.interrupted);
     assert_eq!(logs[0].metrics.interruptions, 1);
+}
+
+#[test]
+fn pipecats_barge_in_gives_the_derived_interruption_figures() {
+    // pipecat-basic: the caller barges into turn 3's long answer; Pipecat opens turn 4 at the
+    // caller's UserStartedSpeakingFrame and ends the playing tts span (`tts.interrupted`) on the
+    // interruption that frame broadcasts.
+    let dir = crate::common::fixtures::dir("pipecat-basic");
+    let logs = assemble(load_fixture_spans(&dir), AssemblerConfig::default());
+    let (cut, barge) = (&logs[0].turns[3], &logs[0].turns[4]);
+    assert!(cut.interrupted && !cut.ended_by_call);
+    let i = cut
+        .interruption
+        .clone()
+        .expect("derived from the speech intervals");
+    let (Some(agent_end), Some(caller_start)) = (cut.agent_end_ms, barge.user_start_ms) else {
+        panic!("speech intervals of the barge-in");
+    };
+    assert_eq!(i.stop_latency_ms, Some(agent_end - caller_start));
+    // The agent went quiet within a few ms of the turn's start (the VAD's confirmation).
+    assert!((0..=50).contains(&(agent_end - caller_start)), "{i:?}");
+    assert_eq!(
+        i.detection_latency_ms, None,
+        "Pipecat leaves no span of the decision"
+    );
+    assert_eq!(i.bleed_through_words, Some(0), "{i:?}");
+    assert_eq!(
+        cut.timing_source.get("stopLatencyMs"),
+        Some(&voicetrace::receiver::calllog::TimingSource::Derived)
+    );
+    assert!(!logs[0]
+        .issues
+        .iter()
+        .any(|issue| issue.kind == "slow_interruption_stop"));
+    assert_eq!(logs[0].metrics.interruptions, 1);
+}
+
+#[test]
+fn pipecats_failures_are_errors_not_latencies() {
+    // pipecat-errors: turn 1's first request failed after the openai client's retries; the
+    // figure is the request that answered, and no high-latency issue comes from the failure.
+    let dir = crate::common::fixtures::dir("pipecat-errors");
+    let logs = assemble(load_fixture_spans(&dir), AssemblerConfig::default());
+    let log = &logs[0];
+    let failed = &log.turns[1];
+    assert_eq!(failed.errors.len(), 1);
+    assert!(
+        failed.llm_ms.is_some_and(|ms| ms < 500),
+        "{:?}",
+        failed.llm_ms
+    );
+    let kinds: Vec<&str> = log.issues.iter().map(|i| i.kind.as_str()).collect();
+    assert!(kinds.contains(&"stage_failed"), "{kinds:?}");
+    assert!(
+        !log.issues
+            .iter()
+            .any(|i| i.kind == "high_latency" && i.turn == Some(1)),
+        "{kinds:?}"
+    );
+    // The goodbye cut by the hang-up is no barge-in.
+    let last = log.turns.last().expect("turns");
+    assert!(last.ended_by_call && !last.interrupted);
+    assert_eq!(log.metrics.interruptions, 0);
+    // pipecat-tools: the handler that raised is a failed tool, read from the next request.
+    let dir = crate::common::fixtures::dir("pipecat-tools");
+    let logs = assemble(load_fixture_spans(&dir), AssemblerConfig::default());
+    let tools: Vec<(&str, bool)> = logs[0]
+        .turns
+        .iter()
+        .flat_map(|t| t.tools.iter())
+        .map(|t| (t.name.as_str(), t.error.is_some()))
+        .collect();
+    assert_eq!(tools, [("lookup_order", false), ("check_refund", true)]);
+    assert_eq!(logs[0].metrics.errors, 1);
 }

@@ -59,6 +59,10 @@ pub struct Rules {
     /// Keys of the JSON messages sent to a model, where function calls that no span records
     /// show (Pipecat's `llm` input).
     pub tool_messages: &'static [&'static str],
+    /// Results, as (text before, text after) the function's name, that the framework hands the
+    /// model in place of a failed function call's (Pipecat's failure messages): such a call read
+    /// from the messages failed.
+    pub failed_tool_results: &'static [(&'static str, &'static str)],
     /// The call's identity.
     pub call: &'static CallKeys,
 }
@@ -627,6 +631,7 @@ pub static PIPECAT: Rules = Rules {
     }],
     stage_names: PIPECAT_STAGE_SPANS,
     speech: &PIPECAT_SPEECH,
+    failed_tool_results: pipecat::FAILED_FUNCTION_RESULTS,
     ..SHARED
 };
 
@@ -696,6 +701,7 @@ const SHARED: Rules = Rules {
     tools: &TOOLS,
     failed: alias::FAILED,
     tool_messages: alias::LLM_INPUT_MESSAGES,
+    failed_tool_results: &[],
     call: &CALL,
 };
 

@@ -2,13 +2,16 @@
 //! span for a function call: the next `llm` span's `input` holds the assistant message with
 //! `tool_calls` and the `tool` messages with their results). Each call is given to the turn
 //! whose request first shows it, with its arguments and result and no duration; a call a tool
-//! span already records (same call id, else same name in the turn) is not counted twice.
+//! span already records (same call id, else same name in the turn) is not counted twice. A call
+//! whose result is the framework's failure message (Pipecat's "The function `X` failed and
+//! returned no result." when the handler raised) failed: its `error` is that message and it
+//! counts in the turn's errors.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::receiver::calllog::{Stage, ToolExecution, Turn};
+use crate::receiver::calllog::{Stage, StageError, ToolExecution, Turn};
 use crate::receiver::span::SpanRecord;
 
 use super::dialect::Rules;
@@ -32,14 +35,23 @@ pub fn add_recorded(rules: &Rules, parts: &[TurnParts], turns: &mut [Turn], orig
             .of(Stage::Tool)
             .filter_map(|s| super::attrs::text(&s.attributes, rules.tools.call_id))
             .collect();
+        // The tools the turn's spans gave, before any recorded call joins them.
+        let span_names: Vec<String> = turn.tools.iter().map(|t| t.name.clone()).collect();
         let mut previous_end: Option<u64> = None;
         for llm in part.of(Stage::Llm) {
             let at = previous_end.unwrap_or(llm.start_unix_nano);
             previous_end = Some(llm.end_unix_nano);
             for call in recorded(llm, rules.tool_messages) {
                 let key = call.id.clone().unwrap_or_else(|| call.name.clone());
-                if !seen.insert(key) || recorded_by_span(turn, &span_ids, &call) {
+                if !seen.insert(key) || recorded_by_span(&span_names, &span_ids, &call) {
                     continue;
+                }
+                let error = failure(&call, rules.failed_tool_results);
+                if let Some(message) = &error {
+                    turn.errors.push(StageError {
+                        stage: Stage::Tool,
+                        message: message.clone(),
+                    });
                 }
                 turn.tools.push(ToolExecution {
                     name: call.name,
@@ -47,18 +59,36 @@ pub fn add_recorded(rules: &Rules, parts: &[TurnParts], turns: &mut [Turn], orig
                     output: call.result,
                     start_ms: offset_ms(at, origin),
                     duration_ms: None,
-                    error: None,
+                    error,
                 });
             }
         }
     }
 }
 
+/// The failure message a call's result is, if it is one of `failed` (text before and after the
+/// function's name). Pipecat JSON-encodes every result, so a text result arrives quoted.
+fn failure(call: &Recorded, failed: &[(&str, &str)]) -> Option<String> {
+    let raw = call.result.as_deref()?;
+    let text = match serde_json::from_str::<Value>(raw) {
+        Ok(Value::String(inner)) => inner,
+        _ => raw.to_string(),
+    };
+    let is_failure = failed.iter().any(|(before, after)| {
+        text.strip_prefix(before)
+            .and_then(|rest| rest.strip_suffix(after))
+            .is_some_and(|name| name == call.name)
+    });
+    is_failure.then_some(text)
+}
+
 /// Whether a tool span of the turn is this call: the same id, else (no ids) the same name.
-fn recorded_by_span(turn: &Turn, span_ids: &[String], call: &Recorded) -> bool {
+/// `span_names` are the names of the turn's tool spans only: two calls of one function that no
+/// span records are two calls.
+fn recorded_by_span(span_names: &[String], span_ids: &[String], call: &Recorded) -> bool {
     match &call.id {
         Some(id) if !span_ids.is_empty() => span_ids.contains(id),
-        _ => turn.tools.iter().any(|t| t.name == call.name),
+        _ => span_names.contains(&call.name),
     }
 }
 
@@ -194,6 +224,46 @@ mod tests {
             "after the request that asked"
         );
         assert!(turns[1].tools.is_empty(), "history is not a new call");
+    }
+
+    #[test]
+    fn a_call_answered_with_pipecats_failure_message_failed() {
+        let input = r#"[{"role": "assistant", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "check_refund", "arguments": "{}"}},
+            {"id": "c2", "type": "function", "function": {"name": "lookup", "arguments": "{}"}},
+            {"id": "c3", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1",
+             "content": "\"The function `check_refund` failed and returned no result.\""},
+            {"role": "tool", "tool_call_id": "c2",
+             "content": "The function `check_refund` failed and returned no result."},
+            {"role": "tool", "tool_call_id": "c3", "content": "{\"found\": true}"}]"#;
+        let llm = span(3, semconv::SPAN_LLM)
+            .parent(1)
+            .at(600, 900)
+            .attr(pipecat::INPUT, input)
+            .build();
+        let parts = [TurnParts {
+            stages: vec![(Stage::Llm, &llm)],
+            ..TurnParts::default()
+        }];
+        let mut turns = vec![Turn::default()];
+        add_recorded(&PIPECAT, &parts, &mut turns, T0);
+        let errors: Vec<Option<&str>> = turns[0].tools.iter().map(|t| t.error.as_deref()).collect();
+        assert_eq!(
+            errors,
+            [
+                Some("The function `check_refund` failed and returned no result."),
+                None,
+                None
+            ],
+            "only the message naming the call's own function; two calls of one function are two"
+        );
+        assert_eq!(turns[0].errors.len(), 1);
+        assert_eq!(turns[0].errors[0].stage, Stage::Tool);
+        // Not a failure where the dialect has no such message.
+        let mut turns = vec![Turn::default()];
+        add_recorded(&super::super::dialect::GENAI, &parts, &mut turns, T0);
+        assert!(turns[0].tools[0].error.is_none() && turns[0].errors.is_empty());
     }
 
     #[test]
