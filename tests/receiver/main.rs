@@ -53,4 +53,5 @@ mod hostile_input;
 mod privacy;
 mod recordings;
 mod simulated_agent;
+mod speech_marks;
 mod traffic;

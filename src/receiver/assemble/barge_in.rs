@@ -71,14 +71,28 @@ fn derive(turn: &mut Turn, caller_start: Option<i64>, heard: HeardText) {
     if caller > until {
         return; // the caller spoke after the agent stopped: nothing overlapped
     }
-    let overlap = until - caller.max(from);
+    // The agent's audio, not the silences between its stretches (a tool call between two
+    // `agentSpeech` segments): what played in all, and what played after the caller began.
+    let segments: Vec<(i64, i64)> = if turn.agent_speech.is_empty() {
+        vec![(from, until)]
+    } else {
+        turn.agent_speech
+            .iter()
+            .map(|s| (s.start_ms, s.end_ms))
+            .collect()
+    };
+    let played: i64 = segments.iter().map(|&(a, b)| (b - a).max(0)).sum();
+    let overlap: i64 = segments
+        .iter()
+        .map(|&(a, b)| (b - a.max(caller)).max(0))
+        .sum();
     let words = turn
         .text
         .as_deref()
         .map_or(0, |t| t.split_whitespace().count());
     let bleed = match heard {
-        HeardText::Played if until > from => {
-            (words as f64 * overlap as f64 / (until - from) as f64).round() as i64
+        HeardText::Played if played > 0 => {
+            (words as f64 * overlap as f64 / played as f64).round() as i64
         }
         _ => ((overlap as f64 / 1000.0 * WORDS_PER_SECOND).round() as i64).min(words as i64),
     };
@@ -102,6 +116,7 @@ fn derive(turn: &mut Turn, caller_start: Option<i64>, heard: HeardText) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::receiver::calllog::SpeechSegment;
 
     fn turn(interrupted: bool, agent: Option<(i64, i64)>, user_start: Option<i64>) -> Turn {
         Turn {
@@ -154,6 +169,48 @@ mod tests {
         settle(&mut sent, CallSpeech::default(), &[HeardText::Sent]);
         let i = sent[0].interruption.clone().unwrap();
         assert_eq!(i.bleed_through_words, Some(2), "0.8 s at the nominal rate");
+    }
+
+    #[test]
+    fn only_the_agents_speech_after_the_caller_began_bleeds_through() {
+        // The agent spoke, called a tool (silent from 1500 to 3000), spoke again; the caller
+        // began during the tool call and the agent's second stretch ran 1200 ms over them.
+        let segments = |turn: &mut Turn| {
+            turn.agent_speech = vec![
+                SpeechSegment {
+                    start_ms: 1000,
+                    end_ms: 1500,
+                },
+                SpeechSegment {
+                    start_ms: 3000,
+                    end_ms: 4200,
+                },
+            ];
+        };
+        let mut sent = vec![
+            turn(true, Some((1000, 4200)), None),
+            turn(false, None, Some(2000)),
+        ];
+        segments(&mut sent[0]);
+        settle(&mut sent, CallSpeech::default(), &[HeardText::Sent]);
+        let i = sent[0].interruption.clone().unwrap();
+        assert_eq!(
+            (i.stop_latency_ms, i.bleed_through_words),
+            (Some(2200), Some(3)),
+            "1.2 s of speech at the nominal rate, not the 2.2 s since the caller began"
+        );
+        let mut played = vec![
+            turn(true, Some((1000, 4200)), None),
+            turn(false, None, Some(3600)),
+        ];
+        segments(&mut played[0]);
+        settle(&mut played, CallSpeech::default(), &[HeardText::Played]);
+        let i = played[0].interruption.clone().unwrap();
+        assert_eq!(
+            i.bleed_through_words,
+            Some(4),
+            "600 of the 1700 ms of audio played over the caller: 10 words x 6/17"
+        );
     }
 
     #[test]
