@@ -303,6 +303,16 @@ CREATE TABLE deliveries (
     PRIMARY KEY (sink, call_id, trace_id)
 ) WITHOUT ROWID;
 "#,
+    // Version 8: the span journal left the database for segment files of its own (see
+    // `receiver::journal::segments`): nothing per span or per trace is stored here any more. Its
+    // table is dropped with its freed pages zeroed (`secure_delete`), so that no raw span stays
+    // in the file after it (redaction's `store` mode). Entries it still held (calls in flight
+    // when the older receiver stopped) are not replayed.
+    r#"
+PRAGMA secure_delete = ON;
+DROP TABLE IF EXISTS journal;
+PRAGMA secure_delete = OFF;
+"#,
 ];
 
 /// Brings the database to the latest schema version.
