@@ -299,13 +299,14 @@ impl Segments {
                 }
             }
         }
-        self.depth.fetch_sub(forgotten, Ordering::AcqRel);
         let mut failed = None;
         for number in emptied {
             if let Err(e) = state.delete(number) {
                 failed.get_or_insert(e);
             }
         }
+        // After the files: a depth of 0 means no segment is left.
+        self.depth.fetch_sub(forgotten, Ordering::AcqRel);
         failed.map_or(Ok(()), Err)
     }
 
