@@ -377,8 +377,6 @@ pub struct Replay {
     pub points: Vec<MetricPoint>,
 }
 
-/// The journal at a receiver's start: its table (none when the journal is off), what it holds
-
 impl Replay {
     /// Whether there is nothing to replay.
     pub fn is_empty(&self) -> bool {
