@@ -109,8 +109,23 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct Segments {
     state: Arc<Mutex<State>>,
-    /// Entries not forgotten, readable without waiting for a write in progress.
-    depth: Arc<AtomicU64>,
+    /// What `/metrics` reads, without waiting for a write in progress.
+    counts: Arc<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    /// Entries not forgotten.
+    entries: AtomicU64,
+    /// Segment files holding them.
+    files: AtomicU64,
+}
+
+impl Counts {
+    fn files_of(&self, state: &State) {
+        self.files
+            .store(state.segments.len() as u64, Ordering::Release);
+    }
 }
 
 /// The segments at a start, and what they hold.
@@ -186,6 +201,27 @@ pub fn entries_on_disk(data_dir: &Path) -> Result<u64, JournalError> {
     Ok(n)
 }
 
+/// Writes entries into a new segment of `data_dir`'s journal and syncs it: what an older
+/// receiver's journal table held, moved here before the store drops the table, so that calls in
+/// flight across an upgrade are replayed. A crash before the table is dropped imports them again
+/// at the next start: replayed twice, they make no second revision.
+pub fn import(data_dir: &Path, entries: &[Entry]) -> Result<(), JournalError> {
+    let dir = data_dir.join(JOURNAL_DIR);
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let number = list(&dir)?.last().map_or(1, |(n, _)| n.saturating_add(1));
+    let mut state = State {
+        dir: dir.clone(),
+        limit: u64::MAX,
+        current: None,
+        next_number: number,
+        segments: BTreeMap::new(),
+        by_call: HashMap::new(),
+        last: 0,
+    };
+    state.write(&[entries.to_vec()])?;
+    Ok(())
+}
+
 impl Segments {
     /// Opens the journal of `data_dir` (creating its directory) and reads every segment back.
     /// Segments with no entry left are deleted; the next entry opens a new segment.
@@ -224,9 +260,14 @@ impl Segments {
                 });
             }
         }
+        let counts = Counts::default();
+        counts
+            .entries
+            .store(entries.len() as u64, Ordering::Release);
+        counts.files_of(&state);
         let segments = Segments {
             state: Arc::new(Mutex::new(state)),
-            depth: Arc::new(AtomicU64::new(entries.len() as u64)),
+            counts: Arc::new(counts),
         };
         let position = segments.lock()?.last;
         Ok(Opened {
@@ -257,7 +298,8 @@ impl Segments {
                 if let Some(last) = positions.last() {
                     state.last = state.last.max(*last);
                 }
-                self.depth.fetch_add(n, Ordering::AcqRel);
+                self.counts.entries.fetch_add(n, Ordering::AcqRel);
+                self.counts.files_of(&state);
                 Ok(positions)
             }
             Err(e) => {
@@ -306,18 +348,19 @@ impl Segments {
             }
         }
         // After the files: a depth of 0 means no segment is left.
-        self.depth.fetch_sub(forgotten, Ordering::AcqRel);
+        self.counts.entries.fetch_sub(forgotten, Ordering::AcqRel);
+        self.counts.files_of(&state);
         failed.map_or(Ok(()), Err)
     }
 
     /// Entries not forgotten (for `/metrics`): no I/O, no wait.
     pub fn depth(&self) -> u64 {
-        self.depth.load(Ordering::Acquire)
+        self.counts.entries.load(Ordering::Acquire)
     }
 
-    /// Segment files on disk with entries not forgotten.
-    pub fn files(&self) -> Result<usize, JournalError> {
-        Ok(self.lock()?.segments.len())
+    /// Segment files on disk holding entries not forgotten: no I/O, no wait.
+    pub fn files(&self) -> u64 {
+        self.counts.files.load(Ordering::Acquire)
     }
 }
 
@@ -516,7 +559,7 @@ mod tests {
         j.forget_upto(&[([2; 16], q[0])]).unwrap();
         assert!(segment_files(data.path()).is_empty());
         assert_eq!(j.depth(), 0);
-        assert_eq!(j.files().unwrap(), 0);
+        assert_eq!(j.files(), 0);
         // The next entry opens a new segment.
         j.append(&[vec![entry(4, "four")]]).unwrap();
         assert_eq!(segment_files(data.path()), [4]);
@@ -595,6 +638,20 @@ mod tests {
         let again = Segments::open(data.path()).unwrap();
         assert_eq!(texts(&again.entries), ["first"]);
         assert_eq!(again.segments.depth(), 1);
+    }
+
+    #[test]
+    fn imported_entries_are_read_back_first() {
+        let data = tempfile::tempdir().unwrap();
+        import(data.path(), &[entry(1, "old a"), entry(2, "old b")]).unwrap();
+        let opened = Segments::open(data.path()).unwrap();
+        assert_eq!(texts(&opened.entries), ["old a", "old b"]);
+        let p = opened.segments.append(&[vec![entry(1, "new")]]).unwrap();
+        opened
+            .segments
+            .forget_upto(&[([1; 16], p[0]), ([2; 16], p[0])])
+            .unwrap();
+        assert!(segment_files(data.path()).is_empty());
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub enum StoreError {
     /// No sink by that name is known to the store.
     #[error("no sink named {0:?}")]
     UnknownSink(String),
+    /// The span journal's table (from before version 8) could not be moved to its files.
+    #[error("moving the span journal out of the database: {0}")]
+    Journal(#[from] crate::receiver::journal::JournalError),
     /// A thread panicked while holding the connection.
     #[error("the store's connection was poisoned by a panic")]
     Poisoned,
@@ -123,6 +126,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        schema::move_journal_out(&conn, data_dir)?;
         schema::migrate(&mut conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),

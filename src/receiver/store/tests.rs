@@ -734,7 +734,7 @@ fn migration_6_indexes_the_calls_already_stored() {
 }
 
 #[test]
-fn migration_8_drops_the_journal_table_and_zeroes_what_it_held() {
+fn migration_8_moves_the_journal_to_its_files_and_zeroes_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -786,4 +786,13 @@ fn migration_8_drops_the_journal_table_and_zeroes_what_it_held() {
         !holds(b"jane@example.com"),
         "the dropped journal's bytes are zeroed"
     );
+    // What it held moved to the journal's files, to be replayed.
+    let opened = crate::receiver::journal::Segments::open(&data).unwrap();
+    assert_eq!(opened.entries.len(), 1);
+    assert_eq!(opened.entries[0].trace_id, [7; 16]);
+    assert_eq!(opened.entries[0].payload, secret);
+    drop(opened);
+    // Opened again, the store moves nothing twice.
+    drop(Store::open(&data).unwrap());
+    assert_eq!(crate::receiver::journal::entries_on_disk(&data).unwrap(), 1);
 }

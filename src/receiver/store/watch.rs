@@ -50,7 +50,7 @@ pub async fn run(
         }
         // From what the journal knows of its entries: no file is read.
         if let Some(journal) = &journal {
-            metrics.set_journal_depth(journal.depth() as i64);
+            metrics.set_journal_depth(journal.depth() as i64, journal.files() as i64);
         }
     }
 }
