@@ -167,6 +167,7 @@ pub struct ReceiverMetrics {
     calls_finished: Family<StatusLabel, Counter>,
     call_issues: Family<IssueLabel, Counter>,
     journal_depth: Gauge,
+    journal_segments: Gauge,
     outbox_depth: Gauge,
     sink_calls: Family<SinkLabels, Gauge>,
     stage_latency: StageHistograms,
@@ -250,8 +251,14 @@ impl ReceiverMetrics {
         let journal_depth = Gauge::default();
         registry.register(
             "journal_depth",
-            "Spans in the journal of calls not finished yet",
+            "Entries in the span journal (the records of one trace from one request) of calls not released yet",
             journal_depth.clone(),
+        );
+        let journal_segments = Gauge::default();
+        registry.register(
+            "journal_segments",
+            "Segment files of the span journal on disk (deleted once every call in them is released)",
+            journal_segments.clone(),
         );
         let outbox_depth = Gauge::default();
         registry.register(
@@ -349,6 +356,7 @@ impl ReceiverMetrics {
             calls_finished,
             call_issues,
             journal_depth,
+            journal_segments,
             outbox_depth,
             sink_calls,
             stage_latency,
@@ -494,9 +502,10 @@ impl ReceiverMetrics {
         }
     }
 
-    /// Spans in the journal.
-    pub fn set_journal_depth(&self, n: i64) {
-        self.journal_depth.set(n);
+    /// Entries in the journal, and its segment files.
+    pub fn set_journal_depth(&self, entries: i64, segments: i64) {
+        self.journal_depth.set(entries);
+        self.journal_segments.set(segments);
     }
 
     /// Outbox entries not yet delivered.

@@ -8,7 +8,7 @@
 //! OTLP gRPC ─┐                                                          │                     │
 //!            ├─► ingest ─submission─► journal writer ─batch─► assembly task ─record─► recorder ─► sinks
 //! OTLP HTTP ─┘   (decode,  (bounded)  (thread: group      (bounded)  (Assembler,  (bounded) (store +   (forward:
-//!                 admit)              commit, SQLite)                 analyze)              outbox,    one loop
+//!                 admit)              commit, segments)                 analyze)              outbox,    one loop
 //!                                                                                           revisions) per sink)
 //! API (HTTP, gRPC CallLogService) reads the store; /metrics reads the metrics; the store
 //! watcher copies outbox and journal depths into both.
@@ -39,7 +39,7 @@ use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::recordings::{self, Recordings};
 use crate::receiver::redact::{Redaction, RedactionError, RedactionMode, Redactor};
 use crate::receiver::store::recorder::{self, Recorder};
-use crate::receiver::store::{watch as store_watch, Scrub, Store, StoreError};
+use crate::receiver::store::{watch as store_watch, Store, StoreError};
 use crate::receiver::tls::{TlsError, TlsIdentity};
 
 /// Batches waiting between ingest and the journal: at a typical 512 spans per batch, about half
@@ -68,13 +68,21 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
-    /// The store could not be opened or its journal read.
+    /// The store could not be opened.
     #[error("cannot open the store in {dir}: {source}")]
     Store {
         /// The data directory.
         dir: PathBuf,
         /// Why.
         source: StoreError,
+    },
+    /// The span journal could not be opened or read.
+    #[error("cannot open the span journal in {dir}: {source}")]
+    Journal {
+        /// The data directory.
+        dir: PathBuf,
+        /// Why.
+        source: journal::JournalError,
     },
     /// A task opening the store did not finish (a panic).
     #[error("the store could not be opened: {0}")]
@@ -118,16 +126,6 @@ pub struct Receiver {
     pipeline: JoinHandle<()>,
     store: Store,
     metrics: ReceiverMetrics,
-    scrub: Scrub,
-}
-
-/// Whether the store erases the journal's deleted rows: in `store` mode nothing raw is kept
-/// past the journal.
-fn scrub(mode: RedactionMode, config: &ServeConfig) -> Scrub {
-    match (mode, config.journal) {
-        (RedactionMode::Store, true) => Scrub::AfterRelease,
-        _ => Scrub::Off,
-    }
 }
 
 impl Receiver {
@@ -152,14 +150,16 @@ impl Receiver {
                 "redaction mode is \"sinks\" but no sink has `redact = true`: nothing is redacted"
             );
         }
-        let scrub = scrub(redaction.mode(), &config);
         let tls = TlsIdentity::from_files(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
         let prices = Arc::new(Prices::resolve(&config.prices)?);
         let listeners = Listeners::bind(&config).await?;
-        let store = open_store(&config.data_dir, scrub).await?;
-        let journal = journal::Start::read(&store, config.journal)
+        let store = open_store(&config.data_dir).await?;
+        let journal = journal::Start::read(&config.data_dir, config.journal)
             .await?
-            .map_err(store_error(&config.data_dir))?;
+            .map_err(|source| ServeError::Journal {
+                dir: config.data_dir.clone(),
+                source,
+            })?;
         let metrics = ReceiverMetrics::new();
         let (kept, kept_rx) = mpsc::channel(KEPT_QUEUE);
         let recordings = Recordings::start(
@@ -181,7 +181,7 @@ impl Receiver {
         // ingest ──submissions──► journal writer ──batches──► assembly
         let (submission_tx, submission_rx) = mpsc::channel(INGEST_QUEUE_BATCHES);
         let (batch_tx, batch_rx) = mpsc::channel(ASSEMBLY_QUEUE_BATCHES);
-        journal::spawn_writer(journal.table.clone(), submission_rx, batch_tx)
+        journal::spawn_writer(journal.segments.clone(), submission_rx, batch_tx)
             .map_err(ServeError::JournalWriter)?;
         let ingest = Ingest::new(submission_tx, admission.clone(), metrics.clone())
             .dropping(redaction.dropped());
@@ -218,7 +218,6 @@ impl Receiver {
             stop: &stop_rx,
             prices,
             redactor: redaction.before_store(),
-            scrub,
         };
         let (pipeline, watcher) = pipeline.spawn(&config, journal, batch_rx, kept_rx, forwarder);
         running.push(watcher);
@@ -241,7 +240,6 @@ impl Receiver {
             pipeline,
             store,
             metrics,
-            scrub,
         })
     }
 
@@ -283,13 +281,6 @@ impl Receiver {
             let _ = listener.await;
         }
         let _ = self.pipeline.await;
-        if self.scrub == Scrub::AfterRelease {
-            // The calls let go at the stop: their journal rows leave both files too.
-            let store = self.store.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.scrub()).await {
-                tracing::warn!(error = %e, "cannot scrub the store at shutdown");
-            }
-        }
     }
 }
 
@@ -300,17 +291,10 @@ fn store_error(dir: &Path) -> impl Fn(StoreError) -> ServeError + '_ {
     }
 }
 
-/// Opens the store; with `scrub`, its deleted content is zeroed from the start.
-async fn open_store(dir: &Path, scrub: Scrub) -> Result<Store, ServeError> {
+/// Opens the store (migrating its schema) on the blocking pool.
+async fn open_store(dir: &Path) -> Result<Store, ServeError> {
     let path = dir.to_path_buf();
-    let opened = tokio::task::spawn_blocking(move || {
-        let store = Store::open(&path)?;
-        if scrub == Scrub::AfterRelease {
-            store.erase_deleted()?;
-        }
-        Ok::<_, StoreError>(store)
-    })
-    .await?;
+    let opened = tokio::task::spawn_blocking(move || Store::open(&path)).await?;
     opened.map_err(store_error(dir))
 }
 
@@ -325,7 +309,6 @@ struct Pipeline<'a> {
     prices: Arc<Prices>,
     /// Redacts updates before the store (`store` mode).
     redactor: Option<Arc<Redactor>>,
-    scrub: Scrub,
 }
 
 impl Pipeline<'_> {
@@ -361,7 +344,7 @@ impl Pipeline<'_> {
             analysis: config.analysis.clone(),
             prices: self.prices.clone(),
             trace_url_template: config.trace_url_template.clone(),
-            open_calls: match journal.table {
+            open_calls: match journal.segments {
                 Some(_) => OpenCalls::Journaled,
                 None => OpenCalls::CloseAtStop,
             },
@@ -372,10 +355,9 @@ impl Pipeline<'_> {
         let assembly = tokio::spawn(assembly::run(assembler, journal.replay, wiring, task));
         let watcher = tokio::spawn(store_watch::run(
             self.store.clone(),
-            journal.table.clone(),
+            journal.segments.clone(),
             self.metrics.clone(),
             self.admission,
-            self.scrub,
             self.stop.clone(),
         ));
         let recorder = tokio::spawn(recorder::run(
@@ -384,7 +366,7 @@ impl Pipeline<'_> {
             Recorder {
                 store: self.store.clone(),
                 deliveries: Arc::new(forwarder.clone()),
-                journal: journal.table,
+                journal: journal.segments,
                 finished: self.finished.clone(),
                 metrics: self.metrics.clone(),
                 recordings_attached: self.recordings_attached,

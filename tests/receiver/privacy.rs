@@ -3,7 +3,8 @@
 //! numbers in E.164 and national formats, an SSN, IBANs, dates of birth, a member id of a user
 //! rule) go through a running `voicetrace serve` with `[redaction] mode = "store"` and the
 //! jsonl, http, cekura and webhook sinks on real endpoints. None of the corpus may then be
-//! found in the SQLite database or its WAL once the calls are released, in any body a sink
+//! found in the SQLite database, its WAL or the span journal's segment files once the calls are
+//! released (nor anywhere else in the data directory), in any body a sink
 //! received, in any answer of the API (HTTP, gRPC, the CLI's), nor in the receiver's own log
 //! output (at debug level); the ordinary numbers of the same sentences (an order id, a time, a
 //! price, a turn count) must all be there. Attributes in `drop_attributes` never reach the
@@ -480,6 +481,14 @@ fn database_bytes(data: &Path) -> Vec<u8> {
     bytes
 }
 
+/// The span journal's segment files, as one haystack.
+fn journal_bytes(data: &Path) -> Vec<u8> {
+    files_under(&data.join(voicetrace::receiver::journal::JOURNAL_DIR))
+        .into_iter()
+        .flat_map(|(_, bytes)| bytes)
+        .collect()
+}
+
 /// The console's pages about one call, searched like the JSON API.
 fn console_pages(call_id: &str) -> Vec<String> {
     vec![
@@ -703,10 +712,19 @@ async fn store_mode_lets_no_pii_out() {
     // Call 0 in flight: the journal holds its spans (raw, as they came), but not the
     // attributes drop_attributes names.
     send_call(&serve, 0, async || {
-        let journal = database_bytes(&data);
+        let journal = journal_bytes(&data);
         let has = |s: &str| journal.windows(s.len()).any(|w| w == s.as_bytes());
         assert!(has(KEPT), "the journal holds the call in flight");
-        assert!(!has(DROPPED), "a dropped attribute reached the disk");
+        let everything: Vec<u8> = files_under(&data)
+            .into_iter()
+            .flat_map(|(_, b)| b)
+            .collect();
+        assert!(
+            !everything
+                .windows(DROPPED.len())
+                .any(|w| w == DROPPED.as_bytes()),
+            "a dropped attribute reached the disk"
+        );
     })
     .await;
     for i in 1..CALLS {
@@ -804,12 +822,17 @@ async fn store_mode_lets_no_pii_out() {
     assert_redacted_with_controls("GET a chat history", chat);
 
     // Once the calls are released (the revision window is the idle timeout), the journal
-    // lets them go and the store is scrubbed: neither the database nor its WAL holds them.
+    // lets them go and deletes their segments: neither the database, its WAL nor the journal
+    // holds them.
     wait_for("the journal to let the calls go", || async {
         (metric(api, "voicetrace_journal_depth").await == Some(0.0)).then_some(())
     })
     .await;
-    wait_for("the store to be scrubbed", || async {
+    assert!(
+        journal_bytes(&data).is_empty(),
+        "no segment is left once every call is released"
+    );
+    wait_for("nothing raw to be left in the data directory", || async {
         store_leaks(&data).is_empty().then_some(())
     })
     .await;

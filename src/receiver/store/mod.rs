@@ -16,12 +16,10 @@
 mod calls;
 mod console;
 mod index;
-mod journal_table;
 mod outbox;
 pub mod recorder;
 mod recordings;
 mod schema;
-mod scrub;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -31,11 +29,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::Connection;
 
 pub use calls::rfc3339_ms as unix_ms;
-pub use journal_table::{JournalRow, JournalTable};
 pub use outbox::{DeadLetter, Enqueue, OutboxEntry, Payload, Settle, SinkStats, LIVE_REVISION};
 pub use recordings::{CallNames, RecordingRow};
 pub use schema::MIGRATIONS;
-pub use scrub::Scrub;
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "voicetrace.db";
@@ -48,12 +44,12 @@ pub(crate) const SYNCHRONOUS: &str = "NORMAL";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// SQLite's page cache for the server's connection, in KiB (negative `cache_size` = KiB):
-/// the journal, outbox and latest call log pages stay in memory instead of being read back
+/// the outbox and latest call log pages stay in memory instead of being read back
 /// from the file on every transaction (SQLite's default is 2 MiB). Memory, not a limit on data.
 const CACHE_KIB: i64 = 8 * 1024;
 
 /// WAL pages before SQLite copies them back into the database file (its default is 1000, 4 MB):
-/// journal rows live seconds, so with a larger WAL a page that is written, rewritten and freed
+/// outbox entries live seconds, so with a larger WAL a page that is written, rewritten and freed
 /// many times is checkpointed once. The WAL file stays around this size (about 40 MB).
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
@@ -88,6 +84,9 @@ pub enum StoreError {
     /// No sink by that name is known to the store.
     #[error("no sink named {0:?}")]
     UnknownSink(String),
+    /// The span journal's table (from before version 8) could not be moved to its files.
+    #[error("moving the span journal out of the database: {0}")]
+    Journal(#[from] crate::receiver::journal::JournalError),
     /// A thread panicked while holding the connection.
     #[error("the store's connection was poisoned by a panic")]
     Poisoned,
@@ -127,6 +126,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        schema::move_journal_out(&conn, data_dir)?;
         schema::migrate(&mut conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
@@ -134,9 +134,12 @@ impl Store {
         })
     }
 
-    /// The span journal's table.
-    pub fn journal(&self) -> JournalTable {
-        JournalTable::new(self.clone())
+    /// Entries in the span journal beside the database (`journal/` in the data directory), as
+    /// a start would replay them: for tools and tests, as it reads every segment (a running
+    /// receiver's figure is `journal::Segments::depth`).
+    pub fn journal_depth(&self) -> Result<u64, crate::receiver::journal::JournalError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        crate::receiver::journal::entries_on_disk(dir)
     }
 
     /// The database file.

@@ -27,8 +27,9 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::{now_ms, CallNames, Enqueue, JournalTable, Store, StoreError};
+use super::{now_ms, CallNames, Enqueue, Store, StoreError};
 use crate::receiver::calllog::{CallLog, CallUpdate};
+use crate::receiver::journal::{Position, Segments};
 use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::recordings;
 use crate::receiver::span::TraceId;
@@ -50,9 +51,9 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 pub enum Record {
     /// A call update to store (and forward).
     Update(CallUpdate),
-    /// Calls assembly let go: once everything before this is stored, the journal drops their
-    /// rows up to the position given (rows after it hold spans assembly had not seen yet).
-    Release(Vec<(TraceId, i64)>),
+    /// Calls assembly let go: once everything before this is stored, the journal forgets their
+    /// entries up to the position given (entries after it hold spans assembly had not seen yet).
+    Release(Vec<(TraceId, Position)>),
 }
 
 /// Who delivers what the store holds: the outbox entries an update needs, and a wake-up once
@@ -71,8 +72,8 @@ pub struct Recorder {
     pub store: Store,
     /// Which sinks want what (and waking them).
     pub deliveries: Arc<dyn Deliveries>,
-    /// The journal whose rows released calls own; `None` without a journal.
-    pub journal: Option<JournalTable>,
+    /// The journal whose entries released calls own; `None` without a journal.
+    pub journal: Option<Segments>,
     /// Finished call logs, once stored.
     pub finished: broadcast::Sender<Arc<CallLog>>,
     /// The receiver's metrics.
@@ -118,7 +119,7 @@ pub async fn run(
 fn take_group(
     first: Record,
     records: &mut mpsc::Receiver<Record>,
-) -> (Vec<CallUpdate>, Vec<(TraceId, i64)>) {
+) -> (Vec<CallUpdate>, Vec<(TraceId, Position)>) {
     let mut group = Vec::new();
     let mut released = Vec::new();
     let mut next = Some(first);
@@ -203,8 +204,9 @@ impl Recorder {
         }
     }
 
-    /// Lets the journal drop the rows of released calls (their updates are stored).
-    async fn forget(&self, released: Vec<(TraceId, i64)>) {
+    /// Lets the journal forget the entries of released calls (their updates are stored), and
+    /// delete the segments left with none.
+    async fn forget(&self, released: Vec<(TraceId, Position)>) {
         let Some(journal) = self.journal.clone() else {
             return;
         };
@@ -212,8 +214,8 @@ impl Recorder {
             return;
         }
         let trimmed = tokio::task::spawn_blocking(move || journal.forget_upto(&released)).await;
-        // A failure only leaves rows behind: a replay would build those calls again and find
-        // their call logs stored already.
+        // A failure only leaves a segment behind: a replay would build those calls again and
+        // find their call logs stored already.
         if let Ok(Err(e)) = trimmed {
             tracing::warn!(error = %e, "cannot trim the span journal");
         }

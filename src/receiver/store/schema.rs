@@ -7,6 +7,7 @@
 use rusqlite::Connection;
 
 use super::StoreError;
+use crate::receiver::journal::Entry;
 
 /// The migrations, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 ///
@@ -303,7 +304,60 @@ CREATE TABLE deliveries (
     PRIMARY KEY (sink, call_id, trace_id)
 ) WITHOUT ROWID;
 "#,
+    // Version 8: the span journal left the database for segment files of its own (see
+    // `receiver::journal::segments`): nothing per span or per trace is stored here any more. Its
+    // table is dropped with its freed pages zeroed (`secure_delete`), so that no raw span stays
+    // in the file after it (redaction's `store` mode). What it still held (calls in flight when
+    // the older receiver stopped) was copied into the journal's files first
+    // (`move_journal_out`).
+    r#"
+PRAGMA secure_delete = ON;
+DROP TABLE IF EXISTS journal;
+PRAGMA secure_delete = OFF;
+"#,
 ];
+
+/// The version whose migration drops the span journal's table.
+const JOURNAL_DROPPED: i64 = 8;
+
+/// Before the migration that drops the span journal's table: copies what the table holds (calls
+/// in flight when an older receiver stopped) into the journal's segment files in `data_dir`, so
+/// that the next start replays them.
+pub fn move_journal_out(conn: &Connection, data_dir: &std::path::Path) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let has_table: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal')",
+        [],
+        |row| row.get(0),
+    )?;
+    if current >= JOURNAL_DROPPED || !has_table {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare("SELECT trace_id, payload FROM journal ORDER BY id")?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let entries: Vec<Entry> = rows
+        .into_iter()
+        // A trace id that is not 16 bytes was not written by voicetrace: left out.
+        .filter_map(|(trace, payload)| {
+            Some(Entry {
+                trace_id: trace.try_into().ok()?,
+                payload,
+            })
+        })
+        .collect();
+    if !entries.is_empty() {
+        crate::receiver::journal::segments::import(data_dir, &entries)?;
+        tracing::info!(
+            entries = entries.len(),
+            "the span journal moved out of the database into its segment files"
+        );
+    }
+    Ok(())
+}
 
 /// Brings the database to the latest schema version.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

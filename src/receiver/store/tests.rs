@@ -732,3 +732,67 @@ fn migration_6_indexes_the_calls_already_stored() {
     let figures: usize = fleet.totals.iter().map(|p| p.count as usize).sum();
     assert_eq!(figures, 8, "stt, llm, tts, voice-to-voice of two turns");
 }
+
+#[test]
+fn migration_8_moves_the_journal_to_its_files_and_zeroes_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let secret = b"jane@example.com card 4111 1111 1111 1111 ".repeat(100);
+    {
+        // A version-7 store whose journal holds the raw spans of a call in flight, checkpointed
+        // into the database file.
+        let mut conn = rusqlite::Connection::open(data.join(DB_FILE)).unwrap();
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..7] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 7).unwrap();
+        tx.commit().unwrap();
+        conn.execute(
+            "INSERT INTO journal (trace_id, received_ms, payload) VALUES (?1, 0, ?2)",
+            rusqlite::params![&[7u8; 16][..], &secret],
+        )
+        .unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+    }
+    let db = data.join(DB_FILE);
+    let holds = |needle: &[u8]| {
+        let mut bytes = std::fs::read(&db).unwrap();
+        bytes.extend(std::fs::read(db.with_extension("db-wal")).unwrap_or_default());
+        bytes.windows(needle.len()).any(|w| w == needle)
+    };
+    assert!(
+        holds(b"jane@example.com"),
+        "the test's journal row is in the file"
+    );
+    let store = Store::open(&data).unwrap();
+    assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    let tables: i64 = store
+        .lock()
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'journal'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
+    drop(store);
+    assert!(
+        !holds(b"jane@example.com"),
+        "the dropped journal's bytes are zeroed"
+    );
+    // What it held moved to the journal's files, to be replayed.
+    let opened = crate::receiver::journal::Segments::open(&data).unwrap();
+    assert_eq!(opened.entries.len(), 1);
+    assert_eq!(opened.entries[0].trace_id, [7; 16]);
+    assert_eq!(opened.entries[0].payload, secret);
+    drop(opened);
+    // Opened again, the store moves nothing twice.
+    drop(Store::open(&data).unwrap());
+    assert_eq!(crate::receiver::journal::entries_on_disk(&data).unwrap(), 1);
+}

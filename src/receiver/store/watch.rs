@@ -1,8 +1,6 @@
 //! The store watcher: copies what only the store knows (each sink's delivery counts, the
-//! outbox's depth, the journal's depth) into the metrics and into ingest's admission, until the
-//! receiver stops; and, when the store must not keep what the journal deleted
-//! ([`Scrub::AfterRelease`]), scrubs it after the journal let calls go, at most once a
-//! [`STATS_INTERVAL`].
+//! outbox's depth) and the journal's depth into the metrics and into ingest's admission, until
+//! the receiver stops.
 //!
 //! With an outbox bound the outbox depth is read often, because the bound is overshot by at most
 //! one interval's worth of call logs; the per-sink counts, which only `/metrics` reads, and the
@@ -12,8 +10,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{JournalTable, Scrub, Store, StoreError};
+use super::{Store, StoreError};
 use crate::receiver::ingest::Admission;
+use crate::receiver::journal::Segments;
 use crate::receiver::metrics::ReceiverMetrics;
 
 /// How often the outbox's depth is read when admission bounds it.
@@ -24,10 +23,9 @@ const STATS_INTERVAL: Duration = Duration::from_secs(2);
 /// Runs until `stop` says so.
 pub async fn run(
     store: Store,
-    journal: Option<JournalTable>,
+    journal: Option<Segments>,
     metrics: ReceiverMetrics,
     admission: Admission,
-    scrub: Scrub,
     mut stop: watch::Receiver<bool>,
 ) {
     let interval = if admission.bounds().max_outbox > 0 {
@@ -50,35 +48,10 @@ pub async fn run(
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the outbox depth"),
             Err(_) => {}
         }
-        // From what the journal knows of its rows: counting the table would hold the store's
-        // connection for a scan of every journaled span.
-        if let Some(Ok(rows)) = journal.as_ref().map(JournalTable::depth) {
-            metrics.set_journal_depth(rows as i64);
+        // From what the journal knows of its entries: no file is read.
+        if let Some(journal) = &journal {
+            metrics.set_journal_depth(journal.depth() as i64, journal.files() as i64);
         }
-        if with_sinks && scrub == Scrub::AfterRelease {
-            scrub_released(&store, journal.as_ref()).await;
-        }
-    }
-}
-
-/// Scrubs the store if the journal deleted rows since the last time (the next one tries again
-/// when a reader held this one back).
-async fn scrub_released(store: &Store, journal: Option<&JournalTable>) {
-    let Some(journal) = journal.filter(|j| j.take_forgotten()) else {
-        return;
-    };
-    let (s, j) = (store.clone(), journal.clone());
-    let scrubbed = tokio::task::spawn_blocking(move || {
-        let done = s.scrub();
-        if !matches!(done, Ok(true)) {
-            // Not done: look again at the next interval.
-            j.mark_forgotten();
-        }
-        done
-    })
-    .await;
-    if let Ok(Err(e)) = scrubbed {
-        tracing::warn!(error = %e, "cannot scrub the store");
     }
 }
 

@@ -1,55 +1,16 @@
-//! The journal: makes "accepted" durable. Between ingest and assembly, every batch is written
-//! to the store's journal table before the exporter hears "accepted". The journal mirrors what
-//! assembly holds: a call's rows are deleted when assembly lets the call go (its revision window
-//! is over, it was evicted, or at a clean stop once its last call log is stored), and only rows
-//! assembly had seen by then ([`Journaled::position`]). After a restart or a crash the receiver
-//! replays the journal into assembly, so calls that were in flight finish with all their spans,
-//! and calls that were finished but still open to revisions are held again: a late span still
-//! revises them, and the call log built again is recognised as the one stored (the server
-//! stores no revision that repeats the last one).
-//!
-//! One writer thread does group commit: it takes every submission waiting (up to
-//! [`MAX_GROUP`]), writes them in one transaction (one fsync), then hands the batches to
-//! assembly and answers the exporters. Small batches from many agents cost one fsync per group,
-//! not per request.
-//!
-//! Records are stored in a compact protobuf encoding of [`SpanRecord`]/[`LogRecord`] (derived
-//! with prost, no schema file: the journal is private to the receiver and never outlives a
-//! version change, as a receiver drains it at start).
+//! The journal's records, encoded: a compact protobuf encoding of [`SpanRecord`]/[`LogRecord`]/
+//! [`MetricPoint`] per trace (derived with prost, no schema file: the journal is private to the
+//! receiver and never outlives a version change, as a receiver drains it at start). Pure: bytes
+//! in, records out.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
-
+use super::segments::Entry;
 use crate::receiver::span::{
     AttrValue, Attributes, Batch, LogRecord, MetricPoint, Name, Resource, SpanEvent, SpanRecord,
     SpanStatus, Temporality, TraceId,
 };
-use crate::receiver::store::{now_ms, JournalRow, JournalTable};
-
-/// Submissions written per transaction at most: bounds the latency of the first one.
-pub const MAX_GROUP: usize = 256;
-
-/// A batch waiting to be journaled, and where to say whether it was.
-#[derive(Debug)]
-pub struct Submission {
-    /// The records.
-    pub batch: Batch,
-    /// Answered once the batch is durable and handed to assembly.
-    pub ack: oneshot::Sender<Result<(), NotJournaled>>,
-}
-
-/// Why a submission was not journaled and handed on (the submitter asks the exporter to retry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotJournaled {
-    /// The journal could not be written (disk full, I/O error).
-    WriteFailed,
-    /// Assembly has stopped taking batches (the receiver is shutting down).
-    AssemblyStopped,
-}
-
-// ----- encoding -------------------------------------------------------------------------------
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct JRecords {
@@ -259,7 +220,7 @@ fn resource_text(s: &SpanRecord, field: impl Fn(&Resource) -> &Option<Box<str>>)
 }
 
 /// The resources of the spans being decoded, so that spans of one resource share one `Arc`
-/// again after a replay (a handful per journal row: a linear search).
+/// again after a replay (a handful per journal entry: a linear search).
 #[derive(Default)]
 struct Resources(Vec<Arc<Resource>>);
 
@@ -368,8 +329,8 @@ fn point_from(p: JPoint) -> Option<MetricPoint> {
     })
 }
 
-/// Encodes a batch as one row per trace (metric points: per [`MetricPoint::key`]).
-pub fn encode(batch: &Batch) -> Vec<JournalRow> {
+/// Encodes a batch as one entry per trace (metric points: per [`MetricPoint::key`]).
+pub fn encode(batch: &Batch) -> Vec<Entry> {
     let mut by_trace: HashMap<TraceId, JRecords> = HashMap::new();
     match batch {
         Batch::Spans(spans) => {
@@ -398,7 +359,7 @@ pub fn encode(batch: &Batch) -> Vec<JournalRow> {
     }
     by_trace
         .into_iter()
-        .map(|(trace_id, records)| JournalRow {
+        .map(|(trace_id, records)| Entry {
             trace_id,
             payload: prost::Message::encode_to_vec(&records),
         })
@@ -416,43 +377,6 @@ pub struct Replay {
     pub points: Vec<MetricPoint>,
 }
 
-/// The journal at a receiver's start: its table (none when the journal is off), what it holds
-/// from the last run, and the position of its last row.
-#[derive(Debug, Default)]
-pub struct Start {
-    /// The table new batches go to, shared by the writer and the recorder (which forgets).
-    pub table: Option<JournalTable>,
-    /// The records to replay into assembly.
-    pub replay: Replay,
-    /// The id of the last row written (0 when empty).
-    pub position: i64,
-}
-
-impl Start {
-    /// Reads what the store's journal holds (on the blocking pool); nothing when `enabled` is
-    /// false (the journal is off: `--no-journal`).
-    pub async fn read(
-        store: &crate::receiver::store::Store,
-        enabled: bool,
-    ) -> Result<Result<Start, crate::receiver::store::StoreError>, tokio::task::JoinError> {
-        if !enabled {
-            return Ok(Ok(Start::default()));
-        }
-        let table = store.journal();
-        let reader = table.clone();
-        let (rows, position) =
-            tokio::task::spawn_blocking(move || (reader.load(), reader.position())).await?;
-        let read = || {
-            Ok(Start {
-                replay: decode(rows?),
-                position: position?,
-                table: Some(table),
-            })
-        };
-        Ok(read())
-    }
-}
-
 impl Replay {
     /// Whether there is nothing to replay.
     pub fn is_empty(&self) -> bool {
@@ -460,12 +384,12 @@ impl Replay {
     }
 }
 
-/// Decodes rows back into records, skipping what cannot be read.
-pub fn decode(rows: Vec<JournalRow>) -> Replay {
+/// Decodes entries back into records, skipping what cannot be read.
+pub fn decode(entries: Vec<Entry>) -> Replay {
     let mut replay = Replay::default();
     let mut resources = Resources::default();
-    for row in rows {
-        match <JRecords as prost::Message>::decode(&row.payload[..]) {
+    for entry in entries {
+        match <JRecords as prost::Message>::decode(&entry.payload[..]) {
             Ok(records) => {
                 replay.spans.extend(
                     records
@@ -480,67 +404,10 @@ pub fn decode(rows: Vec<JournalRow>) -> Replay {
                     .points
                     .extend(records.points.into_iter().filter_map(point_from));
             }
-            Err(e) => tracing::warn!(error = %e, "skipping an unreadable journal row"),
+            Err(e) => tracing::warn!(error = %e, "skipping an unreadable journal entry"),
         }
     }
     replay
-}
-
-/// A batch on its way to assembly, with the journal's position after its rows.
-#[derive(Debug)]
-pub struct Journaled {
-    /// The id of the batch's last journal row (0 without a journal): once assembly has taken
-    /// this batch, a call it lets go owns every row of its trace up to here.
-    pub position: i64,
-    /// The records.
-    pub batch: Batch,
-}
-
-/// Runs the journal stage on a plain thread until ingest's side of `submissions` closes.
-/// With `table` `None` (journal off) batches pass straight through.
-pub fn spawn_writer(
-    table: Option<JournalTable>,
-    mut submissions: mpsc::Receiver<Submission>,
-    assembly: mpsc::Sender<Journaled>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name("voicetrace-journal".into()).spawn(move || {
-        while let Some(first) = submissions.blocking_recv() {
-            let mut group = vec![first];
-            while group.len() < MAX_GROUP {
-                match submissions.try_recv() {
-                    Ok(next) => group.push(next),
-                    Err(_) => break,
-                }
-            }
-            let written = match &table {
-                None => Ok(vec![0; group.len()]),
-                Some(table) => {
-                    let rows: Vec<Vec<JournalRow>> = group.iter().map(|s| encode(&s.batch)).collect();
-                    table.append(&rows, now_ms())
-                }
-            };
-            let positions = match written {
-                Ok(positions) => positions,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot write the span journal: asking exporters to retry");
-                    for s in group {
-                        let _ = s.ack.send(Err(NotJournaled::WriteFailed));
-                    }
-                    continue;
-                }
-            };
-            for (s, position) in group.into_iter().zip(positions) {
-                let answer = match assembly.blocking_send(Journaled {
-                    position,
-                    batch: s.batch,
-                }) {
-                    Ok(()) => Ok(()),
-                    Err(_) => Err(NotJournaled::AssemblyStopped),
-                };
-                let _ = s.ack.send(answer);
-            }
-        }
-    })
 }
 
 #[cfg(test)]
@@ -583,7 +450,7 @@ mod tests {
             ..span.clone()
         };
         let rows = encode(&Batch::Spans(vec![span.clone(), root.clone()]));
-        assert_eq!(rows.len(), 1, "one row per trace");
+        assert_eq!(rows.len(), 1, "one entry per trace");
         let replay = decode(rows);
         assert_eq!(replay.spans, vec![span, root]);
         assert!(
