@@ -282,6 +282,7 @@ const SPOKEN: &[(&str, Spoken, i64)] = &[
     // (Pipecat opens no turn while the agent has not spoken): not one stretch of speech.
     ("pipecat-errors", &[(2, 800)], 300),
     ("pipecat-tools", &[(1, 1300), (2, 1100)], 300),
+    ("pipecat-interrupt", &[(1, 1200), (2, 1000)], 300),
 ];
 
 #[test]
@@ -381,13 +382,18 @@ fn pipecats_barge_in_gives_the_derived_interruption_figures() {
         panic!("speech intervals of the barge-in");
     };
     assert_eq!(i.stop_latency_ms, Some(agent_end - caller_start));
-    // The agent went quiet within a few ms of the turn's start (the VAD's confirmation).
-    assert!((0..=50).contains(&(agent_end - caller_start)), "{i:?}");
+    // From the caller's first sound: the VAD's confirmation 0.2 s later (the turn's start,
+    // the interruption), then the few ms the tts span took to end on it.
+    assert!((200..=250).contains(&(agent_end - caller_start)), "{i:?}");
     assert_eq!(
         i.detection_latency_ms, None,
         "Pipecat leaves no span of the decision"
     );
-    assert_eq!(i.bleed_through_words, Some(0), "{i:?}");
+    assert_eq!(
+        i.bleed_through_words,
+        Some(1),
+        "0.2 s at the nominal rate: {i:?}"
+    );
     assert_eq!(
         cut.timing_source.get("stopLatencyMs"),
         Some(&voicetrace::receiver::calllog::TimingSource::Derived)
@@ -397,6 +403,63 @@ fn pipecats_barge_in_gives_the_derived_interruption_figures() {
         .iter()
         .any(|issue| issue.kind == "slow_interruption_stop"));
     assert_eq!(logs[0].metrics.interruptions, 1);
+}
+
+#[test]
+fn pipecats_barge_in_after_synthesis_plays_until_the_interruption() {
+    // pipecat-interrupt: the tts span of turn 1's 5.2 s answer ended 1.1 s after its first
+    // audio; the caller barged in 2.0 s into the audio and Pipecat interrupted at the VAD's
+    // confirmation, 0.2 s later, ending turn 1 and opening turn 2.
+    use voicetrace::receiver::calllog::TimingSource;
+    let dir = crate::common::fixtures::dir("pipecat-interrupt");
+    let logs = assemble(load_fixture_spans(&dir), AssemblerConfig::default());
+    let (cut, barge) = (&logs[0].turns[1], &logs[0].turns[2]);
+    assert!(cut.interrupted && !cut.ended_by_call);
+    let (Some(agent_start), Some(agent_end), Some(caller_start)) =
+        (cut.agent_start_ms, cut.agent_end_ms, barge.user_start_ms)
+    else {
+        panic!("speech intervals of the barge-in");
+    };
+    let played = agent_end - agent_start;
+    assert!(
+        (2100..=2400).contains(&played),
+        "the audio played 2.0 s before the caller and 0.2 s over them, not the synthesis: {played}"
+    );
+    assert!(
+        caller_start < agent_end && caller_start > agent_start,
+        "the caller's speech overlaps the agent's"
+    );
+    assert_eq!(
+        cut.timing_source.get("agentEndMs"),
+        Some(&TimingSource::Derived)
+    );
+    assert_eq!(
+        cut.agent_speech.last().map(|s| s.end_ms),
+        Some(agent_end),
+        "the segment ends with the audio"
+    );
+    let i = cut
+        .interruption
+        .clone()
+        .expect("derived from the speech intervals");
+    assert_eq!(i.stop_latency_ms, Some(agent_end - caller_start));
+    assert!(
+        (180..=260).contains(&i.stop_latency_ms.unwrap_or(0)),
+        "from the first sound to Pipecat's interruption (VAD start_secs 0.2 s): {i:?}"
+    );
+    assert_eq!(i.bleed_through_words, Some(1), "{i:?}");
+    assert_eq!(
+        cut.timing_source.get("stopLatencyMs"),
+        Some(&TimingSource::Derived)
+    );
+    assert_eq!(logs[0].metrics.interruptions, 1);
+    // The barge-in's own answer, played out, is not extended.
+    assert_eq!(
+        barge.timing_source.get("agentEndMs"),
+        Some(&TimingSource::Derived),
+        "Pipecat's agent speech is always derived from its tts spans"
+    );
+    assert!(barge.interruption.is_none());
 }
 
 #[test]

@@ -58,8 +58,14 @@ pub fn build_call_log(
         last_user_start_ms: group::last_user_speech(&index, rules)
             .map(|at| offset_ms(at, extent.origin)),
     };
-    let heard: Vec<barge_in::HeardText> = parts.iter().map(|p| heard_text(p, rules)).collect();
-    barge_in::settle(&mut turns, speech, &heard);
+    let audio: Vec<barge_in::TurnAudio> = parts
+        .iter()
+        .map(|p| barge_in::TurnAudio {
+            heard: heard_text(p, rules),
+            stops_at_interruption: stops_at_interruption(p, rules, extent.origin),
+        })
+        .collect();
+    barge_in::settle(&mut turns, speech, &audio);
     let recorded = events::record(
         &index,
         &events::turn_of(&index, &parts),
@@ -230,6 +236,17 @@ fn heard_text(parts: &group::TurnParts, rules: &Rules) -> barge_in::HeardText {
         barge_in::HeardText::Played
     } else {
         barge_in::HeardText::Sent
+    }
+}
+
+/// Where the framework stops the agent's audio when it interrupts the turn, ms from `origin`:
+/// the turn span's end where the dialect's spans give synthesis and not playback.
+fn stops_at_interruption(parts: &group::TurnParts, rules: &Rules, origin: u64) -> Option<i64> {
+    match rules.speech.interrupted {
+        dialect::InterruptedAudio::AsRecorded => None,
+        dialect::InterruptedAudio::UntilInterruption => {
+            parts.turn.map(|t| offset_ms(t.end_unix_nano, origin))
+        }
     }
 }
 

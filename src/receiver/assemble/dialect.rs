@@ -238,6 +238,20 @@ pub struct SpeechRule {
     pub user_end: &'static [UserEdge],
     /// The agent's speech segments.
     pub agent: &'static [AgentSpeech],
+    /// Where the agent's audio of a barge-in's interrupted turn ends.
+    pub interrupted: InterruptedAudio,
+}
+
+/// Where the agent's audio ends in a turn the caller barged into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InterruptedAudio {
+    /// Where the agent's speech spans or marks say.
+    AsRecorded,
+    /// At the interruption, the interrupted turn span's end, when that is later than the
+    /// speech the spans give: the spans give synthesis, not playback, and the framework drops
+    /// the audio still queued when it interrupts (Pipecat ends the turn on the
+    /// `UserStartedSpeakingFrame` whose interruption stops its output).
+    UntilInterruption,
 }
 
 /// One place an edge of the caller's speech is read.
@@ -248,6 +262,10 @@ pub enum UserEdge {
     /// The turn span's start, on a turn with a user part (Pipecat opens a turn at the caller's
     /// `UserStartedSpeakingFrame`).
     TurnStart,
+    /// The earlier of the turn span's start and its first span of this stage, on a turn with a
+    /// user part: Pipecat opens the turn at the VAD's confirmation (start_secs after the first
+    /// sound) and anchors its stt span at the first sound (the VAD's start minus start_secs).
+    FirstSound(Stage),
     /// The time of this event on the turn span.
     TurnEvent(&'static str),
     /// The start of the turn's first span of this stage (the crate starts its stt span at the
@@ -526,15 +544,18 @@ const VOICETRACE_SPEECH: SpeechRule = SpeechRule {
         ),
         AgentSpeech::FirstByte(Stage::Tts, alias::TTS_TTFB),
     ],
+    interrupted: InterruptedAudio::AsRecorded,
 };
 
-/// Pipecat: the turn opens at the caller's `UserStartedSpeakingFrame`; the caller's speech
-/// ends `turn.user_bot_latency_seconds` before the agent's first audio, which is a tts span's
-/// start plus its `metrics.ttfb`.
+/// Pipecat: the caller's speech starts at its first sound, where Pipecat anchors the stt span
+/// (it opens the turn at the VAD's confirmation), and ends `turn.user_bot_latency_seconds`
+/// before the agent's first audio, which is a tts span's start plus its `metrics.ttfb`; an
+/// interrupted turn's audio plays until the interruption.
 const PIPECAT_SPEECH: SpeechRule = SpeechRule {
-    user_start: &[UserEdge::TurnStart],
+    user_start: &[UserEdge::FirstSound(Stage::Stt)],
     user_end: &[UserEdge::BeforeLatency],
     agent: &[AgentSpeech::FirstByte(Stage::Tts, alias::TTS_TTFB)],
+    interrupted: InterruptedAudio::UntilInterruption,
 };
 
 /// LiveKit: `user_speaking` and `agent_speaking` are the speech itself.
@@ -542,6 +563,7 @@ const LIVEKIT_SPEECH: SpeechRule = SpeechRule {
     user_start: &[UserEdge::SpeechSpans],
     user_end: &[UserEdge::SpeechSpans],
     agent: &[AgentSpeech::SpeechSpans],
+    interrupted: InterruptedAudio::AsRecorded,
 };
 
 /// Any GenAI agent: the tts spans' first audio, when it has tts spans.
@@ -549,6 +571,7 @@ const GENAI_SPEECH: SpeechRule = SpeechRule {
     user_start: &[],
     user_end: &[UserEdge::StageStart(Stage::Stt), UserEdge::BeforeLatency],
     agent: &[AgentSpeech::FirstByte(Stage::Tts, alias::TTS_TTFB)],
+    interrupted: InterruptedAudio::AsRecorded,
 };
 
 const PROVIDERS: &[ProviderRule] = &[

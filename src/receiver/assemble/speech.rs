@@ -1,9 +1,9 @@
 //! The edges of each person's speech in one turn (CONVENTIONS.md section 4, "Speech
 //! intervals"), as the dialect's [`SpeechRule`] says where to read them: LiveKit's
-//! `user_speaking` / `agent_speaking` spans, the crate's speech marks, Pipecat's turn start and
-//! its tts spans' first audio. Every edge says where it came from (`spans` when a span or mark
-//! is the speech itself, `derived` when it follows from other spans and figures); an edge no
-//! span gives is absent, never invented.
+//! `user_speaking` / `agent_speaking` spans, the crate's speech marks, Pipecat's first sound
+//! (where it anchors the stt span) and its tts spans' first audio. Every edge says where it
+//! came from (`spans` when a span or mark is the speech itself, `derived` when it follows from
+//! other spans and figures); an edge no span gives is absent, never invented.
 
 use crate::receiver::calllog::{Stage, TimingSource};
 use crate::receiver::span::SpanRecord;
@@ -157,6 +157,12 @@ pub fn user_edge(parts: &TurnParts, sources: &[UserEdge], edge: Edge, known: Kno
             .turn
             .filter(|_| known.user_spoke)
             .map(|t| (t.start_unix_nano, TimingSource::Spans)),
+        UserEdge::FirstSound(stage) => {
+            let turn = parts.turn.filter(|_| known.user_spoke)?;
+            let first = parts.first(stage).map(|s| s.start_unix_nano);
+            let at = first.map_or(turn.start_unix_nano, |f| f.min(turn.start_unix_nano));
+            Some((at, TimingSource::Spans))
+        }
         UserEdge::TurnEvent(name) => turn_event(parts.turn, name, edge),
         UserEdge::StageStart(stage) => parts
             .first(stage)
@@ -284,6 +290,32 @@ mod tests {
             None,
             "never invented"
         );
+    }
+
+    #[test]
+    fn pipecats_caller_starts_at_the_first_sound_where_it_anchors_the_stt_span() {
+        // Pipecat opens the turn at the VAD's confirmation (1200) and starts the stt span at
+        // the first sound (1000); an stt span opened late (no VAD) leaves the turn's start.
+        let turn = span(1, semconv::SPAN_TURN).at(1200, 6000).build();
+        let known = Known {
+            user_spoke: true,
+            ..Known::default()
+        };
+        let start = |stt: &SpanRecord| {
+            let p = TurnParts {
+                turn: Some(&turn),
+                stages: vec![(Stage::Stt, stt)],
+                ..TurnParts::default()
+            };
+            user_edge(&p, PIPECAT.speech.user_start, Edge::Start, known)
+        };
+        let anchored = span(2, semconv::SPAN_STT).parent(1).at(1000, 2500).build();
+        assert_eq!(
+            start(&anchored),
+            Some((T0 + 1000 * MS, TimingSource::Spans))
+        );
+        let late = span(2, semconv::SPAN_STT).parent(1).at(1500, 2500).build();
+        assert_eq!(start(&late), Some((T0 + 1200 * MS, TimingSource::Spans)));
     }
 
     #[test]
