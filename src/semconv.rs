@@ -211,7 +211,8 @@ pub const METRIC_VALUE: &str = "metric.value";
 pub const EVENT_INTERRUPTION: &str = "interruption";
 /// User starts speaking → interruption detected (double, seconds).
 pub const INTERRUPTION_DETECTION_LATENCY_SECONDS: &str = "interruption.detection_latency_seconds";
-/// Interruption detected → agent audio stopped (double, seconds).
+/// Interruption detected → agent audio stopped (double, seconds): from the detection, which
+/// `interruption.detection_latency_seconds` measures from the caller's first sound.
 pub const INTERRUPTION_STOP_LATENCY_SECONDS: &str = "interruption.stop_latency_seconds";
 /// Agent words heard after the user started speaking (int).
 pub const INTERRUPTION_BLEED_THROUGH_WORDS: &str = "interruption.bleed_through_words";

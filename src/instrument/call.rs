@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{
     SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
@@ -483,12 +483,38 @@ fn record_error<E: std::error::Error + ?Sized>(span: &Span, error: &E) {
     span.set_status(Status::error(message));
 }
 
+/// One edge of someone's speech in a turn, for [`TurnSpan::speech_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpeechMark {
+    /// The caller started speaking (`user_started_speaking`).
+    UserStarted,
+    /// The caller's last word (`user_stopped_speaking`).
+    UserStopped,
+    /// The agent's first audio of a stretch (`agent_started_speaking`).
+    AgentStarted,
+    /// The agent's audio stopped (`agent_stopped_speaking`).
+    AgentStopped,
+}
+
+impl SpeechMark {
+    fn event_name(self) -> &'static str {
+        match self {
+            SpeechMark::UserStarted => semconv::EVENT_USER_STARTED_SPEAKING,
+            SpeechMark::UserStopped => semconv::EVENT_USER_STOPPED_SPEAKING,
+            SpeechMark::AgentStarted => semconv::EVENT_AGENT_STARTED_SPEAKING,
+            SpeechMark::AgentStopped => semconv::EVENT_AGENT_STOPPED_SPEAKING,
+        }
+    }
+}
+
 /// Figures of a barge-in, recorded as the `interruption` event.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct BargeIn {
     /// User starts speaking → interruption detected.
     pub detection_latency: Option<Duration>,
-    /// Interruption detected → agent audio stopped.
+    /// Interruption detected → agent audio stopped (from the detection, not from the caller's
+    /// first sound: the receiver's figure derived from speech intervals counts from the first
+    /// sound where no detection is reported, CONVENTIONS.md section 4).
     pub stop_latency: Option<Duration>,
     /// Agent words heard after the user started speaking.
     pub bleed_through_words: Option<u32>,
@@ -579,6 +605,15 @@ impl TurnSpan {
     /// The agent's audio stopped, now (finished playing, or cut off by a barge-in).
     pub fn agent_stopped_speaking(&self) -> &Self {
         self.speech_mark(semconv::EVENT_AGENT_STOPPED_SPEAKING)
+    }
+
+    /// A speech mark at `at` rather than now: for an agent that learns an edge after the fact
+    /// (its audio player reports where playback stopped) or that runs on its own clock, as the
+    /// crate's simulated agent does.
+    pub fn speech_at(&self, mark: SpeechMark, at: SystemTime) -> &Self {
+        self.span
+            .add_event_with_timestamp(mark.event_name(), at, Vec::new());
+        self
     }
 
     fn speech_mark(&self, name: &'static str) -> &Self {

@@ -73,7 +73,7 @@ pub mod simulate;
 
 pub use call::{
     log_event, log_event_on, log_metric, log_metric_on, record_ttfb, BargeIn, Call, CallBuilder,
-    Direction, EndReason, MetricValue, StageKind, StageSpan, TurnSpan,
+    Direction, EndReason, MetricValue, SpeechMark, StageKind, StageSpan, TurnSpan,
 };
 pub use ids::CallIdGenerator;
 pub use pipeline::{init, otel_layer, Config, InitError, Protocol, VoicetraceGuard};

@@ -16,16 +16,29 @@
 //!   marked interrupted and carries an `interruption` event); every other exchange records a
 //!   measured voice-to-voice latency (larger than the sum of the stages, as real turns are), the
 //!   others leave it to the receiver's estimate;
+//! - speech: the caller speaks each line and the agent each answer at [`WORDS_PER_SECOND`],
+//!   marked with the crate's speech marks (`user_started_speaking` … `agent_stopped_speaking`)
+//!   on the spans' clock, so they last `planned × time_scale` like every other sleep (the
+//!   receiver sees the time scale's share of the speech: all of it in real time); the barge-in's
+//!   caller starts 40% into the agent's answer, which stops after the planned detection and
+//!   stop latencies;
 //! - a `log_event`, `log_metric`s, a `tracing::info!` line inside the llm stage, the tts stage of
 //!   every exchange run in a `tokio::spawn`ed task, a non-UUID call id (`prefix` + index) and an
 //!   end reason.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tracing::Instrument as _;
 
-use super::call::{BargeIn, Call, Direction, EndReason};
+use super::call::{BargeIn, Call, Direction, EndReason, SpeechMark, TurnSpan};
+
+/// How fast the simulated caller and agent speak: 150 words a minute, the pace of conversational
+/// English and of TTS voices at their default rate.
+pub const WORDS_PER_SECOND: f64 = 2.5;
+
+/// How far into the agent's answer the barge-in's caller starts speaking (a fraction of it).
+const BARGE_IN_AT: f64 = 0.4;
 
 /// How the simulated calls run.
 #[derive(Debug, Clone)]
@@ -101,6 +114,13 @@ pub struct SimulatedTurn {
     /// Expected `latencyMs`: the measured voice-to-voice latency, else stt + llm + tts; `None`
     /// on the greeting.
     pub latency_ms: Option<i64>,
+    /// Expected length of the caller's speech (`userEndMs − userStartMs`) on the spans' clock:
+    /// the line at [`WORDS_PER_SECOND`] × the time scale, in ms (at least that where the
+    /// caller's last word is left to the stt span's start); `None` on the greeting.
+    pub user_speech_ms: Option<i64>,
+    /// Expected length of the agent's speech (`agentEndMs − agentStartMs`) likewise: its whole
+    /// answer, or on a barge-in what played until it stopped.
+    pub agent_speech_ms: i64,
     /// Whether the user barged in.
     pub interrupted: bool,
     /// Names of the tools called.
@@ -178,7 +198,42 @@ impl Plan {
     async fn pause(&self, planned: Duration) {
         pause(planned, self.time_scale).await;
     }
+
+    /// A planned span of time on the spans' clock (what the sleeps take).
+    fn on_clock(&self, planned: Duration) -> Duration {
+        planned.mul_f64(self.time_scale)
+    }
 }
+
+/// How long saying `text` takes at [`WORDS_PER_SECOND`], in whole milliseconds.
+fn speaking_time(text: &str) -> Duration {
+    let words = text.split_whitespace().count() as f64;
+    Duration::from_millis((words / WORDS_PER_SECOND * 1000.0).round() as u64)
+}
+
+/// Someone speaks from `from` for `length` (on the spans' clock): both edges marked on the turn,
+/// then waits until the speech is over.
+async fn speak(
+    turn: &TurnSpan,
+    (start, stop): (SpeechMark, SpeechMark),
+    from: SystemTime,
+    length: Duration,
+) {
+    let until = from + length;
+    turn.speech_at(start, from).speech_at(stop, until);
+    wait_until(until).await;
+}
+
+/// Sleeps until `until` on the system clock (the spans' clock); only yields when it has passed.
+async fn wait_until(until: SystemTime) {
+    match until.duration_since(SystemTime::now()) {
+        Ok(left) if !left.is_zero() => tokio::time::sleep(left).await,
+        _ => tokio::task::yield_now().await,
+    }
+}
+
+const USER: (SpeechMark, SpeechMark) = (SpeechMark::UserStarted, SpeechMark::UserStopped);
+const AGENT: (SpeechMark, SpeechMark) = (SpeechMark::AgentStarted, SpeechMark::AgentStopped);
 
 async fn pause(planned: Duration, time_scale: f64) {
     if time_scale > 0.0 {
@@ -227,6 +282,8 @@ async fn run_call(config: &SimConfig, index: usize) -> SimulatedCall {
     } else {
         config.exchanges + 1 // none
     };
+    // Where the caller barged into the previous answer: their next line starts there.
+    let mut barged_at = None;
     for exchange in 1..=config.exchanges {
         let kind = ExchangeKind {
             tool: exchange == tool_exchange,
@@ -235,7 +292,10 @@ async fn run_call(config: &SimConfig, index: usize) -> SimulatedCall {
             // receiver's estimate, so both paths occur whenever there are two exchanges.
             measured: exchange % 2 == 1,
         };
-        turns.push(user_exchange(&call, config, &mut plan, exchange, kind).await);
+        let (turn, barge) =
+            user_exchange(&call, config, &mut plan, exchange, kind, barged_at.take()).await;
+        turns.push(turn);
+        barged_at = barge;
     }
 
     let trace_id = call.trace_id();
@@ -273,7 +333,8 @@ async fn greeting(call: &Call, config: &SimConfig, plan: &mut Plan) -> Simulated
         .voice("support-f1");
     plan.pause(tts_ttfb).await;
     tts.ttfb(tts_ttfb).text(GREETING);
-    plan.pause(tts_ttfb * 3).await; // the audio plays
+    let audio = plan.on_clock(speaking_time(GREETING));
+    speak(&turn, AGENT, SystemTime::now(), audio).await;
     tts.end();
     SimulatedTurn {
         index: turn.index(),
@@ -283,6 +344,8 @@ async fn greeting(call: &Call, config: &SimConfig, plan: &mut Plan) -> Simulated
         llm_ms: ms(llm_ttfb),
         tts_ms: ms(tts_ttfb),
         latency_ms: None,
+        user_speech_ms: None,
+        agent_speech_ms: ms(audio),
         interrupted: false,
         tools: Vec::new(),
     }
@@ -301,10 +364,24 @@ async fn user_exchange(
     plan: &mut Plan,
     exchange: usize,
     kind: ExchangeKind,
-) -> SimulatedTurn {
+    barged_at: Option<SystemTime>,
+) -> (SimulatedTurn, Option<SystemTime>) {
     let (user_text, agent_text) = SCRIPT[(exchange - 1) % SCRIPT.len()];
     let turn = Arc::new(call.turn());
     turn.user_text(user_text).agent_text(agent_text);
+
+    // The caller speaks (from where they barged in, if they did), then STT finishes. A turn
+    // that measures voice-to-voice marks the caller's last word; the others leave it to the stt
+    // span's start, and so the latency to the receiver's estimate (with both edges marked the
+    // receiver would measure the gap).
+    let user_speech = plan.on_clock(speaking_time(user_text));
+    let from = barged_at.unwrap_or_else(SystemTime::now);
+    if kind.measured {
+        speak(&turn, USER, from, user_speech).await;
+    } else {
+        turn.speech_at(SpeechMark::UserStarted, from);
+        wait_until(from + user_speech).await;
+    }
 
     // STT: end of user speech → final transcript.
     let stt_ttfb = plan.around(config.stt);
@@ -374,7 +451,13 @@ async fn user_exchange(
     let stop = plan.around(Duration::from_millis(90));
     let task_turn = Arc::clone(&turn);
     let time_scale = plan.time_scale;
-    let barge_in = kind.barge_in;
+    let answer = speaking_time(agent_text);
+    // A barge-in: the caller starts BARGE_IN_AT into the answer; the agent detects it and stops.
+    let barge = kind
+        .barge_in
+        .then(|| (answer.mul_f64(BARGE_IN_AT), detection + stop));
+    let played = barge.map_or(answer, |(before, after)| before + after);
+    let (played, caller_in) = (plan.on_clock(played), barge.map(|(b, _)| plan.on_clock(b)));
     let tts_task = tokio::spawn(async move {
         let tts = task_turn.tts();
         tts.provider("cartesia")
@@ -382,30 +465,32 @@ async fn user_exchange(
             .voice("support-f1");
         pause(tts_ttfb, time_scale).await;
         tts.ttfb(tts_ttfb).text(agent_text);
-        if barge_in {
-            pause(detection, time_scale).await;
+        let first_audio = SystemTime::now();
+        speak(&task_turn, AGENT, first_audio, played).await;
+        if let Some((_, after)) = barge {
+            // The words the caller heard over their own speech.
+            let words = (after.as_secs_f64() * WORDS_PER_SECOND).round() as u32;
             tts.interrupted();
             task_turn.interrupted(BargeIn {
                 detection_latency: Some(detection),
                 stop_latency: Some(stop),
-                bleed_through_words: Some(3),
+                bleed_through_words: Some(words),
             });
             task_turn.log_event(
                 "barge_in",
                 "warn",
                 "caller interrupted the agent",
-                &[("words_heard", "3")],
+                &[("words_heard", &words.to_string())],
             );
-        } else {
-            pause(tts_ttfb * 3, time_scale).await; // the audio plays
         }
         tts.end();
+        caller_in.map(|before| first_audio + before)
     });
-    if let Err(e) = tts_task.await {
-        if e.is_panic() {
-            std::panic::resume_unwind(e.into_panic());
-        }
-    }
+    let barged_at = match tts_task.await {
+        Ok(at) => at,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => None,
+    };
 
     let (stt_ms, llm_ms, tts_ms) = (ms(stt_ttfb), ms(llm_ttfb), ms(tts_ttfb));
     let latency_ms = if kind.measured {
@@ -419,7 +504,7 @@ async fn user_exchange(
     };
     turn.log_metric("sentiment", 0.5 + plan.rng.f64() / 2.0);
     let index = turn.index();
-    SimulatedTurn {
+    let simulated = SimulatedTurn {
         index,
         user_text: Some(user_text.to_string()),
         agent_text: agent_text.to_string(),
@@ -427,9 +512,12 @@ async fn user_exchange(
         llm_ms,
         tts_ms,
         latency_ms: Some(latency_ms),
+        user_speech_ms: Some(ms(user_speech)),
+        agent_speech_ms: ms(played),
         interrupted: kind.barge_in,
         tools,
-    }
+    };
+    (simulated, barged_at)
 }
 
 /// The planned figures must round-trip through seconds exactly.
@@ -451,6 +539,19 @@ mod tests {
             assert_eq!(back, ms(d));
             assert!((315..=585).contains(&ms(d)), "{d:?}");
         }
+    }
+
+    #[test]
+    fn speech_takes_its_words_at_the_stated_rate() {
+        assert_eq!(
+            speaking_time("one two three four five"),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            speaking_time(GREETING),
+            Duration::from_millis(4800),
+            "12 words"
+        );
     }
 
     #[tokio::test]

@@ -555,7 +555,9 @@ pub struct StageError {
 pub struct Interruption {
     /// User starts speaking → interruption detected.
     pub detection_latency_ms: Option<i64>,
-    /// Interruption detected → agent audio stopped.
+    /// Interruption detected → agent audio stopped, ms; where no detection is reported
+    /// (figures derived from the speech intervals), from the caller's first sound instead: an upper
+    /// bound that includes detection, marked `derived` in `timingSource`.
     pub stop_latency_ms: Option<i64>,
     /// Agent words heard after the user started speaking.
     pub bleed_through_words: Option<i64>,

@@ -10,7 +10,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 use voicetrace::instrument::simulate::{self, SimConfig, SimulatedCall};
 use voicetrace::instrument::{Config, Protocol, VoicetraceGuard};
-use voicetrace::receiver::calllog::{CallLog, CallStatus};
+use voicetrace::receiver::calllog::{CallLog, CallStatus, TimingSource};
 
 /// What `Config::init` exports by default: `info` and above from the agent, nothing from the
 /// crates the exporter runs on (their lines would land as events on the agent's spans).
@@ -100,5 +100,28 @@ pub fn assert_simulated(log: &CallLog, call: &SimulatedCall) {
         );
         let tools: Vec<&str> = got.tools.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(tools, want.tools, "{at}: tools");
+        // Speech lengths from the marks: each edge is rounded to the ms on its own. A caller's
+        // end the agent did not mark is the stt span's start, after the speech.
+        let user = got.user_start_ms.zip(got.user_end_ms).map(|(a, b)| b - a);
+        assert_eq!(
+            user.is_some(),
+            want.user_speech_ms.is_some(),
+            "{at}: user speech"
+        );
+        if let (Some(spoke), Some(want)) = (user, want.user_speech_ms) {
+            let marked = got.timing_source.get("userEndMs") == Some(&TimingSource::Spans);
+            let fits = if marked {
+                (spoke - want).abs() <= 1
+            } else {
+                spoke >= want - 1
+            };
+            assert!(fits, "{at}: the caller spoke {spoke} ms, not {want}");
+        }
+        let agent = got.agent_start_ms.zip(got.agent_end_ms).map(|(a, b)| b - a);
+        let want_agent = want.agent_speech_ms;
+        assert!(
+            agent.is_some_and(|got| (got - want_agent).abs() <= 1),
+            "{at}: the agent spoke {agent:?} ms, not {want_agent}"
+        );
     }
 }

@@ -23,10 +23,12 @@ async fn simulated_calls_become_exact_call_logs() {
         &grpc_url(&receiver),
         Duration::from_millis(100),
     );
+    // A fiftieth of real time: the speech lasts long enough to be measured (a 10-word answer
+    // 80 ms) and the eight calls take about a second.
     let config = SimConfig {
         calls: 8,
         exchanges: 4,
-        time_scale: 0.0,
+        time_scale: 0.02,
         ..SimConfig::default()
     };
     let calls = agent.simulate(&config).await;
@@ -49,6 +51,27 @@ async fn simulated_calls_become_exact_call_logs() {
             "tracing::info! lines reached the call log"
         );
         assert!(log.events.iter().any(|e| e.name == "interruption"));
+        for want in &call.turns {
+            assert!(want.agent_speech_ms > 0, "the simulated agent speaks");
+        }
+        let cut = call
+            .turns
+            .iter()
+            .position(|t| t.interrupted)
+            .expect("a barge-in");
+        let (agent, barge) = (&log.turns[cut], &log.turns[cut + 1]);
+        let (Some(from), Some(until), Some(caller)) = (
+            agent.agent_start_ms,
+            agent.agent_end_ms,
+            barge.user_start_ms,
+        ) else {
+            panic!("{}: speech intervals of the barge-in", call.call_id);
+        };
+        assert!(
+            from < caller && caller < until,
+            "{}: the caller barged in at {caller}, inside the agent's {from}..{until}",
+            call.call_id
+        );
     }
     let old = &logs["old-shape-call"];
     assert_eq!(old.trace_id, dangling);

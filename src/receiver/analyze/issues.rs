@@ -87,7 +87,8 @@ pub fn stage_failed(turn: &Turn) -> Vec<Issue> {
 }
 
 /// `slow_interruption_stop`: the agent's audio stopped too long after an interruption was
-/// detected.
+/// detected (or, where no detection is reported, after the caller began: the stop latency's
+/// meaning, CONVENTIONS.md section 4).
 pub fn slow_interruption_stop(turn: &Turn, budgets: &Budgets) -> Option<Issue> {
     let interruption = turn.interruption.as_ref()?;
     let stop = interruption.stop_latency_ms?;

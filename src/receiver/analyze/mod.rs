@@ -36,8 +36,9 @@ pub struct Budgets {
     /// End of user speech → first agent audio (default 1500 ms: past that, callers notice the
     /// pause and start talking again).
     pub voice_to_voice_ms: i64,
-    /// Interruption detected → agent audio stopped (default 500 ms: longer and the caller hears
-    /// the agent talk over them).
+    /// Budget of the stop latency (interruption detected → agent audio stopped, else from the
+    /// caller's first sound where no detection is reported; default 500 ms: longer and the
+    /// caller hears the agent talk over them).
     pub interruption_stop_ms: i64,
 }
 

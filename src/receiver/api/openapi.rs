@@ -104,6 +104,7 @@ fn paths_and_schemas() -> Value {
             "/v1/observability/sessions/interruption-quality": {"get": {
                 "operationId": "interruptionQuality",
                 "summary": "Interruption detection latency, stop latency and bleed-through words over a time window",
+                "description": "Stop latency: from the interruption's detection to the end of the agent's audio where the source reports detection, else from the caller's first sound (an upper bound that includes detection; such figures are marked derived in the call log's timingSource).",
                 "tags": ["observability"],
                 "parameters": [param("agentId"),
                     {"name": "since", "in": "query", "required": false,

@@ -259,9 +259,6 @@ pub enum InterruptedAudio {
 pub enum UserEdge {
     /// The turn's speech spans (LiveKit's `user_speaking`): the first's start, the last's end.
     SpeechSpans,
-    /// The turn span's start, on a turn with a user part (Pipecat opens a turn at the caller's
-    /// `UserStartedSpeakingFrame`).
-    TurnStart,
     /// The earlier of the turn span's start and its first span of this stage, on a turn with a
     /// user part: Pipecat opens the turn at the VAD's confirmation (start_secs after the first
     /// sound) and anchors its stt span at the first sound (the VAD's start minus start_secs).

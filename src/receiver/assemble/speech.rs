@@ -153,10 +153,6 @@ pub fn user_edge(parts: &TurnParts, sources: &[UserEdge], edge: Edge, known: Kno
             };
             at.map(|t| (t, TimingSource::Spans))
         }
-        UserEdge::TurnStart => parts
-            .turn
-            .filter(|_| known.user_spoke)
-            .map(|t| (t.start_unix_nano, TimingSource::Spans)),
         UserEdge::FirstSound(stage) => {
             let turn = parts.turn.filter(|_| known.user_spoke)?;
             let first = parts.first(stage).map(|s| s.start_unix_nano);
