@@ -337,30 +337,40 @@ async fn speech_marks_become_the_call_logs_speech_intervals() {
     assert_eq!(src1["latencyMs"], "spans");
     assert_eq!(t1["interrupted"], false);
 
-    // Turn 0's interruption: the reported detection kept, the stop latency and bleed-through
-    // derived from the overlap (agent audio end − caller start).
+    // Turn 0's interruption: the reported detection kept, the stop latency derived from it
+    // (agent audio end − (caller start + detection)), the bleed-through from the overlap
+    // (agent audio end − caller start).
     assert_eq!(t0["interrupted"], true, "{t0:#}");
     assert_ne!(t0["endedByCall"], true);
     let intr = &t0["interruption"];
     assert_eq!(intr["detectionLatencyMs"], DETECTION.as_millis() as i64);
     let overlap = spans[1].1 - barge;
+    let detection = DETECTION.as_millis() as i64;
+    let (lo, hi) = offsets_gap_range(s.t1_user_start, s.t0_agent[1].1, s.call_start);
     let stop = assert_in(
         "turn 0 stopLatencyMs",
         &intr["stopLatencyMs"],
-        offsets_gap_range(s.t1_user_start, s.t0_agent[1].1, s.call_start),
+        (lo - detection, hi - detection),
     );
-    assert_eq!(stop, overlap, "agentEndMs − the next turn's userStartMs");
+    assert_eq!(
+        stop,
+        overlap - detection,
+        "agentEndMs − (the next turn's userStartMs + the reported detection)"
+    );
     assert!(
-        stop >= OVERLAP.as_millis() as i64,
-        "the agent spoke on for {OVERLAP:?}: {stop}"
+        overlap >= OVERLAP.as_millis() as i64,
+        "the agent spoke on for {OVERLAP:?}: {overlap}"
     );
     let words = TURN0_AGENT.split_whitespace().count() as i64;
-    let nominal = ((stop as f64 / 1000.0 * 2.5).round() as i64).min(words);
+    let nominal = ((overlap as f64 / 1000.0 * 2.5).round() as i64).min(words);
     assert_eq!(
         intr["bleedThroughWords"], nominal,
         "150 words a minute over the overlap"
     );
-    assert!(nominal >= 1, "{stop} ms of overlap bleeds a word through");
+    assert!(
+        nominal >= 1,
+        "{overlap} ms of overlap bleeds a word through"
+    );
     assert_eq!(src["stopLatencyMs"], "derived");
     assert_eq!(src["bleedThroughWords"], "derived");
     assert!(src.get("detectionLatencyMs").is_none(), "{src}");
