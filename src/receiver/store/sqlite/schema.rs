@@ -6,7 +6,7 @@
 
 use rusqlite::Connection;
 
-use super::StoreError;
+use crate::receiver::store::StoreError;
 use crate::receiver::journal::Entry;
 
 /// The migrations, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use rusqlite::params;
 
-use super::{Store, StoreError};
+use super::Sqlite;
+use crate::receiver::store::StoreError;
 use crate::receiver::analyze::nearest_rank;
 use crate::receiver::api::ReadError;
 use crate::receiver::calllog::{CallQuery, CallStatus};
@@ -32,7 +33,7 @@ fn status_of(text: &str) -> CallStatus {
     }
 }
 
-impl Store {
+impl Sqlite {
     /// A page of list rows (see [`CallRow`]), filtered and paged like [`Store::list_calls`].
     pub fn call_rows(&self, q: &CallQuery) -> Result<CallRowPage, StoreError> {
         let columns = "c.call_id, c.trace_id, c.agent_id, c.deployment_id, c.status,
@@ -277,35 +278,3 @@ fn point(agent_id: Option<String>, figure: Figure, bucket: i64, v: &mut [i64]) -
     }
 }
 
-fn read_error(e: StoreError) -> ReadError {
-    match e {
-        StoreError::InvalidCursor(message) => ReadError::invalid_cursor(message),
-        other => ReadError::new(other.to_string()),
-    }
-}
-
-impl ConsoleReader for Store {
-    fn call_rows(&self, q: &CallQuery) -> Result<CallRowPage, ReadError> {
-        Store::call_rows(self, q).map_err(read_error)
-    }
-
-    fn deliveries(&self, call_id: &str, trace_id: &str) -> Result<Vec<Delivery>, ReadError> {
-        Store::deliveries(self, call_id, trace_id).map_err(read_error)
-    }
-
-    fn fleet(&self, q: &FleetQuery) -> Result<Fleet, ReadError> {
-        Store::fleet(self, q).map_err(read_error)
-    }
-
-    fn deployments(&self, limit: usize) -> Result<Vec<DeploymentRow>, ReadError> {
-        Store::deployments(self, limit).map_err(read_error)
-    }
-
-    fn agents(&self) -> Result<Vec<String>, ReadError> {
-        Store::agents(self).map_err(read_error)
-    }
-
-    fn sinks(&self) -> Result<Vec<SinkStats>, ReadError> {
-        self.sink_stats().map_err(read_error)
-    }
-}
