@@ -18,6 +18,7 @@
 
 mod backend;
 mod calls;
+mod console;
 mod index;
 mod outbox;
 pub mod postgres;
@@ -37,7 +38,6 @@ pub use postgres::{PgConfig, Postgres};
 pub use recordings::{CallNames, RecordingRow};
 pub use sqlite::schema::MIGRATIONS;
 pub use sqlite::{Sqlite, DB_FILE};
-pub(crate) use sqlite::SYNCHRONOUS;
 
 use crate::receiver::api::{CallReader, FoundCall, ReadError};
 use crate::receiver::calllog::{CallPage, CallQuery, CallUpdate};

@@ -9,29 +9,16 @@ use std::collections::BTreeMap;
 
 use rusqlite::params;
 
+use crate::receiver::store::console::{
+    call_counts, delivery_state, status_of, FigureGroups, MAX_FLEET_FIGURES,
+};
+
 use super::Sqlite;
 use crate::receiver::store::StoreError;
-use crate::receiver::analyze::nearest_rank;
-use crate::receiver::api::ReadError;
-use crate::receiver::calllog::{CallQuery, CallStatus};
+use crate::receiver::calllog::CallQuery;
 use crate::receiver::query::{
-    CallCount, CallRow, CallRowPage, ConsoleReader, Delivery, DeliveryState, DeploymentRow, Figure,
-    FigurePoint, Fleet, FleetQuery, IssueCount, TurnCount,
+    CallRow, CallRowPage, Delivery, DeploymentRow, Fleet, FleetQuery, IssueCount, TurnCount,
 };
-use crate::receiver::store::SinkStats;
-
-/// Per-turn figures one fleet answer reads at most (newest first): a week of a busy fleet
-/// stays within a few hundred milliseconds and a few tens of MB; past it the answer says it
-/// was truncated.
-pub const MAX_FLEET_FIGURES: usize = 2_000_000;
-
-fn status_of(text: &str) -> CallStatus {
-    match text {
-        "failed" => CallStatus::Failed,
-        "incomplete" => CallStatus::Incomplete,
-        _ => CallStatus::Completed,
-    }
-}
 
 impl Sqlite {
     /// A page of list rows (see [`CallRow`]), filtered and paged like [`Store::list_calls`].
@@ -93,17 +80,7 @@ impl Sqlite {
                 let (dead, retrying, pending): (i64, i64, i64) =
                     (row.get(2)?, row.get(3)?, row.get(4)?);
                 let delivered_revision: Option<u32> = row.get(6)?;
-                let state = if dead > 0 {
-                    DeliveryState::Dead
-                } else if retrying > 0 {
-                    DeliveryState::Retrying
-                } else if pending > 0 {
-                    DeliveryState::Pending
-                } else if delivered_revision.is_some() {
-                    DeliveryState::Delivered
-                } else {
-                    DeliveryState::NotSent
-                };
+                let state = delivery_state(dead, retrying, pending, delivered_revision);
                 Ok(Delivery {
                     sink: row.get(0)?,
                     kind: row.get(1)?,
@@ -128,8 +105,7 @@ impl Sqlite {
              WHERE started_at_ms >= ?1 AND started_at_ms < ?2 AND (?3 IS NULL OR agent_id = ?3)
              ORDER BY started_at_ms DESC LIMIT ?4",
         )?;
-        let mut values: BTreeMap<(Option<String>, Figure, i64), Vec<i64>> = BTreeMap::new();
-        let mut read = 0usize;
+        let mut groups = FigureGroups::new(q);
         let mut rows = stmt.query(params![
             q.since_ms,
             q.until_ms,
@@ -137,58 +113,21 @@ impl Sqlite {
             (MAX_FLEET_FIGURES + 1) as i64
         ])?;
         while let Some(row) = rows.next()? {
-            read += 1;
-            if read > MAX_FLEET_FIGURES {
-                fleet.truncated = true;
+            if !groups.push(row.get(0)?, &row.get::<_, String>(1)?, row.get(2)?, row.get(3)?) {
                 break;
             }
-            let Some(figure) = Figure::parse(&row.get::<_, String>(1)?) else {
-                continue;
-            };
-            let bucket = q.bucket_of(row.get(2)?);
-            values
-                .entry((row.get(0)?, figure, bucket))
-                .or_default()
-                .push(row.get(3)?);
         }
         drop(rows);
-        let mut totals: BTreeMap<(Option<String>, Figure), Vec<i64>> = BTreeMap::new();
-        for ((agent_id, figure, bucket), mut v) in values {
-            totals
-                .entry((agent_id.clone(), figure))
-                .or_default()
-                .extend(&v);
-            fleet.points.push(point(agent_id, figure, bucket, &mut v));
-        }
-        for ((agent_id, figure), mut v) in totals {
-            fleet.totals.push(point(agent_id, figure, -1, &mut v));
-        }
+        groups.finish(&mut fleet);
 
         let mut stmt = conn.prepare_cached(
             "SELECT agent_id, started_at_ms, status FROM calls
              WHERE started_at_ms >= ?1 AND started_at_ms < ?2 AND (?3 IS NULL OR agent_id = ?3)",
         )?;
-        let mut calls: BTreeMap<(Option<String>, i64), (u64, u64)> = BTreeMap::new();
-        let mut rows = stmt.query(window)?;
-        while let Some(row) = rows.next()? {
-            let entry = calls
-                .entry((row.get(0)?, q.bucket_of(row.get(1)?)))
-                .or_default();
-            entry.0 += 1;
-            if row.get::<_, String>(2)? == CallStatus::Failed.as_str() {
-                entry.1 += 1;
-            }
-        }
-        drop(rows);
-        fleet.calls = calls
-            .into_iter()
-            .map(|((agent_id, bucket), (calls, failed))| CallCount {
-                agent_id,
-                bucket,
-                calls,
-                failed,
-            })
-            .collect();
+        let rows = stmt
+            .query_map(window, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        fleet.calls = call_counts(q, rows);
 
         let mut stmt = conn.prepare_cached(
             "SELECT agent_id, type, SUM(count) FROM call_issues
@@ -264,17 +203,3 @@ impl Sqlite {
         Ok(agents)
     }
 }
-
-/// Count and nearest-rank percentiles of one group's values.
-fn point(agent_id: Option<String>, figure: Figure, bucket: i64, v: &mut [i64]) -> FigurePoint {
-    v.sort_unstable();
-    FigurePoint {
-        agent_id,
-        figure,
-        bucket,
-        count: v.len() as u64,
-        p50: nearest_rank(v, 50),
-        p95: nearest_rank(v, 95),
-    }
-}
-

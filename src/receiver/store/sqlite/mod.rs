@@ -29,7 +29,7 @@ use crate::receiver::query::{CallRowPage, Delivery, DeploymentRow, Fleet, FleetQ
 pub const DB_FILE: &str = "voicetrace.db";
 
 /// SQLite's `synchronous` setting for every connection (see [`Sqlite::open`]).
-pub(crate) const SYNCHRONOUS: &str = "NORMAL";
+const SYNCHRONOUS: &str = "NORMAL";
 
 /// How long a statement waits for a lock held by another connection (the CLI reading while the
 /// server writes) before giving up: long enough to ride out any single transaction.

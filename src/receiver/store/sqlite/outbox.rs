@@ -11,7 +11,6 @@
 //! Order: an entry is due only when no earlier live (not dead) entry of the same call and sink
 //! remains, so the revisions and events of one call reach a sink in the order they were stored.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension};
@@ -21,8 +20,9 @@ use crate::receiver::store::calls::Inserted;
 use super::Sqlite;
 use crate::receiver::store::outbox::{cut, DeadLetter, Enqueue, OutboxEntry, Payload, Settle, SinkStats, LIVE_REVISION};
 use crate::receiver::store::{now_ms, StoreError};
-use crate::receiver::calllog::{CallLog, CallUpdate};
+use crate::receiver::calllog::CallUpdate;
 
+impl Sqlite {
     /// [`Sqlite::store_update`] for several updates in one transaction (one commit for a burst
     /// of call logs), in order. Returns the entries enqueued.
     pub fn store_updates(
