@@ -16,13 +16,14 @@ use std::time::Instant;
 
 use prost::Message;
 use voicetrace::receiver::calllog::CallLog;
+use voicetrace::receiver::store::{PgConfig, Store};
 
 use crate::common::endpoint::{Endpoint, Received, Reply};
 use crate::common::http::{client, get, post_traces};
 use crate::common::otlp::{kv_i64, kv_str, request, span};
 use crate::common::postgres::PgCluster;
 use crate::common::serve::{command, Listen, Serve};
-use crate::common::wait::wait_for;
+use crate::common::wait::{wait_for, wait_for_blocking};
 
 // ----- the test cluster -----------------------------------------------------------------------
 
@@ -395,11 +396,45 @@ async fn three_receivers_on_one_database_behave_as_one_when_one_dies() {
         in_flight.len(),
         takeover
     );
+    // A receiver renews its claims well within the lease (every third of it), so a claim live
+    // at the kill outlasts it by half a lease at least: a takeover sooner would have been taken
+    // from under a receiver that might still be delivering it.
+    let takeover = takeover.expect("a takeover");
+    let lease = std::time::Duration::from_millis(LEASE_MS.parse().unwrap());
+    assert!(
+        takeover >= lease / 2,
+        "the victim's claims taken over {takeover:?} after the kill, before its lease ({lease:?}) \
+         could have lapsed"
+    );
     endpoint
         .until_received("every stored call's log delivered", |all| {
             expected.is_subset(&all.iter().map(key_of).collect())
         })
         .await;
+
+    // The shared store: every call once, at revision 1, nothing refused stored, and the outbox
+    // drained, so no copy can arrive after the counts below are taken.
+    let revisions = tokio::task::block_in_place(|| {
+        let config = PgConfig {
+            url: store.clone(),
+            ..PgConfig::default()
+        };
+        let shared = Store::connect_postgres(&config, &dir.path().join("check")).unwrap();
+        wait_for_blocking("the shared outbox drained", || {
+            (shared.outbox_depth().unwrap() == 0).then_some(())
+        });
+        plan.iter()
+            .map(|c| (c.id.clone(), shared.revisions(&c.id).unwrap()))
+            .collect::<BTreeMap<String, Vec<u32>>>()
+    });
+    for call in &plan {
+        let want: &[u32] = if refused.contains(&first_revision(call)) {
+            &[]
+        } else {
+            &[1]
+        };
+        assert_eq!(revisions[&call.id], want, "{}'s revisions", call.id);
+    }
 
     // Stored once, and listed by every survivor: the same calls, each once, revision 1.
     for (n, receiver) in fleet.iter().enumerate().filter(|(n, _)| *n != VICTIM) {

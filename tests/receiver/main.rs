@@ -57,4 +57,5 @@ mod privacy;
 mod recordings;
 mod simulated_agent;
 mod speech_marks;
+mod store_backends;
 mod traffic;
