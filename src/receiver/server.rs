@@ -39,8 +39,8 @@ use crate::receiver::listeners::{Listeners, Servers};
 use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::recordings::{self, Recordings};
 use crate::receiver::redact::{Redaction, RedactionError, RedactionMode, Redactor};
-use crate::receiver::store::recorder::{self, Recorder};
 use crate::receiver::secret::{Secret, SecretError, SecretSource};
+use crate::receiver::store::recorder::{self, Recorder};
 use crate::receiver::store::{watch as store_watch, PgConfig, Store, StoreError};
 use crate::receiver::tls::{TlsError, TlsIdentity};
 

@@ -160,7 +160,10 @@ impl Forwarder {
             .iter()
             .map(|c| build(c, links.as_ref(), redactor.as_ref()).map(|s| (c, Arc::new(s))))
             .collect::<Result<Vec<_>, _>>()?;
-        let names: Vec<(&str, &str)> = sinks.iter().map(|c| (c.name(), c.kind().as_str())).collect();
+        let names: Vec<(&str, &str)> = sinks
+            .iter()
+            .map(|c| (c.name(), c.kind().as_str()))
+            .collect();
         store.register_sinks(&names)?;
         let (stop, stop_rx) = watch::channel(false);
         let mut handles = Vec::new();

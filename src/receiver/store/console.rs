@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::receiver::analyze::nearest_rank;
 use crate::receiver::calllog::CallStatus;
-use crate::receiver::query::{CallCount, DeliveryState, FigurePoint, Fleet, FleetQuery, Figure};
+use crate::receiver::query::{CallCount, DeliveryState, Figure, FigurePoint, Fleet, FleetQuery};
 
 /// Per-turn figures one fleet answer reads at most (newest first): a week of a busy fleet
 /// stays within a few hundred milliseconds and a few tens of MB; past it the answer says it
@@ -101,7 +101,9 @@ pub(super) fn call_counts(
 ) -> Vec<CallCount> {
     let mut calls: BTreeMap<(Option<String>, i64), (u64, u64)> = BTreeMap::new();
     for (agent_id, started_at_ms, status) in rows {
-        let entry = calls.entry((agent_id, q.bucket_of(started_at_ms))).or_default();
+        let entry = calls
+            .entry((agent_id, q.bucket_of(started_at_ms)))
+            .or_default();
         entry.0 += 1;
         if status == CallStatus::Failed.as_str() {
             entry.1 += 1;
@@ -157,8 +159,11 @@ mod tests {
         assert!(groups.push(None, "not a figure", 100, 5));
         let mut fleet = Fleet::default();
         groups.finish(&mut fleet);
-        let buckets: Vec<(i64, u64, Option<i64>)> =
-            fleet.points.iter().map(|p| (p.bucket, p.count, p.p50)).collect();
+        let buckets: Vec<(i64, u64, Option<i64>)> = fleet
+            .points
+            .iter()
+            .map(|p| (p.bucket, p.count, p.p50))
+            .collect();
         assert_eq!(buckets, [(0, 2, Some(10)), (1, 2, Some(0))]);
         assert_eq!(fleet.totals.len(), 1);
         assert_eq!((fleet.totals[0].count, fleet.totals[0].p95), (4, Some(30)));
@@ -181,7 +186,10 @@ mod tests {
                 (None, 1500, "completed".to_string()),
             ],
         );
-        let got: Vec<(i64, u64, u64)> = counts.iter().map(|c| (c.bucket, c.calls, c.failed)).collect();
+        let got: Vec<(i64, u64, u64)> = counts
+            .iter()
+            .map(|c| (c.bucket, c.calls, c.failed))
+            .collect();
         assert_eq!(got, [(0, 2, 1), (1, 1, 0)]);
     }
 

@@ -208,11 +208,7 @@ pub fn now_ms() -> i64 {
 }
 
 impl CallReader for Store {
-    fn get_call(
-        &self,
-        id: &str,
-        trace_id: Option<&str>,
-    ) -> Result<Option<FoundCall>, ReadError> {
+    fn get_call(&self, id: &str, trace_id: Option<&str>) -> Result<Option<FoundCall>, ReadError> {
         let read = || -> Result<_, StoreError> {
             let Some(log) = self.latest_call(id, trace_id)? else {
                 return Ok(None);
@@ -232,7 +228,6 @@ impl CallReader for Store {
         })
     }
 }
-
 
 fn read_error(e: StoreError) -> ReadError {
     match e {

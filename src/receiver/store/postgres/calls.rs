@@ -106,11 +106,11 @@ async fn refresh_index(
             &deployment.id,
             &deployment.version,
             &deployment.environment,
-            &(log.metrics.total_duration_ms as i64),
+            &log.metrics.total_duration_ms,
             &(log.metrics.turns as i64),
-            &log.metrics.p50_turn_latency_ms.map(|v| v as i64),
-            &log.metrics.p95_turn_latency_ms.map(|v| v as i64),
-            &max_latency.map(|v| v as i64),
+            &log.metrics.p50_turn_latency_ms,
+            &log.metrics.p95_turn_latency_ms,
+            &max_latency,
             &(log.metrics.interruptions as i64),
             &serde_json::to_string(&issues)?,
             &transcript(log),
@@ -275,7 +275,8 @@ impl Postgres {
         trace_id: &str,
         revision: u32,
     ) -> Result<Option<CallLog>, StoreError> {
-        let (call_id, trace_id, revision) = (call_id.to_owned(), trace_id.to_owned(), revision as i32);
+        let (call_id, trace_id, revision) =
+            (call_id.to_owned(), trace_id.to_owned(), revision as i32);
         self.run(|pool| async move {
             let row = client(&pool)
                 .await?

@@ -48,7 +48,11 @@ impl Postgres {
         Ok(CallRowPage { rows, next_cursor })
     }
 
-    pub(super) fn deliveries(&self, call_id: &str, trace_id: &str) -> Result<Vec<Delivery>, StoreError> {
+    pub(super) fn deliveries(
+        &self,
+        call_id: &str,
+        trace_id: &str,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let (call_id, trace_id) = (call_id.to_owned(), trace_id.to_owned());
         self.run(|pool| async move {
             let rows = client(&pool)
@@ -125,10 +129,7 @@ impl Postgres {
                     &args,
                 )
                 .await?;
-            fleet.calls = call_counts(
-                &q,
-                calls.iter().map(|r| (r.get(0), r.get(1), r.get(2))),
-            );
+            fleet.calls = call_counts(&q, calls.iter().map(|r| (r.get(0), r.get(1), r.get(2))));
             let issues = conn
                 .query(
                     &format!(

@@ -161,7 +161,11 @@ impl Postgres {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let (sink, me, lease_until) = (sink.to_owned(), self.receiver.clone(), now_ms + self.lease_ms);
+        let (sink, me, lease_until) = (
+            sink.to_owned(),
+            self.receiver.clone(),
+            now_ms + self.lease_ms,
+        );
         self.run(|pool| async move {
             let mut conn = client(&pool).await?;
             let tx = conn.transaction().await?;
@@ -191,7 +195,10 @@ impl Postgres {
             let mut claimed = Vec::with_capacity(rows.len());
             for row in rows {
                 let id: i64 = row.get(0);
-                let payload = match (row.get::<_, Option<String>>(5), row.get::<_, Option<String>>(9)) {
+                let payload = match (
+                    row.get::<_, Option<String>>(5),
+                    row.get::<_, Option<String>>(9),
+                ) {
                     (Some(p), _) => serde_json::from_str::<Box<CallUpdate>>(&p)
                         .map(Payload::Live)
                         .map_err(|e| format!("stored update does not parse: {e}")),

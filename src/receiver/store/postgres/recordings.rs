@@ -41,7 +41,11 @@ fn int(value: Option<u32>) -> Option<i32> {
 
 impl Postgres {
     /// `SELECT` the recordings' columns `{rest}` with `params`.
-    fn select_recordings(&self, rest: &str, params: Params) -> Result<Vec<RecordingRow>, StoreError> {
+    fn select_recordings(
+        &self,
+        rest: &str,
+        params: Params,
+    ) -> Result<Vec<RecordingRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM recordings r {rest}");
         self.run(|pool| async move {
             let rows = client(&pool).await?.query(&sql, &borrowed(&params)).await?;
@@ -52,7 +56,10 @@ impl Postgres {
     /// A statement that changes rows; returns how many.
     fn change(&self, sql: &'static str, params: Params) -> Result<u64, StoreError> {
         self.run(|pool| async move {
-            Ok(client(&pool).await?.execute(sql, &borrowed(&params)).await?)
+            Ok(client(&pool)
+                .await?
+                .execute(sql, &borrowed(&params))
+                .await?)
         })
     }
 
@@ -132,10 +139,13 @@ impl Postgres {
         self.select_recordings("WHERE call_id IS NULL ORDER BY received_ms, id", Vec::new())
     }
 
-    pub(super) fn pending_for_call(&self, call: CallNames<'_>) -> Result<Vec<RecordingRow>, StoreError> {
-        let (room, job) = call.livekit.map_or((None, None), |l| {
-            (l.room_id.clone(), l.job_id.clone())
-        });
+    pub(super) fn pending_for_call(
+        &self,
+        call: CallNames<'_>,
+    ) -> Result<Vec<RecordingRow>, StoreError> {
+        let (room, job) = call
+            .livekit
+            .map_or((None, None), |l| (l.room_id.clone(), l.job_id.clone()));
         self.select_recordings(
             "WHERE call_id IS NULL AND (
                  (named_call_id = $1 AND (named_trace_id IS NULL OR named_trace_id = $2))
@@ -241,14 +251,20 @@ impl Postgres {
         })
     }
 
-    pub(super) fn orphaned_recordings(&self, before_ms: i64) -> Result<Vec<RecordingRow>, StoreError> {
+    pub(super) fn orphaned_recordings(
+        &self,
+        before_ms: i64,
+    ) -> Result<Vec<RecordingRow>, StoreError> {
         self.select_recordings(
             "WHERE call_id IS NULL AND received_ms < $1 ORDER BY received_ms",
             vec![Box::new(before_ms)],
         )
     }
 
-    pub(super) fn kept_recordings_before(&self, before_ms: i64) -> Result<Vec<RecordingRow>, StoreError> {
+    pub(super) fn kept_recordings_before(
+        &self,
+        before_ms: i64,
+    ) -> Result<Vec<RecordingRow>, StoreError> {
         self.select_recordings(
             "WHERE media_type IS NOT NULL AND removed IS NULL AND received_ms < $1
              ORDER BY received_ms, id",
@@ -297,4 +313,3 @@ impl Postgres {
         })
     }
 }
-

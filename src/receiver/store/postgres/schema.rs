@@ -166,7 +166,10 @@ pub async fn version(client: &Object) -> Result<i64, StoreError> {
         return Ok(0);
     }
     let row = client
-        .query_one("SELECT COALESCE(MAX(version), 0) FROM voicetrace_schema", &[])
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM voicetrace_schema",
+            &[],
+        )
         .await?;
     Ok(row.get::<_, i32>(0) as i64)
 }
@@ -184,7 +187,10 @@ pub async fn migrate(client: &mut Object) -> Result<(), StoreError> {
     )
     .await?;
     let current: i64 = tx
-        .query_one("SELECT COALESCE(MAX(version), 0) FROM voicetrace_schema", &[])
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM voicetrace_schema",
+            &[],
+        )
         .await?
         .get::<_, i32>(0) as i64;
     let latest = MIGRATIONS.len() as i64;

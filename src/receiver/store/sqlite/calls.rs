@@ -3,13 +3,13 @@
 //! call of an id, or the one of a given trace), or as pages of calls newest first with filters
 //! and an opaque keyset cursor.
 
-use rusqlite::{params, OptionalExtension, Transaction};
 use super::{index, Sqlite};
+use crate::receiver::calllog::{CallLog, CallPage, CallQuery, SameIdCall};
 use crate::receiver::store::calls::{
     decode_cursor, encode_cursor, rfc3339_ms, Cursor, Inserted, DEFAULT_PAGE, MAX_PAGE,
 };
 use crate::receiver::store::StoreError;
-use crate::receiver::calllog::{CallLog, CallPage, CallQuery, SameIdCall};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 /// Stores one revision of a call log and points `calls` at the latest revision.
 pub(super) fn insert_call_log(
@@ -312,4 +312,3 @@ impl Filter {
         Filter { clause, params }
     }
 }
-

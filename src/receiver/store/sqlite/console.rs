@@ -14,11 +14,11 @@ use crate::receiver::store::console::{
 };
 
 use super::Sqlite;
-use crate::receiver::store::StoreError;
 use crate::receiver::calllog::CallQuery;
 use crate::receiver::query::{
     CallRow, CallRowPage, Delivery, DeploymentRow, Fleet, FleetQuery, IssueCount, TurnCount,
 };
+use crate::receiver::store::StoreError;
 
 impl Sqlite {
     /// A page of list rows (see [`CallRow`]), filtered and paged like [`Store::list_calls`].
@@ -113,7 +113,12 @@ impl Sqlite {
             (MAX_FLEET_FIGURES + 1) as i64
         ])?;
         while let Some(row) = rows.next()? {
-            if !groups.push(row.get(0)?, &row.get::<_, String>(1)?, row.get(2)?, row.get(3)?) {
+            if !groups.push(
+                row.get(0)?,
+                &row.get::<_, String>(1)?,
+                row.get(2)?,
+                row.get(3)?,
+            ) {
                 break;
             }
         }

@@ -5,9 +5,9 @@
 
 use rusqlite::{params, Transaction};
 
-use crate::receiver::store::StoreError;
 use crate::receiver::calllog::CallLog;
 use crate::receiver::store::index::{figures, issue_counts, transcript};
+use crate::receiver::store::StoreError;
 
 /// Replaces every index row of the call with those of `log` (its latest revision).
 pub(super) fn refresh(

@@ -16,11 +16,13 @@ use std::sync::Arc;
 use rusqlite::{params, OptionalExtension};
 
 use super::calls::insert_call_log;
-use crate::receiver::store::calls::Inserted;
 use super::Sqlite;
-use crate::receiver::store::outbox::{cut, DeadLetter, Enqueue, OutboxEntry, Payload, Settle, SinkStats, LIVE_REVISION};
-use crate::receiver::store::{now_ms, StoreError};
 use crate::receiver::calllog::CallUpdate;
+use crate::receiver::store::calls::Inserted;
+use crate::receiver::store::outbox::{
+    cut, DeadLetter, Enqueue, OutboxEntry, Payload, Settle, SinkStats, LIVE_REVISION,
+};
+use crate::receiver::store::{now_ms, StoreError};
 
 impl Sqlite {
     /// [`Sqlite::store_update`] for several updates in one transaction (one commit for a burst

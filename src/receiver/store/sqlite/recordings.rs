@@ -10,9 +10,9 @@
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::Sqlite;
-use crate::receiver::store::StoreError;
 use crate::receiver::calllog::LiveKitJob;
 use crate::receiver::store::recordings::{CallNames, RecordingRow};
+use crate::receiver::store::StoreError;
 
 const COLUMNS: &str = "id, source, named_call_id, named_trace_id, room_id, job_id, call_id,
     trace_id, media_type, bytes, duration_ms, channels, sample_rate, started_at_ms, received_ms,
