@@ -396,13 +396,14 @@ async fn three_receivers_on_one_database_behave_as_one_when_one_dies() {
         in_flight.len(),
         takeover
     );
-    // A receiver renews its claims well within the lease (every third of it), so a claim live
-    // at the kill outlasts it by half a lease at least: a takeover sooner would have been taken
-    // from under a receiver that might still be delivering it.
+    // A receiver renews its claims every third of the lease, so a claim live at the kill
+    // outlasts it by two thirds of a lease when the renewals are on time, and by a third when
+    // one was late by a third (two cores shared with other builds): a takeover sooner would be
+    // taken from under a receiver that might still be delivering.
     let takeover = takeover.expect("a takeover");
     let lease = std::time::Duration::from_millis(LEASE_MS.parse().unwrap());
     assert!(
-        takeover >= lease / 2,
+        takeover >= lease / 3,
         "the victim's claims taken over {takeover:?} after the kill, before its lease ({lease:?}) \
          could have lapsed"
     );
