@@ -44,7 +44,10 @@ fn revision(id: &str, trace: &str, revision: u32, said: &str) -> CallUpdate {
         revision,
         agent_id: Some("support".into()),
         started_at: "2026-12-01T10:00:00.000Z".into(),
-        turns: vec![turn(0).said(Some(said), "Sure.").latency(Some(1200)).build()],
+        turns: vec![turn(0)
+            .said(Some(said), "Sure.")
+            .latency(Some(1200))
+            .build()],
         ..call_log(id, trace)
     };
     CallUpdate::Finished(Box::new(log))
@@ -64,8 +67,16 @@ fn revisions_of_a_call_are_stored_with_their_entries_and_delivered_in_order() {
         let now = now_ms();
         let first = revision("call-1", TRACE_A, 1, "where is my parcel");
         let second = revision("call-1", TRACE_A, 2, "where is my parcel now");
-        assert_eq!(store.store_update(&first, &to("s"), now).unwrap(), 1, "{name}");
-        assert_eq!(store.store_update(&second, &to("s"), now).unwrap(), 1, "{name}");
+        assert_eq!(
+            store.store_update(&first, &to("s"), now).unwrap(),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            store.store_update(&second, &to("s"), now).unwrap(),
+            1,
+            "{name}"
+        );
         assert_eq!(
             store.store_update(&second, &to("s"), now).unwrap(),
             0,
@@ -92,14 +103,21 @@ fn revisions_of_a_call_are_stored_with_their_entries_and_delivered_in_order() {
         let state = store.deliveries("call-1", TRACE_A).unwrap();
         assert_eq!(state[0].state, DeliveryState::Retrying, "{name}");
         assert_eq!(state[0].delivered_revision, Some(1), "{name}");
-        assert_eq!(store.next_due_ms("s").unwrap(), Some(now + 60_000), "{name}");
+        assert_eq!(
+            store.next_due_ms("s").unwrap(),
+            Some(now + 60_000),
+            "{name}"
+        );
 
         let stats = store.sink_stats().unwrap();
         assert_eq!((stats[0].delivered, stats[0].retrying), (1, 1), "{name}");
         assert_eq!(store.latest_revision("call-1", TRACE_A).unwrap(), Some(2));
         assert_eq!(store.revisions("call-1").unwrap(), [1, 2], "{name}");
         let latest = store.latest_call("call-1", None).unwrap().unwrap();
-        assert_eq!(latest.turns[0].user_text.as_deref(), Some("where is my parcel now"));
+        assert_eq!(
+            latest.turns[0].user_text.as_deref(),
+            Some("where is my parcel now")
+        );
     }
 }
 
@@ -124,8 +142,16 @@ fn the_consoles_filters_answer_the_same_on_both_backends() {
             text: Some(t.into()),
             ..CallQuery::default()
         };
-        assert_eq!(ids(text("ORDER")), ["call-1"], "{name}: words match whatever the case");
-        assert_eq!(ids(text("tab")), ["call-2"], "{name}: a word matches by its start");
+        assert_eq!(
+            ids(text("ORDER")),
+            ["call-1"],
+            "{name}: words match whatever the case"
+        );
+        assert_eq!(
+            ids(text("tab")),
+            ["call-2"],
+            "{name}: a word matches by its start"
+        );
         assert!(ids(text("refund")).is_empty(), "{name}");
         let slow = CallQuery {
             min_latency_ms: Some(1200),
@@ -144,7 +170,10 @@ fn the_consoles_filters_answer_the_same_on_both_backends() {
             })
             .unwrap();
         assert_eq!(page.calls.len() + rest.calls.len(), 2, "{name}");
-        assert_ne!(page.calls[0].id, rest.calls[0].id, "{name}: the cursor moves on");
+        assert_ne!(
+            page.calls[0].id, rest.calls[0].id,
+            "{name}: the cursor moves on"
+        );
         assert_eq!(store.agents().unwrap(), ["support"], "{name}");
     }
 }
@@ -164,13 +193,22 @@ fn two_receivers_claim_apart_and_a_dead_ones_claims_pass_on_after_the_lease() {
     let taken_by_a = a.claim_due("s", now, 1).unwrap();
     let taken_by_b = b.claim_due("s", now, 10).unwrap();
     assert_eq!((taken_by_a.len(), taken_by_b.len()), (1, 1));
-    assert_ne!(taken_by_a[0].id, taken_by_b[0].id, "each entry is claimed once");
+    assert_ne!(
+        taken_by_a[0].id, taken_by_b[0].id,
+        "each entry is claimed once"
+    );
     b.mark_delivered(taken_by_b[0].id).unwrap();
-    assert!(b.claim_due("s", now_ms(), 10).unwrap().is_empty(), "a's claim holds");
+    assert!(
+        b.claim_due("s", now_ms(), 10).unwrap().is_empty(),
+        "a's claim holds"
+    );
 
     // Receiver a dies holding its entry: its lease is no longer renewed.
     drop(a);
-    let due = b.next_due_ms("s").unwrap().expect("a's entry falls due at its lease's end");
+    let due = b
+        .next_due_ms("s")
+        .unwrap()
+        .expect("a's entry falls due at its lease's end");
     assert!(due <= now_ms() + LEASE.as_millis() as i64, "due {due}");
     let taken_over = wait_for_blocking("the lease of the dead receiver to end", || {
         let claimed = b.claim_due("s", now_ms(), 10).unwrap();
