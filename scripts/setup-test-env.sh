@@ -6,6 +6,9 @@
 #   chromium and chromium-driver (the console's tests drive a real browser over WebDriver);
 #   espeak-ng, sox and opus-tools (the recording tests speak real audio and turn it into WAV,
 #   FLAC and OGG/Opus: tests/common/audio.rs);
+#   postgresql (the PostgreSQL store's tests and the fleet test start a throwaway cluster with
+#   its initdb and pg_ctl, run as the package's `postgres` user when the tests run as root:
+#   tests/common/postgres.rs);
 # - PyPI, in a venv under target/venv: the OpenTelemetry Python SDK and OTLP exporters (interop
 #   tests), rotel (an OTLP collector whose binary ships inside the wheel), maturin (builds
 #   voicetrace's own wheel in scripts/test-install.sh) and Arize Phoenix (a trace backend the
@@ -23,6 +26,15 @@ command -v sox >/dev/null 2>&1 || need_apt+=(sox)
 command -v opusenc >/dev/null 2>&1 || need_apt+=(opus-tools)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# Debian keeps the server's binaries off PATH: look where tests/common/postgres.rs looks.
+has_pg_server() {
+  local dir
+  for dir in "$(pg_config --bindir 2>/dev/null)" /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && return 0
+  done
+  return 1
+}
+has_pg_server || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -52,5 +64,6 @@ sox "$AUDIO/raw.wav" -r 16000 -c 1 -b 16 "$AUDIO/speech.wav"
 opusenc --quiet "$AUDIO/speech.wav" "$AUDIO/speech.ogg"
 echo "speech: $(soxi -D "$AUDIO/speech.wav") s (espeak-ng, sox, opusenc)"
 rm -rf "$AUDIO"
+has_pg_server || { echo "PostgreSQL's initdb and pg_ctl not found after installing postgresql" >&2; exit 1; }
 echo "python: $VENV/bin/python"
 echo "rotel: $ROTEL"

@@ -43,6 +43,16 @@ pub struct ServeArgs {
     /// Data directory (SQLite store and outbox) [default: voicetrace-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL store shared by several receivers, `postgres://USER@HOST:PORT/DB`
+    /// [default: the SQLite store in the data directory].
+    #[arg(long = "store")]
+    store_url: Option<String>,
+    /// File holding the PostgreSQL store's password (else $VOICETRACE_STORE_PASSWORD).
+    #[arg(long)]
+    store_password_file: Option<PathBuf>,
+    /// How long a PostgreSQL outbox claim lasts without renewal, in ms [default: 30000].
+    #[arg(long)]
+    store_lease_ms: Option<u64>,
     /// A sink, `KIND:TARGET` (cekura:URL, webhook:URL, http:URL, jsonl:PATH); repeatable.
     #[arg(long = "sink")]
     sinks: Vec<String>,
@@ -103,6 +113,10 @@ pub struct ServeArgs {
     redact: Option<RedactionMode>,
 }
 
+/// Where `voicetrace serve` reads the PostgreSQL store's password when no
+/// `store_password_file` is configured.
+pub const STORE_PASSWORD_ENV: &str = "VOICETRACE_STORE_PASSWORD";
+
 fn parse_redaction_mode(text: &str) -> Result<RedactionMode, String> {
     RedactionMode::parse(text).ok_or_else(|| format!("expected store, sinks or off, got {text:?}"))
 }
@@ -136,6 +150,19 @@ impl ServeArgs {
         }
         if let Some(d) = self.data_dir {
             config.data_dir = d;
+        }
+        if self.store_url.is_some() {
+            config.store_url = self.store_url;
+        }
+        if self.store_password_file.is_some() {
+            config.store_password_file = self.store_password_file;
+        }
+        if let Some(ms) = self.store_lease_ms {
+            config.store_lease_ms = ms;
+        }
+        if config.store_password_file.is_none() {
+            config.store_password = Secret::optional(SecretSource::Env(STORE_PASSWORD_ENV))
+                .with_context(|| format!("invalid {STORE_PASSWORD_ENV}"))?;
         }
         for flag in &self.sinks {
             config.sinks.push(

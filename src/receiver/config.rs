@@ -47,8 +47,21 @@ pub struct ServeConfig {
     pub otlp_http_addr: SocketAddr,
     /// HTTP API listen address; `None` serves no API.
     pub api_addr: Option<SocketAddr>,
-    /// Where the SQLite store lives.
+    /// This receiver's own directory: the SQLite store (unless `store_url` names another
+    /// store), the span journal and recordings' files.
     pub data_dir: PathBuf,
+    /// A PostgreSQL store shared by a fleet of receivers (`postgres://user@host:port/db`);
+    /// `None`: the SQLite store in `data_dir`.
+    pub store_url: Option<String>,
+    /// A file holding the PostgreSQL store's password (else `VOICETRACE_STORE_PASSWORD`, or
+    /// none: the URL's, or the server's trust rules).
+    pub store_password_file: Option<PathBuf>,
+    /// The PostgreSQL store's password itself (wins over the file), as `ingest_token`.
+    #[serde(skip)]
+    pub store_password: Option<Secret>,
+    /// How long a PostgreSQL outbox claim lasts without renewal (ms): after it, another
+    /// receiver delivers what a dead one had claimed.
+    pub store_lease_ms: u64,
     /// Wait after the root span for stragglers (ms).
     pub grace_ms: u64,
     /// Close a call whose root never ends after this long without spans (ms).
@@ -127,6 +140,10 @@ impl Default for ServeConfig {
             otlp_http_addr: DEFAULT_OTLP_HTTP_ADDR,
             api_addr: Some(DEFAULT_API_ADDR),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            store_url: None,
+            store_password_file: None,
+            store_password: None,
+            store_lease_ms: crate::receiver::store::postgres::DEFAULT_LEASE.as_millis() as u64,
             grace_ms: assembly.grace_ms,
             idle_timeout_ms: assembly.idle_timeout_ms,
             max_calls: assembly.max_calls,

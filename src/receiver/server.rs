@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -38,8 +39,9 @@ use crate::receiver::listeners::{Listeners, Servers};
 use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::recordings::{self, Recordings};
 use crate::receiver::redact::{Redaction, RedactionError, RedactionMode, Redactor};
+use crate::receiver::secret::{Secret, SecretError, SecretSource};
 use crate::receiver::store::recorder::{self, Recorder};
-use crate::receiver::store::{watch as store_watch, Store, StoreError};
+use crate::receiver::store::{watch as store_watch, PgConfig, Store, StoreError};
 use crate::receiver::tls::{TlsError, TlsIdentity};
 
 /// Batches waiting between ingest and the journal: at a typical 512 spans per batch, about half
@@ -76,6 +78,12 @@ pub enum ServeError {
         /// Why.
         source: StoreError,
     },
+    /// The PostgreSQL store could not be reached or migrated.
+    #[error("cannot open the PostgreSQL store: {0}")]
+    PostgresStore(StoreError),
+    /// The PostgreSQL store's password could not be read.
+    #[error("the PostgreSQL store's password: {0}")]
+    StorePassword(#[from] SecretError),
     /// The span journal could not be opened or read.
     #[error("cannot open the span journal in {dir}: {source}")]
     Journal {
@@ -153,7 +161,7 @@ impl Receiver {
         let tls = TlsIdentity::from_files(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
         let prices = Arc::new(Prices::resolve(&config.prices)?);
         let listeners = Listeners::bind(&config).await?;
-        let store = open_store(&config.data_dir).await?;
+        let store = open_store(&config).await?;
         let journal = journal::Start::read(&config.data_dir, config.journal)
             .await?
             .map_err(|source| ServeError::Journal {
@@ -291,11 +299,38 @@ fn store_error(dir: &Path) -> impl Fn(StoreError) -> ServeError + '_ {
     }
 }
 
-/// Opens the store (migrating its schema) on the blocking pool.
-async fn open_store(dir: &Path) -> Result<Store, ServeError> {
-    let path = dir.to_path_buf();
-    let opened = tokio::task::spawn_blocking(move || Store::open(&path)).await?;
-    opened.map_err(store_error(dir))
+/// Opens the store the config names (migrating its schema) on the blocking pool: the
+/// PostgreSQL store of `store_url`, else the SQLite store in the data directory.
+async fn open_store(config: &ServeConfig) -> Result<Store, ServeError> {
+    let dir = config.data_dir.clone();
+    let postgres = match &config.store_url {
+        None => None,
+        Some(url) => Some(PgConfig {
+            url: url.clone(),
+            password: store_password(config)?,
+            lease: Some(Duration::from_millis(config.store_lease_ms.max(1))),
+        }),
+    };
+    Ok(match postgres {
+        Some(pg) => tokio::task::spawn_blocking(move || Store::connect_postgres(&pg, &dir))
+            .await?
+            .map_err(ServeError::PostgresStore)?,
+        None => tokio::task::spawn_blocking(move || Store::open(&dir))
+            .await?
+            .map_err(store_error(&config.data_dir))?,
+    })
+}
+
+/// The PostgreSQL store's password: the one given, else the file's, else none.
+fn store_password(config: &ServeConfig) -> Result<Option<String>, ServeError> {
+    if let Some(secret) = &config.store_password {
+        return Ok(Some(secret.expose().to_string()));
+    }
+    let Some(file) = &config.store_password_file else {
+        return Ok(None);
+    };
+    let secret = Secret::required(SecretSource::File(file))?;
+    Ok(Some(secret.expose().to_string()))
 }
 
 /// What the pipeline's tasks share.

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -31,6 +31,8 @@ pub struct Received {
     pub json: Value,
     /// The status the endpoint answered (or, for a held request, will answer).
     pub status: u16,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl Received {
@@ -133,6 +135,7 @@ async fn handle(
             json: serde_json::from_slice(&body).unwrap_or(Value::Null),
             body: body.clone(),
             status: reply.status(),
+            at: Instant::now(),
         });
         state.count.send_replace(received.len());
         reply
@@ -263,6 +266,18 @@ impl Endpoint {
         let received = self.state.received.lock().unwrap();
         let from = self.taken.swap(received.len(), Ordering::SeqCst);
         received[from.min(received.len())..].to_vec()
+    }
+
+    /// Waits (up to the deadline, woken by each request) until `done` holds of every request
+    /// received so far; panics naming `what` when it does not.
+    pub async fn until_received(&self, what: &str, done: impl Fn(&[Received]) -> bool) {
+        let mut count = self.state.count.subscribe();
+        within(what, async {
+            while !self.with_received(&done) {
+                count.changed().await.expect("endpoint running");
+            }
+        })
+        .await
     }
 
     /// `f` of every request received so far (handed out or not), without copying them.

@@ -23,6 +23,7 @@ pub mod livekit;
 pub mod net;
 pub mod otlp;
 pub mod peers;
+pub mod postgres;
 pub mod receiver;
 pub mod serve;
 pub mod sinks;

@@ -30,7 +30,9 @@
 //! - `browser`: headless Chromium over WebDriver (chromedriver), its log and the URLs it requested;
 //! - `livekit`: a LiveKit worker's end-of-job upload (header, chat history, audio);
 //! - `wait`: waiting on a condition with a deadline (`within`, `wait_for`), never a fixed sleep;
-//! - `net`: loopback, free ports, a port nothing listens on.
+//! - `net`: loopback, free ports, a port nothing listens on;
+//! - `postgres`: a throwaway PostgreSQL cluster, one per test binary (`PgCluster::shared`), a
+//!   fresh database per test (`fresh_database`, a `postgres://` URL).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -47,6 +49,7 @@ mod cost;
 mod crash_recovery;
 mod e2e;
 mod exporter_tls;
+mod fleet;
 mod forward_delivery;
 mod forward_sinks;
 mod hostile_input;
@@ -54,4 +57,5 @@ mod privacy;
 mod recordings;
 mod simulated_agent;
 mod speech_marks;
+mod store_backends;
 mod traffic;

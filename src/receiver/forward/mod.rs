@@ -160,7 +160,11 @@ impl Forwarder {
             .iter()
             .map(|c| build(c, links.as_ref(), redactor.as_ref()).map(|s| (c, Arc::new(s))))
             .collect::<Result<Vec<_>, _>>()?;
-        store.register_sinks(sinks.iter().map(|c| (c.name(), c.kind().as_str())))?;
+        let names: Vec<(&str, &str)> = sinks
+            .iter()
+            .map(|c| (c.name(), c.kind().as_str()))
+            .collect();
+        store.register_sinks(&names)?;
         let (stop, stop_rx) = watch::channel(false);
         let mut handles = Vec::new();
         let mut loops = Vec::new();

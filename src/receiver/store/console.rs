@@ -1,30 +1,21 @@
-//! The console's reads ([`ConsoleReader`]) in SQL: list rows from the indexed columns of
-//! `calls` (no call log body is parsed for a list), a call's delivery state from the outbox and
-//! `deliveries`, the fleet's aggregates from `turn_figures`, `calls` and `call_issues`, and the
-//! deployments. Percentiles are nearest rank over the values SQLite hands back in order (the
-//! same definition as the call log's), so no SQLite extension is needed and another backend
-//! can compute them the same way.
+//! What the console's queries compute the same way on every backend, from the rows a backend
+//! reads: the fleet's percentiles per agent, figure and bucket (nearest rank, the call log's
+//! definition, so no database extension is needed), calls per bucket, and a call's delivery
+//! state with a sink.
 
 use std::collections::BTreeMap;
 
-use rusqlite::params;
-
-use super::{Store, StoreError};
 use crate::receiver::analyze::nearest_rank;
-use crate::receiver::api::ReadError;
-use crate::receiver::calllog::{CallQuery, CallStatus};
-use crate::receiver::query::{
-    CallCount, CallRow, CallRowPage, ConsoleReader, Delivery, DeliveryState, DeploymentRow, Figure,
-    FigurePoint, Fleet, FleetQuery, IssueCount, TurnCount,
-};
-use crate::receiver::store::SinkStats;
+use crate::receiver::calllog::CallStatus;
+use crate::receiver::query::{CallCount, DeliveryState, Figure, FigurePoint, Fleet, FleetQuery};
 
 /// Per-turn figures one fleet answer reads at most (newest first): a week of a busy fleet
 /// stays within a few hundred milliseconds and a few tens of MB; past it the answer says it
 /// was truncated.
 pub const MAX_FLEET_FIGURES: usize = 2_000_000;
 
-fn status_of(text: &str) -> CallStatus {
+/// A call's status as stored.
+pub(super) fn status_of(text: &str) -> CallStatus {
     match text {
         "failed" => CallStatus::Failed,
         "incomplete" => CallStatus::Incomplete,
@@ -32,127 +23,52 @@ fn status_of(text: &str) -> CallStatus {
     }
 }
 
-impl Store {
-    /// A page of list rows (see [`CallRow`]), filtered and paged like [`Store::list_calls`].
-    pub fn call_rows(&self, q: &CallQuery) -> Result<CallRowPage, StoreError> {
-        let columns = "c.call_id, c.trace_id, c.agent_id, c.deployment_id, c.status,
-                       c.duration_ms, c.turns, c.p50_latency_ms, c.p95_latency_ms,
-                       c.interruptions, c.issue_counts";
-        let (rows, next_cursor) = self.page(q, columns, "calls c", |row| {
-            let issues: String = row.get(10)?;
-            Ok((
-                CallRow {
-                    call_id: row.get(0)?,
-                    trace_id: row.get(1)?,
-                    agent_id: row.get(2)?,
-                    deployment_id: row.get(3)?,
-                    status: status_of(&row.get::<_, String>(4)?),
-                    started_at_ms: row.get(11)?,
-                    duration_ms: row.get(5)?,
-                    turns: row.get(6)?,
-                    p50_latency_ms: row.get(7)?,
-                    p95_latency_ms: row.get(8)?,
-                    interruptions: row.get(9)?,
-                    issues: Vec::new(),
-                },
-                issues,
-            ))
-        })?;
-        let rows = rows
-            .into_iter()
-            .map(|(mut row, issues)| {
-                let counts: BTreeMap<String, u32> = serde_json::from_str(&issues)?;
-                row.issues = counts.into_iter().collect();
-                Ok(row)
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(CallRowPage { rows, next_cursor })
-    }
+/// Per-turn figures, newest first, grouped as they are read.
+pub(super) struct FigureGroups<'q> {
+    q: &'q FleetQuery,
+    values: BTreeMap<(Option<String>, Figure, i64), Vec<i64>>,
+    read: usize,
+    truncated: bool,
+}
 
-    /// The call's state with every known sink.
-    pub fn deliveries(&self, call_id: &str, trace_id: &str) -> Result<Vec<Delivery>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT s.name, s.kind,
-                    (SELECT COUNT(*) FROM outbox o WHERE o.sink = s.name AND o.call_id = ?1
-                        AND o.trace_id = ?2 AND o.dead = 1),
-                    (SELECT COUNT(*) FROM outbox o WHERE o.sink = s.name AND o.call_id = ?1
-                        AND o.trace_id = ?2 AND o.dead = 0 AND o.attempts > 0),
-                    (SELECT COUNT(*) FROM outbox o WHERE o.sink = s.name AND o.call_id = ?1
-                        AND o.trace_id = ?2 AND o.dead = 0 AND o.attempts = 0),
-                    (SELECT o.last_error FROM outbox o WHERE o.sink = s.name AND o.call_id = ?1
-                        AND o.trace_id = ?2 AND o.last_error IS NOT NULL
-                        ORDER BY o.id DESC LIMIT 1),
-                    (SELECT d.revision FROM deliveries d WHERE d.sink = s.name
-                        AND d.call_id = ?1 AND d.trace_id = ?2)
-             FROM sinks s ORDER BY s.name",
-        )?;
-        let rows = stmt
-            .query_map(params![call_id, trace_id], |row| {
-                let (dead, retrying, pending): (i64, i64, i64) =
-                    (row.get(2)?, row.get(3)?, row.get(4)?);
-                let delivered_revision: Option<u32> = row.get(6)?;
-                let state = if dead > 0 {
-                    DeliveryState::Dead
-                } else if retrying > 0 {
-                    DeliveryState::Retrying
-                } else if pending > 0 {
-                    DeliveryState::Pending
-                } else if delivered_revision.is_some() {
-                    DeliveryState::Delivered
-                } else {
-                    DeliveryState::NotSent
-                };
-                Ok(Delivery {
-                    sink: row.get(0)?,
-                    kind: row.get(1)?,
-                    state,
-                    delivered_revision,
-                    last_error: row.get(5)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    /// The fleet's aggregates over a window (see [`Fleet`]).
-    pub fn fleet(&self, q: &FleetQuery) -> Result<Fleet, StoreError> {
-        let conn = self.lock()?;
-        let agent = q.agent_id.as_deref();
-        let window = params![q.since_ms, q.until_ms, agent];
-        let mut fleet = Fleet::default();
-
-        let mut stmt = conn.prepare_cached(
-            "SELECT agent_id, figure, started_at_ms, value_ms FROM turn_figures
-             WHERE started_at_ms >= ?1 AND started_at_ms < ?2 AND (?3 IS NULL OR agent_id = ?3)
-             ORDER BY started_at_ms DESC LIMIT ?4",
-        )?;
-        let mut values: BTreeMap<(Option<String>, Figure, i64), Vec<i64>> = BTreeMap::new();
-        let mut read = 0usize;
-        let mut rows = stmt.query(params![
-            q.since_ms,
-            q.until_ms,
-            agent,
-            (MAX_FLEET_FIGURES + 1) as i64
-        ])?;
-        while let Some(row) = rows.next()? {
-            read += 1;
-            if read > MAX_FLEET_FIGURES {
-                fleet.truncated = true;
-                break;
-            }
-            let Some(figure) = Figure::parse(&row.get::<_, String>(1)?) else {
-                continue;
-            };
-            let bucket = q.bucket_of(row.get(2)?);
-            values
-                .entry((row.get(0)?, figure, bucket))
-                .or_default()
-                .push(row.get(3)?);
+impl<'q> FigureGroups<'q> {
+    pub(super) fn new(q: &'q FleetQuery) -> Self {
+        FigureGroups {
+            q,
+            values: BTreeMap::new(),
+            read: 0,
+            truncated: false,
         }
-        drop(rows);
+    }
+
+    /// Takes one figure; `false` once [`MAX_FLEET_FIGURES`] were read (stop reading).
+    pub(super) fn push(
+        &mut self,
+        agent_id: Option<String>,
+        figure: &str,
+        started_at_ms: i64,
+        value_ms: i64,
+    ) -> bool {
+        self.read += 1;
+        if self.read > MAX_FLEET_FIGURES {
+            self.truncated = true;
+            return false;
+        }
+        if let Some(figure) = Figure::parse(figure) {
+            let bucket = self.q.bucket_of(started_at_ms);
+            self.values
+                .entry((agent_id, figure, bucket))
+                .or_default()
+                .push(value_ms);
+        }
+        true
+    }
+
+    /// The points per bucket and the totals over the window, into `fleet`.
+    pub(super) fn finish(self, fleet: &mut Fleet) {
+        fleet.truncated = self.truncated;
         let mut totals: BTreeMap<(Option<String>, Figure), Vec<i64>> = BTreeMap::new();
-        for ((agent_id, figure, bucket), mut v) in values {
+        for ((agent_id, figure, bucket), mut v) in self.values {
             totals
                 .entry((agent_id.clone(), figure))
                 .or_default()
@@ -162,105 +78,6 @@ impl Store {
         for ((agent_id, figure), mut v) in totals {
             fleet.totals.push(point(agent_id, figure, -1, &mut v));
         }
-
-        let mut stmt = conn.prepare_cached(
-            "SELECT agent_id, started_at_ms, status FROM calls
-             WHERE started_at_ms >= ?1 AND started_at_ms < ?2 AND (?3 IS NULL OR agent_id = ?3)",
-        )?;
-        let mut calls: BTreeMap<(Option<String>, i64), (u64, u64)> = BTreeMap::new();
-        let mut rows = stmt.query(window)?;
-        while let Some(row) = rows.next()? {
-            let entry = calls
-                .entry((row.get(0)?, q.bucket_of(row.get(1)?)))
-                .or_default();
-            entry.0 += 1;
-            if row.get::<_, String>(2)? == CallStatus::Failed.as_str() {
-                entry.1 += 1;
-            }
-        }
-        drop(rows);
-        fleet.calls = calls
-            .into_iter()
-            .map(|((agent_id, bucket), (calls, failed))| CallCount {
-                agent_id,
-                bucket,
-                calls,
-                failed,
-            })
-            .collect();
-
-        let mut stmt = conn.prepare_cached(
-            "SELECT agent_id, type, SUM(count) FROM call_issues
-             WHERE started_at_ms >= ?1 AND started_at_ms < ?2 AND (?3 IS NULL OR agent_id = ?3)
-             GROUP BY agent_id, type ORDER BY agent_id, SUM(count) DESC, type",
-        )?;
-        fleet.issues = stmt
-            .query_map(window, |row| {
-                Ok(IssueCount {
-                    agent_id: row.get(0)?,
-                    kind: row.get(1)?,
-                    count: row.get::<_, i64>(2)?.max(0) as u64,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let mut stmt = conn.prepare_cached(
-            "SELECT agent_id, SUM(turns), SUM(interruptions) FROM calls
-             WHERE started_at_ms >= ?1 AND started_at_ms < ?2 AND (?3 IS NULL OR agent_id = ?3)
-             GROUP BY agent_id ORDER BY agent_id",
-        )?;
-        fleet.turns = stmt
-            .query_map(window, |row| {
-                Ok(TurnCount {
-                    agent_id: row.get(0)?,
-                    turns: row.get::<_, i64>(1)?.max(0) as u64,
-                    interrupted: row.get::<_, i64>(2)?.max(0) as u64,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(fleet)
-    }
-
-    /// The deployments seen (calls whose resource named an id, a version or an environment),
-    /// most recently active first.
-    pub fn deployments(&self, limit: usize) -> Result<Vec<DeploymentRow>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT deployment_id, deployment_version, deployment_environment, agent_id,
-                    COUNT(*), SUM(status = 'failed'), MIN(started_at_ms), MAX(started_at_ms)
-             FROM calls
-             WHERE deployment_id IS NOT NULL OR deployment_version IS NOT NULL
-                OR deployment_environment IS NOT NULL
-             GROUP BY deployment_id, deployment_version, deployment_environment, agent_id
-             ORDER BY MAX(started_at_ms) DESC LIMIT ?1",
-        )?;
-        let rows = stmt
-            .query_map(params![limit as i64], |row| {
-                Ok(DeploymentRow {
-                    id: row.get(0)?,
-                    version: row.get(1)?,
-                    environment: row.get(2)?,
-                    agent_id: row.get(3)?,
-                    calls: row.get::<_, i64>(4)?.max(0) as u64,
-                    failed: row.get::<_, i64>(5)?.max(0) as u64,
-                    first_ms: row.get(6)?,
-                    last_ms: row.get(7)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    /// The agents that have calls, by name.
-    pub fn agents(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT DISTINCT agent_id FROM calls WHERE agent_id IS NOT NULL ORDER BY agent_id",
-        )?;
-        let agents = stmt
-            .query_map([], |row| row.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
-        Ok(agents)
     }
 }
 
@@ -277,35 +94,110 @@ fn point(agent_id: Option<String>, figure: Figure, bucket: i64, v: &mut [i64]) -
     }
 }
 
-fn read_error(e: StoreError) -> ReadError {
-    match e {
-        StoreError::InvalidCursor(message) => ReadError::invalid_cursor(message),
-        other => ReadError::new(other.to_string()),
+/// Calls and failed calls per agent and bucket, from (agent, start, status) rows.
+pub(super) fn call_counts(
+    q: &FleetQuery,
+    rows: impl IntoIterator<Item = (Option<String>, i64, String)>,
+) -> Vec<CallCount> {
+    let mut calls: BTreeMap<(Option<String>, i64), (u64, u64)> = BTreeMap::new();
+    for (agent_id, started_at_ms, status) in rows {
+        let entry = calls
+            .entry((agent_id, q.bucket_of(started_at_ms)))
+            .or_default();
+        entry.0 += 1;
+        if status == CallStatus::Failed.as_str() {
+            entry.1 += 1;
+        }
+    }
+    calls
+        .into_iter()
+        .map(|((agent_id, bucket), (calls, failed))| CallCount {
+            agent_id,
+            bucket,
+            calls,
+            failed,
+        })
+        .collect()
+}
+
+/// A call's state with a sink from its entries' counts and the revision last delivered.
+pub(super) fn delivery_state(
+    dead: i64,
+    retrying: i64,
+    pending: i64,
+    delivered_revision: Option<u32>,
+) -> DeliveryState {
+    if dead > 0 {
+        DeliveryState::Dead
+    } else if retrying > 0 {
+        DeliveryState::Retrying
+    } else if pending > 0 {
+        DeliveryState::Pending
+    } else if delivered_revision.is_some() {
+        DeliveryState::Delivered
+    } else {
+        DeliveryState::NotSent
     }
 }
 
-impl ConsoleReader for Store {
-    fn call_rows(&self, q: &CallQuery) -> Result<CallRowPage, ReadError> {
-        Store::call_rows(self, q).map_err(read_error)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_group_by_bucket_and_total_over_the_window() {
+        let q = FleetQuery {
+            since_ms: 0,
+            until_ms: 2000,
+            bucket_ms: 1000,
+            agent_id: None,
+        };
+        let mut groups = FigureGroups::new(&q);
+        for (at, v) in [(100, 10), (200, 30), (1500, 20), (1600, 0)] {
+            assert!(groups.push(Some("a".into()), "llm", at, v));
+        }
+        assert!(groups.push(None, "not a figure", 100, 5));
+        let mut fleet = Fleet::default();
+        groups.finish(&mut fleet);
+        let buckets: Vec<(i64, u64, Option<i64>)> = fleet
+            .points
+            .iter()
+            .map(|p| (p.bucket, p.count, p.p50))
+            .collect();
+        assert_eq!(buckets, [(0, 2, Some(10)), (1, 2, Some(0))]);
+        assert_eq!(fleet.totals.len(), 1);
+        assert_eq!((fleet.totals[0].count, fleet.totals[0].p95), (4, Some(30)));
+        assert!(!fleet.truncated);
     }
 
-    fn deliveries(&self, call_id: &str, trace_id: &str) -> Result<Vec<Delivery>, ReadError> {
-        Store::deliveries(self, call_id, trace_id).map_err(read_error)
+    #[test]
+    fn calls_count_per_bucket_with_failures() {
+        let q = FleetQuery {
+            since_ms: 0,
+            until_ms: 2000,
+            bucket_ms: 1000,
+            agent_id: None,
+        };
+        let counts = call_counts(
+            &q,
+            [
+                (None, 10, "completed".to_string()),
+                (None, 20, "failed".to_string()),
+                (None, 1500, "completed".to_string()),
+            ],
+        );
+        let got: Vec<(i64, u64, u64)> = counts
+            .iter()
+            .map(|c| (c.bucket, c.calls, c.failed))
+            .collect();
+        assert_eq!(got, [(0, 2, 1), (1, 1, 0)]);
     }
 
-    fn fleet(&self, q: &FleetQuery) -> Result<Fleet, ReadError> {
-        Store::fleet(self, q).map_err(read_error)
-    }
-
-    fn deployments(&self, limit: usize) -> Result<Vec<DeploymentRow>, ReadError> {
-        Store::deployments(self, limit).map_err(read_error)
-    }
-
-    fn agents(&self) -> Result<Vec<String>, ReadError> {
-        Store::agents(self).map_err(read_error)
-    }
-
-    fn sinks(&self) -> Result<Vec<SinkStats>, ReadError> {
-        self.sink_stats().map_err(read_error)
+    #[test]
+    fn a_dead_entry_outweighs_a_delivery() {
+        assert_eq!(delivery_state(1, 1, 1, Some(2)), DeliveryState::Dead);
+        assert_eq!(delivery_state(0, 0, 0, Some(2)), DeliveryState::Delivered);
+        assert_eq!(delivery_state(0, 0, 0, None), DeliveryState::NotSent);
+        assert_eq!(delivery_state(0, 0, 1, None), DeliveryState::Pending);
     }
 }

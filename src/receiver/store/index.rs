@@ -1,100 +1,10 @@
-//! The console's indexes of a call's latest revision (migration 6): the list's columns on
-//! `calls`, the call's issue types (`call_issues`), its transcript in FTS5 (`call_search` +
-//! `call_text`) and its per-turn figures (`turn_figures`). Written in the transaction that
-//! stores the revision, so a filter never disagrees with the call log it lists.
+//! What the console's indexes hold of a call's latest revision, computed once for every backend:
+//! its transcript (searched), its issue types with their counts, and each turn's figures.
 
-use rusqlite::{params, Transaction};
+use std::collections::BTreeMap;
 
-use super::StoreError;
 use crate::receiver::calllog::{CallLog, Turn};
 use crate::receiver::query::Figure;
-
-/// Replaces every index row of the call with those of `log` (its latest revision).
-pub(super) fn refresh(
-    tx: &Transaction<'_>,
-    log: &CallLog,
-    started_at_ms: i64,
-) -> Result<(), StoreError> {
-    let issues = issue_counts(log);
-    let deployment = log.deployment.clone().unwrap_or_default();
-    tx.prepare_cached(
-        "UPDATE calls SET deployment_id = ?3, deployment_version = ?4,
-                          deployment_environment = ?5, duration_ms = ?6, turns = ?7,
-                          p50_latency_ms = ?8, p95_latency_ms = ?9, max_latency_ms = ?10,
-                          interruptions = ?11, issue_counts = ?12
-         WHERE call_id = ?1 AND trace_id = ?2",
-    )?
-    .execute(params![
-        log.id,
-        log.trace_id,
-        deployment.id,
-        deployment.version,
-        deployment.environment,
-        log.metrics.total_duration_ms,
-        log.metrics.turns,
-        log.metrics.p50_turn_latency_ms,
-        log.metrics.p95_turn_latency_ms,
-        log.turns.iter().filter_map(|t| t.latency_ms).max(),
-        log.metrics.interruptions,
-        serde_json::to_string(&issues)?,
-    ])?;
-    let key = params![log.id, log.trace_id];
-    tx.prepare_cached("DELETE FROM call_issues WHERE call_id = ?1 AND trace_id = ?2")?
-        .execute(key)?;
-    let mut issue = tx.prepare_cached(
-        "INSERT INTO call_issues (call_id, trace_id, type, count, agent_id, started_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for (kind, count) in &issues {
-        issue.execute(params![
-            log.id,
-            log.trace_id,
-            kind,
-            count,
-            log.agent_id,
-            started_at_ms
-        ])?;
-    }
-    refresh_text(tx, log)?;
-    tx.prepare_cached("DELETE FROM turn_figures WHERE call_id = ?1 AND trace_id = ?2")?
-        .execute(key)?;
-    let mut figure = tx.prepare_cached(
-        "INSERT INTO turn_figures (call_id, trace_id, agent_id, started_at_ms, turn, figure,
-                                   value_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    for turn in &log.turns {
-        for (name, value) in figures(turn) {
-            figure.execute(params![
-                log.id,
-                log.trace_id,
-                log.agent_id,
-                started_at_ms,
-                turn.index,
-                name.as_str(),
-                value
-            ])?;
-        }
-    }
-    Ok(())
-}
-
-/// The call's transcript in the FTS5 index, under the call's `call_search` id.
-fn refresh_text(tx: &Transaction<'_>, log: &CallLog) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO call_search (call_id, trace_id) VALUES (?1, ?2)
-         ON CONFLICT (call_id, trace_id) DO NOTHING",
-    )?
-    .execute(params![log.id, log.trace_id])?;
-    let id: i64 = tx
-        .prepare_cached("SELECT id FROM call_search WHERE call_id = ?1 AND trace_id = ?2")?
-        .query_row(params![log.id, log.trace_id], |row| row.get(0))?;
-    tx.prepare_cached("DELETE FROM call_text WHERE rowid = ?1")?
-        .execute(params![id])?;
-    tx.prepare_cached("INSERT INTO call_text (rowid, transcript) VALUES (?1, ?2)")?
-        .execute(params![id, transcript(log)])?;
-    Ok(())
-}
 
 /// Every user and agent text of the call, one after the other.
 pub(super) fn transcript(log: &CallLog) -> String {
@@ -107,8 +17,8 @@ pub(super) fn transcript(log: &CallLog) -> String {
 }
 
 /// Issue types and how many of each, by type.
-fn issue_counts(log: &CallLog) -> std::collections::BTreeMap<String, u32> {
-    let mut counts = std::collections::BTreeMap::new();
+pub(super) fn issue_counts(log: &CallLog) -> BTreeMap<String, u32> {
+    let mut counts = BTreeMap::new();
     for issue in &log.issues {
         *counts.entry(issue.kind.clone()).or_insert(0) += 1;
     }
@@ -140,33 +50,4 @@ pub(super) fn figures(turn: &Turn) -> Vec<(Figure, i64)> {
     .into_iter()
     .filter_map(|(f, v)| Some((f, v?)))
     .collect()
-}
-
-/// A transcript search as an FTS5 query: each word a quoted prefix term (so no input is FTS
-/// syntax), all of them required. `None` when the text holds no word.
-pub(super) fn fts_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn search_text_becomes_quoted_prefix_terms() {
-        assert_eq!(
-            fts_query("Where's my order?").as_deref(),
-            Some("\"Where's\"* \"my\"* \"order\"*")
-        );
-        assert_eq!(
-            fts_query("NEAR(a b) OR c*").as_deref(),
-            Some("\"NEAR\"* \"a\"* \"b\"* \"OR\"* \"c\"*")
-        );
-        assert_eq!(fts_query(" -- "), None);
-    }
 }

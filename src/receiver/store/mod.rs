@@ -1,57 +1,49 @@
-//! The store: an embedded SQLite database (`voicetrace.db` in the data directory, WAL mode,
-//! inspectable with `sqlite3`) holding every revision of every call log and one outbox per sink.
+//! The store: every revision of every call log, one outbox per sink, recordings' rows and the
+//! console's indexes, behind one interface ([`backend::Backend`]) with two backends: an
+//! embedded SQLite database (`sqlite`, `voicetrace.db` in the data directory, the default, needs
+//! nothing) and PostgreSQL (`postgres`, `--store postgres://...`, shared by a fleet of
+//! receivers). [`Store`] is the handle every stage holds.
 //!
 //! A finished call log and the outbox entries that will carry it to the sinks are written in ONE
-//! transaction ([`Store::store_update`]), committed before any delivery starts: a call log that
+//! transaction ([`Store::store_updates`]), committed before any delivery starts: a call log that
 //! was stored is never lost to a crash, and a sink never hears of a call log the store does not
 //! hold. Delivery loops ([`crate::receiver::forward`]) then claim due entries
 //! ([`Store::claim_due`]) and record each outcome (delivered, retry at, dead letter).
 //!
-//! Beside them, the console's indexes of each call's latest revision (list columns, issue
-//! types, the transcript in FTS5, per-turn figures; `index`) and its queries (`console`).
+//! The plain types every backend shares are by role: `calls` (cursors, times), `outbox`
+//! (entries and outcomes), `recordings` (uploads' rows).
 //!
-//! Every method blocks (SQLite I/O): async callers run them on the blocking pool. The store is
-//! cheap to clone; clones share one connection behind a mutex.
+//! Every method blocks (database I/O): async callers run them on the blocking pool. The store is
+//! cheap to clone; clones share one backend.
 
+mod backend;
 mod calls;
 mod console;
 mod index;
 mod outbox;
+pub mod postgres;
 pub mod recorder;
 mod recordings;
-mod schema;
+pub mod sqlite;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::Connection;
-
+pub use backend::Backend;
 pub use calls::rfc3339_ms as unix_ms;
 pub use outbox::{DeadLetter, Enqueue, OutboxEntry, Payload, Settle, SinkStats, LIVE_REVISION};
+pub use postgres::{PgConfig, Postgres};
 pub use recordings::{CallNames, RecordingRow};
-pub use schema::MIGRATIONS;
+pub use sqlite::schema::MIGRATIONS;
+pub use sqlite::{Sqlite, DB_FILE};
 
-/// The database file inside the data directory.
-pub const DB_FILE: &str = "voicetrace.db";
-
-/// SQLite's `synchronous` setting for every connection (see [`Store::open`]).
-pub(crate) const SYNCHRONOUS: &str = "NORMAL";
-
-/// How long a statement waits for a lock held by another connection (the CLI reading while the
-/// server writes) before giving up: long enough to ride out any single transaction.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// SQLite's page cache for the server's connection, in KiB (negative `cache_size` = KiB):
-/// the outbox and latest call log pages stay in memory instead of being read back
-/// from the file on every transaction (SQLite's default is 2 MiB). Memory, not a limit on data.
-const CACHE_KIB: i64 = 8 * 1024;
-
-/// WAL pages before SQLite copies them back into the database file (its default is 1000, 4 MB):
-/// outbox entries live seconds, so with a larger WAL a page that is written, rewritten and freed
-/// many times is checkpointed once. The WAL file stays around this size (about 40 MB).
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+use crate::receiver::api::{CallReader, FoundCall, ReadError};
+use crate::receiver::calllog::{CallPage, CallQuery, CallUpdate};
+use crate::receiver::query::{
+    CallRowPage, ConsoleReader, Delivery, DeploymentRow, Fleet, FleetQuery,
+};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +59,15 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed (a query, or the connection).
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection to PostgreSQL could be had from the pool.
+    #[error("postgres connection pool: {0}")]
+    Pool(String),
+    /// The PostgreSQL store's address or credentials are not usable.
+    #[error("postgres store configuration: {0}")]
+    PgConfig(String),
     /// A stored or given JSON document could not be (de)serialised.
     #[error("call log JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -92,70 +93,109 @@ pub enum StoreError {
     Poisoned,
 }
 
-/// The embedded SQLite store. Clones share one connection.
+/// The store: a handle on its backend. Clones share it.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
+    backend: Arc<dyn Backend>,
+    /// The local data directory (the span journal's, the recordings' files): local to this
+    /// receiver whichever backend holds the rest.
+    data_dir: PathBuf,
+    /// Which backend, for logs and errors.
+    kind: &'static str,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.kind)
+            .field("data_dir", &self.data_dir)
+            .finish()
     }
 }
 
 impl Store {
-    /// Opens (creating if needed) `data_dir` and its `voicetrace.db`, in WAL mode, and migrates
-    /// the schema to the latest version.
+    /// Opens (creating if needed) `data_dir` and its embedded SQLite database, and migrates
+    /// its schema to the latest version.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let sqlite = Sqlite::open(data_dir)?;
+        Ok(Store {
+            backend: Arc::new(sqlite),
+            data_dir: data_dir.to_path_buf(),
+            kind: "sqlite",
+        })
+    }
+
+    /// Connects to a PostgreSQL store (shared by every receiver configured with it) and
+    /// migrates its schema; `data_dir` stays this receiver's own (journal, recordings' files).
+    pub fn connect_postgres(config: &PgConfig, data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
             dir: data_dir.to_path_buf(),
             source,
         })?;
-        let path = data_dir.join(DB_FILE);
-        let mut conn = Connection::open(&path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // WAL: readers (the API, the CLI) do not block the writer. NORMAL: a commit is in the
-        // WAL file before `store_update` returns, so "stored" survives a crash of the receiver
-        // (the journal and restart tests kill it); only a power cut or kernel crash can take the
-        // last commits since the WAL's last sync. FULL would fsync every commit (several per call
-        // log: store, claim, delivered), which ingest throughput cannot afford.
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
-        conn.pragma_update(None, "synchronous", SYNCHRONOUS)?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
-        schema::move_journal_out(&conn, data_dir)?;
-        schema::migrate(&mut conn)?;
+        let postgres = Postgres::connect(config)?;
         Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
+            backend: Arc::new(postgres),
+            data_dir: data_dir.to_path_buf(),
+            kind: "postgres",
         })
     }
 
-    /// Entries in the span journal beside the database (`journal/` in the data directory), as
+    /// Which backend this store is on: `sqlite` or `postgres`.
+    pub fn backend_kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Entries in the span journal beside the store (`journal/` in the data directory), as
     /// a start would replay them: for tools and tests, as it reads every segment (a running
     /// receiver's figure is `journal::Segments::depth`).
     pub fn journal_depth(&self) -> Result<u64, crate::receiver::journal::JournalError> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        crate::receiver::journal::entries_on_disk(dir)
+        crate::receiver::journal::entries_on_disk(&self.data_dir)
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The local data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
-    /// The schema version of the open database.
-    pub fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .lock()?
-            .query_row("PRAGMA user_version", [], |row| row.get(0))?)
+    /// Records an update and enqueues it for the given sinks, in one transaction (see
+    /// [`Store::store_updates`]). Returns the entries enqueued.
+    pub fn store_update(
+        &self,
+        update: &CallUpdate,
+        entries: &[Enqueue],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        self.store_updates(&[(update, entries)], now_ms)
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    /// The entry was delivered: it leaves the outbox and its sink's `delivered` count grows.
+    pub fn mark_delivered(&self, id: i64) -> Result<(), StoreError> {
+        self.settle_all(&[(id, Settle::Delivered)])
+    }
+
+    /// The attempt failed and will be repeated at `next_attempt_ms`.
+    pub fn mark_retry(
+        &self,
+        id: i64,
+        next_attempt_ms: i64,
+        status: Option<u16>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let retry = Settle::Retry {
+            at_ms: next_attempt_ms,
+            status,
+            reason: error.to_string(),
+        };
+        self.settle_all(&[(id, retry)])
+    }
+
+    /// The entry is parked as a dead letter with the status and reason.
+    pub fn mark_dead(&self, id: i64, status: Option<u16>, reason: &str) -> Result<(), StoreError> {
+        let dead = Settle::Dead {
+            status,
+            reason: reason.to_string(),
+        };
+        self.settle_all(&[(id, dead)])
     }
 }
 
@@ -165,6 +205,61 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+impl CallReader for Store {
+    fn get_call(&self, id: &str, trace_id: Option<&str>) -> Result<Option<FoundCall>, ReadError> {
+        let read = || -> Result<_, StoreError> {
+            let Some(log) = self.latest_call(id, trace_id)? else {
+                return Ok(None);
+            };
+            let mut same_id = self.same_id_calls(id)?;
+            same_id.retain(|c| c.trace_id != log.trace_id);
+            Ok(Some(FoundCall { log, same_id }))
+        };
+        read().map_err(|e| ReadError::new(e.to_string()))
+    }
+
+    fn list_calls(&self, q: &CallQuery) -> Result<CallPage, ReadError> {
+        use ReadError;
+        self.list_calls(q).map_err(|e| match e {
+            StoreError::InvalidCursor(message) => ReadError::invalid_cursor(message),
+            other => ReadError::new(other.to_string()),
+        })
+    }
+}
+
+fn read_error(e: StoreError) -> ReadError {
+    match e {
+        StoreError::InvalidCursor(message) => ReadError::invalid_cursor(message),
+        other => ReadError::new(other.to_string()),
+    }
+}
+
+impl ConsoleReader for Store {
+    fn call_rows(&self, q: &CallQuery) -> Result<CallRowPage, ReadError> {
+        Store::call_rows(self, q).map_err(read_error)
+    }
+
+    fn deliveries(&self, call_id: &str, trace_id: &str) -> Result<Vec<Delivery>, ReadError> {
+        Store::deliveries(self, call_id, trace_id).map_err(read_error)
+    }
+
+    fn fleet(&self, q: &FleetQuery) -> Result<Fleet, ReadError> {
+        Store::fleet(self, q).map_err(read_error)
+    }
+
+    fn deployments(&self, limit: usize) -> Result<Vec<DeploymentRow>, ReadError> {
+        Store::deployments(self, limit).map_err(read_error)
+    }
+
+    fn agents(&self) -> Result<Vec<String>, ReadError> {
+        Store::agents(self).map_err(read_error)
+    }
+
+    fn sinks(&self) -> Result<Vec<SinkStats>, ReadError> {
+        self.sink_stats().map_err(read_error)
+    }
 }
 
 #[cfg(test)]

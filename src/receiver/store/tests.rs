@@ -63,8 +63,7 @@ fn open() -> (tempfile::TempDir, Store) {
 fn opening_creates_the_directory_migrates_once_and_uses_wal() {
     let (dir, store) = open();
     assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
-    let mode: String = store
-        .lock()
+    let mode: String = rusqlite::Connection::open(dir.path().join("data").join(DB_FILE))
         .unwrap()
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -73,8 +72,7 @@ fn opening_creates_the_directory_migrates_once_and_uses_wal() {
     let again = Store::open(&dir.path().join("data")).unwrap();
     assert_eq!(again.schema_version().unwrap(), MIGRATIONS.len() as i64);
     // A database from a newer voicetrace is refused, not silently used.
-    again
-        .lock()
+    rusqlite::Connection::open(dir.path().join("data").join(DB_FILE))
         .unwrap()
         .pragma_update(None, "user_version", 99)
         .unwrap();
@@ -193,7 +191,7 @@ fn lists_page_newest_first_with_filters() {
 #[test]
 fn one_calls_entries_are_claimed_in_order_and_settle() {
     let (_dir, store) = open();
-    store.register_sinks([("s", "http")]).unwrap();
+    store.register_sinks(&[("s", "http")]).unwrap();
     let t = "2026-03-21T10:00:00.000Z";
     let started = CallUpdate::Started(CallStarted {
         call_id: "x".into(),
@@ -634,7 +632,7 @@ fn a_calls_delivery_state_per_sink() {
     use crate::receiver::query::DeliveryState;
     let (_dir, store) = open();
     store
-        .register_sinks([("good", "http"), ("bad", "http"), ("idle", "jsonl")])
+        .register_sinks(&[("good", "http"), ("bad", "http"), ("idle", "jsonl")])
         .unwrap();
     let call = log(
         "c1",
@@ -771,8 +769,7 @@ fn migration_8_moves_the_journal_to_its_files_and_zeroes_the_table() {
     );
     let store = Store::open(&data).unwrap();
     assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
-    let tables: i64 = store
-        .lock()
+    let tables: i64 = rusqlite::Connection::open(data.join(DB_FILE))
         .unwrap()
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'journal'",

@@ -6,8 +6,8 @@
 
 use rusqlite::Connection;
 
-use super::StoreError;
 use crate::receiver::journal::Entry;
+use crate::receiver::store::StoreError;
 
 /// The migrations, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 ///

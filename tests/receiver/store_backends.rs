@@ -1,0 +1,243 @@
+//! The store's interface against both backends: the embedded SQLite file and a real PostgreSQL
+//! (a throwaway cluster, `common::postgres`). What the receiver relies on must hold on either:
+//! a call log and its entries stored together, revisions of a call delivered in order, the
+//! console's filters, the delivery state. PostgreSQL alone: two receivers claiming from one
+//! outbox take different entries, and a dead receiver's claims pass to another after the lease.
+
+use std::time::Duration;
+
+use voicetrace::receiver::calllog::{CallLog, CallQuery, CallUpdate};
+use voicetrace::receiver::query::DeliveryState;
+use voicetrace::receiver::store::{now_ms, Enqueue, PgConfig, Settle, Store};
+
+use crate::common::calllog::{call_log, turn};
+use crate::common::postgres::PgCluster;
+use crate::common::wait::wait_for_blocking;
+
+const TRACE_A: &str = "0af7651916cd43dd8448eb211c80319c";
+const TRACE_B: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/// A short lease, so that a takeover is seen within the test.
+const LEASE: Duration = Duration::from_millis(400);
+
+/// Both backends, each fresh: (name, store, the directory that must outlive it).
+fn backends() -> Vec<(&'static str, Store, tempfile::TempDir)> {
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(sqlite_dir.path()).unwrap();
+    let pg_dir = tempfile::tempdir().unwrap();
+    let pg = postgres(&PgCluster::shared().fresh_database(), &pg_dir);
+    vec![("sqlite", sqlite, sqlite_dir), ("postgres", pg, pg_dir)]
+}
+
+/// A receiver's store on the PostgreSQL database `url`.
+fn postgres(url: &str, dir: &tempfile::TempDir) -> Store {
+    let config = PgConfig {
+        url: url.to_string(),
+        lease: Some(LEASE),
+        ..PgConfig::default()
+    };
+    Store::connect_postgres(&config, dir.path()).unwrap()
+}
+
+fn revision(id: &str, trace: &str, revision: u32, said: &str) -> CallUpdate {
+    let log = CallLog {
+        revision,
+        agent_id: Some("support".into()),
+        started_at: "2026-12-01T10:00:00.000Z".into(),
+        turns: vec![turn(0)
+            .said(Some(said), "Sure.")
+            .latency(Some(1200))
+            .build()],
+        ..call_log(id, trace)
+    };
+    CallUpdate::Finished(Box::new(log))
+}
+
+fn to(sink: &str) -> Vec<Enqueue> {
+    vec![Enqueue {
+        sink: sink.into(),
+        event: "call_log".into(),
+    }]
+}
+
+#[test]
+fn revisions_of_a_call_are_stored_with_their_entries_and_delivered_in_order() {
+    for (name, store, _dir) in backends() {
+        store.register_sinks(&[("s", "http")]).unwrap();
+        let now = now_ms();
+        let first = revision("call-1", TRACE_A, 1, "where is my parcel");
+        let second = revision("call-1", TRACE_A, 2, "where is my parcel now");
+        assert_eq!(
+            store.store_update(&first, &to("s"), now).unwrap(),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            store.store_update(&second, &to("s"), now).unwrap(),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            store.store_update(&second, &to("s"), now).unwrap(),
+            0,
+            "{name}: the very same revision again enqueues nothing"
+        );
+
+        let claimed = store.claim_due("s", now, 10).unwrap();
+        let revisions: Vec<u32> = claimed.iter().map(|e| e.revision).collect();
+        assert_eq!(revisions, [1], "{name}: revision 2 waits for revision 1");
+        let body = claimed[0].payload.call_log_json().unwrap();
+        assert!(body.contains("where is my parcel"), "{name}: {body}");
+        assert!(store.claim_due("s", now, 10).unwrap().is_empty(), "{name}");
+        store.mark_delivered(claimed[0].id).unwrap();
+
+        let claimed = store.claim_due("s", now, 10).unwrap();
+        assert_eq!(claimed.len(), 1, "{name}");
+        assert_eq!(claimed[0].revision, 2, "{name}");
+        let retry = Settle::Retry {
+            at_ms: now + 60_000,
+            status: Some(503),
+            reason: "busy".into(),
+        };
+        store.settle_all(&[(claimed[0].id, retry)]).unwrap();
+        let state = store.deliveries("call-1", TRACE_A).unwrap();
+        assert_eq!(state[0].state, DeliveryState::Retrying, "{name}");
+        assert_eq!(state[0].delivered_revision, Some(1), "{name}");
+        assert_eq!(
+            store.next_due_ms("s").unwrap(),
+            Some(now + 60_000),
+            "{name}"
+        );
+
+        let stats = store.sink_stats().unwrap();
+        assert_eq!((stats[0].delivered, stats[0].retrying), (1, 1), "{name}");
+        assert_eq!(store.latest_revision("call-1", TRACE_A).unwrap(), Some(2));
+        assert_eq!(store.revisions("call-1").unwrap(), [1, 2], "{name}");
+        let latest = store.latest_call("call-1", None).unwrap().unwrap();
+        assert_eq!(
+            latest.turns[0].user_text.as_deref(),
+            Some("where is my parcel now")
+        );
+    }
+}
+
+#[test]
+fn the_consoles_filters_answer_the_same_on_both_backends() {
+    for (name, store, _dir) in backends() {
+        let now = now_ms();
+        store
+            .store_update(&revision("call-1", TRACE_A, 1, "cancel my order"), &[], now)
+            .unwrap();
+        store
+            .store_update(&revision("call-2", TRACE_B, 1, "book a table"), &[], now)
+            .unwrap();
+        let ids = |q: CallQuery| -> Vec<String> {
+            let page = store.call_rows(&q).unwrap();
+            let mut ids: Vec<String> = page.rows.into_iter().map(|r| r.call_id).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(CallQuery::default()), ["call-1", "call-2"], "{name}");
+        let text = |t: &str| CallQuery {
+            text: Some(t.into()),
+            ..CallQuery::default()
+        };
+        assert_eq!(
+            ids(text("ORDER")),
+            ["call-1"],
+            "{name}: words match whatever the case"
+        );
+        assert_eq!(
+            ids(text("tab")),
+            ["call-2"],
+            "{name}: a word matches by its start"
+        );
+        assert!(ids(text("refund")).is_empty(), "{name}");
+        let slow = CallQuery {
+            min_latency_ms: Some(1200),
+            ..CallQuery::default()
+        };
+        assert_eq!(ids(slow).len(), 2, "{name}");
+        let one = CallQuery {
+            limit: 1,
+            ..CallQuery::default()
+        };
+        let page = store.list_calls(&one).unwrap();
+        let rest = store
+            .list_calls(&CallQuery {
+                cursor: page.next_cursor.clone(),
+                ..one
+            })
+            .unwrap();
+        assert_eq!(page.calls.len() + rest.calls.len(), 2, "{name}");
+        assert_ne!(
+            page.calls[0].id, rest.calls[0].id,
+            "{name}: the cursor moves on"
+        );
+        assert_eq!(store.agents().unwrap(), ["support"], "{name}");
+    }
+}
+
+#[test]
+fn two_receivers_claim_apart_and_a_dead_ones_claims_pass_on_after_the_lease() {
+    let url = PgCluster::shared().fresh_database();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = postgres(&url, &dir_a);
+    let b = postgres(&url, &dir_b);
+    let now = now_ms();
+    for (i, trace) in [TRACE_A, TRACE_B].iter().enumerate() {
+        let id = format!("call-{i}");
+        a.store_update(&revision(&id, trace, 1, "hello"), &to("s"), now)
+            .unwrap();
+    }
+    let taken_by_a = a.claim_due("s", now, 1).unwrap();
+    let taken_by_b = b.claim_due("s", now, 10).unwrap();
+    assert_eq!((taken_by_a.len(), taken_by_b.len()), (1, 1));
+    assert_ne!(
+        taken_by_a[0].id, taken_by_b[0].id,
+        "each entry is claimed once"
+    );
+    b.mark_delivered(taken_by_b[0].id).unwrap();
+    assert!(
+        b.claim_due("s", now_ms(), 10).unwrap().is_empty(),
+        "a's claim holds"
+    );
+
+    // Receiver a dies holding its entry: its lease is no longer renewed.
+    drop(a);
+    let due = b
+        .next_due_ms("s")
+        .unwrap()
+        .expect("a's entry falls due at its lease's end");
+    assert!(due <= now_ms() + LEASE.as_millis() as i64, "due {due}");
+    let taken_over = wait_for_blocking("the lease of the dead receiver to end", || {
+        let claimed = b.claim_due("s", now_ms(), 10).unwrap();
+        (!claimed.is_empty()).then_some(claimed)
+    });
+    assert_eq!(taken_over.len(), 1);
+    assert_eq!(taken_over[0].id, taken_by_a[0].id);
+    b.mark_delivered(taken_over[0].id).unwrap();
+    assert_eq!(b.outbox_depth().unwrap(), 0);
+    assert_eq!(b.sink_stats().unwrap()[0].delivered, 2);
+}
+
+#[test]
+fn a_live_receivers_claims_outlast_the_lease() {
+    let url = PgCluster::shared().fresh_database();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = postgres(&url, &dir_a);
+    let b = postgres(&url, &dir_b);
+    let now = now_ms();
+    a.store_update(&revision("call-1", TRACE_A, 1, "hello"), &to("s"), now)
+        .unwrap();
+    let held = a.claim_due("s", now, 10).unwrap();
+    assert_eq!(held.len(), 1);
+    // Three leases go by: a renews its claim all along, so b never gets the entry.
+    let until = std::time::Instant::now() + LEASE * 3;
+    while std::time::Instant::now() < until {
+        assert!(b.claim_due("s", now_ms(), 10).unwrap().is_empty());
+        std::thread::sleep(LEASE / 4);
+    }
+    a.mark_delivered(held[0].id).unwrap();
+    assert_eq!(b.outbox_depth().unwrap(), 0);
+}
