@@ -12,9 +12,15 @@
 # max, from the store). It also measures memory per buffered span: with a grace period
 # longer than the run, every call stays in memory; (VmRSS after − VmRSS before) / spans.
 #
-# Usage: scripts/bench-ingest.sh [--only rotel|voicetrace] [--journal-cost] [--write]
+# Usage: scripts/bench-ingest.sh [--only rotel|voicetrace] [--journal-cost | --postgres] [--write]
 #   --journal-cost  instead of rotel against voicetrace: voicetrace with its span journal against
 #                   voicetrace `--no-journal` (what making "accepted" durable costs)
+#   --postgres      instead of rotel against voicetrace: voicetrace on its SQLite store against
+#                   one receiver on a PostgreSQL store, then three receivers on one PostgreSQL
+#                   (the load split by call between three generators, as the Collector's
+#                   loadbalancing exporter splits it by trace id). A throwaway cluster (Debian's
+#                   postgresql, default settings: each commit synced) runs on the receivers' CPU;
+#                   its CPU time is reported beside theirs, and spans per CPU-second count both.
 #   --write   replace the results table in BENCHMARKS.md (the journal table with --journal-cost);
 #             the default load has its table, any other CALLS × TURNS one of its own (added after
 #             the default's the first time)
@@ -27,10 +33,12 @@ cd "$(dirname "$0")/.."
 ONLY=""
 WRITE=0
 JOURNAL_COST=0
+POSTGRES=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) ONLY="$2"; shift 2 ;;
     --journal-cost) JOURNAL_COST=1; shift ;;
+    --postgres) POSTGRES=1; shift ;;
     --write) WRITE=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -153,7 +161,7 @@ field() { sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 wait_call_logs() {
   local want=$1 deadline=$((SECONDS + 60)) have=0 last=0
   while :; do
-    have=$( (wc -l <"$WORK/calls.jsonl") 2>/dev/null || echo 0)
+    have=$( (cat "$WORK"/calls*.jsonl | wc -l) 2>/dev/null || echo 0)
     [ "$have" -ge "$want" ] && return 0
     if [ "$have" -gt "$last" ]; then last=$have; deadline=$((SECONDS + 60)); fi
     if [ $SECONDS -ge $deadline ]; then
@@ -173,14 +181,24 @@ ROWS=()
 # being stored (`stored_at_ms`), read from the store. Prints "p50 / p99 / max" in ms. It includes
 # the grace after the root (--grace-ms 200 here) by design.
 call_log_latency() {
-  python3 - "$WORK/data/voicetrace.db" <<'EOF'
-import datetime, sqlite3, sys
+  if [ -n "${PG_URL:-}" ]; then
+    psql -qAtF ' ' "$PG_URL" -c "SELECT stored_at_ms, body::json->>'endedAt' FROM call_logs WHERE revision = 1" >"$WORK/stored.txt"
+  else
+    python3 - "$WORK/data/voicetrace.db" >"$WORK/stored.txt" <<'EOF'
+import sqlite3, sys
 db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-lat = []
 for stored, ended in db.execute(
         "SELECT stored_at_ms, json_extract(body, '$.endedAt') FROM call_logs WHERE revision = 1"):
+    print(stored, ended)
+EOF
+  fi
+  python3 - "$WORK/stored.txt" <<'EOF'
+import datetime, sys
+lat = []
+for line in open(sys.argv[1]):
+    stored, ended = line.split()
     end = datetime.datetime.fromisoformat(ended.replace("Z", "+00:00")).timestamp() * 1000
-    lat.append(stored - end)
+    lat.append(int(stored) - end)
 lat.sort()
 pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
 print(f"{pick(0.5):.0f} / {pick(0.99):.0f} / {lat[-1]:.0f}" if lat else "-")
@@ -269,6 +287,147 @@ import re, sys
 table = open(sys.argv[1]).read().rstrip("\n")
 text = open("BENCHMARKS.md").read()
 new = re.sub(r"<!-- bench-journal:begin -->.*?<!-- bench-journal:end -->", lambda _: table, text, flags=re.S)
+open("BENCHMARKS.md", "w").write(new)
+EOF
+    echo "BENCHMARKS.md updated" >&2
+  fi
+  exit 0
+fi
+
+# --postgres: the SQLite store against one and three receivers on one PostgreSQL.
+PG_BIN=""
+AS=()
+start_postgres() {
+  local dir
+  for dir in "$(pg_config --bindir 2>/dev/null || true)" /usr/lib/postgresql/*/bin; do
+    if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then PG_BIN=$dir; fi
+  done
+  [ -n "$PG_BIN" ] || { echo "no PostgreSQL (initdb, pg_ctl): run scripts/setup-test-env.sh" >&2; exit 1; }
+  PG_PORT=$(free_port)
+  mkdir -p "$WORK/pg"
+  # initdb refuses root: the cluster belongs to Debian's postgres user then.
+  if [ "$(id -u)" -eq 0 ]; then chown postgres "$WORK" "$WORK/pg"; AS=(runuser -u postgres --); fi
+  "${AS[@]}" "$PG_BIN/initdb" -D "$WORK/pg/data" -A trust -U postgres >/dev/null
+  "${AS[@]}" "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/log" -w \
+    -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1" start >/dev/null
+  PG_ROOT="postgres://postgres@127.0.0.1:$PG_PORT"
+}
+stop_postgres() {
+  if [ -n "$PG_BIN" ]; then
+    "${AS[@]}" "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m fast stop >/dev/null 2>&1 || true
+  fi
+}
+# CPU seconds of every process of the cluster (server and connections): its processes are the
+# ones whose command line names the cluster's directory or that descend from its server.
+pg_cpu() {
+  local total=0 pid server
+  server=$(head -n 1 "$WORK/pg/data/postmaster.pid")
+  for pid in "$server" $(pgrep -P "$server" || true); do
+    [ -r "/proc/$pid/stat" ] && total=$(echo "$total + $(cpu_seconds "$pid")" | bc)
+  done
+  echo "$total"
+}
+
+# bench_pg BATCH N: N receivers on a fresh database, the load split between N generators.
+bench_pg() {
+  local batch=$1 n=$2 db i cpu0 cpu1 pg0 pg1 spans=0 calls=0 sent=0 line hwm=0 rate latency name rcpu pgcpu
+  local -a ports=() pids=() gens=()
+  db="bench_${batch}_$n"
+  psql -q "$PG_ROOT/postgres" -c "CREATE DATABASE $db" >/dev/null
+  PG_URL="$PG_ROOT/$db"
+  rm -rf "$WORK"/data* "$WORK"/calls*.jsonl
+  for i in $(seq 1 "$n"); do
+    ports[i]=$(free_port)
+    mkdir -p "$WORK/data$i"
+    : >"$WORK/serve$i.out"
+    taskset -c "$RECV_CPU" "$VOICETRACE" serve --otlp-grpc-addr "127.0.0.1:${ports[i]}" \
+      --otlp-http-addr 127.0.0.1:0 --api-addr - --data-dir "$WORK/data$i" --store "$PG_URL" \
+      --sink "jsonl:$WORK/calls$i.jsonl" --grace-ms 200 --idle-timeout-ms 3600000 \
+      >"$WORK/serve$i.out" 2>"$WORK/serve$i.err" &
+    pids[i]=$!
+  done
+  for i in $(seq 1 "$n"); do
+    local deadline=$((SECONDS + 30))
+    until grep -q '^voicetrace listening' "$WORK/serve$i.out"; do
+      kill -0 "${pids[i]}" 2>/dev/null || { cat "$WORK/serve$i.err" >&2; exit 1; }
+      [ $SECONDS -lt $deadline ] || { echo "voicetrace serve did not start" >&2; exit 1; }
+      sleep 0.05
+    done
+  done
+  cpu0=0; for i in $(seq 1 "$n"); do cpu0=$(echo "$cpu0 + $(cpu_seconds "${pids[i]}")" | bc); done
+  pg0=$(pg_cpu)
+  for i in $(seq 1 "$n"); do
+    taskset -c "$GEN_CPU" "$LOADGEN" --protocol grpc --endpoint "http://127.0.0.1:${ports[i]}" \
+      --calls $((CALLS / n)) --turns "$TURNS" --connections "$CONNECTIONS" --batch "$batch" \
+      --duration "$DURATION" >"$WORK/loadgen$i.out" 2>"$WORK/loadgen$i.err" &
+    gens[i]=$!
+  done
+  for i in $(seq 1 "$n"); do
+    wait "${gens[i]}" || { cat "$WORK/loadgen$i.out" "$WORK/loadgen$i.err" >&2; exit 1; }
+    line=$(tail -n 1 "$WORK/loadgen$i.out")
+    spans=$((spans + $(field spans_ok "$line")))
+    calls=$((calls + $(field calls "$line")))
+    sent=$(echo "$sent + $(field spans_per_s "$line")" | bc)
+  done
+  wait_call_logs "$calls"
+  cpu1=0
+  for i in $(seq 1 "$n"); do
+    cpu1=$(echo "$cpu1 + $(cpu_seconds "${pids[i]}")" | bc)
+    hwm=$((hwm + $(status_kib "${pids[i]}" VmHWM)))
+  done
+  pg1=$(pg_cpu)
+  latency=$(call_log_latency)
+  for i in $(seq 1 "$n"); do kill "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true; done
+  PG_URL=""
+  name="voicetrace-pg×$n"
+  rcpu=$(echo "$cpu1 - $cpu0" | bc)
+  pgcpu=$(echo "$pg1 - $pg0" | bc)
+  rate=$(echo "scale=0; $spans / ($rcpu + $pgcpu)" | bc)
+  RESULT[$name,$batch]=$rate
+  printf '%-16s batch %-4s %9s spans (%6s calls) receivers %8.2f CPU-s  postgres %8.2f CPU-s  %9s spans/CPU-s  call-log latency p50/p99/max %s ms\n' \
+    "$name" "$batch" "$spans" "$calls" "$rcpu" "$pgcpu" "$rate" "$latency" >&2
+  ROWS+=("| $name | $batch | $spans | $calls | $rcpu | $pgcpu | **$rate** | - | $sent | $((hwm / 1024)) | $latency |")
+}
+
+if [ "$POSTGRES" = 1 ]; then
+  start_postgres
+  trap 'stop_postgres; cleanup' EXIT
+  for batch in $BATCHES; do
+    bench voicetrace "$batch"
+    # The SQLite row in this table's columns: no database server's CPU.
+    last=$((${#ROWS[@]} - 1))
+    ROWS[last]=$(awk -F'|' -v OFS='|' '{ $7 = " - |" $7; print }' <<<"${ROWS[last]}")
+    bench_pg "$batch" 1
+    bench_pg "$batch" 3
+  done
+  HEADER="| store | batch | spans | calls | receivers' CPU-s | postgres CPU-s | spans per CPU-s (both) | spans per CPU-s while loaded | generators' spans/s | peak RSS MiB (sum) | call-log latency p50 / p99 / max ms |"
+  RATIOS=""
+  for batch in $BATCHES; do
+    for n in 1 3; do
+      r=$(printf '%.3f' "$(echo "scale=4; ${RESULT[voicetrace-pg×$n,$batch]} / ${RESULT[voicetrace,$batch]}" | bc)")
+      RATIOS+="- batch $batch: $n receiver(s) on PostgreSQL / one on SQLite, spans per CPU-second = **${r}x**"$'\n'
+    done
+  done
+  {
+    echo "<!-- bench-postgres:begin -->"
+    echo "Measured $(date -u +%Y-%m-%d) at voicetrace \`$(git describe --always --dirty)\` on $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'), ${DURATION} s per run, $CALLS calls open at once × $TURNS turns, $CONNECTIONS gRPC connections per generator."
+    echo
+    echo "$HEADER"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${ROWS[@]}"
+    echo
+    printf '%s' "$RATIOS"
+    echo "<!-- bench-postgres:end -->"
+  } >"$WORK/table.md"
+  echo
+  cat "$WORK/table.md"
+  if [ "$WRITE" = 1 ]; then
+    python3 - "$WORK/table.md" <<'EOF'
+import re, sys
+table = open(sys.argv[1]).read().rstrip("\n")
+text = open("BENCHMARKS.md").read()
+block = re.compile(r"<!-- bench-postgres:begin -->.*?<!-- bench-postgres:end -->", re.S)
+new = block.sub(lambda _: table, text) if block.search(text) else text.rstrip("\n") + "\n\n" + table + "\n"
 open("BENCHMARKS.md", "w").write(new)
 EOF
     echo "BENCHMARKS.md updated" >&2

@@ -5,7 +5,7 @@
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-use super::{client, Postgres};
+use super::{query, query_opt, Postgres};
 use crate::receiver::calllog::{CallLog, CallPage, CallQuery, SameIdCall};
 use crate::receiver::store::calls::{
     decode_cursor, encode_cursor, rfc3339_ms, Cursor, Inserted, DEFAULT_PAGE, MAX_PAGE,
@@ -28,7 +28,10 @@ pub(super) async fn insert_call_log(
     let revision = log.revision as i32;
     let existing = tx
         .query_opt(
-            "SELECT body FROM call_logs WHERE call_id = $1 AND trace_id = $2 AND revision = $3",
+            &tx.prepare_cached(
+                "SELECT body FROM call_logs WHERE call_id = $1 AND trace_id = $2 AND revision = $3",
+            )
+            .await?,
             &[&log.id, &log.trace_id, &revision],
         )
         .await?;
@@ -39,13 +42,16 @@ pub(super) async fn insert_call_log(
     };
     let status = log.status.as_str();
     tx.execute(
-        "INSERT INTO call_logs
+        &tx.prepare_cached(
+            "INSERT INTO call_logs
              (call_id, revision, trace_id, agent_id, status, started_at_ms, stored_at_ms, body)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (call_id, trace_id, revision) DO UPDATE SET
              agent_id = excluded.agent_id, status = excluded.status,
              started_at_ms = excluded.started_at_ms, stored_at_ms = excluded.stored_at_ms,
              body = excluded.body",
+        )
+        .await?,
         &[
             &log.id,
             &revision,
@@ -60,12 +66,15 @@ pub(super) async fn insert_call_log(
     .await?;
     let latest = tx
         .execute(
-            "INSERT INTO calls (call_id, trace_id, revision, agent_id, status, started_at_ms)
+            &tx.prepare_cached(
+                "INSERT INTO calls (call_id, trace_id, revision, agent_id, status, started_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (call_id, trace_id) DO UPDATE SET
                  revision = excluded.revision, agent_id = excluded.agent_id,
                  status = excluded.status, started_at_ms = excluded.started_at_ms
              WHERE excluded.revision >= calls.revision",
+            )
+            .await?,
             &[
                 &log.id,
                 &log.trace_id,
@@ -92,14 +101,15 @@ async fn refresh_index(
     let deployment = log.deployment.clone().unwrap_or_default();
     let max_latency = log.turns.iter().filter_map(|t| t.latency_ms).max();
     tx.execute(
-        &format!(
+        &tx.prepare_cached(&format!(
             "UPDATE calls SET deployment_id = $3, deployment_version = $4,
                               deployment_environment = $5, duration_ms = $6, turns = $7,
                               p50_latency_ms = $8, p95_latency_ms = $9, max_latency_ms = $10,
                               interruptions = $11, issue_counts = $12,
                               transcript = to_tsvector('{TEXT_SEARCH}', $13)
              WHERE call_id = $1 AND trace_id = $2"
-        ),
+        ))
+        .await?,
         &[
             &log.id,
             &log.trace_id,
@@ -119,49 +129,63 @@ async fn refresh_index(
     .await?;
     let key: [&(dyn ToSql + Sync); 2] = [&log.id, &log.trace_id];
     tx.execute(
-        "DELETE FROM call_issues WHERE call_id = $1 AND trace_id = $2",
+        &tx.prepare_cached("DELETE FROM call_issues WHERE call_id = $1 AND trace_id = $2")
+            .await?,
         &key,
     )
     .await?;
-    for (kind, count) in &issues {
-        tx.execute(
-            "INSERT INTO call_issues (call_id, trace_id, type, count, agent_id, started_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &log.id,
-                &log.trace_id,
-                kind,
-                &(*count as i64),
-                &log.agent_id,
-                &started_at_ms,
-            ],
-        )
-        .await?;
-    }
+    // One statement for all of the call's rows (arrays unnested), not one per row.
+    let kinds: Vec<&str> = issues.keys().map(String::as_str).collect();
+    let counts: Vec<i64> = issues.values().map(|&n| i64::from(n)).collect();
     tx.execute(
-        "DELETE FROM turn_figures WHERE call_id = $1 AND trace_id = $2",
+        &tx.prepare_cached(
+            "INSERT INTO call_issues (call_id, trace_id, type, count, agent_id, started_at_ms)
+             SELECT $1, $2, k, n, $3, $4 FROM UNNEST($5::TEXT[], $6::BIGINT[]) AS i (k, n)",
+        )
+        .await?,
+        &[
+            &log.id,
+            &log.trace_id,
+            &log.agent_id,
+            &started_at_ms,
+            &kinds,
+            &counts,
+        ],
+    )
+    .await?;
+    tx.execute(
+        &tx.prepare_cached("DELETE FROM turn_figures WHERE call_id = $1 AND trace_id = $2")
+            .await?,
         &key,
     )
     .await?;
+    let (mut turns, mut names, mut values) = (Vec::new(), Vec::new(), Vec::new());
     for turn in &log.turns {
         for (name, value) in figures(turn) {
-            tx.execute(
-                "INSERT INTO turn_figures
-                     (call_id, trace_id, agent_id, started_at_ms, turn, figure, value_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &log.id,
-                    &log.trace_id,
-                    &log.agent_id,
-                    &started_at_ms,
-                    &(turn.index as i64),
-                    &name.as_str(),
-                    &value,
-                ],
-            )
-            .await?;
+            turns.push(i64::from(turn.index));
+            names.push(name.as_str());
+            values.push(value);
         }
     }
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO turn_figures
+                 (call_id, trace_id, agent_id, started_at_ms, turn, figure, value_ms)
+             SELECT $1, $2, $3, $4, t, f, v
+             FROM UNNEST($5::BIGINT[], $6::TEXT[], $7::BIGINT[]) AS x (t, f, v)",
+        )
+        .await?,
+        &[
+            &log.id,
+            &log.trace_id,
+            &log.agent_id,
+            &started_at_ms,
+            &turns,
+            &names,
+            &values,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -192,17 +216,16 @@ impl Postgres {
     ) -> Result<Option<CallLog>, StoreError> {
         let (call_id, trace_id) = (call_id.to_owned(), trace_id.map(str::to_owned));
         self.run(|pool| async move {
-            let row = client(&pool)
-                .await?
-                .query_opt(
-                    &format!(
-                        "SELECT l.body FROM {LATEST}
+            let row = query_opt(
+                &pool,
+                &format!(
+                    "SELECT l.body FROM {LATEST}
                          WHERE c.call_id = $1 AND ($2::TEXT IS NULL OR c.trace_id = $2)
                          ORDER BY c.started_at_ms DESC, c.trace_id DESC LIMIT 1"
-                    ),
-                    &[&call_id, &trace_id],
-                )
-                .await?;
+                ),
+                &[&call_id, &trace_id],
+            )
+            .await?;
             parse(row.map(|r| r.get(0)))
         })
     }
@@ -210,16 +233,15 @@ impl Postgres {
     pub(super) fn same_id_calls(&self, call_id: &str) -> Result<Vec<SameIdCall>, StoreError> {
         let call_id = call_id.to_owned();
         self.run(|pool| async move {
-            let rows = client(&pool)
-                .await?
-                .query(
-                    &format!(
-                        "SELECT l.trace_id, l.body FROM {LATEST}
+            let rows = query(
+                &pool,
+                &format!(
+                    "SELECT l.trace_id, l.body FROM {LATEST}
                          WHERE c.call_id = $1 ORDER BY c.started_at_ms DESC, c.trace_id DESC"
-                    ),
-                    &[&call_id],
-                )
-                .await?;
+                ),
+                &[&call_id],
+            )
+            .await?;
             rows.into_iter()
                 .map(|row| {
                     let log: CallLog = serde_json::from_str(&row.get::<_, String>(1))?;
@@ -239,14 +261,13 @@ impl Postgres {
     ) -> Result<Option<(u32, String)>, StoreError> {
         let (call_id, trace_id) = (call_id.to_owned(), trace_id.to_owned());
         self.run(|pool| async move {
-            let row = client(&pool)
-                .await?
-                .query_opt(
-                    "SELECT revision, body FROM call_logs WHERE call_id = $1 AND trace_id = $2
+            let row = query_opt(
+                &pool,
+                "SELECT revision, body FROM call_logs WHERE call_id = $1 AND trace_id = $2
                      ORDER BY revision DESC LIMIT 1",
-                    &[&call_id, &trace_id],
-                )
-                .await?;
+                &[&call_id, &trace_id],
+            )
+            .await?;
             Ok(row.map(|r| (r.get::<_, i32>(0) as u32, r.get(1))))
         })
     }
@@ -258,13 +279,12 @@ impl Postgres {
     ) -> Result<Option<u32>, StoreError> {
         let (call_id, trace_id) = (call_id.to_owned(), trace_id.to_owned());
         self.run(|pool| async move {
-            let row = client(&pool)
-                .await?
-                .query_opt(
-                    "SELECT revision FROM calls WHERE call_id = $1 AND trace_id = $2",
-                    &[&call_id, &trace_id],
-                )
-                .await?;
+            let row = query_opt(
+                &pool,
+                "SELECT revision FROM calls WHERE call_id = $1 AND trace_id = $2",
+                &[&call_id, &trace_id],
+            )
+            .await?;
             Ok(row.map(|r| r.get::<_, i32>(0) as u32))
         })
     }
@@ -278,14 +298,13 @@ impl Postgres {
         let (call_id, trace_id, revision) =
             (call_id.to_owned(), trace_id.to_owned(), revision as i32);
         self.run(|pool| async move {
-            let row = client(&pool)
-                .await?
-                .query_opt(
-                    "SELECT body FROM call_logs
+            let row = query_opt(
+                &pool,
+                "SELECT body FROM call_logs
                      WHERE call_id = $1 AND trace_id = $2 AND revision = $3",
-                    &[&call_id, &trace_id, &revision],
-                )
-                .await?;
+                &[&call_id, &trace_id, &revision],
+            )
+            .await?;
             parse(row.map(|r| r.get(0)))
         })
     }
@@ -293,13 +312,12 @@ impl Postgres {
     pub(super) fn revisions(&self, call_id: &str) -> Result<Vec<u32>, StoreError> {
         let call_id = call_id.to_owned();
         self.run(|pool| async move {
-            let rows = client(&pool)
-                .await?
-                .query(
-                    "SELECT revision FROM call_logs WHERE call_id = $1 ORDER BY revision",
-                    &[&call_id],
-                )
-                .await?;
+            let rows = query(
+                &pool,
+                "SELECT revision FROM call_logs WHERE call_id = $1 ORDER BY revision",
+                &[&call_id],
+            )
+            .await?;
             Ok(rows.iter().map(|r| r.get::<_, i32>(0) as u32).collect())
         })
     }
@@ -332,9 +350,8 @@ impl Postgres {
              {clause} ORDER BY c.started_at_ms DESC, c.call_id DESC, c.trace_id DESC LIMIT {}",
             limit + 1
         );
-        let mut rows = self.run(|pool| async move {
-            Ok(client(&pool).await?.query(&sql, &borrowed(&params)).await?)
-        })?;
+        let mut rows =
+            self.run(|pool| async move { Ok(query(&pool, &sql, &borrowed(&params)).await?) })?;
         let more = rows.len() > limit;
         rows.truncate(limit);
         let next = match (more, rows.last()) {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{client, Postgres};
+use super::{client, query, Postgres};
 use crate::receiver::calllog::CallQuery;
 use crate::receiver::query::{
     CallRow, CallRowPage, Delivery, DeploymentRow, Fleet, FleetQuery, IssueCount, TurnCount,
@@ -55,10 +55,9 @@ impl Postgres {
     ) -> Result<Vec<Delivery>, StoreError> {
         let (call_id, trace_id) = (call_id.to_owned(), trace_id.to_owned());
         self.run(|pool| async move {
-            let rows = client(&pool)
-                .await?
-                .query(
-                    "SELECT s.name, s.kind,
+            let rows = query(
+                &pool,
+                "SELECT s.name, s.kind,
                             (SELECT COUNT(*) FROM outbox o WHERE o.sink = s.name
                                 AND o.call_id = $1 AND o.trace_id = $2 AND o.dead),
                             (SELECT COUNT(*) FROM outbox o WHERE o.sink = s.name
@@ -73,9 +72,9 @@ impl Postgres {
                             (SELECT d.revision FROM deliveries d WHERE d.sink = s.name
                                 AND d.call_id = $1 AND d.trace_id = $2)
                      FROM sinks s ORDER BY s.name",
-                    &[&call_id, &trace_id],
-                )
-                .await?;
+                &[&call_id, &trace_id],
+            )
+            .await?;
             Ok(rows
                 .iter()
                 .map(|row| {
@@ -172,10 +171,9 @@ impl Postgres {
     pub(super) fn deployments(&self, limit: usize) -> Result<Vec<DeploymentRow>, StoreError> {
         let limit = limit as i64;
         self.run(|pool| async move {
-            let rows = client(&pool)
-                .await?
-                .query(
-                    "SELECT deployment_id, deployment_version, deployment_environment, agent_id,
+            let rows = query(
+                &pool,
+                "SELECT deployment_id, deployment_version, deployment_environment, agent_id,
                             COUNT(*), COUNT(*) FILTER (WHERE status = 'failed'),
                             MIN(started_at_ms), MAX(started_at_ms)
                      FROM calls
@@ -183,9 +181,9 @@ impl Postgres {
                         OR deployment_environment IS NOT NULL
                      GROUP BY deployment_id, deployment_version, deployment_environment, agent_id
                      ORDER BY MAX(started_at_ms) DESC LIMIT $1",
-                    &[&limit],
-                )
-                .await?;
+                &[&limit],
+            )
+            .await?;
             Ok(rows
                 .iter()
                 .map(|row| DeploymentRow {
@@ -204,14 +202,13 @@ impl Postgres {
 
     pub(super) fn agents(&self) -> Result<Vec<String>, StoreError> {
         self.run(|pool| async move {
-            let rows = client(&pool)
-                .await?
-                .query(
-                    "SELECT DISTINCT agent_id FROM calls WHERE agent_id IS NOT NULL
+            let rows = query(
+                &pool,
+                "SELECT DISTINCT agent_id FROM calls WHERE agent_id IS NOT NULL
                      ORDER BY agent_id",
-                    &[],
-                )
-                .await?;
+                &[],
+            )
+            .await?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }

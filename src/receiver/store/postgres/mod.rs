@@ -26,7 +26,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 
 use super::backend::{for_each_method, forward_to_inherent, Backend};
 use super::recordings::{CallNames, RecordingRow};
@@ -183,6 +184,51 @@ async fn client(pool: &Pool) -> Result<Object, StoreError> {
         deadpool_postgres::PoolError::Backend(e) => StoreError::Postgres(e),
         other => StoreError::Pool(other.to_string()),
     })
+}
+
+/// Runs a statement prepared once per pooled connection (PostgreSQL plans it once, not at
+/// every call), on a connection from the pool.
+async fn query(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, StoreError> {
+    let c = client(pool).await?;
+    let statement = c.prepare_cached(sql).await?;
+    Ok(c.query(&statement, params).await?)
+}
+
+/// [`query`] for at most one row.
+async fn query_opt(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Row>, StoreError> {
+    let c = client(pool).await?;
+    let statement = c.prepare_cached(sql).await?;
+    Ok(c.query_opt(&statement, params).await?)
+}
+
+/// [`query`] for exactly one row.
+async fn query_one(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Row, StoreError> {
+    let c = client(pool).await?;
+    let statement = c.prepare_cached(sql).await?;
+    Ok(c.query_one(&statement, params).await?)
+}
+
+/// [`query`] for a statement that changes rows; returns how many.
+async fn execute(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let c = client(pool).await?;
+    let statement = c.prepare_cached(sql).await?;
+    Ok(c.execute(&statement, params).await?)
 }
 
 /// A name for this receiver's claims: the host's process id and random bits, unique enough

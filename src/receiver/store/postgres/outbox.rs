@@ -12,12 +12,13 @@
 //! dead letter is recorded only by the entry's current claimant (a receiver whose lease ran out
 //! mid-attempt does not undo the new claimant's state).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use deadpool_postgres::{Pool, Transaction};
 
 use super::calls::insert_call_log;
-use super::{client, Postgres};
+use super::{client, execute, query, query_one, Postgres};
 use crate::receiver::calllog::CallUpdate;
 use crate::receiver::store::calls::Inserted;
 use crate::receiver::store::outbox::{
@@ -27,13 +28,12 @@ use crate::receiver::store::{now_ms, StoreError};
 
 /// Pushes the lease of every entry `receiver` holds to `until_ms`.
 pub(super) async fn renew(pool: &Pool, receiver: &str, until_ms: i64) -> Result<u64, StoreError> {
-    Ok(client(pool)
-        .await?
-        .execute(
-            "UPDATE outbox SET lease_until_ms = $2 WHERE claimed_by = $1",
-            &[&receiver, &until_ms],
-        )
-        .await?)
+    Ok(execute(
+        pool,
+        "UPDATE outbox SET lease_until_ms = $2 WHERE claimed_by = $1",
+        &[&receiver, &until_ms],
+    )
+    .await?)
 }
 
 /// One update inside a transaction.
@@ -77,6 +77,65 @@ async fn store_one(
     Ok(entries.len())
 }
 
+/// Delivered entries leave the outbox; each (sink, call) records the latest revision it got and
+/// each sink its count, in three statements whatever the number of entries.
+async fn settle_delivered(tx: &Transaction<'_>, ids: &[i64], now: i64) -> Result<(), StoreError> {
+    let rows = tx
+        .query(
+            &tx.prepare_cached(
+                "DELETE FROM outbox WHERE id = ANY($1) RETURNING sink, call_id, trace_id, revision",
+            )
+            .await?,
+            &[&ids],
+        )
+        .await?;
+    // One row per (sink, call, trace) and per sink: an upsert may not touch a row twice.
+    let mut latest: BTreeMap<(String, String, String), i32> = BTreeMap::new();
+    let mut per_sink: BTreeMap<String, i64> = BTreeMap::new();
+    for row in &rows {
+        let (sink, call_id, trace_id, revision): (String, String, String, i32) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        *per_sink.entry(sink.clone()).or_default() += 1;
+        let seen = latest.entry((sink, call_id, trace_id)).or_insert(revision);
+        *seen = (*seen).max(revision);
+    }
+    let (mut sinks, mut calls, mut traces, mut revisions) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((sink, call_id, trace_id), revision) in latest {
+        sinks.push(sink);
+        calls.push(call_id);
+        traces.push(trace_id);
+        revisions.push(revision);
+    }
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO deliveries (sink, call_id, trace_id, revision, delivered_ms)
+             SELECT s, c, t, r, $5
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::INTEGER[]) AS d (s, c, t, r)
+             ON CONFLICT (sink, call_id, trace_id) DO UPDATE SET
+                 revision = GREATEST(deliveries.revision, excluded.revision),
+                 delivered_ms = excluded.delivered_ms",
+        )
+        .await?,
+        &[&sinks, &calls, &traces, &revisions, &now],
+    )
+    .await?;
+    let (names, counts): (Vec<String>, Vec<i64>) = per_sink.into_iter().unzip();
+    // A sink the store was never told about (entries enqueued by hand) is counted under an
+    // unknown kind rather than lose the count.
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO sinks (name, kind, delivered)
+             SELECT n, '?', k FROM UNNEST($1::TEXT[], $2::BIGINT[]) AS d (n, k)
+             ON CONFLICT (name) DO UPDATE SET delivered = sinks.delivered + excluded.delivered",
+        )
+        .await?,
+        &[&names, &counts],
+    )
+    .await?;
+    Ok(())
+}
+
 impl Postgres {
     pub(super) fn store_updates(
         &self,
@@ -109,8 +168,11 @@ impl Postgres {
             let tx = conn.transaction().await?;
             for (name, kind) in &sinks {
                 tx.execute(
-                    "INSERT INTO sinks (name, kind) VALUES ($1, $2)
+                    &tx.prepare_cached(
+                        "INSERT INTO sinks (name, kind) VALUES ($1, $2)
                      ON CONFLICT (name) DO UPDATE SET kind = excluded.kind",
+                    )
+                    .await?,
                     &[name, kind],
                 )
                 .await?;
@@ -123,15 +185,14 @@ impl Postgres {
     pub(super) fn release_in_flight(&self, sink: &str, now_ms: i64) -> Result<usize, StoreError> {
         let (sink, me) = (sink.to_owned(), self.receiver.clone());
         self.run(|pool| async move {
-            let n = client(&pool)
-                .await?
-                .execute(
-                    "UPDATE outbox SET claimed_by = NULL, lease_until_ms = NULL,
+            let n = execute(
+                &pool,
+                "UPDATE outbox SET claimed_by = NULL, lease_until_ms = NULL,
                                        next_attempt_ms = LEAST(next_attempt_ms, $2)
                      WHERE sink = $1 AND claimed_by = $3",
-                    &[&sink, &now_ms, &me],
-                )
-                .await?;
+                &[&sink, &now_ms, &me],
+            )
+            .await?;
             Ok(n as usize)
         })
     }
@@ -139,15 +200,14 @@ impl Postgres {
     pub(super) fn release(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
         let (ids, me) = (ids.to_vec(), self.receiver.clone());
         self.run(|pool| async move {
-            client(&pool)
-                .await?
-                .execute(
-                    "UPDATE outbox SET claimed_by = NULL, lease_until_ms = NULL,
+            execute(
+                &pool,
+                "UPDATE outbox SET claimed_by = NULL, lease_until_ms = NULL,
                                        next_attempt_ms = LEAST(next_attempt_ms, $2)
                      WHERE id = ANY($1) AND claimed_by = $3",
-                    &[&ids, &now_ms, &me],
-                )
-                .await?;
+                &[&ids, &now_ms, &me],
+            )
+            .await?;
             Ok(())
         })
     }
@@ -172,7 +232,8 @@ impl Postgres {
             let limit = limit as i64;
             let mut rows = tx
                 .query(
-                    "WITH due AS (
+                    &tx.prepare_cached(
+                        "WITH due AS (
                          SELECT c.id FROM outbox c
                          WHERE c.sink = $1 AND NOT c.dead AND c.next_attempt_ms <= $2
                            AND (c.claimed_by IS NULL OR c.lease_until_ms < $2)
@@ -188,6 +249,8 @@ impl Postgres {
                                (SELECT l.body FROM call_logs l
                                 WHERE o.payload IS NULL AND l.call_id = o.call_id
                                   AND l.trace_id = o.trace_id AND l.revision = o.revision)",
+                    )
+                    .await?,
                     &[&sink, &now_ms, &limit, &me, &lease_until],
                 )
                 .await?;
@@ -211,8 +274,11 @@ impl Postgres {
                     Ok(p) => p,
                     Err(reason) => {
                         tx.execute(
-                            "UPDATE outbox SET dead = TRUE, claimed_by = NULL, last_error = $2
+                            &tx.prepare_cached(
+                                "UPDATE outbox SET dead = TRUE, claimed_by = NULL, last_error = $2
                              WHERE id = $1",
+                            )
+                            .await?,
                             &[&id, &reason],
                         )
                         .await?;
@@ -242,10 +308,9 @@ impl Postgres {
         self.run(|pool| async move {
             // Another receiver's claim falls due when its lease ends (if it died, that is when
             // this one takes over); this receiver's own claims are in its hands.
-            let row = client(&pool)
-                .await?
-                .query_one(
-                    "SELECT MIN(CASE WHEN o.claimed_by IS NULL THEN o.next_attempt_ms
+            let row = query_one(
+                &pool,
+                "SELECT MIN(CASE WHEN o.claimed_by IS NULL THEN o.next_attempt_ms
                                      ELSE GREATEST(o.next_attempt_ms, o.lease_until_ms) END)
                      FROM outbox o
                      WHERE o.sink = $1 AND NOT o.dead
@@ -253,9 +318,9 @@ impl Postgres {
                        AND NOT EXISTS (SELECT 1 FROM outbox p
                                        WHERE p.sink = o.sink AND p.call_id = o.call_id
                                          AND NOT p.dead AND p.id < o.id)",
-                    &[&sink, &me],
-                )
-                .await?;
+                &[&sink, &me],
+            )
+            .await?;
             Ok(row.get(0))
         })
     }
@@ -269,39 +334,17 @@ impl Postgres {
             let mut conn = client(&pool).await?;
             let tx = conn.transaction().await?;
             let now = now_ms();
+            let delivered: Vec<i64> = outcomes
+                .iter()
+                .filter(|(_, o)| *o == Settle::Delivered)
+                .map(|(id, _)| *id)
+                .collect();
+            if !delivered.is_empty() {
+                settle_delivered(&tx, &delivered, now).await?;
+            }
             for (id, outcome) in &outcomes {
                 match outcome {
-                    Settle::Delivered => {
-                        let Some(row) = tx
-                            .query_opt(
-                                "DELETE FROM outbox WHERE id = $1
-                                 RETURNING sink, call_id, trace_id, revision",
-                                &[id],
-                            )
-                            .await?
-                        else {
-                            continue;
-                        };
-                        let (sink, call_id, trace_id, revision): (String, String, String, i32) =
-                            (row.get(0), row.get(1), row.get(2), row.get(3));
-                        tx.execute(
-                            "INSERT INTO deliveries (sink, call_id, trace_id, revision, delivered_ms)
-                             VALUES ($1, $2, $3, $4, $5)
-                             ON CONFLICT (sink, call_id, trace_id) DO UPDATE SET
-                                 revision = GREATEST(deliveries.revision, excluded.revision),
-                                 delivered_ms = excluded.delivered_ms",
-                            &[&sink, &call_id, &trace_id, &revision, &now],
-                        )
-                        .await?;
-                        // A sink the store was never told about (entries enqueued by hand) is
-                        // counted under an unknown kind rather than lose the count.
-                        tx.execute(
-                            "INSERT INTO sinks (name, kind, delivered) VALUES ($1, '?', 1)
-                             ON CONFLICT (name) DO UPDATE SET delivered = sinks.delivered + 1",
-                            &[&sink],
-                        )
-                        .await?;
-                    }
+                    Settle::Delivered => {}
                     Settle::Retry {
                         at_ms,
                         status,
@@ -309,10 +352,13 @@ impl Postgres {
                     } => {
                         let status = status.map(i32::from);
                         tx.execute(
-                            "UPDATE outbox SET claimed_by = NULL, lease_until_ms = NULL,
+                            &tx.prepare_cached(
+                                "UPDATE outbox SET claimed_by = NULL, lease_until_ms = NULL,
                                                attempts = attempts + 1, next_attempt_ms = $2,
                                                last_status = $3, last_error = $4
                              WHERE id = $1 AND claimed_by = $5",
+                            )
+                            .await?,
                             &[id, at_ms, &status, &cut(reason), &me],
                         )
                         .await?;
@@ -320,10 +366,13 @@ impl Postgres {
                     Settle::Dead { status, reason } => {
                         let status = status.map(i32::from);
                         tx.execute(
-                            "UPDATE outbox SET claimed_by = NULL, lease_until_ms = NULL,
+                            &tx.prepare_cached(
+                                "UPDATE outbox SET claimed_by = NULL, lease_until_ms = NULL,
                                                dead = TRUE, attempts = attempts + 1,
                                                last_status = $2, last_error = $3
                              WHERE id = $1 AND claimed_by = $4",
+                            )
+                            .await?,
                             &[id, &status, &cut(reason), &me],
                         )
                         .await?;
@@ -338,14 +387,13 @@ impl Postgres {
     pub(super) fn dead_letters(&self, sink: &str) -> Result<Vec<DeadLetter>, StoreError> {
         let sink = sink.to_owned();
         self.run(|pool| async move {
-            let rows = client(&pool)
-                .await?
-                .query(
-                    "SELECT id, sink, call_id, revision, event, attempts, last_status, last_error
+            let rows = query(
+                &pool,
+                "SELECT id, sink, call_id, revision, event, attempts, last_status, last_error
                      FROM outbox WHERE sink = $1 AND dead ORDER BY id",
-                    &[&sink],
-                )
-                .await?;
+                &[&sink],
+            )
+            .await?;
             Ok(rows
                 .iter()
                 .map(|row| DeadLetter {
@@ -366,10 +414,9 @@ impl Postgres {
 
     pub(super) fn sink_stats(&self) -> Result<Vec<SinkStats>, StoreError> {
         self.run(|pool| async move {
-            let rows = client(&pool)
-                .await?
-                .query(
-                    "SELECT s.name, s.kind, s.delivered,
+            let rows = query(
+                &pool,
+                "SELECT s.name, s.kind, s.delivered,
                             COUNT(o.id) FILTER (WHERE NOT o.dead AND o.attempts = 0),
                             COUNT(o.id) FILTER (WHERE NOT o.dead AND o.attempts > 0),
                             COUNT(o.id) FILTER (WHERE o.dead)
@@ -380,9 +427,9 @@ impl Postgres {
                      LEFT JOIN outbox o ON o.sink = s.name
                      GROUP BY s.name, s.kind, s.delivered
                      ORDER BY s.name",
-                    &[],
-                )
-                .await?;
+                &[],
+            )
+            .await?;
             let count = |row: &tokio_postgres::Row, i: usize| row.get::<_, i64>(i).max(0) as u64;
             Ok(rows
                 .iter()
@@ -405,8 +452,8 @@ impl Postgres {
             let conn = client(&pool).await?;
             let known: bool = conn
                 .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM sinks WHERE name = $1)
-                         OR EXISTS (SELECT 1 FROM outbox WHERE sink = $1)",
+                    &conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM sinks WHERE name = $1)
+                         OR EXISTS (SELECT 1 FROM outbox WHERE sink = $1)").await?,
                     &[&sink],
                 )
                 .await?
@@ -416,9 +463,9 @@ impl Postgres {
             }
             let n = conn
                 .execute(
-                    "UPDATE outbox SET dead = FALSE, claimed_by = NULL, lease_until_ms = NULL,
+                    &conn.prepare_cached("UPDATE outbox SET dead = FALSE, claimed_by = NULL, lease_until_ms = NULL,
                                        attempts = 0, enqueued_ms = $2, next_attempt_ms = $2
-                     WHERE sink = $1 AND dead",
+                     WHERE sink = $1 AND dead").await?,
                     &[&sink, &now],
                 )
                 .await?;
@@ -428,10 +475,7 @@ impl Postgres {
 
     pub(super) fn outbox_depth(&self) -> Result<u64, StoreError> {
         self.run(|pool| async move {
-            let row = client(&pool)
-                .await?
-                .query_one("SELECT COUNT(*) FROM outbox WHERE NOT dead", &[])
-                .await?;
+            let row = query_one(&pool, "SELECT COUNT(*) FROM outbox WHERE NOT dead", &[]).await?;
             Ok(row.get::<_, i64>(0).max(0) as u64)
         })
     }

@@ -4,7 +4,7 @@
 use tokio_postgres::Row;
 
 use super::calls::{borrowed, Params};
-use super::{client, Postgres};
+use super::{execute, query, query_one, query_opt, Postgres};
 use crate::receiver::calllog::LiveKitJob;
 use crate::receiver::store::recordings::{CallNames, RecordingRow};
 use crate::receiver::store::StoreError;
@@ -48,19 +48,14 @@ impl Postgres {
     ) -> Result<Vec<RecordingRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM recordings r {rest}");
         self.run(|pool| async move {
-            let rows = client(&pool).await?.query(&sql, &borrowed(&params)).await?;
+            let rows = query(&pool, &sql, &borrowed(&params)).await?;
             Ok(rows.iter().map(row).collect())
         })
     }
 
     /// A statement that changes rows; returns how many.
     fn change(&self, sql: &'static str, params: Params) -> Result<u64, StoreError> {
-        self.run(|pool| async move {
-            Ok(client(&pool)
-                .await?
-                .execute(sql, &borrowed(&params))
-                .await?)
-        })
+        self.run(|pool| async move { Ok(execute(&pool, sql, &borrowed(&params)).await?) })
     }
 
     pub(super) fn insert_recording(
@@ -122,15 +117,14 @@ impl Postgres {
     ) -> Result<Option<String>, StoreError> {
         let (call_id, trace_id) = (call_id.to_owned(), trace_id.to_owned());
         self.run(|pool| async move {
-            let row = client(&pool)
-                .await?
-                .query_opt(
-                    "SELECT chat_history FROM recordings
+            let row = query_opt(
+                &pool,
+                "SELECT chat_history FROM recordings
                      WHERE call_id = $1 AND trace_id = $2 AND chat_history IS NOT NULL
                      ORDER BY received_ms DESC, id DESC LIMIT 1",
-                    &[&call_id, &trace_id],
-                )
-                .await?;
+                &[&call_id, &trace_id],
+            )
+            .await?;
             Ok(row.map(|r| r.get(0)))
         })
     }
@@ -189,10 +183,7 @@ impl Postgres {
             ),
         };
         self.run(|pool| async move {
-            let row = client(&pool)
-                .await?
-                .query_opt(sql, &borrowed(&params))
-                .await?;
+            let row = query_opt(&pool, sql, &borrowed(&params)).await?;
             Ok(row.map(|r| (r.get(0), r.get(1))))
         })
     }
@@ -239,14 +230,13 @@ impl Postgres {
 
     pub(super) fn recordings_bytes(&self) -> Result<u64, StoreError> {
         self.run(|pool| async move {
-            let row = client(&pool)
-                .await?
-                .query_one(
-                    "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM recordings
+            let row = query_one(
+                &pool,
+                "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM recordings
                      WHERE media_type IS NOT NULL AND removed IS NULL",
-                    &[],
-                )
-                .await?;
+                &[],
+            )
+            .await?;
             Ok(row.get::<_, i64>(0).max(0) as u64)
         })
     }
@@ -302,13 +292,12 @@ impl Postgres {
 
     pub(super) fn kept_recording_ids(&self) -> Result<Vec<String>, StoreError> {
         self.run(|pool| async move {
-            let rows = client(&pool)
-                .await?
-                .query(
-                    "SELECT id FROM recordings WHERE media_type IS NOT NULL AND removed IS NULL",
-                    &[],
-                )
-                .await?;
+            let rows = query(
+                &pool,
+                "SELECT id FROM recordings WHERE media_type IS NOT NULL AND removed IS NULL",
+                &[],
+            )
+            .await?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
