@@ -232,7 +232,11 @@ impl Receiver {
         let (pipeline, watcher) = pipeline.spawn(&config, journal, batch_rx, kept_rx, forwarder);
         running.push(watcher);
         running.push(tokio::spawn(recordings.sweep(stop_rx.clone())));
-        running.push(relay::spawn(store.clone(), finished.clone(), stop_rx.clone()));
+        running.push(relay::spawn(
+            store.clone(),
+            finished.clone(),
+            stop_rx.clone(),
+        ));
         ready.store(true, Ordering::Release);
         tracing::info!(
             otlp_grpc_addr = %addrs.0, otlp_http_addr = %addrs.1, api_addr = ?addrs.2,

@@ -184,7 +184,9 @@ pub(super) type SharedKnown = Arc<Mutex<Known>>;
 
 fn lock(known: &SharedKnown) -> MutexGuard<'_, Known> {
     // What is remembered stays usable after a panic elsewhere: at worst one repeat.
-    known.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    known
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Remembers the call logs among `updates`, stored by this receiver at `at_ms` (before their
@@ -360,7 +362,11 @@ impl Listener {
 
     /// Hands out the revision a notification names, unless this receiver stored it or it was
     /// handed out already.
-    async fn hand_out(&self, client: &Client, notification: &Notification) -> Result<(), StoreError> {
+    async fn hand_out(
+        &self,
+        client: &Client,
+        notification: &Notification,
+    ) -> Result<(), StoreError> {
         let Some(p) = serde_json::from_str::<Payload>(notification.payload()).ok() else {
             tracing::debug!(
                 payload = notification.payload(),
