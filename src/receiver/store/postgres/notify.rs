@@ -15,6 +15,12 @@
 //! last known alive, less a margin ([`CATCH_UP_MARGIN_MS`]), read from `call_logs`. What the
 //! listener has handed out, and what this receiver stored itself, is remembered for a while
 //! ([`Known`]), so a catch-up overlapping the notifications repeats none of them.
+//!
+//! The notifications wake no sink: the receiver that stored a revision wakes its own delivery
+//! loops and claims the new entries at once, so another receiver woken for them would only race
+//! it for rows it cannot have (`SKIP LOCKED`), one wasted claim per sink and receiver. Another
+//! receiver's work begins when an entry falls due again (a retry) or a dead claimant's lease
+//! ends, times `next_due_ms` already reads from the shared outbox.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
