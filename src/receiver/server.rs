@@ -11,7 +11,9 @@
 //!                 admit)              commit, segments)                 analyze)              outbox,    one loop
 //!                                                                                           revisions) per sink)
 //! API (HTTP, gRPC CallLogService) reads the store; /metrics reads the metrics; the store
-//! watcher copies outbox and journal depths into both.
+//! watcher copies outbox and journal depths into both. The recorder announces the call logs it
+//! stored to the live views (console stream, `WatchCalls`); on a shared store the relay adds
+//! those other receivers stored.
 //! ```
 //!
 //! Every channel is bounded: when assembly falls behind, ingest answers "retry later"; when the
@@ -41,7 +43,7 @@ use crate::receiver::recordings::{self, Recordings};
 use crate::receiver::redact::{Redaction, RedactionError, RedactionMode, Redactor};
 use crate::receiver::secret::{Secret, SecretError, SecretSource};
 use crate::receiver::store::recorder::{self, Recorder};
-use crate::receiver::store::{watch as store_watch, PgConfig, Store, StoreError};
+use crate::receiver::store::{relay, watch as store_watch, PgConfig, Store, StoreError};
 use crate::receiver::tls::{TlsError, TlsIdentity};
 
 /// Batches waiting between ingest and the journal: at a typical 512 spans per batch, about half
@@ -230,6 +232,11 @@ impl Receiver {
         let (pipeline, watcher) = pipeline.spawn(&config, journal, batch_rx, kept_rx, forwarder);
         running.push(watcher);
         running.push(tokio::spawn(recordings.sweep(stop_rx.clone())));
+        running.push(relay::spawn(
+            store.clone(),
+            finished.clone(),
+            stop_rx.clone(),
+        ));
         ready.store(true, Ordering::Release);
         tracing::info!(
             otlp_grpc_addr = %addrs.0, otlp_http_addr = %addrs.1, api_addr = ?addrs.2,

@@ -50,6 +50,7 @@ mod crash_recovery;
 mod e2e;
 mod exporter_tls;
 mod fleet;
+mod fleet_live;
 mod forward_delivery;
 mod forward_sinks;
 mod hostile_input;

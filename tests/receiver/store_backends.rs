@@ -2,13 +2,14 @@
 //! (a throwaway cluster, `common::postgres`). What the receiver relies on must hold on either:
 //! a call log and its entries stored together, revisions of a call delivered in order, the
 //! console's filters, the delivery state. PostgreSQL alone: two receivers claiming from one
-//! outbox take different entries, and a dead receiver's claims pass to another after the lease.
+//! outbox take different entries, a dead receiver's claims pass to another after the lease, and
+//! what one receiver stores is announced to the others (`subscribe_stored`).
 
 use std::time::Duration;
 
 use voicetrace::receiver::calllog::{CallLog, CallQuery, CallUpdate};
 use voicetrace::receiver::query::DeliveryState;
-use voicetrace::receiver::store::{now_ms, Enqueue, PgConfig, Settle, Store};
+use voicetrace::receiver::store::{now_ms, Enqueue, PgConfig, Settle, Store, StoredCall};
 
 use crate::common::calllog::{call_log, turn};
 use crate::common::postgres::PgCluster;
@@ -240,4 +241,64 @@ fn a_live_receivers_claims_outlast_the_lease() {
     }
     a.mark_delivered(held[0].id).unwrap();
     assert_eq!(b.outbox_depth().unwrap(), 0);
+}
+
+/// The next revision `heard` hands out: (call id, revision).
+fn next_heard(
+    what: &str,
+    heard: &mut tokio::sync::broadcast::Receiver<StoredCall>,
+) -> (String, u32) {
+    let call = wait_for_blocking(what, || heard.try_recv().ok());
+    assert_eq!(call.trace_id.len(), 32, "{call:?}");
+    (call.call_id, call.revision)
+}
+
+#[test]
+fn what_one_receiver_stores_is_announced_to_the_others_once_in_order() {
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(sqlite_dir.path()).unwrap();
+    assert!(
+        sqlite.subscribe_stored().is_none(),
+        "no one else stores into a SQLite file"
+    );
+
+    let url = PgCluster::shared().fresh_database();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = postgres(&url, &dir_a);
+    let b = postgres(&url, &dir_b);
+    let mut heard_by_a = a.subscribe_stored().expect("postgres announces");
+    let mut heard_by_b = b.subscribe_stored().expect("postgres announces");
+    let now = now_ms();
+    let first = revision("call-1", TRACE_A, 1, "hello");
+    a.store_update(&first, &to("s"), now).unwrap();
+    assert_eq!(a.store_update(&first, &to("s"), now).unwrap(), 0, "a no-op");
+    a.store_update(
+        &revision("call-1", TRACE_A, 2, "hello again"),
+        &to("s"),
+        now,
+    )
+    .unwrap();
+    b.store_update(&revision("call-2", TRACE_B, 1, "hi"), &to("s"), now)
+        .unwrap();
+    a.store_update(&revision("call-3", TRACE_B, 1, "hey"), &to("s"), now)
+        .unwrap();
+
+    let mut heard = Vec::new();
+    for _ in 0..3 {
+        heard.push(next_heard("b hears a's revisions", &mut heard_by_b));
+    }
+    assert_eq!(
+        heard,
+        [
+            ("call-1".to_string(), 1),
+            ("call-1".to_string(), 2),
+            ("call-3".to_string(), 1)
+        ],
+        "b hears a's revisions in order, each once, and not its own"
+    );
+    assert_eq!(
+        next_heard("a hears b's revision", &mut heard_by_a),
+        ("call-2".to_string(), 1),
+        "a hears b's, not its own"
+    );
 }

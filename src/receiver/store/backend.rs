@@ -7,9 +7,11 @@
 //! The methods are listed once, in [`for_each_method!`]: that list declares the trait, the
 //! `Store` methods, and each backend's implementation (which forwards to the backend's own
 //! methods of the same name, kept beside their SQL by role: calls, outbox, console,
-//! recordings). Every method blocks: async callers run them on the blocking pool.
+//! recordings). Every method blocks (async callers run them on the blocking pool) but
+//! `subscribe_stored`, which only hands out a subscription.
 
 use super::recordings::{CallNames, RecordingRow};
+use super::relay::StoredCall;
 use super::{DeadLetter, Enqueue, OutboxEntry, Settle, SinkStats, StoreError};
 use crate::receiver::calllog::{CallLog, CallPage, CallQuery, CallUpdate, LiveKitJob, SameIdCall};
 use crate::receiver::query::{CallRowPage, Delivery, DeploymentRow, Fleet, FleetQuery};
@@ -116,6 +118,11 @@ macro_rules! for_each_method {
             fn delete_pending_recording(&self, id: &str) -> Result<bool, StoreError>;
             /// The ids of every recording whose audio is kept.
             fn kept_recording_ids(&self) -> Result<Vec<String>, StoreError>;
+
+            /// The call log revisions OTHER receivers store from now on, each once, in the order
+            /// they were committed (a subscriber that falls behind skips some, and is told how
+            /// many); `None` when the store is this receiver's alone (SQLite). Does not block.
+            fn subscribe_stored(&self) -> Option<tokio::sync::broadcast::Receiver<StoredCall>>;
         }
     };
 }

@@ -13,8 +13,10 @@
 //! The plain types every backend shares are by role: `calls` (cursors, times), `outbox`
 //! (entries and outcomes), `recordings` (uploads' rows).
 //!
-//! Every method blocks (database I/O): async callers run them on the blocking pool. The store is
-//! cheap to clone; clones share one backend.
+//! Every method blocks (database I/O): async callers run them on the blocking pool; the one
+//! exception, [`Store::subscribe_stored`], hands out what other receivers of a shared store
+//! stored (`relay` puts it on this receiver's live broadcast). The store is cheap to clone;
+//! clones share one backend.
 
 mod backend;
 mod calls;
@@ -24,6 +26,7 @@ mod outbox;
 pub mod postgres;
 pub mod recorder;
 mod recordings;
+pub mod relay;
 pub mod sqlite;
 pub mod watch;
 
@@ -36,6 +39,7 @@ pub use calls::rfc3339_ms as unix_ms;
 pub use outbox::{DeadLetter, Enqueue, OutboxEntry, Payload, Settle, SinkStats, LIVE_REVISION};
 pub use postgres::{PgConfig, Postgres};
 pub use recordings::{CallNames, RecordingRow};
+pub use relay::StoredCall;
 pub use sqlite::schema::MIGRATIONS;
 pub use sqlite::{Sqlite, DB_FILE};
 

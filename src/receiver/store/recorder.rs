@@ -4,7 +4,9 @@
 //! Each group of updates waiting is stored in ONE transaction with its outbox entries (which sink
 //! wants which update is for the [`Deliveries`] to say: the forwarder, whose loops are woken once
 //! the group is stored), then the finished call logs are announced to subscribers (the demo, `WatchCalls`), then the journal
-//! forgets the calls assembly released once everything before their release is stored. A store
+//! forgets the calls assembly released once everything before their release is stored. (On a
+//! store shared by a fleet, the call logs other receivers stored reach the same subscribers
+//! through [`super::relay`]; the recorder announces this receiver's own.) A store
 //! failure is retried with backoff: an update is never dropped.
 //!
 //! **Revisions are numbered here, and only here**, per call (call id and trace id: a revision

@@ -8,7 +8,9 @@
 //! thread or a test alike (never from inside an async task: like SQLite, it blocks).
 //!
 //! By role, like the SQLite backend: `calls`, `console`, `outbox` (claims with `FOR UPDATE SKIP
-//! LOCKED` and a lease, see there), `recordings`, `schema` (versioned migrations).
+//! LOCKED` and a lease, see there), `recordings`, `schema` (versioned migrations), and `notify`
+//! (each stored revision announced with `NOTIFY`; a listener on a connection of its own hands
+//! other receivers' to [`Postgres::subscribe_stored`], so live updates cross the fleet).
 //!
 //! What is shared and what is not: call logs with their revisions, the outbox, the console's
 //! indexes and recordings' rows live here; the span journal (this receiver's calls in flight)
@@ -16,26 +18,31 @@
 
 mod calls;
 mod console;
+mod notify;
 mod outbox;
 mod recordings;
 mod schema;
 
 use std::future::Future;
 use std::str::FromStr;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio::sync::broadcast;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::backend::{for_each_method, forward_to_inherent, Backend};
 use super::recordings::{CallNames, RecordingRow};
+use super::relay::StoredCall;
 use super::{now_ms, DeadLetter, Enqueue, OutboxEntry, Settle, SinkStats, StoreError};
 use crate::receiver::calllog::{CallLog, CallPage, CallQuery, CallUpdate, LiveKitJob, SameIdCall};
 use crate::receiver::query::{CallRowPage, Delivery, DeploymentRow, Fleet, FleetQuery};
 
-/// Connections in the pool: the recorder, each sink's delivery loop, the API's and console's
+pub use notify::LISTENER_NAME;
+
+/// Connections in the pool (the listener has one more of its own): the recorder, each sink's delivery loop, the API's and console's
 /// reads and the lease renewal each hold one at a time; more would only queue inside
 /// PostgreSQL on a small machine.
 const POOL_SIZE: usize = 8;
@@ -91,11 +98,15 @@ pub struct Postgres {
     /// is a new claimant, and the old one's claims expire with their lease).
     receiver: String,
     lease_ms: i64,
+    /// Revisions handed out by the listener or stored here (no catch-up repeats them).
+    known: notify::SharedKnown,
+    /// Where the listener hands out what other receivers store.
+    stored: broadcast::Sender<StoredCall>,
 }
 
 impl Postgres {
-    /// Connects, migrates the schema to the latest version (one receiver at a time) and starts
-    /// renewing this receiver's leases.
+    /// Connects, migrates the schema to the latest version (one receiver at a time), starts
+    /// renewing this receiver's leases and listens for what other receivers store.
     pub fn connect(config: &PgConfig) -> Result<Postgres, StoreError> {
         let mut pg = tokio_postgres::Config::from_str(&config.url)
             .map_err(|e| StoreError::PgConfig(format!("the store URL does not parse: {e}")))?;
@@ -109,6 +120,7 @@ impl Postgres {
             .enable_all()
             .build()
             .map_err(|e| StoreError::PgConfig(format!("cannot start the store's runtime: {e}")))?;
+        let listen_config = pg.clone();
         let manager = Manager::from_config(
             pg,
             NoTls,
@@ -130,10 +142,36 @@ impl Postgres {
             runtime: OwnRuntime(Some(runtime)),
             receiver: receiver_name(),
             lease_ms: lease.as_millis() as i64,
+            known: Arc::new(Mutex::new(notify::Known::default())),
+            stored: broadcast::channel(notify::STORED_CAPACITY).0,
         };
         backend.run(|pool| async move { schema::migrate(&mut client(&pool).await?).await })?;
         backend.renew_leases(lease);
+        backend.listen(listen_config)?;
         Ok(backend)
+    }
+
+    /// The call log revisions other receivers store from now on (see [`notify`]).
+    pub fn subscribe_stored(&self) -> Option<broadcast::Receiver<StoredCall>> {
+        Some(self.stored.subscribe())
+    }
+
+    /// Listens for what other receivers store (listening before this returns: nothing
+    /// committed after the receiver starts is missed) and keeps listening on the runtime.
+    fn listen(&self, config: tokio_postgres::Config) -> Result<(), StoreError> {
+        let listener = Arc::new(notify::Listener::new(
+            config,
+            self.receiver.clone(),
+            self.known.clone(),
+            self.stored.clone(),
+        ));
+        let first = listener.clone();
+        let listening = self.run(|_| async move { first.listen().await })?;
+        let Some(rt) = &self.runtime.0 else {
+            return Err(StoreError::Pool("the store is shut down".into()));
+        };
+        rt.spawn(async move { listener.run(listening).await });
+        Ok(())
     }
 
     /// The schema version of the database.

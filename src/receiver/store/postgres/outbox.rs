@@ -18,7 +18,7 @@ use std::sync::Arc;
 use deadpool_postgres::{Pool, Transaction};
 
 use super::calls::insert_call_log;
-use super::{client, execute, query, query_one, Postgres};
+use super::{client, execute, notify, query, query_one, Postgres};
 use crate::receiver::calllog::CallUpdate;
 use crate::receiver::store::calls::Inserted;
 use crate::receiver::store::outbox::{
@@ -36,9 +36,11 @@ pub(super) async fn renew(pool: &Pool, receiver: &str, until_ms: i64) -> Result<
     .await?)
 }
 
-/// One update inside a transaction.
+/// One update inside a transaction; a call log stored is announced to the fleet (at commit)
+/// as stored by `receiver`.
 async fn store_one(
     tx: &Transaction<'_>,
+    receiver: &str,
     update: &CallUpdate,
     entries: &[Enqueue],
     now_ms: i64,
@@ -48,6 +50,7 @@ async fn store_one(
             if insert_call_log(tx, log, now_ms).await? == Inserted::Unchanged {
                 return Ok(0);
             }
+            notify::announce(tx, receiver, log).await?;
             (log.revision as i32, None)
         }
         live => (LIVE_REVISION as i32, Some(serde_json::to_string(live)?)),
@@ -146,12 +149,14 @@ impl Postgres {
             .iter()
             .map(|(u, e)| ((*u).clone(), e.to_vec()))
             .collect();
+        notify::note_stored(&self.known, updates.iter().map(|(u, _)| u), now_ms);
+        let receiver = self.receiver.clone();
         self.run(|pool| async move {
             let mut conn = client(&pool).await?;
             let tx = conn.transaction().await?;
             let mut enqueued = 0;
             for (update, entries) in &updates {
-                enqueued += store_one(&tx, update, entries, now_ms).await?;
+                enqueued += store_one(&tx, &receiver, update, entries, now_ms).await?;
             }
             tx.commit().await?;
             Ok(enqueued)

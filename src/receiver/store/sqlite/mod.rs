@@ -21,6 +21,7 @@ use rusqlite::Connection;
 
 use super::backend::{for_each_method, forward_to_inherent, Backend};
 use super::recordings::{CallNames, RecordingRow};
+use super::relay::StoredCall;
 use super::{DeadLetter, Enqueue, OutboxEntry, Settle, SinkStats, StoreError};
 use crate::receiver::calllog::{CallLog, CallPage, CallQuery, CallUpdate, LiveKitJob, SameIdCall};
 use crate::receiver::query::{CallRowPage, Delivery, DeploymentRow, Fleet, FleetQuery};
@@ -90,6 +91,11 @@ impl Sqlite {
         Ok(self
             .lock()?
             .query_row("PRAGMA user_version", [], |row| row.get(0))?)
+    }
+
+    /// Nothing: no other receiver stores into this file.
+    pub fn subscribe_stored(&self) -> Option<tokio::sync::broadcast::Receiver<StoredCall>> {
+        None
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
