@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// File holding the PostgreSQL store's password (else $VOICETRACE_STORE_PASSWORD).
     #[arg(long)]
     store_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) the PostgreSQL server's certificate must chain to, with
+    /// `sslmode=require` in the URL [default: the system's roots].
+    #[arg(long)]
+    store_ca_file: Option<PathBuf>,
     /// How long a PostgreSQL outbox claim lasts without renewal, in ms [default: 30000].
     #[arg(long)]
     store_lease_ms: Option<u64>,
@@ -156,6 +160,9 @@ impl ServeArgs {
         }
         if self.store_password_file.is_some() {
             config.store_password_file = self.store_password_file;
+        }
+        if self.store_ca_file.is_some() {
+            config.store_ca_file = self.store_ca_file;
         }
         if let Some(ms) = self.store_lease_ms {
             config.store_lease_ms = ms;

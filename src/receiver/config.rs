@@ -59,6 +59,9 @@ pub struct ServeConfig {
     /// The PostgreSQL store's password itself (wins over the file), as `ingest_token`.
     #[serde(skip)]
     pub store_password: Option<Secret>,
+    /// With `sslmode=require` in `store_url`: the CA certificates (PEM) the database's
+    /// certificate must chain to; none: the system's roots.
+    pub store_ca_file: Option<PathBuf>,
     /// How long a PostgreSQL outbox claim lasts without renewal (ms): after it, another
     /// receiver delivers what a dead one had claimed.
     pub store_lease_ms: u64,
@@ -143,6 +146,7 @@ impl Default for ServeConfig {
             store_url: None,
             store_password_file: None,
             store_password: None,
+            store_ca_file: None,
             store_lease_ms: crate::receiver::store::postgres::DEFAULT_LEASE.as_millis() as u64,
             grace_ms: assembly.grace_ms,
             idle_timeout_ms: assembly.idle_timeout_ms,

@@ -316,6 +316,7 @@ async fn open_store(config: &ServeConfig) -> Result<Store, ServeError> {
             url: url.clone(),
             password: store_password(config)?,
             lease: Some(Duration::from_millis(config.store_lease_ms.max(1))),
+            ca_file: config.store_ca_file.clone(),
         }),
     };
     Ok(match postgres {

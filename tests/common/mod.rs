@@ -27,4 +27,5 @@ pub mod postgres;
 pub mod receiver;
 pub mod serve;
 pub mod sinks;
+pub mod tls;
 pub mod wait;

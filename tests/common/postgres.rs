@@ -122,6 +122,37 @@ impl PgCluster {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// Turns TLS on (connections may then ask for it; plain ones still work): the server's
+    /// certificate and key (PEM) go into its data directory, readable by its owner alone as
+    /// PostgreSQL demands, and the configuration is reloaded.
+    pub fn serve_tls(&self, cert_pem: &str, key_pem: &str) {
+        for (name, pem) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+            let path = self.data.join(name);
+            std::fs::write(&path, pem).expect("TLS file written");
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("TLS file made private");
+            if running_as_root() {
+                chown(&path);
+            }
+        }
+        for sql in ["ALTER SYSTEM SET ssl = on", "SELECT pg_reload_conf()"] {
+            let out = Command::new(self.bin.join("psql"))
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+                .args([
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    SUPERUSER,
+                    "-d",
+                    "postgres",
+                ])
+                .args(["-c", sql])
+                .output()
+                .expect("psql runs");
+            check(sql, &out);
+        }
+    }
+
     /// The server's log so far (for a failure's message).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_else(|e| format!("(no log: {e})"))

@@ -4,10 +4,9 @@
 //! gRPC, HTTP/protobuf and HTTP/JSON, each of which arrives with its exact figures. Without the
 //! CA (the system's roots only) the same exports fail and no call log is made.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use tracing_subscriber::layer::SubscriberExt;
 use voicetrace::instrument::{Call, Config, EndReason, Protocol};
 use voicetrace::receiver::calllog::{CallLog, CallStatus};
@@ -15,36 +14,9 @@ use voicetrace::receiver::server::ServeConfig;
 use voicetrace::receiver::store::Store;
 
 use crate::common::receiver::{self, next_call_logs};
+use crate::common::tls::test_ca;
 
 const AGENT: &str = "tls-agent";
-
-/// A CA and a receiver certificate it signed for `localhost` and 127.0.0.1, as PEM files:
-/// (CA certificate, receiver certificate, receiver key).
-fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "voicetrace test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let leaf_params =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-
-    let (ca, cert, key) = (
-        dir.join("ca.pem"),
-        dir.join("receiver.pem"),
-        dir.join("receiver-key.pem"),
-    );
-    std::fs::write(&ca, ca_cert.pem()).unwrap();
-    std::fs::write(&cert, leaf_cert.pem()).unwrap();
-    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
-    (ca, cert, key)
-}
 
 /// One call through the crate's pipeline with known figures; the pipeline's subscriber is this
 /// thread's only. Returns what flushing the exporter said.

@@ -302,3 +302,47 @@ fn what_one_receiver_stores_is_announced_to_the_others_once_in_order() {
         "a hears b's, not its own"
     );
 }
+
+#[test]
+fn with_sslmode_require_the_store_speaks_tls_and_checks_the_server() {
+    let cluster = PgCluster::start();
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = crate::common::tls::test_ca(certs.path());
+    cluster.serve_tls(
+        &std::fs::read_to_string(&cert).unwrap(),
+        &std::fs::read_to_string(&key).unwrap(),
+    );
+    let url = format!("{}?sslmode=require", cluster.fresh_database());
+    let dir = tempfile::tempdir().unwrap();
+    let config = PgConfig {
+        url: url.clone(),
+        ca_file: Some(ca),
+        ..PgConfig::default()
+    };
+    let store = Store::connect_postgres(&config, dir.path()).unwrap();
+    store
+        .store_update(&revision("call-tls", TRACE_A, 1, "hello"), &[], now_ms())
+        .unwrap();
+    assert!(store.latest_call("call-tls", None).unwrap().is_some());
+    drop(store);
+
+    // A server whose certificate the given CA did not sign is refused, not trusted.
+    let other = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = crate::common::tls::test_ca(other.path());
+    let untrusted = PgConfig {
+        url,
+        ca_file: Some(other_ca),
+        ..PgConfig::default()
+    };
+    let refused = Store::connect_postgres(&untrusted, dir.path()).unwrap_err();
+    let mut why = refused.to_string();
+    let mut source = std::error::Error::source(&refused);
+    while let Some(e) = source {
+        why.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    assert!(
+        why.contains("TLS handshake") && why.to_lowercase().contains("certificate"),
+        "{why}"
+    );
+}

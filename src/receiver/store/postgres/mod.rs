@@ -22,6 +22,7 @@ mod notify;
 mod outbox;
 mod recordings;
 mod schema;
+mod tls;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -30,6 +31,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio::sync::broadcast;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
@@ -65,6 +67,9 @@ pub struct PgConfig {
     pub password: Option<String>,
     /// How long a claim holds an outbox entry ([`DEFAULT_LEASE`] when `None`).
     pub lease: Option<Duration>,
+    /// With `sslmode=require` in the URL: the CA certificates (PEM) the server's certificate
+    /// must chain to; `None`: the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for PgConfig {
@@ -121,13 +126,17 @@ impl Postgres {
             .build()
             .map_err(|e| StoreError::PgConfig(format!("cannot start the store's runtime: {e}")))?;
         let listen_config = pg.clone();
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let tls = match pg.get_ssl_mode() {
+            SslMode::Require => Some(tls::connector(config.ca_file.as_deref())?),
+            _ => None,
+        };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(pg, tls.clone(), manager_config()),
+            None => Manager::from_config(pg, NoTls, manager_config()),
+        };
         let pool = {
             let _entered = runtime.enter();
             Pool::builder(manager)
@@ -147,7 +156,7 @@ impl Postgres {
         };
         backend.run(|pool| async move { schema::migrate(&mut client(&pool).await?).await })?;
         backend.renew_leases(lease);
-        backend.listen(listen_config)?;
+        backend.listen(listen_config, tls)?;
         Ok(backend)
     }
 
@@ -158,9 +167,14 @@ impl Postgres {
 
     /// Listens for what other receivers store (listening before this returns: nothing
     /// committed after the receiver starts is missed) and keeps listening on the runtime.
-    fn listen(&self, config: tokio_postgres::Config) -> Result<(), StoreError> {
+    fn listen(
+        &self,
+        config: tokio_postgres::Config,
+        tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    ) -> Result<(), StoreError> {
         let listener = Arc::new(notify::Listener::new(
             config,
+            tls,
             self.receiver.clone(),
             self.known.clone(),
             self.stored.clone(),

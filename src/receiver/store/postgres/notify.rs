@@ -28,8 +28,10 @@ use std::time::Duration;
 
 use deadpool_postgres::Transaction;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{broadcast, mpsc};
-use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
+use tokio_postgres::{AsyncMessage, Client, Connection, NoTls, Notification};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::receiver::calllog::{CallLog, CallUpdate};
 use crate::receiver::store::relay::StoredCall;
@@ -223,11 +225,43 @@ fn catch_up_from(alive_ms: i64) -> i64 {
     alive_ms - CATCH_UP_MARGIN_MS
 }
 
+/// Drives a connection on the runtime, handing its notifications out in order; an error, or
+/// the end, when the connection is gone.
+fn drive<S, T>(
+    mut connection: Connection<S, T>,
+) -> mpsc::UnboundedReceiver<Result<Notification, tokio_postgres::Error>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, messages) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let sent = match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => tx.send(Ok(n)),
+                // A notice: nothing for the listener.
+                Some(Ok(_)) => Ok(()),
+                Some(Err(e)) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+                None => return,
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+    messages
+}
+
 /// The listener: this receiver's name (its own notifications are skipped), how to connect,
 /// what it remembers, and where it hands revisions out.
 pub(super) struct Listener {
     /// The store's connection settings, named [`LISTENER_NAME`].
     config: tokio_postgres::Config,
+    /// TLS to the database, as the pool's connections (`None`: plain text).
+    tls: Option<MakeRustlsConnect>,
     receiver: String,
     known: SharedKnown,
     stored: broadcast::Sender<StoredCall>,
@@ -244,6 +278,7 @@ pub(super) struct Listening {
 impl Listener {
     pub(super) fn new(
         mut config: tokio_postgres::Config,
+        tls: Option<MakeRustlsConnect>,
         receiver: String,
         known: SharedKnown,
         stored: broadcast::Sender<StoredCall>,
@@ -253,6 +288,7 @@ impl Listener {
             .connect_timeout(CONNECT_TIMEOUT);
         Listener {
             config,
+            tls,
             receiver,
             known,
             stored,
@@ -262,25 +298,16 @@ impl Listener {
     /// Connects and listens (runs inside the backend's runtime: the connection's driver is
     /// spawned there).
     pub(super) async fn listen(&self) -> Result<Listening, StoreError> {
-        let (client, mut connection) = self.config.connect(NoTls).await?;
-        let (tx, messages) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            loop {
-                let sent = match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                    Some(Ok(AsyncMessage::Notification(n))) => tx.send(Ok(n)),
-                    // A notice: nothing for the listener.
-                    Some(Ok(_)) => Ok(()),
-                    Some(Err(e)) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                    None => return,
-                };
-                if sent.is_err() {
-                    return;
-                }
+        let (client, messages) = match &self.tls {
+            Some(tls) => {
+                let (client, connection) = self.config.connect(tls.clone()).await?;
+                (client, drive(connection))
             }
-        });
+            None => {
+                let (client, connection) = self.config.connect(NoTls).await?;
+                (client, drive(connection))
+            }
+        };
         client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
         Ok(Listening { client, messages })
     }
