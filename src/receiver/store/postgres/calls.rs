@@ -351,7 +351,7 @@ impl Postgres {
             limit + 1
         );
         let mut rows =
-            self.run(|pool| async move { Ok(query(&pool, &sql, &borrowed(&params)).await?) })?;
+            self.run(|pool| async move { query(&pool, &sql, &borrowed(&params)).await })?;
         let more = rows.len() > limit;
         rows.truncate(limit);
         let next = match (more, rows.last()) {

@@ -28,12 +28,12 @@ use crate::receiver::store::{now_ms, StoreError};
 
 /// Pushes the lease of every entry `receiver` holds to `until_ms`.
 pub(super) async fn renew(pool: &Pool, receiver: &str, until_ms: i64) -> Result<u64, StoreError> {
-    Ok(execute(
+    execute(
         pool,
         "UPDATE outbox SET lease_until_ms = $2 WHERE claimed_by = $1",
         &[&receiver, &until_ms],
     )
-    .await?)
+    .await
 }
 
 /// One update inside a transaction; a call log stored is announced to the fleet (at commit)

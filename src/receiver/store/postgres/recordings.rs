@@ -55,7 +55,7 @@ impl Postgres {
 
     /// A statement that changes rows; returns how many.
     fn change(&self, sql: &'static str, params: Params) -> Result<u64, StoreError> {
-        self.run(|pool| async move { Ok(execute(&pool, sql, &borrowed(&params)).await?) })
+        self.run(|pool| async move { execute(&pool, sql, &borrowed(&params)).await })
     }
 
     pub(super) fn insert_recording(
