@@ -100,20 +100,7 @@ impl PgCluster {
     /// password: trust on loopback).
     pub fn fresh_database(&self) -> String {
         let name = format!("test_{}", self.databases.fetch_add(1, Ordering::SeqCst));
-        let created = Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                SUPERUSER,
-                "-d",
-                "postgres",
-            ])
-            .args(["-c", &format!("CREATE DATABASE {name}")])
-            .output()
-            .expect("psql runs");
-        check("psql CREATE DATABASE", &created);
+        self.psql(&format!("CREATE DATABASE {name}"));
         self.url(&name)
     }
 
@@ -135,22 +122,26 @@ impl PgCluster {
                 chown(&path);
             }
         }
-        for sql in ["ALTER SYSTEM SET ssl = on", "SELECT pg_reload_conf()"] {
-            let out = Command::new(self.bin.join("psql"))
-                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
-                .args([
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    SUPERUSER,
-                    "-d",
-                    "postgres",
-                ])
-                .args(["-c", sql])
-                .output()
-                .expect("psql runs");
-            check(sql, &out);
-        }
+        self.psql("ALTER SYSTEM SET ssl = on");
+        self.psql("SELECT pg_reload_conf()");
+    }
+
+    /// Runs one statement as the superuser in the `postgres` database; panics when it fails.
+    fn psql(&self, sql: &str) {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+            ])
+            .args(["-c", sql])
+            .output()
+            .expect("psql runs");
+        check(&format!("psql {sql}"), &out);
     }
 
     /// The server's log so far (for a failure's message).
