@@ -68,6 +68,45 @@ pub fn kv_bool(key: &str, value: bool) -> KeyValue {
     )
 }
 
+/// A call of one turn as two export requests of agent `service`: its turn (started 0.5 s into
+/// the call, the caller saying `said`), then its root (`conversation`, 4 s from `start_ns`), as
+/// an agent exports a conversation's children before it ends.
+pub fn one_turn_call(
+    service: &str,
+    trace_id: &[u8; 16],
+    call_id: &str,
+    start_ns: u64,
+    said: &str,
+) -> Vec<ExportTraceServiceRequest> {
+    const MS: u64 = 1_000_000;
+    let root = span(
+        trace_id,
+        &[1; 8],
+        None,
+        "conversation",
+        start_ns,
+        start_ns + 4000 * MS,
+        vec![kv_str("conversation.id", call_id)],
+    );
+    let turn = span(
+        trace_id,
+        &[2; 8],
+        Some(&[1; 8]),
+        "turn",
+        start_ns + 500 * MS,
+        start_ns + 3000 * MS,
+        vec![
+            kv_str("conversation.id", call_id),
+            kv_i64("turn.index", 0),
+            kv_str("turn.user.text", said),
+        ],
+    );
+    vec![
+        request(Some(service), vec![turn]),
+        request(Some(service), vec![root]),
+    ]
+}
+
 /// A span of trace `trace_id` with these ids, name, times (Unix ns) and attributes; kind and
 /// status unset.
 pub fn span(

@@ -20,7 +20,7 @@ use voicetrace::receiver::store::{PgConfig, Store};
 
 use crate::common::endpoint::{Endpoint, Received, Reply};
 use crate::common::http::{client, get, post_traces};
-use crate::common::otlp::{kv_i64, kv_str, request, span};
+use crate::common::otlp::one_turn_call;
 use crate::common::postgres::PgCluster;
 use crate::common::serve::{command, Listen, Serve};
 use crate::common::wait::{wait_for, wait_for_blocking};
@@ -114,31 +114,9 @@ impl Call {
         let trace_id =
             ((n as u128 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)).to_be_bytes();
         let start = T0_NS + n as u64 * 60_000 * MS;
-        let root = span(
-            &trace_id,
-            &[1; 8],
-            None,
-            "conversation",
-            start,
-            start + 4000 * MS,
-            vec![kv_str("conversation.id", &id)],
-        );
-        let turn = span(
-            &trace_id,
-            &[2; 8],
-            Some(&[1; 8]),
-            "turn",
-            start + 500 * MS,
-            start + 3000 * MS,
-            vec![
-                kv_str("conversation.id", &id),
-                kv_i64("turn.index", 0),
-                kv_str("turn.user.text", "Where is my order?"),
-            ],
-        );
-        let requests = [turn, root]
+        let requests = one_turn_call("fleet-agent", &trace_id, &id, start, "Where is my order?")
             .into_iter()
-            .map(|s| request(Some("fleet-agent"), vec![s]).encode_to_vec())
+            .map(|r| r.encode_to_vec())
             .collect();
         Call {
             id,

@@ -16,7 +16,7 @@ use voicetrace::receiver::server::{Receiver, ServeConfig};
 use voicetrace::receiver::store::postgres::LISTENER_NAME;
 
 use crate::common::http::post_traces;
-use crate::common::otlp::{kv_i64, kv_str, request, span};
+use crate::common::otlp::one_turn_call;
 use crate::common::postgres::PgCluster;
 use crate::common::receiver::{self, grpc_url, next_call_logs, traces_url};
 use crate::common::wait::{wait_for, within};
@@ -34,32 +34,16 @@ fn id(n: u8) -> String {
 fn call(n: u8) -> Vec<Vec<u8>> {
     let trace_id = [n.wrapping_mul(37).wrapping_add(1); 16];
     let start = T0_NS + u64::from(n) * 60_000 * MS;
-    let root = span(
+    one_turn_call(
+        "live-agent",
         &trace_id,
-        &[1; 8],
-        None,
-        "conversation",
+        &id(n),
         start,
-        start + 4000 * MS,
-        vec![kv_str("conversation.id", &id(n))],
-    );
-    let turn = span(
-        &trace_id,
-        &[2; 8],
-        Some(&[1; 8]),
-        "turn",
-        start + 500 * MS,
-        start + 3000 * MS,
-        vec![
-            kv_str("conversation.id", &id(n)),
-            kv_i64("turn.index", 0),
-            kv_str("turn.user.text", "Is my order on its way?"),
-        ],
-    );
-    [turn, root]
-        .into_iter()
-        .map(|s| request(Some("live-agent"), vec![s]).encode_to_vec())
-        .collect()
+        "Is my order on its way?",
+    )
+    .into_iter()
+    .map(|r| r.encode_to_vec())
+    .collect()
 }
 
 /// A receiver on the shared store `url`, data in `dir`.
