@@ -4,24 +4,24 @@
 //!   with its media type and HTTP Range (206 with `Content-Range`, 416 for a range outside the
 //!   file, `Accept-Ranges: bytes` always), so a player can seek; 410 when its audio was removed
 //!   (retention, quota); a call with only the agent's `call.recording_url` is redirected there.
+//!   The audio is read from wherever it lives (`recordings::audio`: this receiver's file, or
+//!   the shared store's chunks, so that any receiver of a fleet serves any recording).
 //!   With `expires` and `signature` (a signed link, see `recordings::link`) it needs no API
 //!   token, and an expired or altered link is 403.
 //! - `GET /v1/observability/calls/{callId}/chat-history`: the chat history a LiveKit worker
 //!   uploaded with its recording (its chat items with per-message metrics), as uploaded.
-
-use std::io::SeekFrom;
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::error::ApiError;
 use super::handlers::{one, TraceParam};
 use super::ApiState;
 use crate::receiver::calllog::CallLog;
+use crate::receiver::recordings::audio::KeptAudio;
 use crate::receiver::recordings::link::{LinkError, Signed};
 use crate::receiver::recordings::range::Answer;
 use crate::receiver::recordings::Recordings;
@@ -99,7 +99,7 @@ pub async fn recording(
     match found {
         None => redirect(&log),
         Some((row, None)) => Err(gone(&log, &row)),
-        Some((row, Some(path))) => serve(&row, &path, &headers).await,
+        Some((row, Some(audio))) => serve(&row, audio, &headers).await,
     }
 }
 
@@ -131,10 +131,10 @@ fn gone(log: &CallLog, row: &RecordingRow) -> ApiError {
     }
 }
 
-/// The file, or the part of it the `Range` header asks for.
+/// The audio, or the part of it the `Range` header asks for.
 async fn serve(
     row: &RecordingRow,
-    path: &std::path::Path,
+    audio: KeptAudio,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let unavailable = |e: std::io::Error| {
@@ -145,8 +145,8 @@ async fn serve(
             message: "reading the recording failed".to_string(),
         }
     };
-    let mut file = tokio::fs::File::open(path).await.map_err(unavailable)?;
-    let len = file.metadata().await.map_err(unavailable)?.len();
+    let audio = audio.open().await.map_err(unavailable)?;
+    let len = audio.len();
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let answer = Answer::of(range, len);
     let (start, count) = answer.span(len);
@@ -158,10 +158,7 @@ async fn serve(
     let body = if answer == Answer::Unsatisfiable {
         Body::empty()
     } else {
-        file.seek(SeekFrom::Start(start))
-            .await
-            .map_err(unavailable)?;
-        Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)))
+        Body::from_stream(audio.range(start, count).await.map_err(unavailable)?)
     };
     let mut response = (status, body).into_response();
     let h = response.headers_mut();

@@ -1,25 +1,33 @@
 //! Recordings: a call's audio, received from the agent (`PUT /v1/recordings/{callId}`, or a
-//! LiveKit worker's upload at the end of its job), kept as a file beside the store, attached to
-//! its call, and served with HTTP Range so a player can seek to any turn.
+//! LiveKit worker's upload at the end of its job), kept as a file beside the embedded store or
+//! in chunks in a store shared by a fleet (so that any receiver serves it), attached to its
+//! call, and served with HTTP Range so a player can seek to any turn.
 //!
 //! - [`media`]: the formats kept and what a file's header says (duration, channels, rate);
 //! - [`range`]: which bytes a Range request gets;
 //! - [`link`]: the API path of a recording and signed, expiring links that need no token;
 //! - [`align`]: where the call's time zero falls in the audio (`startOffsetMs`);
 //! - [`livekit`]: LiveKit's upload (the multipart parts and the protobuf header);
-//! - [`files`]: the only file I/O: uploads written atomically, removed, the link key.
+//! - [`files`]: the only file I/O: uploads written atomically, removed, the link key;
+//! - [`audio`]: where audio bytes live ([`audio::AudioHome`]: files, or the shared store's
+//!   chunks), chosen once at start, and reading a range of either.
 //!
 //! The first five are pure. [`Recordings`] is the shell the ingest and API handlers share: it
-//! keeps an upload (header read, file moved into place, row stored, the recorder told), finds
-//! a call's recording, and [`Recordings::sweep`] applies the bounds: uploads that name no call
-//! within the idle timeout, recordings past the retention period, older recordings a newer one
+//! keeps an upload (header read, audio kept, row stored, the recorder told), finds a call's
+//! recording, and [`Recordings::sweep`] applies the bounds: uploads that name no call within
+//! the idle timeout, recordings past the retention period, older recordings a newer one
 //! replaced, and the oldest recordings past the total quota, are removed and counted.
+//!
+//! In a fleet every receiver sweeps the same shared rows: each removal is idempotent (marking
+//! a row removed, deleting a pending row, deleting chunks), and only the receiver whose change
+//! took effect counts and logs it.
 //!
 //! Which call an upload belongs to is the recorder's to decide (`store::recorder`): it is the
 //! one writer of call logs, so attaching a recording and numbering the revision it makes happen
 //! in one place.
 
 pub mod align;
+pub mod audio;
 pub mod files;
 pub mod link;
 pub mod livekit;
@@ -37,6 +45,7 @@ use crate::receiver::config::ServeConfig;
 use crate::receiver::metrics::ReceiverMetrics;
 use crate::receiver::redact::Redactor;
 use crate::receiver::store::{now_ms, RecordingRow, Store, StoreError};
+use audio::{AudioHome, KeptAudio};
 use files::{Files, Incoming, Received};
 use link::Links;
 use media::{MediaError, MediaType};
@@ -101,9 +110,12 @@ pub enum OpenError {
         /// Why.
         source: std::io::Error,
     },
-    /// The store could not list what it keeps.
+    /// The store could not list what it keeps, or give the fleet's link key.
     #[error("recordings: {0}")]
     Store(#[from] StoreError),
+    /// No link key could be made, or the shared store's is not one.
+    #[error("recordings' link key: {0}")]
+    LinkKey(String),
     /// `public_url` is not an http(s) URL.
     #[error("invalid public_url {url:?}: {why}")]
     PublicUrl {
@@ -148,7 +160,10 @@ pub struct Upload {
 }
 
 struct Inner {
+    /// Where uploads arrive.
     files: Files,
+    /// Where kept audio lives.
+    audio: AudioHome,
     store: Store,
     links: Links,
     limits: Limits,
@@ -168,6 +183,7 @@ impl std::fmt::Debug for Recordings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recordings")
             .field("files", &self.inner.files)
+            .field("audio", &self.inner.audio)
             .field("limits", &self.inner.limits)
             .finish()
     }
@@ -222,18 +238,15 @@ impl Recordings {
         tokio::task::spawn_blocking(move || Recordings::open(setup)).await?
     }
 
-    /// Opens the folder (removing what a crash left half-written, and files no row names) and
-    /// the link key (created at the first start). Blocks.
+    /// Opens the folder (removing what a crash left half-written), where audio lives (removing
+    /// audio no row keeps) and the link key (created at the first start). Blocks.
     pub fn open(setup: Setup) -> Result<Recordings, OpenError> {
         let io = |source| OpenError::Io {
             dir: setup.data_dir.display().to_string(),
             source,
         };
         let files = Files::open(&setup.data_dir).map_err(io)?;
-        let key = files::link_key(&setup.data_dir).map_err(io)?;
-        files
-            .remove_unlisted(&setup.store.kept_recording_ids()?)
-            .map_err(io)?;
+        let (audio, key) = AudioHome::open(&setup.store, files.clone(), &setup.data_dir)?;
         let metrics = setup.metrics;
         metrics.recording_bounds(
             setup.limits.max_recording_bytes,
@@ -243,6 +256,7 @@ impl Recordings {
         Ok(Recordings {
             inner: Arc::new(Inner {
                 files,
+                audio,
                 store: setup.store,
                 links: Links::new(key, setup.public_url, setup.link_ttl_secs),
                 limits: setup.limits,
@@ -286,7 +300,7 @@ impl Recordings {
     }
 
     /// Keeps an upload: reads its audio's header (refusing what is not the audio it claims),
-    /// moves the file into place, stores its row, and tells the recorder. Returns the row.
+    /// keeps the audio where it lives, stores its row, and tells the recorder. Returns the row.
     pub async fn keep(&self, upload: Upload) -> Result<RecordingRow, KeepError> {
         let this = self.clone();
         let row = tokio::task::spawn_blocking(move || this.keep_blocking(upload)).await??;
@@ -300,30 +314,25 @@ impl Recordings {
 
     fn keep_blocking(&self, upload: Upload) -> Result<RecordingRow, KeepError> {
         let mut row = upload.row;
-        if let Some((received, media)) = upload.audio {
+        if let Some((received, media)) = &upload.audio {
             let file = std::fs::File::open(received.path())?;
-            let info = media::probe(std::io::BufReader::new(file), media)?;
+            let info = media::probe(std::io::BufReader::new(file), *media)?;
             row.media_type = Some(media.as_str().to_string());
             row.bytes = received.bytes;
             row.duration_ms = Some(info.duration_ms);
             row.channels = info.channels.map(u32::from);
             row.sample_rate = info.sample_rate;
-            self.inner.files.commit(received, &row.id, media)?;
         }
         let chat_history = match (upload.chat_history, &self.inner.redactor) {
             (Some(chat), Some(redactor)) => Some(redactor.json_document(&chat).unwrap_or(chat)),
             (chat, _) => chat,
         };
-        if let Err(e) = self
-            .inner
-            .store
-            .insert_recording(&row, chat_history.as_deref())
-        {
-            if let Some(media) = row.media_type.as_deref().and_then(MediaType::parse) {
-                let _ = self.inner.files.remove(&row.id, media);
-            }
-            return Err(e.into());
-        }
+        self.inner.audio.keep(
+            &self.inner.store,
+            upload.audio,
+            &row,
+            chat_history.as_deref(),
+        )?;
         tracing::info!(
             recording = %row.id, source = %row.source, call_id = ?row.named_call_id,
             room_id = ?row.room_id, job_id = ?row.job_id, bytes = row.bytes,
@@ -332,22 +341,17 @@ impl Recordings {
         Ok(row)
     }
 
-    /// A call's recording row (kept or removed), and its audio's path when kept. Blocks.
+    /// A call's recording row (kept or removed), and where its audio is when kept. Blocks.
     pub fn find(
         &self,
         call_id: &str,
         trace_id: &str,
-    ) -> Result<Option<(RecordingRow, Option<std::path::PathBuf>)>, StoreError> {
+    ) -> Result<Option<(RecordingRow, Option<KeptAudio>)>, StoreError> {
         let Some(row) = self.inner.store.call_recording(call_id, trace_id)? else {
             return Ok(None);
         };
-        let path = row
-            .media_type
-            .as_deref()
-            .and_then(MediaType::parse)
-            .filter(|_| row.has_audio())
-            .map(|media| self.inner.files.path(&row.id, media));
-        Ok(Some((row, path)))
+        let audio = self.inner.audio.kept(&row);
+        Ok(Some((row, audio)))
     }
 
     /// A call's LiveKit chat history. Blocks.
@@ -383,7 +387,7 @@ impl Recordings {
         let before = |ms: u64| now.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
         for row in store.orphaned_recordings(before(limits.orphan_after_ms))? {
             if store.delete_pending_recording(&row.id)? {
-                self.remove_file(&row);
+                self.inner.audio.remove(&row);
                 self.inner.metrics.recording_removed("orphaned");
                 tracing::info!(recording = %row.id, call_id = ?row.named_call_id,
                     room_id = ?row.room_id, job_id = ?row.job_id,
@@ -398,10 +402,15 @@ impl Recordings {
                 self.remove_audio(&row, "retention")?;
             }
         }
-        let mut total = store.recordings_bytes()?;
-        if limits.max_total_bytes > 0 && total > limits.max_total_bytes {
-            for row in store.kept_recordings_before(i64::MAX)? {
-                if total <= limits.max_total_bytes {
+        let max_total = limits.max_total_bytes;
+        if max_total > 0 && store.recordings_bytes()? > max_total {
+            // The list before the total: when other receivers sweep at the same time, a total
+            // read after some of their removals against a list read before them makes this
+            // pass stop early (the next pass goes on), never remove more than the quota asks.
+            let oldest_first = store.kept_recordings_before(i64::MAX)?;
+            let mut total = store.recordings_bytes()?;
+            for row in oldest_first {
+                if total <= max_total {
                     break;
                 }
                 self.remove_audio(&row, "quota")?;
@@ -414,20 +423,17 @@ impl Recordings {
         Ok(())
     }
 
+    /// Removes a recording's audio for `reason`, counted by the one receiver whose mark took
+    /// effect; the audio is removed either way (a receiver that marked it and died before
+    /// removing it leaves it to the next).
     fn remove_audio(&self, row: &RecordingRow, reason: &'static str) -> Result<(), StoreError> {
-        self.inner.store.remove_recording_audio(&row.id, reason)?;
-        self.remove_file(row);
-        self.inner.metrics.recording_removed(reason);
-        tracing::info!(recording = %row.id, call_id = ?row.call_id, reason, "recording audio removed");
-        Ok(())
-    }
-
-    fn remove_file(&self, row: &RecordingRow) {
-        if let Some(media) = row.media_type.as_deref().and_then(MediaType::parse) {
-            if let Err(e) = self.inner.files.remove(&row.id, media) {
-                tracing::warn!(recording = %row.id, error = %e, "cannot remove a recording file");
-            }
+        let marked = self.inner.store.remove_recording_audio(&row.id, reason)?;
+        self.inner.audio.remove(row);
+        if marked {
+            self.inner.metrics.recording_removed(reason);
+            tracing::info!(recording = %row.id, call_id = ?row.call_id, reason, "recording audio removed");
         }
+        Ok(())
     }
 }
 

@@ -112,8 +112,9 @@ macro_rules! for_each_method {
             fn kept_recordings_before(&self, before_ms: i64) -> Result<Vec<RecordingRow>, StoreError>;
             /// Attached recordings with audio that a newer upload of their call replaced.
             fn replaced_recordings(&self) -> Result<Vec<RecordingRow>, StoreError>;
-            /// Records that a recording's audio is gone, and why.
-            fn remove_recording_audio(&self, id: &str, reason: &str) -> Result<(), StoreError>;
+            /// Records that a recording's audio is gone, and why; false when it was gone already
+            /// (another receiver of a fleet removed it first).
+            fn remove_recording_audio(&self, id: &str, reason: &str) -> Result<bool, StoreError>;
             /// Deletes a pending upload's row; false when it was not pending.
             fn delete_pending_recording(&self, id: &str) -> Result<bool, StoreError>;
             /// The ids of every recording whose audio is kept.

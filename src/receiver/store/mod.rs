@@ -1,8 +1,9 @@
-//! The store: every revision of every call log, one outbox per sink, recordings' rows and the
-//! console's indexes, behind one interface ([`backend::Backend`]) with two backends: an
-//! embedded SQLite database (`sqlite`, `voicetrace.db` in the data directory, the default, needs
-//! nothing) and PostgreSQL (`postgres`, `--store postgres://...`, shared by a fleet of
-//! receivers). [`Store`] is the handle every stage holds.
+//! The store: every revision of every call log, one outbox per sink, recordings' rows (and,
+//! when shared by a fleet, their audio: [`SharedRecordings`]) and the console's indexes,
+//! behind one interface ([`backend::Backend`]) with two backends: an embedded SQLite database
+//! (`sqlite`, `voicetrace.db` in the data directory, the default, needs nothing) and
+//! PostgreSQL (`postgres`, `--store postgres://...`, shared by a fleet of receivers).
+//! [`Store`] is the handle every stage holds.
 //!
 //! A finished call log and the outbox entries that will carry it to the sinks are written in ONE
 //! transaction ([`Store::store_updates`]), committed before any delivery starts: a call log that
@@ -27,6 +28,7 @@ pub mod postgres;
 pub mod recorder;
 mod recordings;
 pub mod relay;
+mod shared;
 pub mod sqlite;
 pub mod watch;
 
@@ -40,6 +42,7 @@ pub use outbox::{DeadLetter, Enqueue, OutboxEntry, Payload, Settle, SinkStats, L
 pub use postgres::{PgConfig, Postgres};
 pub use recordings::{CallNames, RecordingRow};
 pub use relay::StoredCall;
+pub use shared::SharedRecordings;
 pub use sqlite::schema::MIGRATIONS;
 pub use sqlite::{Sqlite, DB_FILE};
 
@@ -92,6 +95,9 @@ pub enum StoreError {
     /// The span journal's table (from before version 8) could not be moved to its files.
     #[error("moving the span journal out of the database: {0}")]
     Journal(#[from] crate::receiver::journal::JournalError),
+    /// A recording's audio could not be read to be stored, or asked for past its end.
+    #[error("recording audio: {0}")]
+    Audio(std::io::Error),
     /// A thread panicked while holding the connection.
     #[error("the store's connection was poisoned by a panic")]
     Poisoned,
@@ -101,8 +107,10 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
-    /// The local data directory (the span journal's, the recordings' files): local to this
-    /// receiver whichever backend holds the rest.
+    /// Recordings' audio and link key, when the store is shared by a fleet (PostgreSQL).
+    shared: Option<Arc<dyn SharedRecordings>>,
+    /// The local data directory (the span journal's, and the recordings' files with the
+    /// embedded store): local to this receiver whichever backend holds the rest.
     data_dir: PathBuf,
     /// Which backend, for logs and errors.
     kind: &'static str,
@@ -124,21 +132,24 @@ impl Store {
         let sqlite = Sqlite::open(data_dir)?;
         Ok(Store {
             backend: Arc::new(sqlite),
+            shared: None,
             data_dir: data_dir.to_path_buf(),
             kind: "sqlite",
         })
     }
 
     /// Connects to a PostgreSQL store (shared by every receiver configured with it) and
-    /// migrates its schema; `data_dir` stays this receiver's own (journal, recordings' files).
+    /// migrates its schema; `data_dir` stays this receiver's own (the journal, uploads while
+    /// they arrive).
     pub fn connect_postgres(config: &PgConfig, data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
             dir: data_dir.to_path_buf(),
             source,
         })?;
-        let postgres = Postgres::connect(config)?;
+        let postgres = Arc::new(Postgres::connect(config)?);
         Ok(Store {
-            backend: Arc::new(postgres),
+            backend: postgres.clone(),
+            shared: Some(postgres),
             data_dir: data_dir.to_path_buf(),
             kind: "postgres",
         })
@@ -154,6 +165,13 @@ impl Store {
     /// receiver's figure is `journal::Segments::depth`).
     pub fn journal_depth(&self) -> Result<u64, crate::receiver::journal::JournalError> {
         crate::receiver::journal::entries_on_disk(&self.data_dir)
+    }
+
+    /// What the store keeps of recordings besides their rows (their audio, their links' key)
+    /// when it is shared by a fleet; `None` for the embedded store, whose receiver keeps its
+    /// recordings' audio in files.
+    pub fn shared_recordings(&self) -> Option<Arc<dyn SharedRecordings>> {
+        self.shared.clone()
     }
 
     /// The local data directory.

@@ -13,9 +13,10 @@
 //! other receivers' to [`Postgres::subscribe_stored`], so live updates cross the fleet).
 //!
 //! What is shared and what is not: call logs with their revisions, the outbox, the console's
-//! indexes and recordings' rows live here; the span journal (this receiver's calls in flight)
-//! and recordings' audio files stay in the receiver's data directory.
+//! indexes, recordings' rows and their audio (`audio`, in chunks) live here; the span journal
+//! (this receiver's calls in flight) stays in the receiver's data directory.
 
+pub mod audio;
 mod calls;
 mod console;
 mod notify;

@@ -1,5 +1,5 @@
-//! Recordings' rows in PostgreSQL: the same rows as SQLite's, shared by the fleet (the audio
-//! files stay in the data directory of the receiver that took the upload).
+//! Recordings' rows in PostgreSQL: the same rows as SQLite's, shared by the fleet (their audio
+//! is beside them in chunks, `audio`).
 
 use tokio_postgres::Row;
 
@@ -39,6 +39,36 @@ fn int(value: Option<u32>) -> Option<i32> {
     value.map(|v| i32::try_from(v).unwrap_or(i32::MAX))
 }
 
+/// Inserts a recording's row, with [`insert_params`].
+pub(super) const INSERT: &str =
+    "INSERT INTO recordings (id, source, named_call_id, named_trace_id, room_id, job_id,
+         call_id, trace_id, media_type, bytes, duration_ms, channels, sample_rate,
+         started_at_ms, received_ms, removed, chat_history)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+
+/// The parameters of [`INSERT`].
+pub(super) fn insert_params(r: &RecordingRow, chat_history: Option<&str>) -> Params {
+    vec![
+        Box::new(r.id.clone()),
+        Box::new(r.source.clone()),
+        Box::new(r.named_call_id.clone()),
+        Box::new(r.named_trace_id.clone()),
+        Box::new(r.room_id.clone()),
+        Box::new(r.job_id.clone()),
+        Box::new(r.call_id.clone()),
+        Box::new(r.trace_id.clone()),
+        Box::new(r.media_type.clone()),
+        Box::new(i64::try_from(r.bytes).unwrap_or(i64::MAX)),
+        Box::new(r.duration_ms),
+        Box::new(int(r.channels)),
+        Box::new(int(r.sample_rate)),
+        Box::new(r.started_at_ms),
+        Box::new(r.received_ms),
+        Box::new(r.removed.clone()),
+        Box::new(chat_history.map(str::to_owned)),
+    ]
+}
+
 impl Postgres {
     /// `SELECT` the recordings' columns `{rest}` with `params`.
     fn select_recordings(
@@ -63,32 +93,7 @@ impl Postgres {
         r: &RecordingRow,
         chat_history: Option<&str>,
     ) -> Result<(), StoreError> {
-        let params: Params = vec![
-            Box::new(r.id.clone()),
-            Box::new(r.source.clone()),
-            Box::new(r.named_call_id.clone()),
-            Box::new(r.named_trace_id.clone()),
-            Box::new(r.room_id.clone()),
-            Box::new(r.job_id.clone()),
-            Box::new(r.call_id.clone()),
-            Box::new(r.trace_id.clone()),
-            Box::new(r.media_type.clone()),
-            Box::new(i64::try_from(r.bytes).unwrap_or(i64::MAX)),
-            Box::new(r.duration_ms),
-            Box::new(int(r.channels)),
-            Box::new(int(r.sample_rate)),
-            Box::new(r.started_at_ms),
-            Box::new(r.received_ms),
-            Box::new(r.removed.clone()),
-            Box::new(chat_history.map(str::to_owned)),
-        ];
-        self.change(
-            "INSERT INTO recordings (id, source, named_call_id, named_trace_id, room_id, job_id,
-                 call_id, trace_id, media_type, bytes, duration_ms, channels, sample_rate,
-                 started_at_ms, received_ms, removed, chat_history)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-            params,
-        )?;
+        self.change(INSERT, insert_params(r, chat_history))?;
         Ok(())
     }
 
@@ -274,12 +279,16 @@ impl Postgres {
         )
     }
 
-    pub(super) fn remove_recording_audio(&self, id: &str, reason: &str) -> Result<(), StoreError> {
-        self.change(
+    pub(super) fn remove_recording_audio(
+        &self,
+        id: &str,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = self.change(
             "UPDATE recordings SET removed = $2 WHERE id = $1 AND removed IS NULL",
             vec![Box::new(id.to_owned()), Box::new(reason.to_owned())],
         )?;
-        Ok(())
+        Ok(changed == 1)
     }
 
     pub(super) fn delete_pending_recording(&self, id: &str) -> Result<bool, StoreError> {

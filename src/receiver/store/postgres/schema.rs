@@ -19,7 +19,14 @@ const MIGRATION_LOCK: i64 = 0x766f_6963_6574_7261;
 /// transcript as a `tsvector`), issue types, per-turn figures, sinks, the outbox (a claim is
 /// `claimed_by` + `lease_until_ms` instead of SQLite's `in_flight`), deliveries, recordings
 /// and LiveKit's room and job per call.
-pub const MIGRATIONS: &[&str] = &[r#"
+///
+/// Version 2: recordings' audio in the database, so that any receiver serves any recording:
+/// `recording_chunks` (one row per `audio::CHUNK_BYTES` of a recording, deleted with its
+/// recording's row; stored uncompressed, `STORAGE EXTERNAL`: audio formats are compressed
+/// already, and an uncompressed value lets `substring` read a range of it without reading the
+/// rest), and `shared_keys` (the recordings' link key, one for the fleet).
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE call_logs (
     call_id       TEXT    NOT NULL,
     trace_id      TEXT    NOT NULL,
@@ -151,7 +158,23 @@ CREATE TABLE livekit_calls (
 );
 CREATE INDEX livekit_calls_by_job ON livekit_calls (job_id) WHERE job_id IS NOT NULL;
 CREATE INDEX livekit_calls_by_room ON livekit_calls (room_id) WHERE room_id IS NOT NULL;
-"#];
+"#,
+    r#"
+CREATE TABLE recording_chunks (
+    id    TEXT    NOT NULL REFERENCES recordings (id) ON DELETE CASCADE,
+    seq   INTEGER NOT NULL,
+    bytes BYTEA   NOT NULL,
+    PRIMARY KEY (id, seq)
+);
+ALTER TABLE recording_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL;
+
+CREATE TABLE shared_keys (
+    name       TEXT   PRIMARY KEY,
+    key        BYTEA  NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+"#,
+];
 
 /// The schema version of the database (0 before the first migration).
 pub async fn version(client: &Object) -> Result<i64, StoreError> {

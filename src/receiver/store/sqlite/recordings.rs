@@ -274,13 +274,13 @@ impl Sqlite {
 
     /// Marks a recording's audio as gone, for `reason`, keeping its row (a call log that
     /// points at it is answered "gone", and its chat history stays).
-    pub fn remove_recording_audio(&self, id: &str, reason: &str) -> Result<(), StoreError> {
+    pub fn remove_recording_audio(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
         let conn = self.lock()?;
-        conn.execute(
+        let changed = conn.execute(
             "UPDATE recordings SET removed = ?2 WHERE id = ?1 AND removed IS NULL",
             params![id, reason],
         )?;
-        Ok(())
+        Ok(changed == 1)
     }
 
     /// Deletes a pending recording's row; `false` when it was attached meanwhile.
