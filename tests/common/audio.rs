@@ -1,6 +1,7 @@
 //! Real speech for the recording tests: `espeak-ng` speaks two sentences, `sox` turns them into
 //! 16 kHz mono WAV, stereo WAV and FLAC, `opusenc` into stereo OGG/Opus (what a LiveKit worker's
-//! recorder writes). Made once per test process in a folder of its own;
+//! recorder writes), and the WAV repeated past [`LONG_WAV_BYTES`] (a recording of several of
+//! the PostgreSQL store's chunks). Made once per test process in a folder of its own;
 //! `scripts/setup-test-env.sh` installs the three tools (Debian's `espeak-ng`, `sox`,
 //! `opus-tools`).
 
@@ -11,12 +12,17 @@ use std::sync::OnceLock;
 const SETUP: &str = "scripts/setup-test-env.sh";
 /// What the speech says: a caller's two questions from the LiveKit fixture's call.
 const TEXT: &str = "Hello, how are you? What's the weather in Tokyo?";
+/// The long WAV's size at least: two and a half of the PostgreSQL store's 1 MiB chunks, so
+/// that it has a short last chunk and ranges can cross chunk boundaries.
+pub const LONG_WAV_BYTES: u64 = 5 * 512 * 1024;
 
 /// The speech in each format, and its duration as sox measures it.
 pub struct Speech {
     pub wav: PathBuf,
     pub ogg: PathBuf,
     pub flac: PathBuf,
+    /// The WAV said again and again, past [`LONG_WAV_BYTES`].
+    pub long_wav: PathBuf,
     /// `soxi -D` of the WAV, ms.
     pub duration_ms: i64,
     _dir: tempfile::TempDir,
@@ -44,6 +50,7 @@ pub fn speech() -> &'static Speech {
         let stereo = dir.path().join("stereo.wav");
         let ogg = dir.path().join("speech.ogg");
         let flac = dir.path().join("speech.flac");
+        let long_wav = dir.path().join("long.wav");
         run("espeak-ng", &["-w", path(&raw), TEXT]);
         run(
             "sox",
@@ -52,6 +59,9 @@ pub fn speech() -> &'static Speech {
         run("sox", &["-M", path(&wav), path(&wav), path(&stereo)]);
         run("opusenc", &["--quiet", path(&stereo), path(&ogg)]);
         run("sox", &[path(&wav), path(&flac)]);
+        let once = std::fs::metadata(&wav).unwrap().len();
+        let again = LONG_WAV_BYTES.div_ceil(once).to_string();
+        run("sox", &[path(&wav), path(&long_wav), "repeat", &again]);
         let out = Command::new("soxi")
             .args(["-D", path(&wav)])
             .output()
@@ -61,6 +71,7 @@ pub fn speech() -> &'static Speech {
             wav,
             ogg,
             flac,
+            long_wav,
             duration_ms: (seconds * 1000.0).round() as i64,
             _dir: dir,
         }

@@ -3,8 +3,11 @@
 //! filenames, content types, its JWT), matched to the LiveKit fixture's call by room and job;
 //! a `PUT` before the call's spans; byte-exact ranges, a bad range (416), a recording too
 //! large (413), wrong tokens and a LiveKit JWT signed with another secret (401); the signed
-//! links Cekura and webhooks get, expired or altered (403); and a crash in the middle of an
-//! upload, which leaves nothing half-written to serve or list.
+//! links Cekura and webhooks get, expired or altered (403); a crash in the middle of an
+//! upload, which leaves nothing half-written to serve or list; and two receivers on one
+//! PostgreSQL store, where a recording uploaded to one is served, whole and by ranges, by the
+//! other, its signed link good on both, and its audio's chunks leave the database when a newer
+//! upload replaces it.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -26,6 +29,7 @@ use crate::common::http::{client, gzip, metric};
 use crate::common::livekit::{livekit_upload, RecordingHeader};
 use crate::common::net::{free_port, LOOPBACK};
 use crate::common::otlp::{kv_i64, kv_str, request, span, spans_mut};
+use crate::common::postgres::PgCluster;
 use crate::common::receiver::{config, next_call_logs, start, traces_url};
 use crate::common::serve::{command, Listen, Serve};
 use crate::common::sinks::sink;
@@ -830,4 +834,141 @@ async fn orphans_go_after_the_idle_timeout_and_the_oldest_go_past_the_quota() {
     ] {
         assert!(text.contains(sample), "{sample} in\n{text}");
     }
+}
+
+/// A client of the PostgreSQL database `url`, for what the receivers' APIs do not show.
+async fn database(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// The chunks of recording `id`'s audio in the database.
+async fn chunks(db: &tokio_postgres::Client, id: &str) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM recording_chunks WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_uploaded_to_one_receiver_of_a_fleet_is_served_by_another() {
+    use voicetrace::receiver::store::postgres::audio::CHUNK_BYTES;
+
+    let url = PgCluster::shared().fresh_database();
+    let db = database(&url).await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let fleet_member = |dir: &Path| ServeConfig {
+        store_url: Some(url.clone()),
+        api_token_file: Some(write_secret(dir, "api", "api-token")),
+        ..with_api(dir)
+    };
+    let a = start(fleet_member(dirs[0].path())).await;
+    let b = start(fleet_member(dirs[1].path())).await;
+    let (a_api, b_api) = (a.api_addr.unwrap(), b.api_addr.unwrap());
+    let mut b_calls = b.subscribe();
+
+    // Uploaded to A before its call's spans; the spans go to B, whose recorder attaches it.
+    let long = std::fs::read(&speech().long_wav).unwrap();
+    let len = long.len() as u64;
+    assert!(len > 2 * CHUNK_BYTES, "{len} bytes: three chunks");
+    let answer = put(a.otlp_http_addr, "fleet-rec-1", "audio/wav", long.clone(), &[]).await;
+    assert_eq!(answer.status(), 201);
+    let kept: Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    let wav_id = kept["id"].as_str().expect("the recording's id").to_string();
+    assert_eq!(chunks(&db, &wav_id).await, 3, "stored in 1 MiB chunks");
+    assert_eq!(
+        send(&traces_url(&b), call_request("fleet-rec-1", 0x51), &[])
+            .await
+            .status(),
+        200
+    );
+    let log = next_call_logs(&mut b_calls, 1).await.remove(0);
+    assert_eq!(recording(&log).media_type, "audio/wav", "attached by B");
+
+    // A's API hands out a link signed with the fleet's key: B serves it without the token,
+    // whole and by ranges, within a chunk and across chunks, byte for byte.
+    let (status, from_a) = api_json(
+        a_api,
+        "/v1/observability/calls/fleet-rec-1",
+        Some("api-token"),
+    )
+    .await;
+    assert_eq!(status, 200, "{from_a}");
+    let link = from_a["recording"]["url"].as_str().unwrap().to_string();
+    assert!(link.contains("&signature="), "{link}");
+    let chunk = CHUNK_BYTES;
+    for api in [b_api, a_api] {
+        let signed = format!("http://{api}{link}");
+        let (status, headers, bytes) = fetch(&signed, None).await;
+        assert_eq!(
+            (status, header(&headers, "content-type")),
+            (200, "audio/wav"),
+            "{api}"
+        );
+        assert!(bytes == long, "{api} serves the recording byte for byte");
+        for (start, end) in [
+            (0, 0),
+            (100, 199),
+            (chunk - 10, chunk + 9),
+            (2 * chunk - 1, 2 * chunk),
+            (100, 2 * chunk + 100),
+            (len - 100, len - 1),
+        ] {
+            let range = format!("bytes={start}-{end}");
+            let (status, headers, bytes) = fetch(&signed, Some(&range)).await;
+            assert_eq!(status, 206, "{api} {range}");
+            assert_eq!(
+                header(&headers, "content-range"),
+                format!("bytes {start}-{end}/{len}")
+            );
+            assert!(
+                bytes == long[start as usize..=end as usize],
+                "{api} {range}: byte for byte"
+            );
+        }
+    }
+    let plain = format!("http://{b_api}{}", link.split('&').next().unwrap());
+    assert_eq!(fetch(&plain, None).await.0, 401, "without the signature: the token");
+    for dir in &dirs {
+        assert!(
+            walk(&dir.path().join("recordings")).is_empty(),
+            "no audio on a receiver's disk"
+        );
+        assert!(
+            !dir.path().join("recording-link.key").exists(),
+            "the link key is the fleet's, in the store"
+        );
+    }
+
+    // A FLAC for the call, uploaded to B, replaces the WAV: A serves the FLAC, and the WAV's
+    // chunks leave the database (its row stays, saying why its audio went).
+    let flac = std::fs::read(&speech().flac).unwrap();
+    assert_eq!(
+        put(b.otlp_http_addr, "fleet-rec-1", "audio/flac", flac.clone(), &[])
+            .await
+            .status(),
+        201
+    );
+    let revised = next_call_logs(&mut b_calls, 1).await.remove(0);
+    assert_eq!(recording(&revised).media_type, "audio/flac");
+    let (status, _, bytes) = fetch(&format!("http://{a_api}{link}"), None).await;
+    assert!(status == 200 && bytes == flac, "A serves the FLAC B took");
+    wait_for("the replaced WAV's chunks deleted", || async {
+        (chunks(&db, &wav_id).await == 0).then_some(())
+    })
+    .await;
+    let removed: Option<String> = db
+        .query_one("SELECT removed FROM recordings WHERE id = $1", &[&wav_id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(removed.as_deref(), Some("replaced"));
+    a.shutdown().await;
+    b.shutdown().await;
 }

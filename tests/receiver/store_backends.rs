@@ -2,14 +2,18 @@
 //! (a throwaway cluster, `common::postgres`). What the receiver relies on must hold on either:
 //! a call log and its entries stored together, revisions of a call delivered in order, the
 //! console's filters, the delivery state. PostgreSQL alone: two receivers claiming from one
-//! outbox take different entries, a dead receiver's claims pass to another after the lease, and
-//! what one receiver stores is announced to the others (`subscribe_stored`).
+//! outbox take different entries, a dead receiver's claims pass to another after the lease,
+//! what one receiver stores is announced to the others (`subscribe_stored`), and recordings'
+//! audio (in chunks) and link key are shared by every receiver.
 
 use std::time::Duration;
 
 use voicetrace::receiver::calllog::{CallLog, CallQuery, CallUpdate};
 use voicetrace::receiver::query::DeliveryState;
-use voicetrace::receiver::store::{now_ms, Enqueue, PgConfig, Settle, Store, StoredCall};
+use voicetrace::receiver::store::postgres::audio::CHUNK_BYTES;
+use voicetrace::receiver::store::{
+    now_ms, Enqueue, PgConfig, RecordingRow, Settle, Store, StoredCall,
+};
 
 use crate::common::calllog::{call_log, turn};
 use crate::common::postgres::PgCluster;
@@ -345,4 +349,109 @@ fn with_sslmode_require_the_store_speaks_tls_and_checks_the_server() {
         why.contains("TLS handshake") && why.to_lowercase().contains("certificate"),
         "{why}"
     );
+}
+
+/// A recording's row with `bytes` of audio, pending (naming a call not stored).
+fn recording_row(id: &str, bytes: u64) -> RecordingRow {
+    RecordingRow {
+        id: id.into(),
+        source: "upload".into(),
+        named_call_id: Some("call-9".into()),
+        media_type: Some("audio/wav".into()),
+        bytes,
+        received_ms: now_ms(),
+        ..RecordingRow::default()
+    }
+}
+
+/// A file of `bytes` bytes, each different from its neighbours (a misplaced chunk shows).
+fn audio_file(dir: &tempfile::TempDir, bytes: usize) -> (Vec<u8>, std::fs::File) {
+    let content: Vec<u8> = (0..bytes).map(|i| (i * 7 + i / 251) as u8).collect();
+    let path = dir.path().join(format!("audio-{bytes}"));
+    std::fs::write(&path, &content).unwrap();
+    (content, std::fs::File::open(&path).unwrap())
+}
+
+/// Recording `id`'s audio from `start` to its end, read piece by piece as a range is served.
+fn read_all(store: &Store, id: &str, start: u64, len: u64) -> Vec<u8> {
+    let shared = store.shared_recordings().unwrap();
+    let mut out = Vec::new();
+    let mut at = start;
+    while at < len {
+        let piece = shared.read_audio(id, at, len - at).unwrap();
+        assert!(!piece.is_empty(), "a piece at {at} of {len}");
+        assert!(
+            at % CHUNK_BYTES + piece.len() as u64 <= CHUNK_BYTES,
+            "a piece never crosses a chunk's end"
+        );
+        at += piece.len() as u64;
+        out.extend_from_slice(&piece);
+    }
+    out
+}
+
+#[test]
+fn recordings_audio_and_link_key_are_shared_by_every_receiver_of_a_postgres_store() {
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    assert!(
+        Store::open(sqlite_dir.path())
+            .unwrap()
+            .shared_recordings()
+            .is_none(),
+        "the embedded store keeps no audio: its receiver's files do"
+    );
+    let url = PgCluster::shared().fresh_database();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = postgres(&url, &dir_a);
+    let b = postgres(&url, &dir_b);
+    let (shared_a, shared_b) = (a.shared_recordings().unwrap(), b.shared_recordings().unwrap());
+
+    // The first key stored is everyone's.
+    let first = shared_a.shared_key("k", &[1; 32]).unwrap();
+    assert_eq!(first, [1; 32]);
+    assert_eq!(shared_b.shared_key("k", &[2; 32]).unwrap(), [1; 32]);
+
+    // Two and a half chunks, stored by a, read by b from anywhere.
+    let len = 2 * CHUNK_BYTES + CHUNK_BYTES / 2 + 3;
+    let (content, file) = audio_file(&dir_a, len as usize);
+    let stored = shared_a
+        .insert_recording_with_audio(&recording_row("r1", len), None, file)
+        .unwrap();
+    assert_eq!(stored, len);
+    assert_eq!(b.recording("r1").unwrap().unwrap().bytes, len);
+    assert!(read_all(&b, "r1", 0, len) == content, "whole, byte for byte");
+    for start in [1, CHUNK_BYTES - 1, CHUNK_BYTES, 2 * CHUNK_BYTES + 7, len - 1] {
+        assert!(
+            read_all(&b, "r1", start, len) == content[start as usize..],
+            "from {start}"
+        );
+    }
+    let at_end = shared_b.read_audio("r1", CHUNK_BYTES - 2, 100).unwrap();
+    assert_eq!(at_end, content[CHUNK_BYTES as usize - 2..CHUNK_BYTES as usize]);
+    assert!(shared_b.read_audio("r1", len, 10).unwrap().is_empty());
+
+    // A file that is not the row's length stores nothing, neither row nor chunk.
+    let (_, file) = audio_file(&dir_a, 1000);
+    assert!(shared_a
+        .insert_recording_with_audio(&recording_row("r2", 999), None, file)
+        .is_err());
+    assert!(b.recording("r2").unwrap().is_none());
+    assert!(shared_b.read_audio("r2", 0, 10).unwrap().is_empty());
+
+    // Removing is idempotent and counted once: the first mark takes effect, the second not;
+    // the chunks go with the first delete, or at the next start of any receiver.
+    let (_, file) = audio_file(&dir_b, 5000);
+    shared_b
+        .insert_recording_with_audio(&recording_row("r3", 5000), None, file)
+        .unwrap();
+    assert!(a.remove_recording_audio("r1", "retention").unwrap());
+    assert!(!b.remove_recording_audio("r1", "retention").unwrap());
+    assert_eq!(shared_b.delete_unlisted_audio().unwrap(), 3, "r1's chunks");
+    assert_eq!(shared_a.delete_audio("r1").unwrap(), 0, "gone already");
+    assert_eq!(read_all(&a, "r3", 0, 5000).len(), 5000, "r3 is kept");
+
+    // A pending upload's row deleted (an orphan) takes its chunks with it.
+    assert!(a.delete_pending_recording("r3").unwrap());
+    assert!(shared_b.read_audio("r3", 0, 10).unwrap().is_empty());
+    assert!(!b.delete_pending_recording("r3").unwrap(), "deleted once");
 }
