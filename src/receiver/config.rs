@@ -48,7 +48,8 @@ pub struct ServeConfig {
     /// HTTP API listen address; `None` serves no API.
     pub api_addr: Option<SocketAddr>,
     /// This receiver's own directory: the SQLite store (unless `store_url` names another
-    /// store), the span journal and recordings' files.
+    /// store), the span journal and recordings' files (with `store_url`, only uploads while
+    /// they arrive: the shared store keeps their audio).
     pub data_dir: PathBuf,
     /// A PostgreSQL store shared by a fleet of receivers (`postgres://user@host:port/db`);
     /// `None`: the SQLite store in `data_dir`.

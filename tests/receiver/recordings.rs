@@ -877,7 +877,14 @@ async fn a_recording_uploaded_to_one_receiver_of_a_fleet_is_served_by_another() 
     let long = std::fs::read(&speech().long_wav).unwrap();
     let len = long.len() as u64;
     assert!(len > 2 * CHUNK_BYTES, "{len} bytes: three chunks");
-    let answer = put(a.otlp_http_addr, "fleet-rec-1", "audio/wav", long.clone(), &[]).await;
+    let answer = put(
+        a.otlp_http_addr,
+        "fleet-rec-1",
+        "audio/wav",
+        long.clone(),
+        &[],
+    )
+    .await;
     assert_eq!(answer.status(), 201);
     let kept: Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
     let wav_id = kept["id"].as_str().expect("the recording's id").to_string();
@@ -934,7 +941,11 @@ async fn a_recording_uploaded_to_one_receiver_of_a_fleet_is_served_by_another() 
         }
     }
     let plain = format!("http://{b_api}{}", link.split('&').next().unwrap());
-    assert_eq!(fetch(&plain, None).await.0, 401, "without the signature: the token");
+    assert_eq!(
+        fetch(&plain, None).await.0,
+        401,
+        "without the signature: the token"
+    );
     for dir in &dirs {
         assert!(
             walk(&dir.path().join("recordings")).is_empty(),
@@ -950,9 +961,15 @@ async fn a_recording_uploaded_to_one_receiver_of_a_fleet_is_served_by_another() 
     // chunks leave the database (its row stays, saying why its audio went).
     let flac = std::fs::read(&speech().flac).unwrap();
     assert_eq!(
-        put(b.otlp_http_addr, "fleet-rec-1", "audio/flac", flac.clone(), &[])
-            .await
-            .status(),
+        put(
+            b.otlp_http_addr,
+            "fleet-rec-1",
+            "audio/flac",
+            flac.clone(),
+            &[]
+        )
+        .await
+        .status(),
         201
     );
     let revised = next_call_logs(&mut b_calls, 1).await.remove(0);

@@ -404,7 +404,10 @@ fn recordings_audio_and_link_key_are_shared_by_every_receiver_of_a_postgres_stor
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = postgres(&url, &dir_a);
     let b = postgres(&url, &dir_b);
-    let (shared_a, shared_b) = (a.shared_recordings().unwrap(), b.shared_recordings().unwrap());
+    let (shared_a, shared_b) = (
+        a.shared_recordings().unwrap(),
+        b.shared_recordings().unwrap(),
+    );
 
     // The first key stored is everyone's.
     let first = shared_a.shared_key("k", &[1; 32]).unwrap();
@@ -419,15 +422,27 @@ fn recordings_audio_and_link_key_are_shared_by_every_receiver_of_a_postgres_stor
         .unwrap();
     assert_eq!(stored, len);
     assert_eq!(b.recording("r1").unwrap().unwrap().bytes, len);
-    assert!(read_all(&b, "r1", 0, len) == content, "whole, byte for byte");
-    for start in [1, CHUNK_BYTES - 1, CHUNK_BYTES, 2 * CHUNK_BYTES + 7, len - 1] {
+    assert!(
+        read_all(&b, "r1", 0, len) == content,
+        "whole, byte for byte"
+    );
+    for start in [
+        1,
+        CHUNK_BYTES - 1,
+        CHUNK_BYTES,
+        2 * CHUNK_BYTES + 7,
+        len - 1,
+    ] {
         assert!(
             read_all(&b, "r1", start, len) == content[start as usize..],
             "from {start}"
         );
     }
     let at_end = shared_b.read_audio("r1", CHUNK_BYTES - 2, 100).unwrap();
-    assert_eq!(at_end, content[CHUNK_BYTES as usize - 2..CHUNK_BYTES as usize]);
+    assert_eq!(
+        at_end,
+        content[CHUNK_BYTES as usize - 2..CHUNK_BYTES as usize]
+    );
     assert!(shared_b.read_audio("r1", len, 10).unwrap().is_empty());
 
     // A file that is not the row's length stores nothing, neither row nor chunk.
