@@ -7,7 +7,7 @@ use tokio::io::AsyncReadExt;
 
 use super::calls::borrowed;
 use super::recordings::{insert_params, INSERT};
-use super::{client, Postgres};
+use super::{client, execute, query_one, query_opt, Postgres};
 use crate::receiver::store::{now_ms, RecordingRow, SharedRecordings, StoreError};
 
 /// Bytes of audio in one chunk row: an upload holds one chunk in memory at a time (two with
@@ -49,9 +49,10 @@ impl SharedRecordings for Postgres {
         self.run(|pool| async move {
             let mut conn = client(&pool).await?;
             let tx = conn.transaction().await?;
-            tx.execute(INSERT, &borrowed(&params)).await?;
+            let row = tx.prepare_cached(INSERT).await?;
+            tx.execute(&row, &borrowed(&params)).await?;
             let insert = tx
-                .prepare("INSERT INTO recording_chunks (id, seq, bytes) VALUES ($1, $2, $3)")
+                .prepare_cached("INSERT INTO recording_chunks (id, seq, bytes) VALUES ($1, $2, $3)")
                 .await?;
             let mut file = tokio::fs::File::from_std(audio);
             let mut stored = 0;
@@ -82,14 +83,13 @@ impl SharedRecordings for Postgres {
         let count = max.min(CHUNK_BYTES - offset) as i32;
         let id = id.to_owned();
         self.run(|pool| async move {
-            let row = client(&pool)
-                .await?
-                .query_opt(
-                    "SELECT substring(bytes FROM $3 FOR $4) FROM recording_chunks
-                     WHERE id = $1 AND seq = $2",
-                    &[&id, &seq, &from, &count],
-                )
-                .await?;
+            let row = query_opt(
+                &pool,
+                "SELECT substring(bytes FROM $3 FOR $4) FROM recording_chunks
+                 WHERE id = $1 AND seq = $2",
+                &[&id, &seq, &from, &count],
+            )
+            .await?;
             Ok(row.map(|r| r.get(0)).unwrap_or_default())
         })
     }
@@ -97,42 +97,41 @@ impl SharedRecordings for Postgres {
     fn delete_audio(&self, id: &str) -> Result<u64, StoreError> {
         let id = id.to_owned();
         self.run(|pool| async move {
-            Ok(client(&pool)
-                .await?
-                .execute("DELETE FROM recording_chunks WHERE id = $1", &[&id])
-                .await?)
+            execute(&pool, "DELETE FROM recording_chunks WHERE id = $1", &[&id]).await
         })
     }
 
     fn delete_unlisted_audio(&self) -> Result<u64, StoreError> {
         self.run(|pool| async move {
-            Ok(client(&pool)
-                .await?
-                .execute(
-                    "DELETE FROM recording_chunks c WHERE NOT EXISTS (
-                         SELECT 1 FROM recordings r WHERE r.id = c.id
-                            AND r.media_type IS NOT NULL AND r.removed IS NULL)",
-                    &[],
-                )
-                .await?)
+            execute(
+                &pool,
+                "DELETE FROM recording_chunks c WHERE NOT EXISTS (
+                     SELECT 1 FROM recordings r WHERE r.id = c.id
+                        AND r.media_type IS NOT NULL AND r.removed IS NULL)",
+                &[],
+            )
+            .await
         })
     }
 
     fn shared_key(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
         let (name, candidate) = (name.to_owned(), candidate.to_vec());
         self.run(|pool| async move {
-            let conn = client(&pool).await?;
             // The first receiver's insert wins; a concurrent one waits for it, then does
             // nothing, and both read back the same key.
-            conn.execute(
+            execute(
+                &pool,
                 "INSERT INTO shared_keys (name, key, created_ms) VALUES ($1, $2, $3)
                  ON CONFLICT (name) DO NOTHING",
                 &[&name, &candidate, &now_ms()],
             )
             .await?;
-            let row = conn
-                .query_one("SELECT key FROM shared_keys WHERE name = $1", &[&name])
-                .await?;
+            let row = query_one(
+                &pool,
+                "SELECT key FROM shared_keys WHERE name = $1",
+                &[&name],
+            )
+            .await?;
             Ok(row.get(0))
         })
     }
