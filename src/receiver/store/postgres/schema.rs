@@ -25,6 +25,9 @@ const MIGRATION_LOCK: i64 = 0x766f_6963_6574_7261;
 /// recording's row; stored uncompressed, `STORAGE EXTERNAL`: audio formats are compressed
 /// already, and an uncompressed value lets `substring` read a range of it without reading the
 /// rest), and `shared_keys` (the recordings' link key, one for the fleet).
+///
+/// Version 3: call logs by the time they were stored, for the listener's catch-up after a
+/// reconnection (`notify`), which otherwise reads the whole table.
 pub const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE call_logs (
@@ -173,6 +176,9 @@ CREATE TABLE shared_keys (
     key        BYTEA  NOT NULL,
     created_ms BIGINT NOT NULL
 );
+"#,
+    r#"
+CREATE INDEX call_logs_by_stored ON call_logs (stored_at_ms);
 "#,
 ];
 
