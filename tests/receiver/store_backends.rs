@@ -470,3 +470,100 @@ fn recordings_audio_and_link_key_are_shared_by_every_receiver_of_a_postgres_stor
     assert!(shared_b.read_audio("r3", 0, 10).unwrap().is_empty());
     assert!(!b.delete_pending_recording("r3").unwrap(), "deleted once");
 }
+
+#[test]
+fn two_traces_sharing_a_call_id_are_two_calls_on_both_backends() {
+    for (name, store, _dir) in backends() {
+        let older = CallLog {
+            started_at: "2026-12-01T10:00:00.000Z".into(),
+            ..call_log("shared-id", TRACE_A)
+        };
+        let newer = CallLog {
+            started_at: "2026-12-01T11:00:00.000Z".into(),
+            ..call_log("shared-id", TRACE_B)
+        };
+        for log in [&older, &newer] {
+            let update = CallUpdate::Finished(Box::new(log.clone()));
+            assert_eq!(store.store_update(&update, &to("s"), now_ms()).unwrap(), 1);
+        }
+        let latest = store.latest_call("shared-id", None).unwrap().unwrap();
+        assert_eq!(
+            latest.trace_id, TRACE_B,
+            "{name}: the most recent call of the id"
+        );
+        let first = store
+            .latest_call("shared-id", Some(TRACE_A))
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.trace_id, TRACE_A, "{name}");
+        let same: Vec<String> = store
+            .same_id_calls("shared-id")
+            .unwrap()
+            .into_iter()
+            .map(|c| c.trace_id)
+            .collect();
+        assert_eq!(same, [TRACE_B, TRACE_A], "{name}: newest first");
+        // A sink hears of one id in the order stored, whichever trace: the second call waits.
+        let first_due = store.claim_due("s", now_ms(), 10).unwrap();
+        assert_eq!(first_due.len(), 1, "{name}");
+        assert_eq!(first_due[0].trace_id, TRACE_A, "{name}");
+        store.mark_delivered(first_due[0].id).unwrap();
+        let second_due = store.claim_due("s", now_ms(), 10).unwrap();
+        assert_eq!(second_due[0].trace_id, TRACE_B, "{name}");
+    }
+}
+
+#[test]
+fn dead_letters_are_parked_counted_and_sent_again_on_both_backends() {
+    for (name, store, _dir) in backends() {
+        store
+            .register_sinks(&[("s", "http"), ("idle", "jsonl")])
+            .unwrap();
+        let now = now_ms();
+        store
+            .store_update(&revision("call-1", TRACE_A, 1, "hello"), &to("s"), now)
+            .unwrap();
+        let claimed = store.claim_due("s", now, 10).unwrap();
+        store
+            .mark_dead(claimed[0].id, Some(400), "bad request: no such agent")
+            .unwrap();
+        let letters = store.dead_letters("s").unwrap();
+        assert_eq!(letters.len(), 1, "{name}");
+        assert_eq!(letters[0].status, Some(400), "{name}");
+        assert_eq!(letters[0].reason, "bad request: no such agent", "{name}");
+        assert_eq!(letters[0].attempts, 1, "{name}");
+        assert_eq!(
+            store.outbox_depth().unwrap(),
+            0,
+            "{name}: a dead letter waits for no one"
+        );
+        assert!(
+            store.claim_due("s", now_ms(), 10).unwrap().is_empty(),
+            "{name}"
+        );
+        let stats = store.sink_stats().unwrap();
+        let names: Vec<&str> = stats.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["idle", "s"],
+            "{name}: registered sinks are listed before use"
+        );
+        assert_eq!(stats[1].dead, 1, "{name}");
+        assert_eq!(
+            store.deliveries("call-1", TRACE_A).unwrap()[1].state,
+            DeliveryState::Dead,
+            "{name}"
+        );
+
+        assert_eq!(store.retry_dead("s").unwrap(), 1, "{name}");
+        assert!(
+            store.retry_dead("nope").is_err(),
+            "{name}: an unknown sink is an error"
+        );
+        let again = store.claim_due("s", now_ms(), 10).unwrap();
+        assert_eq!(again.len(), 1, "{name}");
+        assert_eq!(again[0].attempts, 0, "{name}: attempts count afresh");
+        store.mark_delivered(again[0].id).unwrap();
+        assert_eq!(store.sink_stats().unwrap()[1].delivered, 1, "{name}");
+    }
+}
