@@ -14,6 +14,8 @@ pub(crate) struct Options {
     pub(crate) connections: usize,
     pub(crate) duration: Option<Duration>,
     pub(crate) spans: Option<u64>,
+    /// Spans per second to offer (open loop), or as fast as the receiver accepts.
+    pub(crate) rate: Option<f64>,
     pub(crate) max_retries: u32,
     pub(crate) gzip: bool,
     pub(crate) prefix: String,
@@ -29,7 +31,8 @@ pub(crate) enum Protocol {
 pub(crate) const USAGE: &str =
     "usage: voicetrace-loadgen [--protocol grpc|http] [--endpoint URL] [--calls N]
                           [--turns N] [--spans-per-turn N] [--batch N] [--connections N]
-                          (--duration SECS | --spans N) [--max-retries N] [--gzip]
+                          (--duration SECS | --spans N) [--rate SPANS_PER_S]
+                          [--max-retries N] [--gzip]
                           [--prefix P] [--seed N]
 
   --protocol        grpc (OTLP/gRPC, default) or http (OTLP/HTTP protobuf)
@@ -43,6 +46,8 @@ pub(crate) const USAGE: &str =
   --connections     concurrent senders [default: 4]
   --duration        stop starting calls after SECS seconds [default: 10]
   --spans           stop starting calls after N spans (instead of --duration)
+  --rate            offer this many spans per second, paced, instead of as many as the receiver
+                    accepts (for latency at a load below its capacity)
   --max-retries     retries of a request the receiver asks to retry [default: 20]
   --gzip            gzip-compress gRPC requests
   --prefix          call id prefix [default: random]
@@ -59,6 +64,7 @@ pub(crate) fn parse_args() -> Result<Options, String> {
         connections: 4,
         duration: None,
         spans: None,
+        rate: None,
         max_retries: 20,
         gzip: false,
         prefix: format!("lg-{:08x}-", seed_from_clock() as u32),
@@ -96,6 +102,13 @@ pub(crate) fn parse_args() -> Result<Options, String> {
                 ))
             }
             "--spans" => o.spans = Some(value.parse().map_err(|e| bad(&e))?),
+            "--rate" => {
+                let rate: f64 = value.parse().map_err(|e| bad(&e))?;
+                if !(rate > 0.0 && rate.is_finite()) {
+                    return Err(format!("--rate {value}: must be a positive number"));
+                }
+                o.rate = Some(rate);
+            }
             "--max-retries" => o.max_retries = value.parse().map_err(|e| bad(&e))?,
             "--prefix" => o.prefix = value,
             "--seed" => o.seed = value.parse().map_err(|e| bad(&e))?,

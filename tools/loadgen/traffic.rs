@@ -1,7 +1,7 @@
 //! Span traffic: every call's spans, built directly as OTLP protobuf messages, cut into
 //! batches for the senders.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -354,6 +354,16 @@ pub(crate) fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
     }
 }
 
+/// Waits until `sent` spans are due at `rate` spans per second since `started` (open-loop
+/// pacing: the generator offers a fixed load whatever the receiver's answers).
+fn pace(started: Instant, sent: u64, rate: f64) {
+    let due = started + Duration::from_secs_f64(sent as f64 / rate);
+    let now = Instant::now();
+    if due > now {
+        std::thread::sleep(due - now);
+    }
+}
+
 /// Generates every call's spans into batches until the limit, then finishes open calls.
 pub(crate) fn generate(o: &Options, tx: mpsc::Sender<Vec<Span>>, started: Instant) -> (u64, u64) {
     let mut traffic = Traffic {
@@ -379,6 +389,9 @@ pub(crate) fn generate(o: &Options, tx: mpsc::Sender<Vec<Span>>, started: Instan
     while !open.is_empty() {
         if next >= open.len() {
             next = 0;
+        }
+        if let Some(rate) = o.rate {
+            pace(started, generated, rate);
         }
         let before = pending.len();
         let finished = traffic.next(&mut open[next], &mut pending, now_ns());
