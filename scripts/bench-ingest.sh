@@ -4,29 +4,33 @@
 # the same generator (`voicetrace-loadgen`, tools/loadgen/), in one run on this machine.
 #
 # Each receiver is pinned to one CPU and the generator to another (taskset), so the receiver's
-# CPU time is its own. For each receiver and each batch size (512 and 8 spans per request) it
-# prints spans per CPU-second of the receiver (spans accepted / (utime + stime) from
-# /proc/PID/stat, counted from after start-up until everything sent is processed: for voicetrace,
-# until every call log is in the jsonl sink), the voicetrace/rotel ratio, and the receiver's peak
-# RSS (VmHWM); for voicetrace, the call-log latency (root span end → call log stored, p50 / p99 /
-# max, from the store). It also measures memory per buffered span: with a grace period
-# longer than the run, every call stays in memory; (VmRSS after − VmRSS before) / spans.
+# CPU time is its own. For each load (LOADS: 200 calls open × 6 turns, then 1000 × 20) and each
+# batch size (512 and 8 spans per request) it runs rotel, voicetrace and voicetrace
+# `--no-journal` as fast as each accepts, and prints spans per CPU-second of the receiver (spans
+# accepted / (utime + stime) from /proc/PID/stat, counted from after start-up until everything
+# sent is processed: for voicetrace, until every call log is in the jsonl sink), the
+# voicetrace/rotel ratio, the journal's cost (with / without) and the receiver's peak RSS
+# (VmHWM). Then it offers voicetrace half the load it accepted (LATENCY_LOAD), paced, and
+# reports the call-log latency (root span end → call log stored, p50 / p99 / max, from the
+# store): at capacity a latency is the time spent queued in front of a saturated receiver. It
+# also measures memory per buffered span: with a grace period longer than the run, every call
+# stays in memory; (VmRSS after − VmRSS before) / spans.
 #
 # Usage: scripts/bench-ingest.sh [--only rotel|voicetrace] [--journal-cost | --postgres] [--write]
-#   --journal-cost  instead of rotel against voicetrace: voicetrace with its span journal against
-#                   voicetrace `--no-journal` (what making "accepted" durable costs)
+#   --journal-cost  only voicetrace with its span journal against voicetrace `--no-journal`
+#                   (what making "accepted" durable costs), for CALLS × TURNS
 #   --postgres      instead of rotel against voicetrace: voicetrace on its SQLite store against
 #                   one receiver on a PostgreSQL store, then three receivers on one PostgreSQL
 #                   (the load split by call between three generators, as the Collector's
 #                   loadbalancing exporter splits it by trace id). A throwaway cluster (Debian's
 #                   postgresql, default settings: each commit synced) runs on the receivers' CPU;
 #                   its CPU time is reported beside theirs, and spans per CPU-second count both.
-#   --write   replace the results table in BENCHMARKS.md (the journal table with --journal-cost);
-#             the default load has its table, any other CALLS × TURNS one of its own (added after
-#             the default's the first time)
-# Environment: DURATION (s, default 10), CALLS (open at once, default 200), TURNS (default 6),
-#   CONNECTIONS (default 4), BATCHES (default "512 8"), RECV_CPU (0), GEN_CPU (1),
-#   BUFFERED_SPANS (default 150000), CARGO_TARGET_DIR.
+#   --write   replace the results tables in BENCHMARKS.md (one per load; the journal table with
+#             --journal-cost, the PostgreSQL one with --postgres)
+# Environment: DURATION (s, default 10), LOADS (default "200x6 1000x20"; CALLS and/or TURNS set
+#   instead mean that one load, and are the load of --journal-cost and --postgres: default 200
+#   × 6), CONNECTIONS (default 4), BATCHES (default "512 8"), LATENCY_LOAD (default 0.5),
+#   RECV_CPU (0), GEN_CPU (1), BUFFERED_SPANS (default 150000), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,21 +49,24 @@ while [ $# -gt 0 ]; do
 done
 
 DURATION=${DURATION:-10}
+# The default mode's loads, CALLS×TURNS each: the default one and 1000 calls open of 20 turns,
+# or only CALLS×TURNS when either is set.
+if [ -z "${LOADS:-}" ]; then
+  if [ -n "${CALLS:-}${TURNS:-}" ]; then LOADS="${CALLS:-200}x${TURNS:-6}"; else LOADS="200x6 1000x20"; fi
+fi
 CALLS=${CALLS:-200}
 TURNS=${TURNS:-6}
 CONNECTIONS=${CONNECTIONS:-4}
 BATCHES=${BATCHES:-"512 8"}
 RECV_CPU=${RECV_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
+# The receivers' grace after a root (the call-log latency target is this + 50 ms).
+GRACE_MS=200
+# The latency run's offered load, as a fraction of what voicetrace accepted at capacity.
+LATENCY_LOAD=${LATENCY_LOAD:-0.5}
 # Below the receiver's default bound on calls held at once (10 000 calls of ~22 spans).
 BUFFERED_SPANS=${BUFFERED_SPANS:-150000}
 TARGET=${CARGO_TARGET_DIR:-target}
-# The table's marker in BENCHMARKS.md: one table per load.
-if [ "$CALLS" = 200 ] && [ "$TURNS" = 6 ]; then
-  MARK=bench-ingest
-else
-  MARK="bench-ingest-${CALLS}x${TURNS}"
-fi
 CLK_TCK=$(getconf CLK_TCK)
 
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
@@ -173,7 +180,7 @@ wait_call_logs() {
   done
 }
 
-declare -A RESULT
+declare -A RESULT SENT
 ROWS=()
 
 # Call-log latency of the voicetrace run just measured: for every first revision, the time from
@@ -210,8 +217,8 @@ bench() {
   port=$(free_port)
   case "$receiver" in
     rotel) start_rotel "$port" ;;
-    voicetrace) start_voicetrace "$port" 200 ;;
-    voicetrace-no-journal) start_voicetrace "$port" 200 --no-journal ;;
+    voicetrace) start_voicetrace "$port" "$GRACE_MS" ;;
+    voicetrace-no-journal) start_voicetrace "$port" "$GRACE_MS" --no-journal ;;
   esac
   cpu0=$(cpu_seconds "$RECEIVER_PID")
   line=$(run_loadgen "$port" "$batch" --duration "$DURATION")
@@ -233,10 +240,30 @@ bench() {
   rate=$(echo "scale=0; $spans / ($cpu1 - $cpu0)" | bc)
   load_rate=$(echo "scale=0; $spans / ($cpu_load - $cpu0)" | bc)
   RESULT[$receiver,$batch]=$rate
+  SENT[$receiver,$batch]=$(field spans_per_s "$line")
   printf '%-10s batch %-4s %9s spans (%6s calls) %8.2f CPU-s  %9s spans/CPU-s  sent at %8s spans/s  peak RSS %6d MiB  call-log latency p50/p99/max %s ms  retried %s failed %s\n' \
     "$receiver" "$batch" "$spans" "$calls" "$(echo "$cpu1 - $cpu0" | bc)" "$rate" \
     "$(field spans_per_s "$line")" $((hwm / 1024)) "$latency" "$(field retried "$line")" "$(field failed_requests "$line")" >&2
   ROWS+=("| $receiver | $batch | $spans | $calls | $(echo "$cpu1 - $cpu0" | bc) | **$rate** | $load_rate | $(field spans_per_s "$line") | $((hwm / 1024)) | $latency |")
+}
+
+# Call-log latency below capacity: the same load offered at LATENCY_LOAD (a fraction) of the
+# spans per second voicetrace accepted in its throughput run at this batch size, paced by the
+# generator (open loop), for DURATION seconds. At capacity the latency is the time spent in the
+# queues in front of a saturated receiver (Little's law), whatever the grace; this run shows
+# what a call waits with headroom left. Fills LATENCY[batch] with "p50 / p99 / max" in ms.
+declare -A LATENCY
+bench_latency() {
+  local batch=$1 port line rate calls
+  rate=$(echo "scale=0; ${SENT[voicetrace,$batch]} * $LATENCY_LOAD / 1" | bc)
+  port=$(free_port)
+  start_voicetrace "$port" "$GRACE_MS"
+  line=$(run_loadgen "$port" "$batch" --duration "$DURATION" --rate "$rate")
+  calls=$(field calls "$line")
+  wait_call_logs "$calls"
+  LATENCY[$batch]=$(call_log_latency)
+  stop_receiver
+  echo "voicetrace batch $batch at $rate spans/s offered ($LATENCY_LOAD of capacity): $calls calls, call-log latency p50/p99/max ${LATENCY[$batch]} ms (grace $GRACE_MS ms)" >&2
 }
 
 # Memory per buffered span: nothing finishes during the run (grace of an hour).
@@ -435,44 +462,48 @@ EOF
   exit 0
 fi
 
-PER_SPAN=""
-for batch in $BATCHES; do
-  for receiver in rotel voicetrace; do
-    [ -z "$ONLY" ] || [ "$ONLY" = "$receiver" ] || continue
-    bench "$receiver" "$batch"
+# The default mode: for each load of LOADS (CALLS×TURNS), rotel, voicetrace and voicetrace
+# without its journal at each batch size, then voicetrace's latency below capacity; memory per
+# buffered span once, before the loads. One table per load.
+run_load() {
+  CALLS=$1 TURNS=$2
+  ROWS=()
+  local batch receiver r mark
+  for batch in $BATCHES; do
+    for receiver in rotel voicetrace voicetrace-no-journal; do
+      [ -z "$ONLY" ] || [ "$ONLY" = "${receiver%-no-journal}" ] || continue
+      bench "$receiver" "$batch"
+    done
+    [ -n "$ONLY" ] && [ "$ONLY" != voicetrace ] || bench_latency "$batch"
   done
-done
-[ -n "$ONLY" ] && [ "$ONLY" != voicetrace ] || buffered_memory
-
-echo
-echo "| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | generator spans/s | peak RSS MiB | call-log latency p50 / p99 / max ms |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
-printf '%s\n' "${ROWS[@]}"
-RATIOS=""
-for batch in $BATCHES; do
-  if [ -n "${RESULT[rotel,$batch]:-}" ] && [ -n "${RESULT[voicetrace,$batch]:-}" ]; then
-    r=$(printf '%.3f' "$(echo "scale=4; ${RESULT[voicetrace,$batch]} / ${RESULT[rotel,$batch]}" | bc)")
-    RATIOS+="- batch $batch: voicetrace / rotel spans per CPU-second = **${r}x**"$'\n'
-  fi
-done
-echo
-printf '%s' "$RATIOS"
-[ -z "$PER_SPAN" ] || echo "- memory per buffered span (voicetrace): **$PER_SPAN bytes**"
-
-if [ "$WRITE" = 1 ]; then
+  TABLE="| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | generator spans/s | peak RSS MiB | call-log latency p50 / p99 / max ms |"$'\n'"|---|---|---|---|---|---|---|---|---|---|"$'\n'
+  TABLE+=$(printf '%s\n' "${ROWS[@]}")$'\n\n'
+  for batch in $BATCHES; do
+    if [ -n "${RESULT[rotel,$batch]:-}" ] && [ -n "${RESULT[voicetrace,$batch]:-}" ]; then
+      r=$(printf '%.3f' "$(echo "scale=4; ${RESULT[voicetrace,$batch]} / ${RESULT[rotel,$batch]}" | bc)")
+      TABLE+="- batch $batch: voicetrace (journal on) / rotel, spans per CPU-second = **${r}x**"$'\n'
+    fi
+    if [ -n "${RESULT[voicetrace-no-journal,$batch]:-}" ] && [ -n "${RESULT[voicetrace,$batch]:-}" ]; then
+      r=$(printf '%.3f' "$(echo "scale=4; ${RESULT[voicetrace,$batch]} / ${RESULT[voicetrace-no-journal,$batch]}" | bc)")
+      TABLE+="- batch $batch: voicetrace journal on / off, spans per CPU-second = **${r}x**"$'\n'
+    fi
+    if [ -n "${LATENCY[$batch]:-}" ]; then
+      TABLE+="- batch $batch: call-log latency p50 / p99 / max offered $LATENCY_LOAD of capacity (${SENT[voicetrace,$batch]} spans/s × $LATENCY_LOAD, paced), grace $GRACE_MS ms: **${LATENCY[$batch]} ms**"$'\n'
+    fi
+  done
+  [ -z "$PER_SPAN" ] || TABLE+="- memory per buffered span (voicetrace, $BUFFERED_SPANS spans held over a grace longer than the run): **$PER_SPAN bytes**"$'\n'
+  echo
+  printf '%s' "$TABLE"
+  [ "$WRITE" = 1 ] || return 0
+  if [ "$CALLS" = 200 ] && [ "$TURNS" = 6 ]; then mark=bench-ingest; else mark="bench-ingest-${CALLS}x${TURNS}"; fi
   {
-    echo "<!-- $MARK:begin -->"
+    echo "<!-- $mark:begin -->"
     echo "Measured $(date -u +%Y-%m-%d) at voicetrace \`$(git describe --always --dirty)\` on $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), rotel $("$ROTEL" --version | awk '{print $2}'), ${DURATION} s per run, $CALLS calls open at once × $TURNS turns, $CONNECTIONS gRPC connections."
     echo
-    echo "| receiver | batch | spans | calls | receiver CPU-s | spans per CPU-s | spans per CPU-s while loaded | generator spans/s | peak RSS MiB | call-log latency p50 / p99 / max ms |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
-    printf '%s\n' "${ROWS[@]}"
-    echo
-    printf '%s' "$RATIOS"
-    [ -z "$PER_SPAN" ] || echo "- memory per buffered span (voicetrace, $BUFFERED_SPANS spans held over a grace longer than the run): **$PER_SPAN bytes**"
-    echo "<!-- $MARK:end -->"
+    printf '%s' "$TABLE"
+    echo "<!-- $mark:end -->"
   } >"$WORK/table.md"
-  python3 - "$WORK/table.md" "$MARK" <<'EOF'
+  python3 - "$WORK/table.md" "$mark" <<'EOF'
 import re, sys
 table = open(sys.argv[1]).read().rstrip("\n")
 mark = sys.argv[2]
@@ -486,5 +517,11 @@ else:
     new = text.replace(end, end + "\n\n" + table, 1)
 open("BENCHMARKS.md", "w").write(new)
 EOF
-  echo "BENCHMARKS.md updated" >&2
-fi
+  echo "BENCHMARKS.md updated ($mark)" >&2
+}
+
+PER_SPAN=""
+[ -n "$ONLY" ] && [ "$ONLY" != voicetrace ] || buffered_memory
+for load in $LOADS; do
+  run_load "${load%x*}" "${load#*x}"
+done
