@@ -75,6 +75,11 @@ pub(super) fn insert_call_log(
 }
 
 /// The latest revision of every call, with the columns lists filter on.
+/// The statement of [`Sqlite::latest_call_body`] (run for every call log stored).
+pub(super) const LATEST_CALL_BODY: &str =
+    "SELECT revision, body FROM call_logs WHERE call_id = ?1 AND trace_id = ?2
+     ORDER BY revision DESC LIMIT 1";
+
 const LATEST: &str = "calls c JOIN call_logs l
     ON l.call_id = c.call_id AND l.trace_id = c.trace_id AND l.revision = c.revision";
 
@@ -125,10 +130,7 @@ impl Sqlite {
         trace_id: &str,
     ) -> Result<Option<(u32, String)>, StoreError> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT revision, body FROM call_logs WHERE call_id = ?1 AND trace_id = ?2
-             ORDER BY revision DESC LIMIT 1",
-        )?;
+        let mut stmt = conn.prepare_cached(LATEST_CALL_BODY)?;
         Ok(stmt
             .query_row(params![call_id, trace_id], |row| {
                 Ok((row.get(0)?, row.get(1)?))

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::Connection;
 
 use super::backend::{for_each_method, forward_to_inherent, Backend};
@@ -46,6 +47,10 @@ const CACHE_KIB: i64 = 8 * 1024;
 /// many times is checkpointed once. The WAL file stays around this size (about 40 MB).
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
+/// Prepared statements the connection keeps (rusqlite's default is 16): more than the store
+/// and the console run in turn, so that none is prepared again because others pushed it out.
+const STATEMENT_CACHE: usize = 128;
+
 /// The SQLite backend.
 pub struct Sqlite {
     conn: Mutex<Connection>,
@@ -73,6 +78,11 @@ impl Sqlite {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        // One plan per statement whatever values are bound: without it SQLite prepares a
+        // statement again at each new binding when a value might change its plan (a partial
+        // index, `?3 IS NOT NULL`), several times per call log stored.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         schema::move_journal_out(&conn, data_dir)?;
         schema::migrate(&mut conn)?;
         Ok(Sqlite {
@@ -104,3 +114,47 @@ impl Sqlite {
 }
 
 for_each_method!(forward_to_inherent, Sqlite);
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    use super::{calls, recordings, Sqlite};
+    use crate::receiver::calllog::LiveKitJob;
+    use crate::receiver::store::recordings::CallNames;
+
+    /// The statements run for every call log stored keep their plan whatever values are bound:
+    /// SQLite re-prepared them at each new binding (a partial index, `?3 IS NOT NULL`), which
+    /// was a tenth of the receiver's CPU under load (`scripts/profile-ingest.sh`).
+    #[test]
+    fn the_queries_of_each_stored_call_log_are_prepared_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::open(dir.path()).unwrap();
+        for i in 0..4 {
+            let (call, trace) = (format!("call-{i}"), format!("{i:032x}"));
+            let livekit = LiveKitJob {
+                room_id: Some(format!("room-{i}")),
+                job_id: (i % 2 == 0).then(|| format!("job-{i}")),
+            };
+            store.latest_call_body(&call, &trace).unwrap();
+            store.call_recording(&call, &trace).unwrap();
+            let names = CallNames {
+                call_id: &call,
+                trace_id: &trace,
+                livekit: (i > 1).then_some(&livekit),
+            };
+            store.pending_for_call(names).unwrap();
+        }
+        let conn = store.lock().unwrap();
+        for sql in [
+            calls::LATEST_CALL_BODY.to_string(),
+            recordings::call_recording_sql(),
+            recordings::pending_for_call_sql(),
+        ] {
+            let stmt = conn.prepare_cached(&sql).unwrap();
+            // The statement the store ran (a new one would have run 0 times).
+            assert_eq!(stmt.get_status(StatementStatus::Run), 4, "{sql}");
+            assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0, "{sql}");
+        }
+    }
+}

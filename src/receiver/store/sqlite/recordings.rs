@@ -18,6 +18,27 @@ const COLUMNS: &str = "id, source, named_call_id, named_trace_id, room_id, job_i
     trace_id, media_type, bytes, duration_ms, channels, sample_rate, started_at_ms, received_ms,
     removed";
 
+/// The statement of [`Sqlite::call_recording`] (run for every call log stored).
+pub(super) fn call_recording_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM recordings
+         WHERE call_id = ?1 AND trace_id = ?2 AND media_type IS NOT NULL
+         ORDER BY received_ms DESC, id DESC LIMIT 1"
+    )
+}
+
+/// The statement of [`Sqlite::pending_for_call`] (run for every call log stored).
+pub(super) fn pending_for_call_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM recordings
+         WHERE call_id IS NULL AND (
+             (named_call_id = ?1 AND (named_trace_id IS NULL OR named_trace_id = ?2))
+             OR (?4 IS NOT NULL AND job_id = ?4)
+             OR (?3 IS NOT NULL AND room_id = ?3 AND (job_id IS NULL OR ?4 IS NULL)))
+         ORDER BY received_ms, id"
+    )
+}
+
 fn row(r: &Row<'_>) -> rusqlite::Result<RecordingRow> {
     Ok(RecordingRow {
         id: r.get(0)?,
@@ -92,11 +113,7 @@ impl Sqlite {
         trace_id: &str,
     ) -> Result<Option<RecordingRow>, StoreError> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM recordings
-             WHERE call_id = ?1 AND trace_id = ?2 AND media_type IS NOT NULL
-             ORDER BY received_ms DESC, id DESC LIMIT 1"
-        ))?;
+        let mut stmt = conn.prepare_cached(&call_recording_sql())?;
         Ok(stmt.query_row(params![call_id, trace_id], row).optional()?)
     }
 
@@ -134,14 +151,7 @@ impl Sqlite {
             (l.room_id.as_deref(), l.job_id.as_deref())
         });
         let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM recordings
-             WHERE call_id IS NULL AND (
-                 (named_call_id = ?1 AND (named_trace_id IS NULL OR named_trace_id = ?2))
-                 OR (?4 IS NOT NULL AND job_id = ?4)
-                 OR (?3 IS NOT NULL AND room_id = ?3 AND (job_id IS NULL OR ?4 IS NULL)))
-             ORDER BY received_ms, id"
-        ))?;
+        let mut stmt = conn.prepare_cached(&pending_for_call_sql())?;
         let rows = stmt
             .query_map(params![call.call_id, call.trace_id, room, job], row)?
             .collect::<Result<Vec<_>, _>>()?;
