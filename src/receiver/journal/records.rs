@@ -141,7 +141,7 @@ enum JKind {
 fn value_to(v: &AttrValue) -> JValue {
     JValue {
         kind: Some(match v {
-            AttrValue::Str(s) => JKind::Str(s.to_string()),
+            AttrValue::Str(s) => JKind::Str(String::from(&**s)),
             AttrValue::Bool(b) => JKind::Bool(*b),
             AttrValue::Int(i) => JKind::Int(*i),
             AttrValue::Double(d) => JKind::Double(*d),
@@ -167,7 +167,7 @@ fn value_from(v: JValue) -> Option<AttrValue> {
 fn attrs_to(a: &Attributes) -> Vec<JAttr> {
     a.0.iter()
         .map(|(k, v)| JAttr {
-            key: k.to_string(),
+            key: k.as_str().to_owned(),
             value: Some(value_to(v)),
         })
         .collect()
@@ -191,7 +191,7 @@ fn span_to(s: &SpanRecord) -> JSpan {
         trace_id: s.trace_id.to_vec(),
         span_id: s.span_id.to_vec(),
         parent_span_id: s.parent_span_id.map(|p| p.to_vec()).unwrap_or_default(),
-        name: s.name.to_string(),
+        name: s.name.as_str().to_owned(),
         start: s.start_unix_nano,
         end: s.end_unix_nano,
         status,
@@ -297,7 +297,7 @@ fn log_from(l: JLog) -> Option<LogRecord> {
 fn point_to(p: &MetricPoint) -> JPoint {
     JPoint {
         call_names: p.call_names.clone(),
-        metric: p.metric.to_string(),
+        metric: p.metric.as_str().to_owned(),
         provider: p.provider.clone(),
         model: p.model.clone(),
         start: p.start_unix_nano,

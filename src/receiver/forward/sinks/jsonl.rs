@@ -55,15 +55,26 @@ impl Deliver for JsonlSink {
     /// the others share the write's.
     async fn deliver_all(&self, entries: &[OutboxEntry]) -> Vec<Outcome> {
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(entries.len());
-        let mut lines = Vec::new();
-        for entry in entries {
-            match line(entry) {
-                Ok(line) => {
-                    lines.extend_from_slice(&line);
+        let jsons: Vec<Option<&str>> = entries
+            .iter()
+            .map(|entry| match call_log_json(entry) {
+                Ok(json) => {
                     outcomes.push(None);
+                    Some(json)
                 }
-                Err(outcome) => outcomes.push(Some(outcome)),
-            }
+                Err(outcome) => {
+                    outcomes.push(Some(outcome));
+                    None
+                }
+            })
+            .collect();
+        // One buffer of the final size: grown by doubling, a write of 256 call logs reallocated
+        // (and the kernel zeroed) megabytes several times.
+        let size = jsons.iter().flatten().map(|json| json.len() + 1).sum();
+        let mut lines = Vec::with_capacity(size);
+        for json in jsons.into_iter().flatten() {
+            lines.extend_from_slice(json.as_bytes());
+            lines.push(b'\n');
         }
         let written = if lines.is_empty() {
             Outcome::Delivered { status: None }
@@ -81,15 +92,6 @@ impl Deliver for JsonlSink {
             .map(|o| o.unwrap_or_else(|| written.clone()))
             .collect()
     }
-}
-
-/// The line of an entry (its call log JSON as stored), or the outcome when there is none.
-fn line(entry: &OutboxEntry) -> Result<Vec<u8>, Outcome> {
-    let json = call_log_json(entry)?;
-    let mut line = Vec::with_capacity(json.len() + 1);
-    line.extend_from_slice(json.as_bytes());
-    line.push(b'\n');
-    Ok(line)
 }
 
 fn retry(reason: String) -> Outcome {
