@@ -2,7 +2,8 @@
 # Where `voicetrace serve` spends its CPU under the ingest benchmark's load: perf samples the
 # receiver (pinned to one CPU, as in scripts/bench-ingest.sh) while voicetrace-loadgen sends it
 # requests of BATCH spans as fast as it accepts them, and inferno draws the flame graph (an SVG
-# that opens in a browser: hover a frame for its share, click to zoom).
+# that opens in a browser: hover a frame for its share, click to zoom; frames narrower than a
+# pixel are left out, which keeps it near 200 KB).
 #
 # Usage: scripts/profile-ingest.sh [BATCH] [OUT]
 #   BATCH  spans per request (default 512)
@@ -68,5 +69,5 @@ mkdir -p "$(dirname "$OUT")" "$TARGET"
 folded="$TARGET/ingest-profile-$BATCH.folded"
 perf script -i "$WORK/perf.data" 2>/dev/null | inferno-collapse-perf >"$folded"
 inferno-flamegraph --title "voicetrace serve, OTLP/gRPC requests of $BATCH spans ($CALLS calls open x $TURNS turns, $DURATION s)" \
-  --width 1600 <"$folded" >"$OUT"
+  --width 1600 --minwidth 1 <"$folded" >"$OUT"
 echo "wrote $OUT ($(wc -l <"$folded") distinct stacks in $folded)" >&2
