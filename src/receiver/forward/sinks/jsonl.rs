@@ -54,25 +54,12 @@ impl Deliver for JsonlSink {
     /// fsync, on the blocking pool. An entry whose line cannot be built gets its own outcome;
     /// the others share the write's.
     async fn deliver_all(&self, entries: &[OutboxEntry]) -> Vec<Outcome> {
-        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(entries.len());
-        let jsons: Vec<Option<&str>> = entries
-            .iter()
-            .map(|entry| match call_log_json(entry) {
-                Ok(json) => {
-                    outcomes.push(None);
-                    Some(json)
-                }
-                Err(outcome) => {
-                    outcomes.push(Some(outcome));
-                    None
-                }
-            })
-            .collect();
+        let jsons: Vec<Result<&str, Outcome>> = entries.iter().map(call_log_json).collect();
         // One buffer of the final size: grown by doubling, a write of 256 call logs reallocated
         // (and the kernel zeroed) megabytes several times.
         let size = jsons.iter().flatten().map(|json| json.len() + 1).sum();
         let mut lines = Vec::with_capacity(size);
-        for json in jsons.into_iter().flatten() {
+        for json in jsons.iter().flatten() {
             lines.extend_from_slice(json.as_bytes());
             lines.push(b'\n');
         }
@@ -87,9 +74,9 @@ impl Deliver for JsonlSink {
                 Err(e) => retry(format!("write task failed: {e}")),
             }
         };
-        outcomes
+        jsons
             .into_iter()
-            .map(|o| o.unwrap_or_else(|| written.clone()))
+            .map(|json| json.err().unwrap_or_else(|| written.clone()))
             .collect()
     }
 }

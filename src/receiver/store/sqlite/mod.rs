@@ -125,7 +125,7 @@ mod tests {
 
     /// The statements run for every call log stored keep their plan whatever values are bound:
     /// SQLite re-prepared them at each new binding (a partial index, `?3 IS NOT NULL`), which
-    /// was a tenth of the receiver's CPU under load (`scripts/profile-ingest.sh`).
+    /// was 8.8% of serve's CPU under load (`scripts/profile-ingest.sh`).
     #[test]
     fn the_queries_of_each_stored_call_log_are_prepared_once() {
         let dir = tempfile::tempdir().unwrap();
