@@ -8,10 +8,14 @@
 //! payload  length bytes (the encoded records, see `journal::records`)
 //! ```
 //!
-//! Reading stops at the first frame that is cut short (the receiver was killed while writing
-//! it: a torn tail) or whose checksum or length is wrong (corrupt): what follows cannot be
-//! trusted to start at a frame boundary, so nothing after it is read, and nothing unchecked is
-//! ever replayed.
+//! A segment's space is written with zeros before entries go in (see `journal::segments`), so
+//! the frames end where zeros begin: a header of zeros is no frame (no frame's checksum is
+//! zero), it is space not written yet.
+//!
+//! Reading stops there, or at the first frame that is cut short (the receiver was killed while
+//! writing it: a torn tail, at the end of the file or followed by nothing but zeros) or whose
+//! checksum or length is wrong (corrupt): what follows cannot be trusted to start at a frame
+//! boundary, so nothing after it is read, and nothing unchecked is ever replayed.
 
 /// The first bytes of every segment file: what it is and the version of its format.
 pub const MAGIC: &[u8; 8] = b"vtjrnl\x00\x01";
@@ -37,9 +41,12 @@ pub struct Frame<'a> {
 /// How reading a buffer of frames ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tail {
-    /// At the end of the buffer, after a whole frame (or with no frame at all).
+    /// At the end of the buffer, or of what was written of it (only zeros follow), after a
+    /// whole frame (or with no frame at all).
     Clean,
-    /// A frame starting at this offset is cut short.
+    /// A frame starting at this offset is cut short: the buffer ends inside it, or it fails
+    /// its checksum, ends in zeros and only zeros follow it (its last bytes never reached the
+    /// file).
     Torn(usize),
     /// The frame at this offset has a wrong checksum or an impossible length.
     Corrupt(usize),
@@ -84,7 +91,7 @@ pub fn decode(buf: &[u8]) -> (Vec<Frame<'_>>, Tail) {
     let mut at = 0;
     loop {
         let rest = &buf[at..];
-        if rest.is_empty() {
+        if rest.is_empty() || (rest.starts_with(&[0; 8]) && all_zero(rest)) {
             return (frames, Tail::Clean);
         }
         let Some((header, after)) = rest.split_first_chunk::<HEADER>() else {
@@ -103,7 +110,16 @@ pub fn decode(buf: &[u8]) -> (Vec<Frame<'_>>, Tail) {
             return (frames, Tail::Corrupt(at));
         };
         if checksum(&length, &trace_id, payload) != u32::from_le_bytes(sum) {
-            return (frames, Tail::Corrupt(at));
+            // Killed mid-write into space written ahead: its last bytes are still zeros.
+            let torn = rest[HEADER + len - 1] == 0 && all_zero(&after[len..]);
+            return (
+                frames,
+                if torn {
+                    Tail::Torn(at)
+                } else {
+                    Tail::Corrupt(at)
+                },
+            );
         }
         at += HEADER + len;
         frames.push(Frame {
@@ -112,6 +128,10 @@ pub fn decode(buf: &[u8]) -> (Vec<Frame<'_>>, Tail) {
             end: at,
         });
     }
+}
+
+fn all_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
 }
 
 fn split4(bytes: &[u8]) -> ([u8; 4], &[u8]) {
@@ -193,12 +213,37 @@ mod tests {
     }
 
     #[test]
-    fn zeros_where_a_frame_should_be_are_corrupt() {
-        // A file extended with zeros by a crash of the machine: no frame of zeros checks out.
+    fn zeros_after_the_frames_are_space_not_written_yet() {
         let mut buf = framed(&[([1; 16], b"x")]);
         buf.extend_from_slice(&[0; 64]);
         let (frames, tail) = decode(&buf);
         assert_eq!(frames.len(), 1);
-        assert_eq!(tail, Tail::Corrupt(framed_len(1)));
+        assert_eq!(tail, Tail::Clean);
+        // No frame's header is zeros: not even an empty payload's under a zero trace id.
+        let empty = framed(&[([0; 16], b"")]);
+        assert_ne!(empty[..HEADER], [0; HEADER]);
+        assert_eq!(decode(&empty).0.len(), 1);
+    }
+
+    #[test]
+    fn a_frame_cut_short_before_zeros_is_torn_and_zeros_before_data_corrupt() {
+        let whole = framed(&[([1; 16], b"kept"), ([2; 16], b"cut short by a kill")]);
+        let second = framed_len(4);
+        // Its last bytes never written: zeros, then the rest of the space.
+        let mut cut = whole.clone();
+        let len = cut.len();
+        cut[len - 3..].fill(0);
+        cut.extend_from_slice(&[0; 32]);
+        let (frames, tail) = decode(&cut);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(tail, Tail::Torn(second));
+        // Data after the zeros: not a torn tail, something wrote there.
+        cut.push(7);
+        assert_eq!(decode(&cut).1, Tail::Corrupt(second));
+        // A run of zeros where a frame should be, then data: corrupt.
+        let mut gap = framed(&[([1; 16], b"x")]);
+        gap.extend_from_slice(&[0; 64]);
+        gap.push(1);
+        assert_eq!(decode(&gap).1, Tail::Corrupt(framed_len(1)));
     }
 }

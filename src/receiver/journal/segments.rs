@@ -11,12 +11,17 @@
 //! deleted, the one being written included (the next entry opens a new one): once every call is
 //! released, the directory is empty and no raw span is left on disk.
 //!
+//! A segment's space is written with zeros ahead of its entries, a stretch at a time (see
+//! [`PREALLOCATE_MIN`]): an entry then lands inside the file, and its sync writes the entry's
+//! pages only, not the file's size in its inode as an append would (a third of the cost of a
+//! sync of small requests, measured). Reading stops where the zeros begin (`frame`).
+//!
 //! [`Segments`] is the handle the writer (append) and the recorder (forget) share; every
 //! method blocks (file I/O).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,6 +37,18 @@ pub const JOURNAL_DIR: &str = "journal";
 /// the disk sooner after a burst), larger ones roll less often (a roll costs a file creation
 /// and a directory fsync). 16 MiB is about 16 000 spans, seconds of a busy receiver.
 pub const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The first stretch of zeros a new segment gets; each next one is as long as the file so far,
+/// up to [`PREALLOCATE_MAX`]. A receiver with little traffic writes a segment per call or so
+/// (a segment goes once its calls are released): it should not cost a megabyte each.
+pub const PREALLOCATE_MIN: u64 = 64 * 1024;
+
+/// The longest stretch of zeros written at once: the sync that follows it writes them out
+/// (the one sync that writes the inode), so a longer one would stall the group it comes with.
+pub const PREALLOCATE_MAX: u64 = 1024 * 1024;
+
+/// Zeros written at a time.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
 /// The extension of a segment file.
 const EXTENSION: &str = "seg";
@@ -83,8 +100,35 @@ fn position(segment: u32, end: u64) -> Position {
 struct Current {
     number: u32,
     file: File,
-    /// Bytes in the file.
+    /// Bytes of entries in the file (with its magic).
     len: u64,
+    /// Bytes of the file: entries, then zeros.
+    allocated: u64,
+}
+
+impl Current {
+    /// Writes zeros past the file's end until it holds `needed` bytes, a stretch at least as
+    /// long as [`Current::next_stretch`] says.
+    fn preallocate(&mut self, needed: u64, limit: u64) -> std::io::Result<()> {
+        if needed <= self.allocated {
+            return Ok(());
+        }
+        let target = needed.max(self.next_stretch(limit));
+        while self.allocated < target {
+            let n = (target - self.allocated).min(ZEROS.len() as u64);
+            self.file
+                .write_all_at(&ZEROS[..n as usize], self.allocated)?;
+            self.allocated += n;
+        }
+        Ok(())
+    }
+
+    /// Where the next stretch of zeros ends: the file doubled, by [`PREALLOCATE_MIN`] to
+    /// [`PREALLOCATE_MAX`], never past the segment's limit.
+    fn next_stretch(&self, limit: u64) -> u64 {
+        let stretch = self.allocated.clamp(PREALLOCATE_MIN, PREALLOCATE_MAX);
+        (self.allocated + stretch).min(limit)
+    }
 }
 
 /// Which calls a segment holds entries of, with how many not yet forgotten.
@@ -430,13 +474,13 @@ impl State {
     fn open_next(&mut self) -> Result<u32, JournalError> {
         let number = self.next_number;
         let path = self.path(number);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
             .map_err(io(&path))?;
         self.next_number = number.saturating_add(1);
-        file.write_all(MAGIC).map_err(io(&path))?;
+        file.write_all_at(MAGIC, 0).map_err(io(&path))?;
         // The new name must survive a machine crash as well as the entries synced into it.
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
@@ -445,6 +489,7 @@ impl State {
             number,
             file,
             len: MAGIC.len() as u64,
+            allocated: MAGIC.len() as u64,
         });
         Ok(number)
     }
@@ -458,8 +503,13 @@ impl State {
         let (Some(current), Some(path)) = (self.current.as_mut(), path) else {
             return Ok(());
         };
-        current.file.write_all(buf).map_err(io(&path))?;
-        current.len += buf.len() as u64;
+        let end = current.len + buf.len() as u64;
+        current.preallocate(end, self.limit).map_err(io(&path))?;
+        current
+            .file
+            .write_all_at(buf, current.len)
+            .map_err(io(&path))?;
+        current.len = end;
         buf.clear();
         current.file.sync_data().map_err(io(&path))
     }
@@ -609,13 +659,11 @@ mod tests {
             .unwrap();
         drop(j);
         let path = data.path().join(JOURNAL_DIR).join("00000001.seg");
-        let len = std::fs::metadata(&path).unwrap().len();
-        OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(len - 3)
-            .unwrap();
+        let end = (MAGIC.len() + frame::framed_len(5) + frame::framed_len(16)) as u64;
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        assert!(file.metadata().unwrap().len() > end, "space written ahead");
+        // Killed mid-write: the entry's last bytes are still the zeros written ahead.
+        file.write_all_at(&[0; 3], end - 3).unwrap();
 
         let again = Segments::open(data.path()).unwrap();
         assert_eq!(texts(&again.entries), ["whole"]);
@@ -623,6 +671,36 @@ mod tests {
         drop(again);
         let third = Segments::open(data.path()).unwrap();
         assert_eq!(texts(&third.entries), ["whole", "after"]);
+        drop(third);
+
+        // A file that ends inside the entry: torn the same way.
+        file.set_len(end - 3).unwrap();
+        let fourth = Segments::open(data.path()).unwrap();
+        assert_eq!(texts(&fourth.entries), ["whole", "after"]);
+    }
+
+    #[test]
+    fn a_segment_is_written_ahead_in_stretches_that_double() {
+        let data = tempfile::tempdir().unwrap();
+        let j = Segments::open(data.path()).unwrap().segments;
+        let path = data.path().join(JOURNAL_DIR).join("00000001.seg");
+        let size = || std::fs::metadata(&path).unwrap().len();
+        j.append(&[vec![entry(1, "small")]]).unwrap();
+        let first = size();
+        assert_eq!(first, MAGIC.len() as u64 + PREALLOCATE_MIN);
+        // Entries fill the stretch without growing the file...
+        let kib = "k".repeat(1000);
+        let fits = (PREALLOCATE_MIN as usize - 200) / frame::framed_len(kib.len());
+        for _ in 0..fits {
+            j.append(&[vec![entry(1, &kib)]]).unwrap();
+        }
+        assert_eq!(size(), first);
+        // ...and the next stretch is as long as the file.
+        j.append(&[vec![entry(1, &kib), entry(1, &kib)]]).unwrap();
+        assert_eq!(size(), 2 * first);
+        drop(j);
+        let again = Segments::open(data.path()).unwrap();
+        assert_eq!(again.entries.len(), fits + 3);
     }
 
     #[test]
