@@ -181,6 +181,7 @@ fn attrs_from(a: Vec<JAttr>) -> Attributes {
     )
 }
 
+#[cfg(test)]
 fn span_to(s: &SpanRecord) -> JSpan {
     let (status, status_message) = match &s.status {
         SpanStatus::Unset => (0, String::new()),
@@ -213,6 +214,7 @@ fn span_to(s: &SpanRecord) -> JSpan {
     }
 }
 
+#[cfg(test)]
 fn resource_text(s: &SpanRecord, field: impl Fn(&Resource) -> &Option<Box<str>>) -> Option<String> {
     s.resource
         .as_deref()
@@ -329,19 +331,227 @@ fn point_from(p: JPoint) -> Option<MetricPoint> {
     })
 }
 
+/// Spans as one entry per trace, each written straight from the records as [`JRecords`] of
+/// [`JSpan`]s encodes them (the same bytes: [`decode`] reads them), with no owned copy of
+/// their strings first: the copies and their allocations were most of the journal writer's
+/// time on requests of hundreds of spans.
+fn encode_spans(spans: &[SpanRecord]) -> Vec<Entry> {
+    let mut by_trace: HashMap<TraceId, Vec<&SpanRecord>> = HashMap::new();
+    for s in spans {
+        by_trace.entry(s.trace_id).or_default().push(s);
+    }
+    by_trace
+        .into_iter()
+        .map(|(trace_id, spans)| {
+            let lens: Vec<usize> = spans.iter().map(|s| wire::span_len(s)).collect();
+            let total = lens.iter().map(|&len| wire::field_len(1, len)).sum();
+            let mut payload = Vec::with_capacity(total);
+            for (s, len) in spans.into_iter().zip(lens) {
+                wire::span(s, len, &mut payload);
+            }
+            Entry { trace_id, payload }
+        })
+        .collect()
+}
+
+/// [`JSpan`]'s encoding, field by field, from a [`SpanRecord`]: what prost writes for it
+/// (fields in tag order; a default value of a plain field left out, a set optional or oneof
+/// field written even when empty), pinned by `spans_are_written_as_prost_writes_them`.
+mod wire {
+    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+
+    use crate::receiver::span::{AttrValue, Attributes, SpanEvent, SpanRecord, SpanStatus};
+
+    /// Bytes of a length-delimited field of `len` bytes.
+    pub(super) fn field_len(tag: u32, len: usize) -> usize {
+        key_len(tag) + encoded_len_varint(len as u64) + len
+    }
+
+    fn text_len(tag: u32, text: &str) -> usize {
+        if text.is_empty() {
+            0
+        } else {
+            field_len(tag, text.len())
+        }
+    }
+
+    fn fixed64_len(tag: u32, value: u64) -> usize {
+        if value == 0 {
+            0
+        } else {
+            key_len(tag) + 8
+        }
+    }
+
+    fn delimited(tag: u32, len: usize, out: &mut Vec<u8>) {
+        encode_key(tag, WireType::LengthDelimited, out);
+        encode_varint(len as u64, out);
+    }
+
+    fn bytes(tag: u32, value: &[u8], out: &mut Vec<u8>) {
+        delimited(tag, value.len(), out);
+        out.extend_from_slice(value);
+    }
+
+    fn text(tag: u32, value: &str, out: &mut Vec<u8>) {
+        if !value.is_empty() {
+            bytes(tag, value.as_bytes(), out);
+        }
+    }
+
+    fn fixed64(tag: u32, value: u64, out: &mut Vec<u8>) {
+        if value != 0 {
+            encode_key(tag, WireType::SixtyFourBit, out);
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    /// `JValue`: its one field of the oneof, always written.
+    fn value_len(value: &AttrValue) -> usize {
+        match value {
+            AttrValue::Str(s) => field_len(1, s.len()),
+            AttrValue::Bool(_) => key_len(2) + 1,
+            AttrValue::Int(i) => key_len(3) + encoded_len_varint(*i as u64),
+            AttrValue::Double(_) => key_len(4) + 8,
+            AttrValue::Bytes(b) => field_len(5, b.len()),
+            AttrValue::Array(items) => field_len(6, array_len(items)),
+        }
+    }
+
+    fn array_len(items: &[AttrValue]) -> usize {
+        items.iter().map(|v| field_len(1, value_len(v))).sum()
+    }
+
+    fn value(value: &AttrValue, out: &mut Vec<u8>) {
+        match value {
+            AttrValue::Str(s) => bytes(1, s.as_bytes(), out),
+            AttrValue::Bool(b) => {
+                encode_key(2, WireType::Varint, out);
+                encode_varint(u64::from(*b), out);
+            }
+            AttrValue::Int(i) => {
+                encode_key(3, WireType::Varint, out);
+                encode_varint(*i as u64, out);
+            }
+            AttrValue::Double(d) => {
+                encode_key(4, WireType::SixtyFourBit, out);
+                out.extend_from_slice(&d.to_le_bytes());
+            }
+            AttrValue::Bytes(b) => bytes(5, b, out),
+            AttrValue::Array(items) => {
+                delimited(6, array_len(items), out);
+                for item in items.iter() {
+                    delimited(1, value_len(item), out);
+                    self::value(item, out);
+                }
+            }
+        }
+    }
+
+    /// `JAttr`s, each as field `tag` of its message.
+    fn attributes_len(tag: u32, attributes: &Attributes) -> usize {
+        attributes
+            .0
+            .iter()
+            .map(|(k, v)| field_len(tag, text_len(1, k.as_str()) + field_len(2, value_len(v))))
+            .sum()
+    }
+
+    fn attributes(tag: u32, attributes: &Attributes, out: &mut Vec<u8>) {
+        for (k, v) in &attributes.0 {
+            let len = value_len(v);
+            delimited(tag, text_len(1, k.as_str()) + field_len(2, len), out);
+            text(1, k.as_str(), out);
+            delimited(2, len, out);
+            value(v, out);
+        }
+    }
+
+    fn event_len(e: &SpanEvent) -> usize {
+        text_len(1, &e.name) + fixed64_len(2, e.time_unix_nano) + attributes_len(3, &e.attributes)
+    }
+
+    fn status(s: &SpanRecord) -> (u64, &str) {
+        match &s.status {
+            SpanStatus::Unset => (0, ""),
+            SpanStatus::Ok => (1, ""),
+            SpanStatus::Error(m) => (2, m),
+        }
+    }
+
+    /// The resource's texts, fields 11 to 14 (each written when set).
+    fn resource(s: &SpanRecord) -> [Option<&str>; 4] {
+        s.resource.as_deref().map_or([None; 4], |r| {
+            [
+                r.service_name.as_deref(),
+                r.service_version.as_deref(),
+                r.deployment_id.as_deref(),
+                r.deployment_environment.as_deref(),
+            ]
+        })
+    }
+
+    /// Bytes of a span's `JSpan` message.
+    pub(super) fn span_len(s: &SpanRecord) -> usize {
+        let (code, message) = status(s);
+        let status_len = if code == 0 { 0 } else { key_len(7) + 1 };
+        let resource_len: usize = (11..)
+            .zip(resource(s))
+            .filter_map(|(tag, text)| text.map(|t| field_len(tag, t.len())))
+            .sum();
+        field_len(1, s.trace_id.len())
+            + field_len(2, s.span_id.len())
+            + s.parent_span_id.map_or(0, |p| field_len(3, p.len()))
+            + text_len(4, s.name.as_str())
+            + fixed64_len(5, s.start_unix_nano)
+            + fixed64_len(6, s.end_unix_nano)
+            + status_len
+            + text_len(8, message)
+            + attributes_len(9, &s.attributes)
+            + s.events
+                .iter()
+                .map(|e| field_len(10, event_len(e)))
+                .sum::<usize>()
+            + resource_len
+    }
+
+    /// Writes a span as field 1 of `JRecords`; `len` is its [`span_len`].
+    pub(super) fn span(s: &SpanRecord, len: usize, out: &mut Vec<u8>) {
+        delimited(1, len, out);
+        bytes(1, &s.trace_id, out);
+        bytes(2, &s.span_id, out);
+        if let Some(parent) = &s.parent_span_id {
+            bytes(3, parent, out);
+        }
+        text(4, s.name.as_str(), out);
+        fixed64(5, s.start_unix_nano, out);
+        fixed64(6, s.end_unix_nano, out);
+        let (code, message) = status(s);
+        if code != 0 {
+            encode_key(7, WireType::Varint, out);
+            encode_varint(code, out);
+        }
+        text(8, message, out);
+        attributes(9, &s.attributes, out);
+        for e in &s.events {
+            delimited(10, event_len(e), out);
+            text(1, &e.name, out);
+            fixed64(2, e.time_unix_nano, out);
+            attributes(3, &e.attributes, out);
+        }
+        for (tag, text) in (11..).zip(resource(s)) {
+            if let Some(text) = text {
+                bytes(tag, text.as_bytes(), out);
+            }
+        }
+    }
+}
+
 /// Encodes a batch as one entry per trace (metric points: per [`MetricPoint::key`]).
 pub fn encode(batch: &Batch) -> Vec<Entry> {
     let mut by_trace: HashMap<TraceId, JRecords> = HashMap::new();
     match batch {
-        Batch::Spans(spans) => {
-            for s in spans {
-                by_trace
-                    .entry(s.trace_id)
-                    .or_default()
-                    .spans
-                    .push(span_to(s));
-            }
-        }
+        Batch::Spans(spans) => return encode_spans(spans),
         Batch::Logs(logs) => {
             for l in logs {
                 by_trace.entry(l.trace_id).or_default().logs.push(log_to(l));
@@ -461,6 +671,87 @@ mod tests {
             "spans of one resource share it again after a replay"
         );
         assert!(replay.logs.is_empty() && replay.points.is_empty());
+    }
+
+    #[test]
+    fn spans_are_written_as_prost_writes_them() {
+        let full = SpanRecord {
+            trace_id: [7; 16],
+            span_id: [8; 8],
+            parent_span_id: Some([9; 8]),
+            name: "tts".into(),
+            start_unix_nano: u64::MAX,
+            end_unix_nano: 1,
+            status: SpanStatus::Error(String::new()),
+            attributes: Attributes(vec![
+                ("".into(), AttrValue::Str("".into())),
+                ("s".into(), AttrValue::Str("é".repeat(100).into())),
+                ("f".into(), AttrValue::Bool(false)),
+                ("t".into(), AttrValue::Bool(true)),
+                ("z".into(), AttrValue::Int(0)),
+                ("n".into(), AttrValue::Int(-5)),
+                ("d".into(), AttrValue::Double(0.0)),
+                ("b".into(), AttrValue::Bytes(vec![0; 200].into())),
+                (
+                    "a".into(),
+                    AttrValue::Array(
+                        vec![
+                            AttrValue::Array(vec![AttrValue::Str("deep".into())].into()),
+                            AttrValue::Array(Vec::new().into()),
+                            AttrValue::Double(-1.5),
+                        ]
+                        .into(),
+                    ),
+                ),
+            ]),
+            events: vec![
+                SpanEvent {
+                    name: String::new(),
+                    time_unix_nano: 0,
+                    attributes: Attributes::default(),
+                },
+                SpanEvent {
+                    name: "ev".into(),
+                    time_unix_nano: 3,
+                    attributes: Attributes(vec![("k".into(), AttrValue::Int(i64::MAX))]),
+                },
+            ],
+            resource: Some(Arc::new(Resource {
+                service_name: Some("".into()),
+                service_version: None,
+                deployment_id: Some("d".into()),
+                deployment_environment: None,
+            })),
+        };
+        let bare = SpanRecord {
+            trace_id: [1; 16],
+            span_id: [2; 8],
+            parent_span_id: None,
+            name: "".into(),
+            start_unix_nano: 0,
+            end_unix_nano: 0,
+            status: SpanStatus::Unset,
+            attributes: Attributes::default(),
+            events: Vec::new(),
+            resource: None,
+        };
+        let ok = SpanRecord {
+            trace_id: [7; 16],
+            status: SpanStatus::Ok,
+            ..bare.clone()
+        };
+        let spans = vec![full.clone(), bare.clone(), ok.clone()];
+        let mut entries = encode(&Batch::Spans(spans));
+        entries.sort_by_key(|e| e.trace_id);
+        let prost = |spans: &[&SpanRecord]| {
+            prost::Message::encode_to_vec(&JRecords {
+                spans: spans.iter().map(|s| span_to(s)).collect(),
+                ..JRecords::default()
+            })
+        };
+        assert_eq!(entries[0].payload, prost(&[&bare]));
+        assert_eq!(entries[1].payload, prost(&[&full, &ok]));
+        assert_eq!(decode(entries).spans.len(), 3);
     }
 
     #[test]
