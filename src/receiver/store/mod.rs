@@ -101,6 +101,9 @@ pub enum StoreError {
     /// A thread panicked while holding the connection.
     #[error("the store's connection was poisoned by a panic")]
     Poisoned,
+    /// The SQLite store's checkpoint thread could not be started.
+    #[error("cannot start the WAL checkpoint thread: {0}")]
+    Checkpointer(std::io::Error),
 }
 
 /// The store: a handle on its backend. Clones share it.

@@ -3,8 +3,10 @@
 //!
 //! Each group of updates waiting is stored in ONE transaction with its outbox entries (which sink
 //! wants which update is for the [`Deliveries`] to say: the forwarder, whose loops are woken once
-//! the group is stored), then the finished call logs are announced to subscribers (the demo, `WatchCalls`), then the journal
-//! forgets the calls assembly released once everything before their release is stored. (On a
+//! the group is stored), then the finished call logs are announced to subscribers (the demo,
+//! `WatchCalls`), then the calls assembly released once everything before their release is
+//! stored go to the journal to be forgotten (on a task of its own: the recorder does not wait
+//! for the journal's lock). (On a
 //! store shared by a fleet, the call logs other receivers stored reach the same subscribers
 //! through [`super::relay`]; the recorder announces this receiver's own.) A store
 //! failure is retried with backoff: an update is never dropped.
@@ -41,6 +43,9 @@ use crate::receiver::span::TraceId;
 const RECORD_GROUP: usize = 256;
 /// First wait after a failed transaction; doubles up to [`MAX_RETRY_WAIT`].
 const FIRST_RETRY_WAIT: Duration = Duration::from_millis(100);
+/// Releases waiting for the journal to forget them, at most (each a group's): past it the
+/// recorder waits, so a journal that cannot keep up slows storing rather than growing a queue.
+const FORGET_QUEUE: usize = 64;
 /// Longest wait between attempts to store a group: the store is local, an error is a full disk
 /// or a lock held too long, not worth hammering.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
@@ -92,26 +97,76 @@ pub async fn run(
     mut kept: mpsc::Receiver<String>,
     recorder: Recorder,
 ) {
-    if !recorder.attach(None).await {
-        return;
+    // Without a journal there is nothing to forget (and assembly releases nothing).
+    let (forget, forgetter) = match recorder.journal.clone() {
+        Some(journal) => {
+            let (forget, releases) = mpsc::channel(FORGET_QUEUE);
+            let forgetter = tokio::spawn(forget_released(journal, releases));
+            (Some(forget), Some(forgetter))
+        }
+        None => (None, None),
+    };
+    if recorder.attach(None).await {
+        record(&mut records, &mut kept, &recorder, &forget).await;
     }
+    drop(forget);
+    if let Some(forgetter) = forgetter {
+        let _ = forgetter.await;
+    }
+}
+
+/// The recorder's loop, until assembly's side closes (or the blocking pool is gone).
+async fn record(
+    records: &mut mpsc::Receiver<Record>,
+    kept: &mut mpsc::Receiver<String>,
+    recorder: &Recorder,
+    forget: &Option<mpsc::Sender<Vec<(TraceId, Position)>>>,
+) {
     loop {
         tokio::select! {
             biased;
             first = records.recv() => {
                 let Some(first) = first else { return };
-                let (group, released) = take_group(first, &mut records);
+                let (group, released) = take_group(first, records);
                 let Some(group) = recorder.store(group).await else {
                     return;
                 };
                 recorder.announce(group);
-                recorder.forget(released).await;
+                if let (Some(forget), false) = (forget, released.is_empty()) {
+                    if forget.send(released).await.is_err() {
+                        return;
+                    }
+                }
             }
             Some(id) = kept.recv() => {
                 if !recorder.attach(Some(id)).await {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// Lets the journal forget the entries of released calls (their updates are stored), and
+/// delete the segments left with none; releases waiting meanwhile are forgotten together.
+///
+/// On a task of its own: forgetting takes the journal's lock, which the journal's writer
+/// holds while it syncs a group (milliseconds to tens of them), and the recorder's next group
+/// (the next call logs' latency) would wait behind every sync.
+async fn forget_released(
+    journal: Segments,
+    mut releases: mpsc::Receiver<Vec<(TraceId, Position)>>,
+) {
+    while let Some(mut released) = releases.recv().await {
+        while let Ok(more) = releases.try_recv() {
+            released.extend(more);
+        }
+        let journal = journal.clone();
+        let trimmed = tokio::task::spawn_blocking(move || journal.forget_upto(&released)).await;
+        // A failure only leaves a segment behind: a replay would build those calls again and
+        // find their call logs stored already.
+        if let Ok(Err(e)) = trimmed {
+            tracing::warn!(error = %e, "cannot trim the span journal");
         }
     }
 }
@@ -203,23 +258,6 @@ impl Recorder {
                 );
                 let _ = self.finished.send(Arc::from(log));
             }
-        }
-    }
-
-    /// Lets the journal forget the entries of released calls (their updates are stored), and
-    /// delete the segments left with none.
-    async fn forget(&self, released: Vec<(TraceId, Position)>) {
-        let Some(journal) = self.journal.clone() else {
-            return;
-        };
-        if released.is_empty() {
-            return;
-        }
-        let trimmed = tokio::task::spawn_blocking(move || journal.forget_upto(&released)).await;
-        // A failure only leaves a segment behind: a replay would build those calls again and
-        // find their call logs stored already.
-        if let Ok(Err(e)) = trimmed {
-            tracing::warn!(error = %e, "cannot trim the span journal");
         }
     }
 }

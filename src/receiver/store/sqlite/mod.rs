@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: `voicetrace.db` in the data directory, WAL mode, inspectable
-//! with `sqlite3`. One connection behind a mutex, shared by the store's clones.
+//! with `sqlite3`. One connection behind a mutex, shared by the store's clones, and one of
+//! the WAL's checkpoint thread (`checkpoint`).
 //!
 //! By role, beside their SQL: `calls` (revisions and the API's reads), `index` (the console's
 //! indexes of each call's latest revision: list columns, issue types, the transcript in FTS5,
@@ -7,6 +8,7 @@
 //! (uploads' rows) and `schema` (migrations, versioned with `PRAGMA user_version`).
 
 mod calls;
+mod checkpoint;
 mod console;
 mod index;
 mod outbox;
@@ -14,7 +16,7 @@ mod recordings;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
@@ -42,11 +44,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// from the file on every transaction (SQLite's default is 2 MiB). Memory, not a limit on data.
 const CACHE_KIB: i64 = 8 * 1024;
 
-/// WAL pages before SQLite copies them back into the database file (its default is 1000, 4 MB):
-/// outbox entries live seconds, so with a larger WAL a page that is written, rewritten and freed
-/// many times is checkpointed once. The WAL file stays around this size (about 40 MB).
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
-
 /// Prepared statements the connection keeps (rusqlite's default is 16): more than the store
 /// and the console run in turn, so that none is prepared again because others pushed it out.
 const STATEMENT_CACHE: usize = 128;
@@ -55,12 +52,19 @@ const STATEMENT_CACHE: usize = 128;
 pub struct Sqlite {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// The checkpoints the WAL's thread did ([`checkpoint`]).
+    #[cfg_attr(not(test), allow(dead_code))]
+    checkpoints: Arc<checkpoint::Done>,
 }
 
 impl Sqlite {
     /// Opens (creating if needed) `data_dir` and its `voicetrace.db`, in WAL mode, and migrates
     /// the schema to the latest version.
     pub fn open(data_dir: &Path) -> Result<Sqlite, StoreError> {
+        Sqlite::open_with(data_dir, checkpoint::WAL_LIMITS)
+    }
+
+    fn open_with(data_dir: &Path, limits: checkpoint::WalLimits) -> Result<Sqlite, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
             dir: data_dir.to_path_buf(),
             source,
@@ -77,7 +81,6 @@ impl Sqlite {
         conn.pragma_update(None, "synchronous", SYNCHRONOUS)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         // One plan per statement whatever values are bound: without it SQLite prepares a
         // statement again at each new binding when a value might change its plan (a partial
         // index, `?3 IS NOT NULL`), several times per call log stored.
@@ -85,9 +88,11 @@ impl Sqlite {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         schema::move_journal_out(&conn, data_dir)?;
         schema::migrate(&mut conn)?;
+        let checkpoints = checkpoint::start(&mut conn, &path, limits)?;
         Ok(Sqlite {
             conn: Mutex::new(conn),
             path,
+            checkpoints,
         })
     }
 
