@@ -184,7 +184,7 @@ declare -A RESULT SENT
 ROWS=()
 
 # Call-log latency of the voicetrace run just measured: for every first revision, the time from
-# the call's root span end (`endedAt`; loadgen ends a root when it generates it) to the call log
+# the call's root span end (`endedAt`; loadgen ends a root when its batch is sent) to the call log
 # being stored (`stored_at_ms`), read from the store. Prints "p50 / p99 / max" in ms. It includes
 # the grace after the root (--grace-ms 200 here) by design.
 call_log_latency() {

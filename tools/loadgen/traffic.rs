@@ -154,9 +154,10 @@ impl Traffic {
     }
 
     /// Appends the call's next turn (or, after the last turn, its root) to `out`; true when the
-    /// call is finished. The root ends no earlier than `now_ns`, when it is generated: a
-    /// receiver's call-log latency (root end → call log stored) then counts from when the
-    /// agent would have ended the call and exported its root.
+    /// call is finished. The root ends no earlier than `now_ns`, when it is generated, and no
+    /// earlier than when its batch is sent ([`end_roots_at`]): a receiver's call-log latency
+    /// (root end → call log stored) then counts from when the agent would have ended the call
+    /// and exported its root.
     fn next(&mut self, call: &mut CallGen, out: &mut Vec<Span>, now_ns: u64) -> bool {
         if call.next_turn == self.turns {
             let end = (call.cursor_ns + 500 * MS).max(now_ns);
@@ -409,7 +410,8 @@ pub(crate) fn generate(o: &Options, tx: mpsc::Sender<Vec<Span>>, started: Instan
         }
         while pending.len() >= o.batch {
             let rest = pending.split_off(o.batch);
-            let batch = std::mem::replace(&mut pending, rest);
+            let mut batch = std::mem::replace(&mut pending, rest);
+            end_roots_at(&mut batch, now_ns());
             if tx.blocking_send(batch).is_err() {
                 return (generated, calls_finished);
             }
@@ -420,7 +422,18 @@ pub(crate) fn generate(o: &Options, tx: mpsc::Sender<Vec<Span>>, started: Instan
         }
     }
     if !pending.is_empty() {
+        end_roots_at(&mut pending, now_ns());
         let _ = tx.blocking_send(pending);
     }
     (generated, calls_finished)
+}
+
+/// Ends the roots of a batch about to be sent no earlier than `now_ns`: an agent exports a
+/// call's root when the call ends, so the latency a receiver is measured by (root end → call
+/// log stored) starts when the root leaves, not while it waited here for its batch to fill
+/// (up to batch / rate seconds: 51 ms for 512 spans at 10 000 spans per second).
+fn end_roots_at(batch: &mut [Span], now_ns: u64) {
+    for span in batch.iter_mut().filter(|s| s.parent_span_id.is_empty()) {
+        span.end_time_unix_nano = span.end_time_unix_nano.max(now_ns);
+    }
 }
