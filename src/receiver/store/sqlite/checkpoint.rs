@@ -15,6 +15,7 @@ use std::ffi::c_int;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 #[cfg(test)]
 use std::time::Duration;
 
@@ -70,13 +71,41 @@ impl Done {
     }
 }
 
-/// Starts the checkpointer of the database at `path` and hooks `writer`'s commits to it. The
-/// thread ends when `writer` is dropped (the hook, holding the signal's sender, goes with it).
+/// What wakes the thread.
+enum Wake {
+    /// A commit left the WAL past the background limit.
+    Checkpoint,
+    /// The store is closing.
+    Stop,
+}
+
+/// The running checkpointer. Dropped, it stops its thread and waits for it, so that the store
+/// is closed when its drop returns (the last connection to close copies the WAL back and
+/// removes it: a released call's pages do not linger in a WAL file).
+pub(super) struct Checkpointer {
+    /// The checkpoints it did (the tests wait for them).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(super) done: Arc<Done>,
+    stop: SyncSender<Wake>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        // Blocks only while a signal is waiting, which the thread takes first.
+        let _ = self.stop.send(Wake::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the checkpointer of the database at `path` and hooks `writer`'s commits to it.
 pub(super) fn start(
     writer: &mut Connection,
     path: &Path,
     limits: WalLimits,
-) -> Result<Arc<Done>, StoreError> {
+) -> Result<Checkpointer, StoreError> {
     let own = Connection::open(path)?;
     own.busy_timeout(BUSY_TIMEOUT)?;
     own.pragma_update(None, "synchronous", SYNCHRONOUS)?;
@@ -84,19 +113,24 @@ pub(super) fn start(
     let (wake, woken) = sync_channel(1);
     let done = Arc::new(Done::default());
     let counted = done.clone();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("voicetrace-checkpoint".into())
         .spawn(move || run(own, woken, &counted))
         .map_err(StoreError::Checkpointer)?;
+    let stop = wake.clone();
     writer.wal_hook(Some(move |wal: &mut Wal, frames: c_int| {
         after_commit(wal, frames, limits, &wake);
         Ok(())
     }))?;
-    Ok(done)
+    Ok(Checkpointer {
+        done,
+        stop,
+        thread: Some(thread),
+    })
 }
 
 /// The writer's side, after each commit with `frames` in the WAL.
-fn after_commit(wal: &mut Wal, frames: c_int, limits: WalLimits, wake: &SyncSender<()>) {
+fn after_commit(wal: &mut Wal, frames: c_int, limits: WalLimits, wake: &SyncSender<Wake>) {
     if frames > limits.inline {
         // Busy when the thread is checkpointing: then the WAL is being copied already.
         if let Err(e) = wal.checkpoint() {
@@ -104,7 +138,7 @@ fn after_commit(wal: &mut Wal, frames: c_int, limits: WalLimits, wake: &SyncSend
         }
     } else if frames > limits.background {
         // Full: a checkpoint is due already, and will copy these frames too.
-        let _ = wake.try_send(());
+        let _ = wake.try_send(Wake::Checkpoint);
     }
 }
 
@@ -117,12 +151,12 @@ fn after_commit(wal: &mut Wal, frames: c_int, limits: WalLimits, wake: &SyncSend
 const CHECKPOINT_NICE: i32 = 19;
 
 /// The checkpointer's loop: a PASSIVE checkpoint per signal.
-fn run(conn: Connection, woken: Receiver<()>, done: &Done) {
+fn run(conn: Connection, woken: Receiver<Wake>, done: &Done) {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::process::setpriority_process(None, CHECKPOINT_NICE) {
         tracing::debug!(error = %e, "the checkpoint thread keeps the default priority");
     }
-    while woken.recv().is_ok() {
+    while let Ok(Wake::Checkpoint) = woken.recv() {
         match conn.wal_checkpoint_v2(DEFAULT_NAME, CheckpointMode::PASSIVE) {
             Ok((_, copied)) => done.add(copied),
             // The writer checkpointing itself (past the inline limit) at the same moment.
@@ -178,13 +212,32 @@ mod tests {
         };
         let store = Sqlite::open_with(dir.path(), limits).unwrap();
         write_pages(&store, 2);
-        assert_eq!(store.checkpoints.wait_beyond(0, Duration::ZERO).0, 0);
+        assert_eq!(store.checkpointer.done.wait_beyond(0, Duration::ZERO).0, 0);
         write_pages(&store, 10);
-        let (done, copied) = store.checkpoints.wait_beyond(0, Duration::from_secs(30));
+        let (done, copied) = store
+            .checkpointer
+            .done
+            .wait_beyond(0, Duration::from_secs(30));
         assert!(
             done >= 1 && copied > 20,
             "{done} checkpoints, {copied} frames copied"
         );
+    }
+
+    #[test]
+    fn a_dropped_store_is_closed_with_its_wal_copied_back_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = WalLimits {
+            background: 5,
+            inline: 100_000,
+        };
+        let store = Sqlite::open_with(dir.path(), limits).unwrap();
+        write_pages(&store, 20);
+        let wal = store.path().with_extension("db-wal");
+        assert!(wal.exists());
+        drop(store);
+        // The thread's connection is closed too, so the writer's or its own was the last.
+        assert!(!wal.exists(), "the WAL outlived the store");
     }
 
     #[test]
@@ -203,6 +256,6 @@ mod tests {
             frames < 60 && copied == frames,
             "{frames} frames, {copied} copied"
         );
-        assert_eq!(store.checkpoints.wait_beyond(0, Duration::ZERO).0, 0);
+        assert_eq!(store.checkpointer.done.wait_beyond(0, Duration::ZERO).0, 0);
     }
 }

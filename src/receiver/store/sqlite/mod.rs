@@ -16,7 +16,7 @@ mod recordings;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
@@ -52,9 +52,10 @@ const STATEMENT_CACHE: usize = 128;
 pub struct Sqlite {
     conn: Mutex<Connection>,
     path: PathBuf,
-    /// The checkpoints the WAL's thread did ([`checkpoint`]).
+    /// The WAL's checkpoint thread ([`checkpoint`]); after `conn`, so that it is dropped (and
+    /// its connection closed) after the writer's. Held for its drop outside the tests.
     #[cfg_attr(not(test), allow(dead_code))]
-    checkpoints: Arc<checkpoint::Done>,
+    checkpointer: checkpoint::Checkpointer,
 }
 
 impl Sqlite {
@@ -88,11 +89,11 @@ impl Sqlite {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         schema::move_journal_out(&conn, data_dir)?;
         schema::migrate(&mut conn)?;
-        let checkpoints = checkpoint::start(&mut conn, &path, limits)?;
+        let checkpointer = checkpoint::start(&mut conn, &path, limits)?;
         Ok(Sqlite {
             conn: Mutex::new(conn),
             path,
-            checkpoints,
+            checkpointer,
         })
     }
 
