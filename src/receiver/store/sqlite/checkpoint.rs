@@ -192,6 +192,14 @@ mod tests {
         }
     }
 
+    /// A store in a new directory, checkpointing past `background` and `inline` frames.
+    fn store_with(background: i32, inline: i32) -> (tempfile::TempDir, Sqlite) {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = WalLimits { background, inline };
+        let store = Sqlite::open_with(dir.path(), limits).unwrap();
+        (dir, store)
+    }
+
     /// Commits `n` rows of a page each (a few frames per commit).
     fn write_pages(store: &Sqlite, n: usize) {
         let conn = store.lock().unwrap();
@@ -205,12 +213,7 @@ mod tests {
 
     #[test]
     fn commits_past_the_background_limit_are_checkpointed_by_the_thread() {
-        let dir = tempfile::tempdir().unwrap();
-        let limits = WalLimits {
-            background: 20,
-            inline: 100_000,
-        };
-        let store = Sqlite::open_with(dir.path(), limits).unwrap();
+        let (_dir, store) = store_with(20, 100_000);
         write_pages(&store, 2);
         assert_eq!(store.checkpointer.done.wait_beyond(0, Duration::ZERO).0, 0);
         write_pages(&store, 10);
@@ -226,12 +229,7 @@ mod tests {
 
     #[test]
     fn a_dropped_store_is_closed_with_its_wal_copied_back_and_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let limits = WalLimits {
-            background: 5,
-            inline: 100_000,
-        };
-        let store = Sqlite::open_with(dir.path(), limits).unwrap();
+        let (_dir, store) = store_with(5, 100_000);
         write_pages(&store, 20);
         let wal = store.path().with_extension("db-wal");
         assert!(wal.exists());
@@ -242,13 +240,8 @@ mod tests {
 
     #[test]
     fn a_commit_past_the_inline_limit_checkpoints_itself() {
-        let dir = tempfile::tempdir().unwrap();
         // The thread is never woken: only the writer checkpoints.
-        let limits = WalLimits {
-            background: i32::MAX,
-            inline: 20,
-        };
-        let store = Sqlite::open_with(dir.path(), limits).unwrap();
+        let (_dir, store) = store_with(i32::MAX, 20);
         write_pages(&store, 60);
         // Every commit past 20 frames copied the WAL back, and the next started it again.
         let (frames, copied) = wal_frames(&store);
