@@ -114,6 +114,16 @@ const DETECTORS: [(Gate, Detector); 6] = [
     (Signals::digits, digits::find),
 ];
 
+/// The detectors whose gates let a text through, as bits in [`DETECTORS`]' order.
+fn detectors(seen: &Signals) -> u8 {
+    DETECTORS
+        .iter()
+        .enumerate()
+        .fold(0, |wanted, (i, (gate, _))| {
+            wanted | u8::from(gate(seen)) << i
+        })
+}
+
 /// One find of a detector: a byte range of the text and its kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Hit {
@@ -141,31 +151,50 @@ pub enum RedactionError {
     DropAttributes(#[from] InvalidKey),
 }
 
-/// Finds per kind (or rule name), while a call log is redacted.
+/// Finds per kind (or rule name), while a call log is redacted: kinds in an array, rules in a
+/// short list (a text with a find adds to them without allocating, past the first find of a
+/// rule).
 #[derive(Debug, Default)]
-pub struct Counts<'r>(BTreeMap<&'r str, u64>);
+pub struct Counts<'r> {
+    kinds: [u64; Kind::ALL.len()],
+    rules: Vec<(&'r str, u64)>,
+}
 
 impl<'r> Counts<'r> {
-    fn add(&mut self, name: &'r str, n: u64) {
-        if n > 0 {
-            *self.0.entry(name).or_default() += n;
+    fn add_kind(&mut self, kind: Kind, n: u64) {
+        self.kinds[kind as usize] += n;
+    }
+
+    fn add_rule(&mut self, name: &'r str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.rules.iter_mut().find(|(rule, _)| *rule == name) {
+            Some((_, count)) => *count += n,
+            None => self.rules.push((name, n)),
         }
     }
 
     fn total(&self) -> u64 {
-        self.0.values().sum()
+        self.kinds.iter().sum::<u64>() + self.rules.iter().map(|(_, n)| n).sum::<u64>()
     }
 
     fn merge(&mut self, other: Counts<'r>) {
-        for (name, n) in other.0 {
-            self.add(name, n);
+        for kind in Kind::ALL {
+            self.add_kind(kind, other.kinds[kind as usize]);
+        }
+        for (name, n) in other.rules {
+            self.add_rule(name, n);
         }
     }
 
     /// Adds the counts to a call log's `redactions`.
     fn record(self, redactions: &mut BTreeMap<String, u64>) {
-        for (name, n) in self.0 {
-            *redactions.entry(name.to_string()).or_default() += n;
+        let kinds = Kind::ALL.map(|kind| (kind.as_str(), self.kinds[kind as usize]));
+        for (name, n) in kinds.into_iter().chain(self.rules) {
+            if n > 0 {
+                *redactions.entry(name.to_string()).or_default() += n;
+            }
         }
     }
 }
@@ -273,14 +302,32 @@ impl Redactor {
                 out
             });
             if let Cow::Owned(replaced) = replaced {
-                counts.add(&rule.name, n);
+                counts.add_rule(&rule.name, n);
                 current = Cow::Owned(replaced);
             }
         }
-        let seen = Signals::of(&current);
+        let wanted = detectors(&Signals::of(&current));
+        if wanted != 0 {
+            current = self.detect(current, wanted, counts);
+        }
+        match current {
+            Cow::Owned(text) => Some(text),
+            Cow::Borrowed(_) => None,
+        }
+    }
+
+    /// The text with what the detectors in `wanted` (bits in [`DETECTORS`]' order) find
+    /// replaced: the rare text that holds something, out of the common path.
+    #[inline(never)]
+    fn detect<'r, 't>(
+        &'r self,
+        mut current: Cow<'t, str>,
+        wanted: u8,
+        counts: &mut Counts<'r>,
+    ) -> Cow<'t, str> {
         let mut hits = Vec::new();
-        for (gate, find) in DETECTORS {
-            if !gate(&seen) {
+        for (i, (_, find)) in DETECTORS.iter().enumerate() {
+            if wanted >> i & 1 == 0 {
                 continue;
             }
             hits.clear();
@@ -290,10 +337,7 @@ impl Redactor {
                 current = Cow::Owned(replace(&current, &mut hits, counts));
             }
         }
-        match current {
-            Cow::Owned(text) => Some(text),
-            Cow::Borrowed(_) => None,
-        }
+        current
     }
 
     /// An integer that is a card or phone number becomes its token.
@@ -306,7 +350,7 @@ impl Redactor {
             return;
         };
         if self.enabled[kind as usize] {
-            counts.add(kind.as_str(), 1);
+            counts.add_kind(kind, 1);
             *value = Value::String(kind.token().to_string());
         }
     }
@@ -324,7 +368,7 @@ impl Redactor {
             CallerNumbers::Last4 => last4(number),
         };
         if masked != *number {
-            counts.add(Kind::PhoneNumber.as_str(), 1);
+            counts.add_kind(Kind::PhoneNumber, 1);
             *number = masked;
         }
     }
@@ -389,7 +433,7 @@ fn replace<'r>(text: &str, hits: &mut [Hit], counts: &mut Counts<'r>) -> String 
         }
         out.push_str(&text[at..hit.start]);
         out.push_str(hit.kind.token());
-        counts.add(hit.kind.as_str(), 1);
+        counts.add_kind(hit.kind, 1);
         at = hit.end;
     }
     out.push_str(&text[at..]);

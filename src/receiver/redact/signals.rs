@@ -5,14 +5,21 @@
 //! Each signal is a necessary condition of its detector, never a sufficient one: a text the
 //! signals let through is still judged by the detector itself; a text they stop could not
 //! have held a find (the tests check the detectors' tables through both paths).
+//!
+//! The scan reads eight bytes at a time as one integer, and finds the letters, digits and `@`
+//! among them with a few integer operations (no `unsafe`, no target-specific code); a word is
+//! looked at only where one ends, and most are let go by their length and first letter. What
+//! only some texts need (the runs of digits, an IBAN's start, a spoken email's domain) is a
+//! second pass over the text, run when the first saw a reason for it.
 
 use super::digits::{MAX_SEPARATOR, SEPARATORS};
 
 /// What one scan of a text saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Signals {
-    /// The most digits in one run of digit groups joined as the digit detector joins them.
-    longest_run: usize,
+    /// A run of digit groups, joined as the digit detector joins them, of at least
+    /// [`MIN_NUMBER_DIGITS`] digits.
+    number: bool,
     /// An `@` (a written email).
     at_sign: bool,
     /// The word "at" (a spoken email: "jane at example dot com").
@@ -32,60 +39,9 @@ pub(super) struct Signals {
 /// phone number (`555-0123`).
 const MIN_NUMBER_DIGITS: usize = 7;
 
-/// What a byte is to the scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Letter,
-    Digit,
-    At,
-    /// A `.`: ends a spoken email's domain part, and joins digit groups.
-    Dot,
-    /// Joins digit groups (`digits::SEPARATORS` other than `.`).
-    Separator,
-    Other,
-}
-
-/// Every byte's class.
-const CLASSES: [Class; 256] = {
-    let mut classes = [Class::Other; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        classes[b] = if c.is_ascii_alphabetic() {
-            Class::Letter
-        } else if c.is_ascii_digit() {
-            Class::Digit
-        } else if c == b'@' {
-            Class::At
-        } else if c == b'.' {
-            Class::Dot
-        } else if is_separator(c) {
-            Class::Separator
-        } else {
-            Class::Other
-        };
-        b += 1;
-    }
-    classes
-};
-
-const fn is_separator(c: u8) -> bool {
-    let mut i = 0;
-    while i < SEPARATORS.len() {
-        if SEPARATORS[i] == c {
-            return true;
-        }
-        i += 1;
-    }
-    false
-}
-
-/// Separators since a run's last digit once a byte that is not one broke the run.
-const BROKEN: usize = usize::MAX;
-
-/// A word of ASCII letters, lower-cased, as one integer: its last 8 letters, the first in the
-/// highest byte used (a word of up to 8 letters is its key exactly; letters are never 0, so
-/// the key also says the length).
+/// A word of ASCII letters, lower-cased, as one integer: its letters, the first in the
+/// highest byte used (for words of up to 8 letters; letters are never 0, so the key also says
+/// the length).
 const fn key(word: &[u8]) -> u64 {
     let mut key = 0;
     let mut i = 0;
@@ -136,6 +92,20 @@ const CUES: [(&[u8], Cue); 19] = [
     (b"do", Cue::Do),
 ];
 
+/// The longest word of [`CUES`]: a longer word is looked up only for its "birth" prefix.
+const LONGEST_CUE: usize = {
+    let mut longest = 0;
+    let mut i = 0;
+    while i < CUES.len() {
+        if CUES[i].0.len() > longest {
+            longest = CUES[i].0.len();
+        }
+        i += 1;
+    }
+    assert!(longest <= 8, "a cue's key holds at most 8 letters");
+    longest
+};
+
 /// `(key * CUE_HASH) >> (64 - CUE_BITS)` puts every word of [`CUES`] in a slot of its own (a
 /// multiplier found by trying; `CUE_TABLE` does not compile if two words share a slot): one
 /// look-up per word instead of a comparison per known word.
@@ -164,73 +134,222 @@ const CUE_TABLE: [(u64, Cue); 1 << CUE_BITS] = {
 };
 
 /// "birth", the start of "birthday", "birthdate", "birth date".
-const BIRTH: u64 = key(b"birth");
+const BIRTH: &[u8] = b"birth";
+
+/// By a word's length (7: longer), the first letters (bit `letter & 31`) of the words the scan
+/// looks up: most words of a sentence ("the", "order", "tomorrow") are let go by this one test.
+const LOOKED_UP: [u32; LONGEST_CUE + 2] = {
+    let mut table = [0u32; LONGEST_CUE + 2];
+    let mut i = 0;
+    while i < CUES.len() {
+        table[CUES[i].0.len()] |= 1 << (CUES[i].0[0] & 31);
+        i += 1;
+    }
+    let mut len = BIRTH.len();
+    while len < table.len() {
+        table[len] |= 1 << (BIRTH[0] & 31);
+        len += 1;
+    }
+    table
+};
+
+/// The scan reads a text eight bytes at a time, as one `u64` (the first byte lowest), and
+/// tells each byte's class with a few integer operations on all eight at once; a mask of a
+/// class has the high bit of each byte of that class set ([`HIGH`]), nothing else.
+const LANE: usize = 8;
+const ONES: u64 = u64::from_le_bytes([1; LANE]);
+const HIGH: u64 = ONES * 0x80;
+const LOW: u64 = ONES * 0x7f;
+
+/// The bytes of `x` in `from..=to` (both ASCII). Adding `0x80 - from` to a byte's low seven
+/// bits sets its high bit when it is at least `from`, and never carries into the next byte.
+const fn in_range(x: u64, from: u8, to: u8) -> u64 {
+    let low = x & LOW;
+    let at_least_from = low + ONES * (0x80 - from as u64);
+    let above_to = low + ONES * (0x7f - to as u64);
+    at_least_from & !above_to & !x & HIGH
+}
+
+/// The ASCII letters of `x` (a letter with its `0x20` bit set is lower case).
+const fn letters(x: u64) -> u64 {
+    in_range(x | (ONES * 0x20), b'a', b'z')
+}
+
+/// The bytes of `x` equal to `c`: a byte is 0 after the XOR exactly when it was `c`.
+const fn equal(x: u64, c: u8) -> u64 {
+    let t = x ^ (ONES * c as u64);
+    !(((t & LOW) + LOW) | t) & HIGH
+}
+
+/// Where a text's words start and end, and what it holds, as the scan goes.
+struct Scan<'t> {
+    bytes: &'t [u8],
+    signals: Signals,
+    /// Where the last word that began in the bytes read so far began.
+    word_start: usize,
+    /// The last byte read was a letter (`0x80`) or not (0).
+    in_word: u64,
+    /// Where the first word "at" ended.
+    first_at_end: Option<usize>,
+    /// Digits read so far.
+    digits: usize,
+    /// A digit right after a letter (where an IBAN's check digits follow its country).
+    letter_digit: bool,
+}
 
 impl Signals {
-    /// Scans `text` once. A word's key is built as its letters go by, and looked up once at
-    /// its end; digits, `@` and `.` are noted as they come.
+    /// Scans `text` once, eight bytes at a time for its classes of bytes and where its words
+    /// start and end; a word is let go by its length and first letter, or looked up once in
+    /// [`CUE_TABLE`]. The digit runs are measured in a second pass only when the text holds
+    /// enough digits for one to count.
     pub(super) fn of(text: &str) -> Signals {
         let bytes = text.as_bytes();
-        let mut signals = Signals::default();
-        let (mut key, mut letters) = (0u64, 0usize);
-        let (mut run, mut gap) = (0, BROKEN);
-        for (at, &b) in bytes.iter().enumerate() {
-            let class = CLASSES[usize::from(b)];
-            if class == Class::Letter {
-                key = key << 8 | u64::from(b | 0x20);
-                letters += 1;
-                signals.birth_cue |= (letters == 5) & (key == BIRTH);
-                continue;
-            }
-            let word = letters;
-            if word > 0 {
-                signals.word(key, &bytes[at..]);
-                (key, letters, gap) = (0, 0, BROKEN);
-            }
-            match class {
-                Class::Digit => {
-                    run = if gap <= MAX_SEPARATOR { run + 1 } else { 1 };
-                    gap = 0;
-                    signals.longest_run = signals.longest_run.max(run);
-                    signals.iban_start |=
-                        word == 2 && bytes.get(at + 1).is_some_and(u8::is_ascii_digit);
-                }
-                Class::Separator => gap = gap.saturating_add(1),
-                Class::Dot => {
-                    gap = gap.saturating_add(1);
-                    signals.dot_after_at |=
-                        signals.at_word && bytes.get(at + 1).is_some_and(u8::is_ascii_alphabetic);
-                }
-                Class::At => {
-                    signals.at_sign = true;
-                    gap = BROKEN;
-                }
-                Class::Letter | Class::Other => gap = BROKEN,
-            }
+        let mut scan = Scan {
+            bytes,
+            signals: Signals::default(),
+            word_start: 0,
+            in_word: 0,
+            first_at_end: None,
+            digits: 0,
+            letter_digit: false,
+        };
+        let chunks = bytes.chunks_exact(LANE);
+        let tail = chunks.remainder();
+        for (n, chunk) in chunks.enumerate() {
+            let mut lanes = [0; LANE];
+            lanes.copy_from_slice(chunk);
+            scan.lanes(n * LANE, u64::from_le_bytes(lanes));
         }
-        if letters > 0 {
-            signals.word(key, &[]);
+        if !tail.is_empty() {
+            let x = tail.iter().rev().fold(0, |x, &b| x << 8 | u64::from(b));
+            scan.lanes(bytes.len() - tail.len(), x);
         }
-        signals
+        if scan.in_word != 0 {
+            scan.cue(scan.word_start, bytes.len());
+        }
+        scan.finish()
+    }
+}
+
+impl Scan<'_> {
+    /// Reads the eight bytes `x` that start at `base` (past the text's end, zeros).
+    #[inline(always)]
+    fn lanes(&mut self, base: usize, x: u64) {
+        let letters = letters(x);
+        let digits = in_range(x, b'0', b'9');
+        // One bit per digit byte, summed by the multiplication into the top byte.
+        self.digits += ((digits >> 7).wrapping_mul(ONES) >> 56) as usize;
+        self.signals.at_sign |= equal(x, b'@') != 0;
+        // Each byte's high bit: whether the byte before it is a letter.
+        let after_letter = letters << 8 | self.in_word;
+        self.letter_digit |= digits & after_letter != 0;
+        let starts = letters & !after_letter;
+        let mut ends = !letters & after_letter;
+        self.in_word = letters >> (8 * (LANE - 1));
+        while ends != 0 {
+            let bit = ends.trailing_zeros();
+            // The word began at the last start before its end, or in an earlier chunk.
+            let before = starts & ((1 << bit) - 1);
+            if before != 0 {
+                self.word_start = base + before.ilog2() as usize / 8;
+            }
+            self.word(base + bit as usize / 8);
+            ends &= ends - 1;
+        }
+        if starts != 0 {
+            self.word_start = base + starts.ilog2() as usize / 8;
+        }
     }
 
-    /// Notes what the word just ended may begin; `rest` is the text after it.
-    fn word(&mut self, key: u64, rest: &[u8]) {
+    /// Sends the word that ended at `end` to [`Scan::cue`] if its length and first letter
+    /// say it could be one of [`CUES`] or begin with "birth": most words of a sentence are
+    /// let go by this test.
+    #[inline(always)]
+    fn word(&mut self, end: usize) {
+        let len = (end - self.word_start).min(LOOKED_UP.len() - 1);
+        let first = self.bytes.get(self.word_start).copied().unwrap_or(0);
+        if LOOKED_UP[len] >> (first & 31) & 1 == 1 {
+            self.cue(self.word_start, end);
+        }
+    }
+
+    /// Notes what the word `start..end`, one [`Scan::word`] lets through, may begin.
+    #[inline(never)]
+    fn cue(&mut self, start: usize, end: usize) {
+        let bytes = self.bytes;
+        let (word, rest) = (&bytes[start..end], &bytes[end..]);
+        let s = &mut self.signals;
+        s.birth_cue |= word.len() >= BIRTH.len() && word[..BIRTH.len()].eq_ignore_ascii_case(BIRTH);
+        if word.len() > LONGEST_CUE {
+            return;
+        }
+        let key = key(word);
         let (known, cue) = CUE_TABLE[cue_slot(key)];
         if known != key {
             return;
         }
         let then = |dot_and: u8| rest.len() > 1 && rest[0] == b'.' && rest[1] | 0x20 == dot_and;
         match cue {
-            Cue::Said(n) => self.said_digits += usize::from(n),
-            Cue::At => self.at_word = true,
-            Cue::Dot => self.dot_after_at |= self.at_word,
-            Cue::Birth => self.birth_cue = true,
-            Cue::D => self.birth_cue |= then(b'o'),
-            Cue::Do => self.birth_cue |= then(b'b'),
+            Cue::Said(n) => s.said_digits += usize::from(n),
+            Cue::At => {
+                s.at_word = true;
+                self.first_at_end.get_or_insert(end);
+            }
+            Cue::Dot => s.dot_after_at |= s.at_word,
+            Cue::Birth => s.birth_cue = true,
+            Cue::D => s.birth_cue |= then(b'o'),
+            Cue::Do => s.birth_cue |= then(b'b'),
         }
     }
 
+    /// The signals, with what needs a second look at the text, only when the scan saw a
+    /// reason: the digit runs, an IBAN's start, a `.` before a letter after the first "at".
+    fn finish(self) -> Signals {
+        let (bytes, mut s) = (self.bytes, self.signals);
+        if let Some(from) = self.first_at_end {
+            s.dot_after_at |= bytes[from..]
+                .windows(2)
+                .any(|w| w[0] == b'.' && w[1].is_ascii_alphabetic());
+        }
+        s.iban_start = self.letter_digit && iban_start(bytes);
+        s.number = self.digits >= MIN_NUMBER_DIGITS && longest_run(bytes) >= MIN_NUMBER_DIGITS;
+        s
+    }
+}
+
+/// Whether a word of two letters is right before two digits (an IBAN's country and check
+/// digits).
+fn iban_start(bytes: &[u8]) -> bool {
+    let letter = |at: usize| bytes[at].is_ascii_alphabetic();
+    let digit = |at: usize| bytes[at].is_ascii_digit();
+    (0..bytes.len().saturating_sub(3)).any(|at| {
+        letter(at)
+            && letter(at + 1)
+            && digit(at + 2)
+            && digit(at + 3)
+            && (at == 0 || !letter(at - 1))
+    })
+}
+
+/// The most digits in one run of digit groups joined as the digit detector joins them (at
+/// most [`MAX_SEPARATOR`] of its separators between two groups).
+fn longest_run(bytes: &[u8]) -> usize {
+    let (mut run, mut gap, mut longest) = (0, usize::MAX, 0);
+    for b in bytes {
+        if b.is_ascii_digit() {
+            run = if gap <= MAX_SEPARATOR { run + 1 } else { 1 };
+            gap = 0;
+            longest = longest.max(run);
+        } else if SEPARATORS.contains(b) {
+            gap = gap.saturating_add(1);
+        } else {
+            gap = usize::MAX;
+        }
+    }
+    longest
+}
+
+impl Signals {
     /// Whether the written-email detector could find one.
     pub(super) fn written_email(&self) -> bool {
         self.at_sign
@@ -258,7 +377,7 @@ impl Signals {
 
     /// Whether the written-number detector could find one.
     pub(super) fn digits(&self) -> bool {
-        self.longest_run >= MIN_NUMBER_DIGITS
+        self.number
     }
 }
 
@@ -320,7 +439,7 @@ mod tests {
             if b.is_ascii_digit() {
                 run = if gap <= MAX_SEPARATOR { run + 1 } else { 1 };
                 gap = 0;
-                s.longest_run = s.longest_run.max(run);
+                s.number |= run >= 7;
             } else if SEPARATORS.contains(&b) {
                 gap = gap.saturating_add(1);
             } else {
@@ -334,13 +453,49 @@ mod tests {
     /// matter (digits, `.`, `@`, dashes, nothing), from a fixed seed.
     fn corpus() -> Vec<String> {
         const WORDS: &[&str] = &[
-            "at", "AT", "dot", "Dot", "oh", "one", "Two", "three", "seven", "nine", "double",
-            "TRIPLE", "born", "birthday", "Birth", "dob", "d", "do", "I", "is", "DE", "gb", "that",
-            "someone", "example", "com", "newborn", "doubles", "atlas", "1", "12", "555", "0199",
-            "89", "4111", "",
+            "at",
+            "AT",
+            "dot",
+            "Dot",
+            "oh",
+            "one",
+            "Two",
+            "three",
+            "seven",
+            "nine",
+            "double",
+            "TRIPLE",
+            "born",
+            "birthday",
+            "Birth",
+            "dob",
+            "d",
+            "do",
+            "I",
+            "is",
+            "DE",
+            "gb",
+            "that",
+            "someone",
+            "example",
+            "com",
+            "newborn",
+            "doubles",
+            "atlas",
+            "1",
+            "12",
+            "555",
+            "0199",
+            "89",
+            "4111",
+            "",
+            "birthdays",
+            "Straße",
+            "zürich",
         ];
         const GLUE: &[&str] = &[
             " ", " ", " ", ", ", ".", "-", "@", " (", ") ", ":", "_", "\n", ". ", "", "  - ",
+            " é ", "[", "`", "{",
         ];
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut next = |n: usize| {
@@ -349,7 +504,7 @@ mod tests {
             state ^= state << 17;
             (state % n as u64) as usize
         };
-        (0..5000)
+        (0..20000)
             .map(|_| {
                 let mut text = String::new();
                 for _ in 0..1 + next(16) {
@@ -365,6 +520,30 @@ mod tests {
     fn the_one_scan_sees_what_the_plain_way_sees() {
         for text in corpus() {
             assert_eq!(Signals::of(&text), reference(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn every_byte_is_classed_as_the_standard_library_classes_it_in_every_lane() {
+        use super::{equal, in_range, letters, HIGH};
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                // The byte among others that are not of its class, and among copies of itself.
+                let alone = u64::from(b) << (8 * lane)
+                    | u64::from_le_bytes([b'#'; 8]) & !(0xff << (8 * lane));
+                let bit = 0x80u64 << (8 * lane);
+                let copies = u64::from_le_bytes([b; 8]);
+                for (x, mask) in [(alone, bit), (copies, HIGH)] {
+                    let expect = |is: bool| if is { mask } else { 0 };
+                    assert_eq!(letters(x), expect(b.is_ascii_alphabetic()), "{b:#x}");
+                    assert_eq!(
+                        in_range(x, b'0', b'9'),
+                        expect(b.is_ascii_digit()),
+                        "{b:#x}"
+                    );
+                    assert_eq!(equal(x, b'@'), expect(b == b'@'), "{b:#x}");
+                }
+            }
         }
     }
 
