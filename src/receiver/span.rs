@@ -5,7 +5,7 @@
 //! downstream ever sees an OTLP type. They keep only what assembly reads: ids, name, times,
 //! status, attributes, events, and the resource attributes of the process that sent the span.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::sync::{Arc, LazyLock, RwLock};
 
 /// A 128-bit trace id.

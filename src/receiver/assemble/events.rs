@@ -2,7 +2,9 @@
 //! log lines (`tracing` events and OTLP log records) and call events (everything else), each
 //! attributed to the turn its span belongs to.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::receiver::calllog::{CallEvent, LogLine};
 use crate::receiver::span::{AttrValue, LogRecord, SpanEvent, SpanId, SpanRecord};

@@ -4,7 +4,7 @@
 //!
 //! The result, [`TurnParts`] in call order, is what the turn builder reads figures from.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::receiver::calllog::Stage;
 use crate::receiver::span::{SpanId, SpanRecord};

@@ -5,7 +5,7 @@
 //! on it is too. Bad input (a span that is its own ancestor, a parent that never arrives) ends a
 //! walk instead of looping.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use crate::receiver::span::{SpanId, SpanRecord};
 
@@ -78,7 +78,7 @@ impl<'a> SpanIndex<'a> {
     /// that is its own ancestor) ends the walk instead of looping.
     pub fn descendants(&self, span: &SpanRecord) -> Vec<&'a SpanRecord> {
         let mut out = Vec::new();
-        let mut seen: HashSet<SpanId> = HashSet::from([span.span_id]);
+        let mut seen: HashSet<SpanId> = HashSet::from_iter([span.span_id]);
         let mut stack: Vec<&SpanRecord> = self.children_of(span).collect();
         while let Some(s) = stack.pop() {
             if !seen.insert(s.span_id) {

@@ -64,7 +64,7 @@ mod usage;
 #[cfg(test)]
 mod test_support;
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::receiver::calllog::{CallStarted, CallUpdate, TurnCompleted};
 use crate::receiver::span::{LogRecord, MetricPoint, SpanRecord, TraceId};

@@ -7,7 +7,7 @@
 //! returned no result." when the handler raised) failed: its `error` is that message and it
 //! counts in the turn's errors.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde_json::Value;
 

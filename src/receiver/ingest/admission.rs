@@ -14,7 +14,7 @@
 //! of the queue to it ([`Refusal::QueueFull`], [`Refusal::JournalFailed`],
 //! [`Refusal::ShuttingDown`]) come from [`super::Ingest`] sending the batch, not from here.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 

@@ -3,7 +3,7 @@
 //! receiver and never outlives a version change, as a receiver drains it at start). Pure: bytes
 //! in, records out.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use super::segments::Entry;

@@ -19,12 +19,14 @@
 //! [`Segments`] is the handle the writer (append) and the recorder (forget) share; every
 //! method blocks (file I/O).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use foldhash::{HashMap, HashMapExt};
 
 use super::frame::{self, Tail, MAGIC};
 

@@ -25,7 +25,7 @@
 //! recordings announce each one kept) makes a new revision of the call's log with its
 //! `recording`, which the sinks receive like any revision.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 use std::time::Duration;
 
