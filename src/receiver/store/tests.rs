@@ -628,6 +628,55 @@ fn the_fleet_aggregates_figures_per_agent_and_bucket() {
 }
 
 #[test]
+fn every_figure_of_a_long_call_is_indexed_once_and_a_new_revision_replaces_them() {
+    use crate::receiver::calllog::Turn;
+    let (dir, store) = open();
+    let mut call = console_log("long", "2026-03-21T10:00:00.000Z", "a", 900, "hi");
+    let template = call.turns[0].clone();
+    let rows_of = |call: &CallLog| {
+        let mut rows: Vec<(u32, String, i64)> = call
+            .turns
+            .iter()
+            .flat_map(|t| {
+                super::index::figures(t)
+                    .into_iter()
+                    .map(|(f, v)| (t.index, f.as_str().to_string(), v))
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let stored = || {
+        let conn = rusqlite::Connection::open(dir.path().join("data").join(DB_FILE)).unwrap();
+        let mut rows: Vec<(u32, String, i64)> = conn
+            .prepare("SELECT turn, figure, value_ms FROM turn_figures WHERE call_id = 'long'")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.sort();
+        rows
+    };
+    // Nine turns of four to five figures each.
+    call.turns = (0..9)
+        .map(|index| Turn {
+            index,
+            latency_ms: Some(1000 + i64::from(index)),
+            ..template.clone()
+        })
+        .collect();
+    let expected = rows_of(&call);
+    assert!(expected.len() > 32, "{}", expected.len());
+    store.store_update(&finished(call.clone()), &[], 0).unwrap();
+    assert_eq!(stored(), expected);
+    call.revision = 2;
+    call.turns.truncate(2);
+    store.store_update(&finished(call.clone()), &[], 0).unwrap();
+    assert_eq!(stored(), rows_of(&call));
+}
+
+#[test]
 fn a_calls_delivery_state_per_sink() {
     use crate::receiver::query::DeliveryState;
     let (_dir, store) = open();
