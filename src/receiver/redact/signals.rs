@@ -200,8 +200,8 @@ struct Scan<'t> {
 impl Signals {
     /// Scans `text` once, eight bytes at a time for its classes of bytes and where its words
     /// start and end; a word is let go by its length and first letter, or looked up once in
-    /// [`CUE_TABLE`]. The digit runs are measured in a second pass only when the text holds
-    /// enough digits for one to count.
+    /// [`CUE_TABLE`]. What needs a second look (the digit runs, an IBAN's start, a spoken
+    /// email's domain) is a pass of its own, run only when the scan saw a reason for it.
     pub(super) fn of(text: &str) -> Signals {
         let bytes = text.as_bytes();
         let mut scan = Scan {
