@@ -18,6 +18,21 @@ const MAX_WINDOW_DIGITS: usize = 19;
 /// Separator characters between two groups of one number, at most [`MAX_SEPARATOR`] of them
 /// (`) ` between an area code and the rest, ` - ` in a number read out).
 pub(super) const SEPARATORS: &[u8] = b" -.()";
+
+/// Whether a byte is one of [`SEPARATORS`], by a table (`contains` on the slice is a call to
+/// `memchr` per byte).
+pub(super) fn is_separator(b: u8) -> bool {
+    const TABLE: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut i = 0;
+        while i < SEPARATORS.len() {
+            table[SEPARATORS[i] as usize] = true;
+            i += 1;
+        }
+        table
+    };
+    TABLE[usize::from(b)]
+}
 pub(super) const MAX_SEPARATOR: usize = 3;
 
 /// How far before a number its cue ("card", "social security") may be, bytes.
@@ -46,7 +61,8 @@ impl Group {
 /// Finds the card numbers, SSNs and phone numbers of `text`, left to right.
 pub(super) fn find(text: &str, hits: &mut Vec<Hit>) {
     let bytes = text.as_bytes();
-    let mut groups: Vec<Group> = Vec::new();
+    // Most texts with a number hold a few groups: no growing for those.
+    let mut groups: Vec<Group> = Vec::with_capacity(8);
     let mut at = 0;
     while at < bytes.len() {
         if !bytes[at].is_ascii_digit() {
@@ -68,7 +84,7 @@ fn read_run(bytes: &[u8], mut at: usize, groups: &mut Vec<Group>) -> usize {
         }
         groups.push(Group { start, end: at });
         let mut next = at;
-        while next < bytes.len() && next - at < MAX_SEPARATOR && SEPARATORS.contains(&bytes[next]) {
+        while next < bytes.len() && next - at < MAX_SEPARATOR && is_separator(bytes[next]) {
             next += 1;
         }
         if next == at || next >= bytes.len() || !bytes[next].is_ascii_digit() {
@@ -81,13 +97,36 @@ fn read_run(bytes: &[u8], mut at: usize, groups: &mut Vec<Group>) -> usize {
 /// What a window of groups looks like, for the kinds to judge.
 struct Window<'a> {
     digits: &'a [u8],
-    lengths: &'a [usize],
+    /// Its groups' lengths (a group in a window has at most [`MAX_WINDOW_DIGITS`] digits).
+    lengths: &'a [u8],
     /// The separators between its groups.
-    separators: &'a [&'a [u8]],
+    separators: Separators<'a>,
     /// A `+` just before its first digit.
     plus: bool,
     /// What the text before it says.
     cues: &'a Cues<'a>,
+}
+
+/// The separators between the groups of a window, read from the text when a kind asks.
+#[derive(Clone, Copy)]
+struct Separators<'a> {
+    bytes: &'a [u8],
+    groups: &'a [Group],
+}
+
+impl<'a> Separators<'a> {
+    /// The bytes between the window's group `i` and the next.
+    fn get(&self, i: usize) -> &'a [u8] {
+        match (self.groups.get(i), self.groups.get(i + 1)) {
+            (Some(g), Some(next)) => &self.bytes[g.end..next.start],
+            _ => &[],
+        }
+    }
+
+    /// Whether every separator is one `wanted` allows.
+    fn all(&self, wanted: impl Fn(&[u8]) -> bool) -> bool {
+        (0..self.groups.len().saturating_sub(1)).all(|i| wanted(self.get(i)))
+    }
 }
 
 /// The longest number starting at one group of a run.
@@ -145,8 +184,7 @@ fn longest_at(text: &str, groups: &[Group], first: usize) -> Option<Candidate> {
         return None;
     }
     let mut digits = [0u8; MAX_WINDOW_DIGITS];
-    let mut lengths = [0usize; MAX_WINDOW_DIGITS];
-    let mut separators: [&[u8]; MAX_WINDOW_DIGITS] = [&[]; MAX_WINDOW_DIGITS];
+    let mut lengths = [0u8; MAX_WINDOW_DIGITS];
     // The windows starting at `first`: how far they reach within the digit bound.
     let mut n = 0;
     let mut past = first;
@@ -154,10 +192,8 @@ fn longest_at(text: &str, groups: &[Group], first: usize) -> Option<Candidate> {
         let g = groups[past];
         digits[n..n + g.len()].copy_from_slice(&bytes[g.start..g.end]);
         n += g.len();
-        lengths[past - first] = g.len();
-        if past > first {
-            separators[past - first - 1] = &bytes[groups[past - 1].end..g.start];
-        }
+        // At most MAX_WINDOW_DIGITS, by the loop's bound.
+        lengths[past - first] = g.len() as u8;
         past += 1;
     }
     let start = lead(bytes, head.start);
@@ -168,11 +204,14 @@ fn longest_at(text: &str, groups: &[Group], first: usize) -> Option<Candidate> {
             return None;
         }
         let count = last - first + 1;
-        let used: usize = lengths[..count].iter().sum();
+        let used = lengths[..count].iter().map(|n| usize::from(*n)).sum();
         let window = Window {
             digits: &digits[..used],
             lengths: &lengths[..count],
-            separators: &separators[..count - 1],
+            separators: Separators {
+                bytes,
+                groups: &groups[first..=last],
+            },
             plus,
             cues: &cues,
         };
@@ -233,8 +272,11 @@ pub(super) fn classify_integer(text: &str) -> Option<Kind> {
     }
     classify(&Window {
         digits,
-        lengths: &[digits.len()],
-        separators: &[],
+        lengths: &[u8::try_from(digits.len()).ok()?],
+        separators: Separators {
+            bytes: &[],
+            groups: &[],
+        },
         plus: false,
         cues: &Cues::new(""),
     })
@@ -247,7 +289,7 @@ fn is_card(w: &Window<'_>) -> bool {
     if w.plus || !(13..=19).contains(&n) {
         return false;
     }
-    if !w.separators.iter().all(|s| *s == b" " || *s == b"-") {
+    if !w.separators.all(|s| s == b" " || s == b"-") {
         return false;
     }
     (matches!(w.digits[0], b'2'..=b'6') && luhn(w.digits)) || w.cues.card()
@@ -283,8 +325,8 @@ fn is_ssn(w: &Window<'_>) -> bool {
         return false;
     }
     let dashed = w.lengths == [3, 2, 4]
-        && w.separators[0] == w.separators[1]
-        && (w.separators[0] == b"-" || w.separators[0] == b" ");
+        && w.separators.get(0) == w.separators.get(1)
+        && (w.separators.get(0) == b"-" || w.separators.get(0) == b" ");
     dashed || (w.lengths == [9] && w.cues.ssn())
 }
 
@@ -319,7 +361,7 @@ fn is_phone(w: &Window<'_>) -> bool {
             n == 7
                 && nxx(d[0])
                 && w.lengths == [3, 4]
-                && (w.separators[0] == b"-" || w.separators[0] == b".")
+                && (w.separators.get(0) == b"-" || w.separators.get(0) == b".")
         }
     }
 }

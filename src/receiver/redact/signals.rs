@@ -6,13 +6,16 @@
 //! signals let through is still judged by the detector itself; a text they stop could not
 //! have held a find (the tests check the detectors' tables through both paths).
 //!
-//! The scan reads eight bytes at a time as one integer, and finds the letters, digits and `@`
-//! among them with a few integer operations (no `unsafe`, no target-specific code); a word is
-//! looked at only where one ends, and most are let go by their length and first letter. What
+//! The scan classes sixteen bytes at a time (letters, digits, `@`) with SIMD compares, through
+//! `wide` (SSE2 or NEON where the target has them, a portable loop elsewhere; no `unsafe` of
+//! ours), into a bit per byte of a 64-byte block; a word is looked at only where one ends, and
+//! most are let go by their length and first letter. What
 //! only some texts need (the runs of digits, an IBAN's start, a spoken email's domain) is a
 //! second pass over the text, run when the first saw a reason for it.
 
-use super::digits::{MAX_SEPARATOR, SEPARATORS};
+use wide::i8x16;
+
+use super::digits::{is_separator, MAX_SEPARATOR};
 
 /// What one scan of a text saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -39,17 +42,26 @@ pub(super) struct Signals {
 /// phone number (`555-0123`).
 const MIN_NUMBER_DIGITS: usize = 7;
 
-/// A word of ASCII letters, lower-cased, as one integer: its letters, the first in the
-/// highest byte used (for words of up to 8 letters; letters are never 0, so the key also says
-/// the length).
+/// A word of ASCII letters, lower-cased, as one integer: its letters, the first in the lowest
+/// byte (for words of up to 8 letters; letters are never 0, so the key also says the length).
 const fn key(word: &[u8]) -> u64 {
     let mut key = 0;
     let mut i = 0;
     while i < word.len() {
-        key = key << 8 | (word[i] | 0x20) as u64;
+        key |= ((word[i] | 0x20) as u64) << (8 * i);
         i += 1;
     }
     key
+}
+
+/// The [`key`] of the first `n` (1 to 8) letters of the word at `start`: the eight bytes there
+/// read as one integer where the text has them.
+fn key_at(bytes: &[u8], start: usize, n: usize) -> u64 {
+    const LOWER: u64 = u64::from_le_bytes([0x20; 8]);
+    match bytes[start..].first_chunk::<8>() {
+        Some(eight) => (u64::from_le_bytes(*eight) | LOWER) & (u64::MAX >> (64 - 8 * n)),
+        None => key(&bytes[start..start + n]),
+    }
 }
 
 /// What a word the scan knows tells.
@@ -109,7 +121,7 @@ const LONGEST_CUE: usize = {
 /// `(key * CUE_HASH) >> (64 - CUE_BITS)` puts every word of [`CUES`] in a slot of its own (a
 /// multiplier found by trying; `CUE_TABLE` does not compile if two words share a slot): one
 /// look-up per word instead of a comparison per known word.
-const CUE_HASH: u64 = 0x6f62_e63a_1a53_56b5;
+const CUE_HASH: u64 = 0x9416_c610_a546_4f6d;
 const CUE_BITS: u32 = 5;
 
 const fn cue_slot(key: u64) -> usize {
@@ -135,11 +147,15 @@ const CUE_TABLE: [(u64, Cue); 1 << CUE_BITS] = {
 
 /// "birth", the start of "birthday", "birthdate", "birth date".
 const BIRTH: &[u8] = b"birth";
+/// [`BIRTH`] as a [`key`], and the bytes of a key it fills.
+const BIRTH_KEY: u64 = key(BIRTH);
+const BIRTH_MASK: u64 = u64::MAX >> (64 - 8 * BIRTH.len());
 
-/// By a word's length (7: longer), the first letters (bit `letter & 31`) of the words the scan
-/// looks up: most words of a sentence ("the", "order", "tomorrow") are let go by this one test.
-const LOOKED_UP: [u32; LONGEST_CUE + 2] = {
-    let mut table = [0u32; LONGEST_CUE + 2];
+/// By a word's length (up to a block's; the longest cue's and beyond, "birth…" only), the
+/// first letters (bit `letter & 31`) of the words the scan looks up: most words of a sentence
+/// ("the", "order", "tomorrow") are let go by this one test.
+const LOOKED_UP: [u32; BLOCK] = {
+    let mut table = [0u32; BLOCK];
     let mut i = 0;
     while i < CUES.len() {
         table[CUES[i].0.len()] |= 1 << (CUES[i].0[0] & 31);
@@ -153,53 +169,166 @@ const LOOKED_UP: [u32; LONGEST_CUE + 2] = {
     table
 };
 
-/// The scan reads a text eight bytes at a time, as one `u64` (the first byte lowest), and
-/// tells each byte's class with a few integer operations on all eight at once; a mask of a
-/// class has the high bit of each byte of that class set ([`HIGH`]), nothing else.
-const LANE: usize = 8;
-const ONES: u64 = u64::from_le_bytes([1; LANE]);
-const HIGH: u64 = ONES * 0x80;
-const LOW: u64 = ONES * 0x7f;
+/// By a word's length (the longest cue's + 1: longer) and first letter (`letter & 31`), the
+/// last letters of the words [`LOOKED_UP`] lets through that are one of [`CUES`] or may
+/// begin with "birth": "the", "thank" and "fine" go no further.
+const LAST_LETTERS: [[u32; 32]; LONGEST_CUE + 2] = {
+    let mut table = [[0u32; 32]; LONGEST_CUE + 2];
+    let mut i = 0;
+    while i < CUES.len() {
+        let word = CUES[i].0;
+        table[word.len()][(word[0] & 31) as usize] |= 1 << (word[word.len() - 1] & 31);
+        i += 1;
+    }
+    let mut len = BIRTH.len();
+    while len < table.len() {
+        table[len][(BIRTH[0] & 31) as usize] = u32::MAX;
+        len += 1;
+    }
+    table
+};
 
-/// The bytes of `x` in `from..=to` (both ASCII). Adding `0x80 - from` to a byte's low seven
-/// bits sets its high bit when it is at least `from`, and never carries into the next byte.
-const fn in_range(x: u64, from: u8, to: u8) -> u64 {
-    let low = x & LOW;
-    let at_least_from = low + ONES * (0x80 - from as u64);
-    let above_to = low + ONES * (0x7f - to as u64);
-    at_least_from & !above_to & !x & HIGH
+/// The scan reads a text in blocks of 64 bytes and tells each byte's class sixteen bytes at a
+/// time (SSE2 or NEON compares through `wide`, a portable loop elsewhere); a class of a block
+/// is a `u64` with a bit per byte, the first byte lowest, so that where words start and end
+/// is a few integer operations per block.
+const BLOCK: usize = 64;
+const LANES: usize = 16;
+
+/// Ranges of letters that hold the first letter of every word of [`CUES`] and of "birth"
+/// (checked when this compiles): a word that starts with another letter is not looked at.
+/// Ranges, not the letters one by one, as each costs one or two SIMD operations.
+const FIRST_LETTERS: [(u8, u8); 4] = [(b'a', b'f'), (b'n', b'o'), (b's', b't'), (b'z', b'z')];
+
+/// Whether a lower-case letter is in [`FIRST_LETTERS`].
+const fn is_cue_first(letter: u8) -> bool {
+    let mut i = 0;
+    while i < FIRST_LETTERS.len() {
+        if FIRST_LETTERS[i].0 <= letter && letter <= FIRST_LETTERS[i].1 {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
-/// The ASCII letters of `x` (a letter with its `0x20` bit set is lower case).
-const fn letters(x: u64) -> u64 {
-    in_range(x | (ONES * 0x20), b'a', b'z')
+const _: () = {
+    let mut i = 0;
+    while i < CUES.len() {
+        assert!(
+            is_cue_first(CUES[i].0[0]),
+            "a cue starts with a letter FIRST_LETTERS lacks"
+        );
+        i += 1;
+    }
+    assert!(is_cue_first(BIRTH[0]));
+};
+
+/// Which bytes of a block are ASCII letters, digits and `@`, and which letters are in
+/// [`FIRST_LETTERS`] (either case): a bit per byte.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Classes {
+    letters: u64,
+    digits: u64,
+    at_signs: u64,
+    cue_firsts: u64,
 }
 
-/// The bytes of `x` equal to `c`: a byte is 0 after the XOR exactly when it was `c`.
-const fn equal(x: u64, c: u8) -> u64 {
-    let t = x ^ (ONES * c as u64);
-    !(((t & LOW) + LOW) | t) & HIGH
+/// The classes of sixteen bytes, a bit each (in [`Classes`]' order).
+type Lane = [u16; 4];
+
+impl Classes {
+    /// Adds the classes of sixteen bytes, from the `at`-th byte of the block on.
+    fn add(&mut self, [letters, digits, at_signs, cue_firsts]: Lane, at: usize) {
+        self.letters |= u64::from(letters) << at;
+        self.digits |= u64::from(digits) << at;
+        self.at_signs |= u64::from(at_signs) << at;
+        self.cue_firsts |= u64::from(cue_firsts) << at;
+    }
+}
+
+/// The classes of sixteen bytes. A letter with its `0x20` bit set is lower case; adding
+/// `0x80 - b'a'` moves `a..=z` to the lowest 26 signed bytes (and no other byte there), and
+/// `0x80 - b'0'` moves the digits to the lowest 10, so that one signed comparison tells each
+/// class, and one more each range of [`FIRST_LETTERS`]
+/// (`every_byte_is_classed_as_the_standard_library_classes_it`).
+#[inline(always)]
+fn lane(bytes: &[u8; LANES]) -> Lane {
+    let x = i8x16::new(bytes.map(|b| b as i8));
+    let lowest = |n: u8| i8x16::splat(i8::MIN + n as i8);
+    let alphabet = (x | i8x16::splat(0x20)) + i8x16::splat((0x80 - b'a') as i8);
+    let letters = alphabet.simd_lt(lowest(26));
+    let digits = (x + i8x16::splat((0x80 - b'0') as i8)).simd_lt(lowest(10));
+    let at_signs = x.simd_eq(i8x16::splat(b'@' as i8));
+    let cue_firsts = FIRST_LETTERS
+        .map(|(from, to)| {
+            (alphabet - i8x16::splat((from - b'a') as i8)).simd_lt(lowest(to - from + 1))
+        })
+        .into_iter()
+        .fold(i8x16::splat(0), |any, range| any | range);
+    [letters, digits, at_signs, cue_firsts].map(|m| m.to_bitmask() as u16)
+}
+
+/// The classes of the bytes of a block.
+fn classes(block: &[u8; BLOCK]) -> Classes {
+    let mut c = Classes::default();
+    for (i, bytes) in block.as_chunks::<LANES>().0.iter().enumerate() {
+        c.add(lane(bytes), LANES * i);
+    }
+    c
+}
+
+/// The classes of the last, short block of a text (`tail`, fewer than 64 bytes from `start`):
+/// its whole lanes read in place, and the part of a lane that ends the text read with the
+/// bytes before it (the sixteen that end the text), its bits shifted down past them. Bits past
+/// the text's end are 0: a word that ends the text ends there.
+fn tail_classes(bytes: &[u8], start: usize) -> Classes {
+    let tail = &bytes[start..];
+    let (lanes, rest) = tail.as_chunks::<LANES>();
+    let mut c = Classes::default();
+    for (i, lane_bytes) in lanes.iter().enumerate() {
+        c.add(lane(lane_bytes), LANES * i);
+    }
+    if rest.is_empty() {
+        return c;
+    }
+    let at = LANES * lanes.len();
+    let drop = LANES - rest.len();
+    let last = match bytes.last_chunk::<LANES>() {
+        Some(last) => lane(last),
+        None => {
+            // A text shorter than a lane: padded with zeros before it.
+            let mut padded = [0; LANES];
+            padded[drop..].copy_from_slice(rest);
+            lane(&padded)
+        }
+    };
+    c.add(last.map(|class| class >> drop), at);
+    c
 }
 
 /// Where a text's words start and end, and what it holds, as the scan goes.
 struct Scan<'t> {
     bytes: &'t [u8],
     signals: Signals,
-    /// Where the last word that began in the bytes read so far began.
+    /// Where the word that goes on from the last block read began.
     word_start: usize,
-    /// The last byte read was a letter (`0x80`) or not (0).
+    /// The last byte read was a letter (1) or not (0).
     in_word: u64,
     /// Where the first word "at" ended.
     first_at_end: Option<usize>,
     /// Digits read so far.
     digits: usize,
+    /// Where the first digit is, and where the last one read is.
+    first_digit: usize,
+    last_digit: usize,
     /// A digit right after a letter (where an IBAN's check digits follow its country).
     letter_digit: bool,
 }
 
 impl Signals {
-    /// Scans `text` once, eight bytes at a time for its classes of bytes and where its words
-    /// start and end; a word is let go by its length and first letter, or looked up once in
+    /// Scans `text` once, a block at a time for its classes of bytes and where its words start
+    /// and end; a word is let go by its length and first letter, or looked up once in
     /// [`CUE_TABLE`]. What needs a second look (the digit runs, an IBAN's start, a spoken
     /// email's domain) is a pass of its own, run only when the scan saw a reason for it.
     pub(super) fn of(text: &str) -> Signals {
@@ -211,18 +340,17 @@ impl Signals {
             in_word: 0,
             first_at_end: None,
             digits: 0,
+            first_digit: 0,
+            last_digit: 0,
             letter_digit: false,
         };
-        let chunks = bytes.chunks_exact(LANE);
-        let tail = chunks.remainder();
-        for (n, chunk) in chunks.enumerate() {
-            let mut lanes = [0; LANE];
-            lanes.copy_from_slice(chunk);
-            scan.lanes(n * LANE, u64::from_le_bytes(lanes));
+        let (blocks, tail) = bytes.as_chunks::<BLOCK>();
+        for (n, block) in blocks.iter().enumerate() {
+            scan.block(n * BLOCK, classes(block));
         }
         if !tail.is_empty() {
-            let x = tail.iter().rev().fold(0, |x, &b| x << 8 | u64::from(b));
-            scan.lanes(bytes.len() - tail.len(), x);
+            let start = bytes.len() - tail.len();
+            scan.block(start, tail_classes(bytes, start));
         }
         if scan.in_word != 0 {
             scan.cue(scan.word_start, bytes.len());
@@ -232,44 +360,60 @@ impl Signals {
 }
 
 impl Scan<'_> {
-    /// Reads the eight bytes `x` that start at `base` (past the text's end, zeros).
+    /// Reads the block that starts at `base`, with its classes `c`. Only the words that start
+    /// with a letter of [`FIRST_LETTERS`] are looked at: each is a start, and the first end
+    /// after it.
     #[inline(always)]
-    fn lanes(&mut self, base: usize, x: u64) {
-        let letters = letters(x);
-        let digits = in_range(x, b'0', b'9');
-        // One bit per digit byte, summed by the multiplication into the top byte.
-        self.digits += ((digits >> 7).wrapping_mul(ONES) >> 56) as usize;
-        self.signals.at_sign |= equal(x, b'@') != 0;
-        // Each byte's high bit: whether the byte before it is a letter.
-        let after_letter = letters << 8 | self.in_word;
-        self.letter_digit |= digits & after_letter != 0;
-        let starts = letters & !after_letter;
-        let mut ends = !letters & after_letter;
-        self.in_word = letters >> (8 * (LANE - 1));
-        while ends != 0 {
-            let bit = ends.trailing_zeros();
-            // The word began at the last start before its end, or in an earlier chunk.
-            let before = starts & ((1 << bit) - 1);
-            if before != 0 {
-                self.word_start = base + before.ilog2() as usize / 8;
+    fn block(&mut self, base: usize, c: Classes) {
+        if c.digits != 0 {
+            if self.digits == 0 {
+                self.first_digit = base + c.digits.trailing_zeros() as usize;
             }
-            self.word(base + bit as usize / 8);
-            ends &= ends - 1;
+            self.digits += c.digits.count_ones() as usize;
+            self.last_digit = base + c.digits.ilog2() as usize;
         }
-        if starts != 0 {
-            self.word_start = base + starts.ilog2() as usize / 8;
+        self.signals.at_sign |= c.at_signs != 0;
+        // Bit k: whether the byte before byte k is a letter.
+        let after_letter = c.letters << 1 | self.in_word;
+        self.letter_digit |= c.digits & after_letter != 0;
+        let starts = c.letters & !after_letter;
+        let ends = !c.letters & after_letter;
+        if self.in_word != 0 && ends != 0 {
+            // The word that came in from the block before.
+            let end = base + ends.trailing_zeros() as usize;
+            self.word(self.word_start, end, (end - self.word_start).min(BLOCK - 1));
+        }
+        let mut looked_at = starts & c.cue_firsts;
+        while looked_at != 0 {
+            let start = looked_at.trailing_zeros();
+            looked_at &= looked_at - 1;
+            let after = ends >> start;
+            if after != 0 {
+                let len = after.trailing_zeros() as usize;
+                let start = base + start as usize;
+                self.word(start, start + len, len % BLOCK);
+            }
+        }
+        self.in_word = c.letters >> (BLOCK - 1);
+        if self.in_word != 0 && starts != 0 {
+            // The word goes on into the next block.
+            self.word_start = base + starts.ilog2() as usize;
         }
     }
 
-    /// Sends the word that ended at `end` to [`Scan::cue`] if its length and first letter
-    /// say it could be one of [`CUES`] or begin with "birth": most words of a sentence are
-    /// let go by this test.
+    /// Sends the word `start..end` (`len` its length, or [`BLOCK`] − 1 if longer) to
+    /// [`Scan::cue`] if its length and first letter say it could be one of [`CUES`] or begin
+    /// with "birth" ([`LOOKED_UP`]), and then its last letter ([`LAST_LETTERS`]): most words
+    /// of a sentence are let go by the first test.
     #[inline(always)]
-    fn word(&mut self, end: usize) {
-        let len = (end - self.word_start).min(LOOKED_UP.len() - 1);
-        let first = self.bytes.get(self.word_start).copied().unwrap_or(0);
-        if LOOKED_UP[len] >> (first & 31) & 1 == 1 {
-            self.cue(self.word_start, end);
+    fn word(&mut self, start: usize, end: usize, len: usize) {
+        let first = self.bytes.get(start).copied().unwrap_or(0) & 31;
+        if LOOKED_UP[len] >> first & 1 == 1 {
+            let last = self.bytes.get(end - 1).copied().unwrap_or(0) & 31;
+            let ends = LAST_LETTERS[len.min(LONGEST_CUE + 1)][usize::from(first)];
+            if ends >> last & 1 == 1 {
+                self.cue(start, end);
+            }
         }
     }
 
@@ -277,17 +421,18 @@ impl Scan<'_> {
     #[inline(never)]
     fn cue(&mut self, start: usize, end: usize) {
         let bytes = self.bytes;
-        let (word, rest) = (&bytes[start..end], &bytes[end..]);
+        let len = end - start;
+        let key = key_at(bytes, start, len.min(8));
         let s = &mut self.signals;
-        s.birth_cue |= word.len() >= BIRTH.len() && word[..BIRTH.len()].eq_ignore_ascii_case(BIRTH);
-        if word.len() > LONGEST_CUE {
+        s.birth_cue |= len >= BIRTH.len() && key & BIRTH_MASK == BIRTH_KEY;
+        if len > LONGEST_CUE {
             return;
         }
-        let key = key(word);
         let (known, cue) = CUE_TABLE[cue_slot(key)];
         if known != key {
             return;
         }
+        let rest = &bytes[end..];
         let then = |dot_and: u8| rest.len() > 1 && rest[0] == b'.' && rest[1] | 0x20 == dot_and;
         match cue {
             Cue::Said(n) => s.said_digits += usize::from(n),
@@ -312,7 +457,10 @@ impl Scan<'_> {
                 .any(|w| w[0] == b'.' && w[1].is_ascii_alphabetic());
         }
         s.iban_start = self.letter_digit && iban_start(bytes);
-        s.number = self.digits >= MIN_NUMBER_DIGITS && longest_run(bytes) >= MIN_NUMBER_DIGITS;
+        s.number = self.digits >= MIN_NUMBER_DIGITS
+            && bytes
+                .get(self.first_digit..=self.last_digit)
+                .is_some_and(|digits| has_run(digits, MIN_NUMBER_DIGITS));
         s
     }
 }
@@ -331,22 +479,24 @@ fn iban_start(bytes: &[u8]) -> bool {
     })
 }
 
-/// The most digits in one run of digit groups joined as the digit detector joins them (at
-/// most [`MAX_SEPARATOR`] of its separators between two groups).
-fn longest_run(bytes: &[u8]) -> usize {
-    let (mut run, mut gap, mut longest) = (0, usize::MAX, 0);
-    for b in bytes {
+/// Whether one run of digit groups, joined as the digit detector joins them (at most
+/// [`MAX_SEPARATOR`] of its separators between two groups), holds `digits` digits.
+fn has_run(bytes: &[u8], digits: usize) -> bool {
+    let (mut run, mut gap) = (0, usize::MAX);
+    for &b in bytes {
         if b.is_ascii_digit() {
             run = if gap <= MAX_SEPARATOR { run + 1 } else { 1 };
+            if run >= digits {
+                return true;
+            }
             gap = 0;
-            longest = longest.max(run);
-        } else if SEPARATORS.contains(b) {
+        } else if is_separator(b) {
             gap = gap.saturating_add(1);
         } else {
             gap = usize::MAX;
         }
     }
-    longest
+    false
 }
 
 impl Signals {
@@ -524,26 +674,49 @@ mod tests {
     }
 
     #[test]
-    fn every_byte_is_classed_as_the_standard_library_classes_it_in_every_lane() {
-        use super::{equal, in_range, letters, HIGH};
+    fn every_byte_is_classed_as_the_standard_library_classes_it() {
+        use super::{classes, is_cue_first, BLOCK};
+        let bit = |is: bool, at: usize| u64::from(is) << at;
+        let cue_first = |b: u8| b.is_ascii_alphabetic() && is_cue_first(b.to_ascii_lowercase());
         for b in 0..=255u8 {
-            for lane in 0..8 {
-                // The byte among others that are not of its class, and among copies of itself.
-                let alone = u64::from(b) << (8 * lane)
-                    | u64::from_le_bytes([b'#'; 8]) & !(0xff << (8 * lane));
-                let bit = 0x80u64 << (8 * lane);
-                let copies = u64::from_le_bytes([b; 8]);
-                for (x, mask) in [(alone, bit), (copies, HIGH)] {
-                    let expect = |is: bool| if is { mask } else { 0 };
-                    assert_eq!(letters(x), expect(b.is_ascii_alphabetic()), "{b:#x}");
-                    assert_eq!(
-                        in_range(x, b'0', b'9'),
-                        expect(b.is_ascii_digit()),
-                        "{b:#x}"
-                    );
-                    assert_eq!(equal(x, b'@'), expect(b == b'@'), "{b:#x}");
-                }
+            for at in 0..BLOCK {
+                // The byte among others of no class, and among copies of itself.
+                let mut alone = [b'#'; BLOCK];
+                alone[at] = b;
+                let c = classes(&alone);
+                assert_eq!(
+                    c.letters,
+                    bit(b.is_ascii_alphabetic(), at),
+                    "{b:#x} at {at}"
+                );
+                assert_eq!(c.digits, bit(b.is_ascii_digit(), at), "{b:#x} at {at}");
+                assert_eq!(c.at_signs, bit(b == b'@', at), "{b:#x} at {at}");
+                assert_eq!(c.cue_firsts, bit(cue_first(b), at), "{b:#x} at {at}");
             }
+            let all = |is: bool| if is { u64::MAX } else { 0 };
+            let c = classes(&[b; BLOCK]);
+            assert_eq!(c.letters, all(b.is_ascii_alphabetic()), "{b:#x}");
+            assert_eq!(c.digits, all(b.is_ascii_digit()), "{b:#x}");
+            assert_eq!(c.at_signs, all(b == b'@'), "{b:#x}");
+            assert_eq!(c.cue_firsts, all(cue_first(b)), "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn a_short_last_block_is_classed_as_if_padded_with_zeros() {
+        use super::{classes, tail_classes, BLOCK};
+        let text: Vec<u8> = (0..200u8)
+            .map(|i| b"ab1@ Z9.-"[usize::from(i) % 9])
+            .collect();
+        for len in 1..text.len() {
+            let bytes = &text[..len];
+            let start = len - len % BLOCK;
+            if start == len {
+                continue;
+            }
+            let mut padded = [0; BLOCK];
+            padded[..len - start].copy_from_slice(&bytes[start..]);
+            assert_eq!(tail_classes(bytes, start), classes(&padded), "{len}");
         }
     }
 
