@@ -147,7 +147,9 @@ struct Candidate {
 fn windows(text: &str, groups: &[Group], hits: &mut Vec<Hit>) {
     let mut pending: Option<Candidate> = None;
     for first in 0..groups.len() {
-        let Some(candidate) = longest_at(text, groups, first) else {
+        // A number starting inside the pending one replaces it only with more digits.
+        let beat = pending.filter(|p| first <= p.last).map_or(0, |p| p.digits);
+        let Some(candidate) = longest_at(text, groups, first, beat) else {
             continue;
         };
         pending = match pending {
@@ -176,11 +178,27 @@ fn hit(groups: &[Group], c: Candidate) -> Hit {
     }
 }
 
-/// The longest window starting at group `first` that is a number, if any.
-fn longest_at(text: &str, groups: &[Group], first: usize) -> Option<Candidate> {
+/// The most digits a window starting at the first of `groups` can hold.
+fn reach(groups: &[Group]) -> usize {
+    let mut n = 0;
+    for g in groups {
+        if n + g.len() > MAX_WINDOW_DIGITS {
+            break;
+        }
+        n += g.len();
+    }
+    n
+}
+
+/// The longest window starting at group `first` that is a number, if any; none without
+/// trying when no window there can hold more than `beat` digits.
+fn longest_at(text: &str, groups: &[Group], first: usize, beat: usize) -> Option<Candidate> {
     let bytes = text.as_bytes();
     let head = groups[first];
     if head.start > 0 && is_word(bytes[head.start - 1]) {
+        return None;
+    }
+    if reach(&groups[first..]) <= beat {
         return None;
     }
     let mut digits = [0u8; MAX_WINDOW_DIGITS];
