@@ -9,6 +9,8 @@
 //! of digits is scanned in linear time. What no kind claims (times, prices, order ids, counts,
 //! dates, versions) stays as it is.
 
+use smallvec::SmallVec;
+
 use super::{text_before, Hit, Kind};
 
 /// The longest number a window may hold: a payment card has at most 19 digits, and E.164 at
@@ -45,6 +47,11 @@ const CARD_CUES: &[&str] = &["card", "visa", "mastercard", "amex", "credit", "de
 /// Words before a 9-digit number written without dashes that make it an SSN.
 pub(super) const SSN_CUES: &[&str] = &["social security", "ssn", "social"];
 
+/// The groups of one run, on the stack up to [`INLINE_GROUPS`] (a number read out in single
+/// digits has 19 groups at most; a longer run spills to the heap).
+type Groups = SmallVec<[Group; INLINE_GROUPS]>;
+const INLINE_GROUPS: usize = 24;
+
 /// One group of digits: its byte range in the text.
 #[derive(Debug, Clone, Copy)]
 struct Group {
@@ -61,8 +68,7 @@ impl Group {
 /// Finds the card numbers, SSNs and phone numbers of `text`, left to right.
 pub(super) fn find(text: &str, hits: &mut Vec<Hit>) {
     let bytes = text.as_bytes();
-    // Most texts with a number hold a few groups: no growing for those.
-    let mut groups: Vec<Group> = Vec::with_capacity(8);
+    let mut groups = Groups::new();
     let mut at = 0;
     while at < bytes.len() {
         if !bytes[at].is_ascii_digit() {
@@ -76,7 +82,7 @@ pub(super) fn find(text: &str, hits: &mut Vec<Hit>) {
 }
 
 /// Reads the run of groups starting at the digit at `at`; returns where it ends.
-fn read_run(bytes: &[u8], mut at: usize, groups: &mut Vec<Group>) -> usize {
+fn read_run(bytes: &[u8], mut at: usize, groups: &mut Groups) -> usize {
     loop {
         let start = at;
         while at < bytes.len() && bytes[at].is_ascii_digit() {

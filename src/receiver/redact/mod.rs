@@ -263,8 +263,19 @@ impl Redactor {
     /// that is a JSON object or array (a tool's arguments) stays JSON: its strings and numbers
     /// are redacted one by one.
     pub fn text<'r>(&'r self, text: &str, counts: &mut Counts<'r>) -> Option<String> {
+        self.text_with(text, counts, &mut Vec::new())
+    }
+
+    /// [`Redactor::text`], with the detectors' finds in `hits`, a buffer the caller keeps
+    /// from text to text (a text with a find then allocates only what replaces it).
+    fn text_with<'r>(
+        &'r self,
+        text: &str,
+        counts: &mut Counts<'r>,
+        hits: &mut Vec<Hit>,
+    ) -> Option<String> {
         let mut found = Counts::default();
-        let plain = self.plain(text, &mut found)?;
+        let plain = self.plain(text, &mut found, hits)?;
         if let Some(json) = self.as_json(text, found.total(), counts) {
             return Some(json);
         }
@@ -291,7 +302,12 @@ impl Redactor {
     }
 
     /// The rules, then each detector in turn, over the text as the previous left it.
-    fn plain<'r>(&'r self, text: &str, counts: &mut Counts<'r>) -> Option<String> {
+    fn plain<'r>(
+        &'r self,
+        text: &str,
+        counts: &mut Counts<'r>,
+        hits: &mut Vec<Hit>,
+    ) -> Option<String> {
         let mut current = Cow::Borrowed(text);
         for rule in &self.rules {
             let mut n = 0;
@@ -308,7 +324,7 @@ impl Redactor {
         }
         let wanted = detectors(&Signals::of(&current));
         if wanted != 0 {
-            current = self.detect(current, wanted, counts);
+            current = self.detect(current, wanted, counts, hits);
         }
         match current {
             Cow::Owned(text) => Some(text),
@@ -324,17 +340,17 @@ impl Redactor {
         mut current: Cow<'t, str>,
         wanted: u8,
         counts: &mut Counts<'r>,
+        hits: &mut Vec<Hit>,
     ) -> Cow<'t, str> {
-        let mut hits = Vec::new();
         for (i, (_, find)) in DETECTORS.iter().enumerate() {
             if wanted >> i & 1 == 0 {
                 continue;
             }
             hits.clear();
-            find(&current, &mut hits);
+            find(&current, hits);
             hits.retain(|h| self.enabled[h.kind as usize]);
             if !hits.is_empty() {
-                current = Cow::Owned(replace(&current, &mut hits, counts));
+                current = Cow::Owned(replace(&current, hits, counts));
             }
         }
         current
@@ -453,6 +469,8 @@ fn text_before(text: &str, at: usize, distance: usize) -> &str {
 struct Redacting<'r> {
     redactor: &'r Redactor,
     counts: Counts<'r>,
+    /// The detectors' finds, a buffer kept from text to text.
+    hits: Vec<Hit>,
 }
 
 impl<'r> Redacting<'r> {
@@ -460,13 +478,17 @@ impl<'r> Redacting<'r> {
         Redacting {
             redactor,
             counts: Counts::default(),
+            hits: Vec::new(),
         }
     }
 }
 
 impl walk::Visit for Redacting<'_> {
     fn text(&mut self, text: &mut String) {
-        if let Some(redacted) = self.redactor.text(text, &mut self.counts) {
+        if let Some(redacted) = self
+            .redactor
+            .text_with(text, &mut self.counts, &mut self.hits)
+        {
             *text = redacted;
         }
     }
