@@ -16,9 +16,9 @@
 //! - [`attributes`]: the attribute keys ingest drops before anything keeps them;
 //! - [`setup`]: the configured redaction, split into what each stage of the receiver gets.
 //!
-//! Every detector runs in time linear in its text: the patterns are the `regex` crate's
-//! (linear whatever the input), compiled once; the digit and word scanners look at a bounded
-//! number of windows per group or word.
+//! Every detector runs in time linear in its text: the patterns are the `regex` crate's and
+//! one full DFA of its engine (`regex-automata`), linear whatever the input, compiled once;
+//! the digit and word scanners look at a bounded number of windows per group or word.
 
 pub mod attributes;
 pub mod config;

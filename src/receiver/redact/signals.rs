@@ -13,7 +13,7 @@
 //! only some texts need (the runs of digits, an IBAN's start, a spoken email's domain) is a
 //! second pass over the text, run when the first saw a reason for it.
 
-use wide::i8x16;
+use wide::{i8x16, CmpEq, CmpLt};
 
 use super::digits::{is_separator, MAX_SEPARATOR};
 
@@ -257,23 +257,34 @@ fn lane(bytes: &[u8; LANES]) -> Lane {
     let x = i8x16::new(bytes.map(|b| b as i8));
     let lowest = |n: u8| i8x16::splat(i8::MIN + n as i8);
     let alphabet = (x | i8x16::splat(0x20)) + i8x16::splat((0x80 - b'a') as i8);
-    let letters = alphabet.simd_lt(lowest(26));
-    let digits = (x + i8x16::splat((0x80 - b'0') as i8)).simd_lt(lowest(10));
-    let at_signs = x.simd_eq(i8x16::splat(b'@' as i8));
+    let letters = alphabet.cmp_lt(lowest(26));
+    let digits = (x + i8x16::splat((0x80 - b'0') as i8)).cmp_lt(lowest(10));
+    let at_signs = x.cmp_eq(i8x16::splat(b'@' as i8));
     let cue_firsts = FIRST_LETTERS
         .map(|(from, to)| {
-            (alphabet - i8x16::splat((from - b'a') as i8)).simd_lt(lowest(to - from + 1))
+            (alphabet - i8x16::splat((from - b'a') as i8)).cmp_lt(lowest(to - from + 1))
         })
         .into_iter()
         .fold(i8x16::splat(0), |any, range| any | range);
-    [letters, digits, at_signs, cue_firsts].map(|m| m.to_bitmask() as u16)
+    [letters, digits, at_signs, cue_firsts].map(|m| m.move_mask() as u16)
+}
+
+/// The whole `N`-byte chunks of `bytes`, as arrays, and what is left after them.
+fn chunks<const N: usize>(bytes: &[u8]) -> (impl Iterator<Item = &[u8; N]>, &[u8]) {
+    let chunks = bytes.chunks_exact(N);
+    let rest = chunks.remainder();
+    // Every chunk of `chunks_exact` has N bytes: the conversion never fails.
+    (chunks.filter_map(|chunk| chunk.try_into().ok()), rest)
 }
 
 /// The classes of the bytes of a block.
 fn classes(block: &[u8; BLOCK]) -> Classes {
     let mut c = Classes::default();
-    for (i, bytes) in block.as_chunks::<LANES>().0.iter().enumerate() {
-        c.add(lane(bytes), LANES * i);
+    for at in (0..BLOCK).step_by(LANES) {
+        // A block's lanes: the conversion of a slice of LANES bytes never fails.
+        if let Ok(bytes) = block[at..at + LANES].try_into() {
+            c.add(lane(bytes), at);
+        }
     }
     c
 }
@@ -284,15 +295,16 @@ fn classes(block: &[u8; BLOCK]) -> Classes {
 /// the text's end are 0: a word that ends the text ends there.
 fn tail_classes(bytes: &[u8], start: usize) -> Classes {
     let tail = &bytes[start..];
-    let (lanes, rest) = tail.as_chunks::<LANES>();
+    let (lanes, rest) = chunks::<LANES>(tail);
     let mut c = Classes::default();
-    for (i, lane_bytes) in lanes.iter().enumerate() {
-        c.add(lane(lane_bytes), LANES * i);
+    let mut at = 0;
+    for lane_bytes in lanes {
+        c.add(lane(lane_bytes), at);
+        at += LANES;
     }
     if rest.is_empty() {
         return c;
     }
-    let at = LANES * lanes.len();
     let drop = LANES - rest.len();
     let last = match bytes.last_chunk::<LANES>() {
         Some(last) => lane(last),
@@ -344,8 +356,8 @@ impl Signals {
             last_digit: 0,
             letter_digit: false,
         };
-        let (blocks, tail) = bytes.as_chunks::<BLOCK>();
-        for (n, block) in blocks.iter().enumerate() {
+        let (blocks, tail) = chunks::<BLOCK>(bytes);
+        for (n, block) in blocks.enumerate() {
             scan.block(n * BLOCK, classes(block));
         }
         if !tail.is_empty() {
