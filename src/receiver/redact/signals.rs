@@ -358,11 +358,11 @@ impl Signals {
         };
         let (blocks, tail) = chunks::<BLOCK>(bytes);
         for (n, block) in blocks.enumerate() {
-            scan.block(n * BLOCK, classes(block));
+            scan.block(n * BLOCK, block, classes(block));
         }
         if !tail.is_empty() {
             let start = bytes.len() - tail.len();
-            scan.block(start, tail_classes(bytes, start));
+            scan.block(start, tail, tail_classes(bytes, start));
         }
         if scan.in_word != 0 {
             scan.cue(scan.word_start, bytes.len());
@@ -372,11 +372,11 @@ impl Signals {
 }
 
 impl Scan<'_> {
-    /// Reads the block that starts at `base`, with its classes `c`. Only the words that start
-    /// with a letter of [`FIRST_LETTERS`] are looked at: each is a start, and the first end
-    /// after it.
+    /// Reads the block that starts at `base` (its bytes `block`), with its classes `c`. Only
+    /// the words that start with a letter of [`FIRST_LETTERS`] are looked at: each is a
+    /// start, and the first end after it.
     #[inline(always)]
-    fn block(&mut self, base: usize, c: Classes) {
+    fn block(&mut self, base: usize, block: &[u8], c: Classes) {
         if c.digits != 0 {
             if self.digits == 0 {
                 self.first_digit = base + c.digits.trailing_zeros() as usize;
@@ -393,7 +393,9 @@ impl Scan<'_> {
         if self.in_word != 0 && ends != 0 {
             // The word that came in from the block before.
             let end = base + ends.trailing_zeros() as usize;
-            self.word(self.word_start, end, (end - self.word_start).min(BLOCK - 1));
+            let first = self.bytes.get(self.word_start).copied().unwrap_or(0);
+            let len = (end - self.word_start).min(BLOCK - 1);
+            self.word(self.word_start, end, len, first);
         }
         let mut looked_at = starts & c.cue_firsts;
         while looked_at != 0 {
@@ -402,8 +404,10 @@ impl Scan<'_> {
             let after = ends >> start;
             if after != 0 {
                 let len = after.trailing_zeros() as usize;
+                // Read from the block, whose bytes the caller holds: no look at `self`.
+                let first = block.get(start as usize).copied().unwrap_or(0);
                 let start = base + start as usize;
-                self.word(start, start + len, len % BLOCK);
+                self.word(start, start + len, len % BLOCK, first);
             }
         }
         self.in_word = c.letters >> (BLOCK - 1);
@@ -413,13 +417,13 @@ impl Scan<'_> {
         }
     }
 
-    /// Sends the word `start..end` (`len` its length, or [`BLOCK`] − 1 if longer) to
-    /// [`Scan::cue`] if its length and first letter say it could be one of [`CUES`] or begin
-    /// with "birth" ([`LOOKED_UP`]), and then its last letter ([`LAST_LETTERS`]): most words
-    /// of a sentence are let go by the first test.
+    /// Sends the word `start..end` (`len` its length, or [`BLOCK`] − 1 if longer; `first` its
+    /// first letter) to [`Scan::cue`] if its length and first letter say it could be one of
+    /// [`CUES`] or begin with "birth" ([`LOOKED_UP`]), and then its last letter
+    /// ([`LAST_LETTERS`]): most words of a sentence are let go by the first test.
     #[inline(always)]
-    fn word(&mut self, start: usize, end: usize, len: usize) {
-        let first = self.bytes.get(start).copied().unwrap_or(0) & 31;
+    fn word(&mut self, start: usize, end: usize, len: usize, first: u8) {
+        let first = first & 31;
         if LOOKED_UP[len] >> first & 1 == 1 {
             let last = self.bytes.get(end - 1).copied().unwrap_or(0) & 31;
             let ends = LAST_LETTERS[len.min(LONGEST_CUE + 1)][usize::from(first)];
