@@ -1,15 +1,15 @@
 //! The store's interface against both backends: the embedded SQLite file and a real PostgreSQL
 //! (a throwaway cluster, `common::postgres`). What the receiver relies on must hold on either:
 //! a call log and its entries stored together, revisions of a call delivered in order, the
-//! console's filters, the delivery state. PostgreSQL alone: two receivers claiming from one
-//! outbox take different entries, a dead receiver's claims pass to another after the lease,
-//! what one receiver stores is announced to the others (`subscribe_stored`), and recordings'
-//! audio (in chunks) and link key are shared by every receiver.
+//! console's filters and fleet figures, the delivery state. PostgreSQL alone: two receivers
+//! claiming from one outbox take different entries, a dead receiver's claims pass to another
+//! after the lease, what one receiver stores is announced to the others (`subscribe_stored`),
+//! and recordings' audio (in chunks) and link key are shared by every receiver.
 
 use std::time::Duration;
 
 use voicetrace::receiver::calllog::{CallLog, CallQuery, CallUpdate};
-use voicetrace::receiver::query::DeliveryState;
+use voicetrace::receiver::query::{DeliveryState, Figure, FleetQuery};
 use voicetrace::receiver::store::postgres::audio::CHUNK_BYTES;
 use voicetrace::receiver::store::{
     now_ms, Enqueue, PgConfig, RecordingRow, Settle, Store, StoredCall,
@@ -180,6 +180,23 @@ fn the_consoles_filters_answer_the_same_on_both_backends() {
             "{name}: the cursor moves on"
         );
         assert_eq!(store.agents().unwrap(), ["support"], "{name}");
+        // The fleet's figures: each call's one turn took 1200 ms voice to voice.
+        let fleet = store
+            .fleet(&FleetQuery {
+                since_ms: 0,
+                until_ms: i64::MAX / 2,
+                bucket_ms: i64::MAX / 2,
+                agent_id: None,
+            })
+            .unwrap();
+        let v2v: Vec<_> = fleet
+            .totals
+            .iter()
+            .filter(|p| p.figure == Figure::VoiceToVoice)
+            .map(|p| (p.agent_id.as_deref(), p.count, p.p50))
+            .collect();
+        assert_eq!(v2v, [(Some("support"), 2, Some(1200))], "{name}");
+        assert!(!fleet.truncated, "{name}");
     }
 }
 

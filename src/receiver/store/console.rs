@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use crate::receiver::analyze::nearest_rank;
 use crate::receiver::calllog::CallStatus;
 use crate::receiver::query::{CallCount, DeliveryState, Figure, FigurePoint, Fleet, FleetQuery};
+use crate::receiver::store::index::{FigureRow, FIGURE_COLUMNS};
 
 /// Per-turn figures one fleet answer reads at most (newest first): a week of a busy fleet
 /// stays within a few hundred milliseconds and a few tens of MB; past it the answer says it
@@ -41,25 +42,26 @@ impl<'q> FigureGroups<'q> {
         }
     }
 
-    /// Takes one figure; `false` once [`MAX_FLEET_FIGURES`] were read (stop reading).
-    pub(super) fn push(
+    /// Takes the figures of one turn (a row of `turn_figures`); `false` once
+    /// [`MAX_FLEET_FIGURES`] figures were read (stop reading).
+    pub(super) fn push_turn(
         &mut self,
         agent_id: Option<String>,
-        figure: &str,
         started_at_ms: i64,
-        value_ms: i64,
+        row: FigureRow,
     ) -> bool {
-        self.read += 1;
-        if self.read > MAX_FLEET_FIGURES {
-            self.truncated = true;
-            return false;
-        }
-        if let Some(figure) = Figure::parse(figure) {
-            let bucket = self.q.bucket_of(started_at_ms);
+        let bucket = self.q.bucket_of(started_at_ms);
+        for (&figure, value) in FIGURE_COLUMNS.iter().zip(row) {
+            let Some(value) = value else { continue };
+            self.read += 1;
+            if self.read > MAX_FLEET_FIGURES {
+                self.truncated = true;
+                return false;
+            }
             self.values
-                .entry((agent_id, figure, bucket))
+                .entry((agent_id.clone(), figure, bucket))
                 .or_default()
-                .push(value_ms);
+                .push(value);
         }
         true
     }
@@ -153,10 +155,16 @@ mod tests {
             agent_id: None,
         };
         let mut groups = FigureGroups::new(&q);
+        let llm = |v| {
+            let mut row = FigureRow::default();
+            row[2] = Some(v);
+            row
+        };
+        assert_eq!(FIGURE_COLUMNS[2], Figure::Llm);
         for (at, v) in [(100, 10), (200, 30), (1500, 20), (1600, 0)] {
-            assert!(groups.push(Some("a".into()), "llm", at, v));
+            assert!(groups.push_turn(Some("a".into()), at, llm(v)));
         }
-        assert!(groups.push(None, "not a figure", 100, 5));
+        assert!(groups.push_turn(None, 100, FigureRow::default()));
         let mut fleet = Fleet::default();
         groups.finish(&mut fleet);
         let buckets: Vec<(i64, u64, Option<i64>)> = fleet

@@ -25,6 +25,39 @@ pub(super) fn issue_counts(log: &CallLog) -> BTreeMap<String, u32> {
     counts
 }
 
+/// The figures `turn_figures` holds, a column each, in the table's order.
+pub(super) const FIGURE_COLUMNS: [Figure; 7] = [
+    Figure::Stt,
+    Figure::Endpointing,
+    Figure::Llm,
+    Figure::Tts,
+    Figure::VoiceToVoice,
+    Figure::InterruptionDetection,
+    Figure::InterruptionStop,
+];
+
+/// The columns of [`FIGURE_COLUMNS`], in that order: each figure's name and `_ms`
+/// (`figure_columns_are_named_after_their_figures`).
+pub(super) const FIGURE_COLUMN_NAMES: &str = "stt_ms, endpointing_ms, llm_ms, tts_ms, \
+     voice_to_voice_ms, interruption_detection_ms, interruption_stop_ms";
+
+/// A turn's figures as a row of `turn_figures` holds them: a value or NULL per column of
+/// [`FIGURE_COLUMNS`].
+pub(super) type FigureRow = [Option<i64>; FIGURE_COLUMNS.len()];
+
+/// A turn's row of `turn_figures`; `None` when it has no figure.
+pub(super) fn figure_row(turn: &Turn) -> Option<FigureRow> {
+    let mut row = FigureRow::default();
+    let mut any = false;
+    for (figure, value) in figures(turn) {
+        if let Some(i) = FIGURE_COLUMNS.iter().position(|&f| f == figure) {
+            row[i] = Some(value);
+            any = true;
+        }
+    }
+    any.then_some(row)
+}
+
 /// The figures a turn has: `sttMs` only where it was read (0 stands for "no STT" on a
 /// greeting), the others where present.
 pub(super) fn figures(turn: &Turn) -> Vec<(Figure, i64)> {
@@ -50,4 +83,19 @@ pub(super) fn figures(turn: &Turn) -> Vec<(Figure, i64)> {
     .into_iter()
     .filter_map(|(f, v)| Some((f, v?)))
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figure_columns_are_named_after_their_figures() {
+        let names: Vec<String> = FIGURE_COLUMNS
+            .iter()
+            .map(|f| format!("{}_ms", f.as_str()))
+            .collect();
+        assert_eq!(FIGURE_COLUMN_NAMES, names.join(", "));
+        assert!(Figure::ALL.iter().all(|f| FIGURE_COLUMNS.contains(f)));
+    }
 }

@@ -628,7 +628,7 @@ fn the_fleet_aggregates_figures_per_agent_and_bucket() {
 }
 
 #[test]
-fn every_figure_of_a_long_call_is_indexed_once_and_a_new_revision_replaces_them() {
+fn every_figure_of_a_long_call_is_indexed_once_in_its_turns_row_and_a_new_revision_replaces_them() {
     use crate::receiver::calllog::Turn;
     let (dir, store) = open();
     let mut call = console_log("long", "2026-03-21T10:00:00.000Z", "a", 900, "hi");
@@ -646,14 +646,37 @@ fn every_figure_of_a_long_call_is_indexed_once_and_a_new_revision_replaces_them(
         rows.sort();
         rows
     };
+    // One row per turn, its figures unfolded.
     let stored = || {
+        use super::index::{FigureRow, FIGURE_COLUMNS, FIGURE_COLUMN_NAMES};
         let conn = rusqlite::Connection::open(dir.path().join("data").join(DB_FILE)).unwrap();
-        let mut rows: Vec<(u32, String, i64)> = conn
-            .prepare("SELECT turn, figure, value_ms FROM turn_figures WHERE call_id = 'long'")
+        let turns: Vec<(u32, FigureRow)> = conn
+            .prepare(&format!(
+                "SELECT turn, {FIGURE_COLUMN_NAMES} FROM turn_figures WHERE call_id = 'long'"
+            ))
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([], |r| {
+                let mut row = FigureRow::default();
+                for (i, figure) in row.iter_mut().enumerate() {
+                    *figure = r.get(1 + i)?;
+                }
+                Ok((r.get(0)?, row))
+            })
             .unwrap()
             .map(Result::unwrap)
+            .collect();
+        let mut indexes: Vec<u32> = turns.iter().map(|(turn, _)| *turn).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        assert_eq!(indexes.len(), turns.len(), "one row per turn");
+        let mut rows: Vec<(u32, String, i64)> = turns
+            .into_iter()
+            .flat_map(|(turn, row)| {
+                FIGURE_COLUMNS
+                    .iter()
+                    .zip(row)
+                    .filter_map(move |(f, v)| Some((turn, f.as_str().to_string(), v?)))
+            })
             .collect();
         rows.sort();
         rows

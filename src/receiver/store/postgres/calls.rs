@@ -10,7 +10,9 @@ use crate::receiver::calllog::{CallLog, CallPage, CallQuery, SameIdCall};
 use crate::receiver::store::calls::{
     decode_cursor, encode_cursor, rfc3339_ms, Cursor, Inserted, DEFAULT_PAGE, MAX_PAGE,
 };
-use crate::receiver::store::index::{figures, issue_counts, transcript};
+use crate::receiver::store::index::{
+    figure_row, issue_counts, transcript, FIGURE_COLUMNS, FIGURE_COLUMN_NAMES,
+};
 use crate::receiver::store::StoreError;
 
 /// The text search configuration: words as written, lowercased, no stemming (the same matching
@@ -159,21 +161,27 @@ async fn refresh_index(
         &key,
     )
     .await?;
-    let (mut turns, mut names, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    // The turns' rows as one array per column, unnested into rows.
+    let mut turns = Vec::new();
+    let mut columns: [Vec<Option<i64>>; FIGURE_COLUMNS.len()] = Default::default();
     for turn in &log.turns {
-        for (name, value) in figures(turn) {
-            turns.push(i64::from(turn.index));
-            names.push(name.as_str());
-            values.push(value);
+        let Some(row) = figure_row(turn) else {
+            continue;
+        };
+        turns.push(i64::from(turn.index));
+        for (column, value) in columns.iter_mut().zip(row) {
+            column.push(value);
         }
     }
+    let [stt, endpointing, llm, tts, v2v, detection, stop] = &columns;
     tx.execute(
-        &tx.prepare_cached(
+        &tx.prepare_cached(&format!(
             "INSERT INTO turn_figures
-                 (call_id, trace_id, agent_id, started_at_ms, turn, figure, value_ms)
-             SELECT $1, $2, $3, $4, t, f, v
-             FROM UNNEST($5::BIGINT[], $6::TEXT[], $7::BIGINT[]) AS x (t, f, v)",
-        )
+                 (call_id, trace_id, agent_id, started_at_ms, turn, {FIGURE_COLUMN_NAMES})
+             SELECT $1, $2, $3, $4, x.*
+             FROM UNNEST($5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[], $9::BIGINT[],
+                         $10::BIGINT[], $11::BIGINT[], $12::BIGINT[]) AS x"
+        ))
         .await?,
         &[
             &log.id,
@@ -181,8 +189,13 @@ async fn refresh_index(
             &log.agent_id,
             &started_at_ms,
             &turns,
-            &names,
-            &values,
+            stt,
+            endpointing,
+            llm,
+            tts,
+            v2v,
+            detection,
+            stop,
         ],
     )
     .await?;

@@ -11,6 +11,7 @@ use crate::receiver::query::{
 use crate::receiver::store::console::{
     call_counts, delivery_state, status_of, FigureGroups, MAX_FLEET_FIGURES,
 };
+use crate::receiver::store::index::{FigureRow, FIGURE_COLUMN_NAMES};
 use crate::receiver::store::StoreError;
 
 /// A count column, as the API's unsigned counts.
@@ -104,18 +105,24 @@ impl Postgres {
                           AND ($3::TEXT IS NULL OR agent_id = $3)";
             let mut fleet = Fleet::default();
             let limit = (MAX_FLEET_FIGURES + 1) as i64;
-            let figures = conn
+            // A turn has at least one figure: MAX_FLEET_FIGURES + 1 turns hold more figures
+            // than a fleet answer reads.
+            let turns = conn
                 .query(
                     &format!(
-                        "SELECT agent_id, figure, started_at_ms, value_ms FROM turn_figures
+                        "SELECT agent_id, started_at_ms, {FIGURE_COLUMN_NAMES} FROM turn_figures
                          WHERE {window} ORDER BY started_at_ms DESC LIMIT $4"
                     ),
                     &[&q.since_ms, &q.until_ms, &q.agent_id, &limit],
                 )
                 .await?;
             let mut groups = FigureGroups::new(&q);
-            for row in &figures {
-                if !groups.push(row.get(0), row.get(1), row.get(2), row.get(3)) {
+            for row in &turns {
+                let mut figures = FigureRow::default();
+                for (i, figure) in figures.iter_mut().enumerate() {
+                    *figure = row.try_get(2 + i)?;
+                }
+                if !groups.push_turn(row.try_get(0)?, row.try_get(1)?, figures) {
                     break;
                 }
             }

@@ -28,6 +28,10 @@ const MIGRATION_LOCK: i64 = 0x766f_6963_6574_7261;
 ///
 /// Version 3: call logs by the time they were stored, for the listener's catch-up after a
 /// reconnection (`notify`), which otherwise reads the whole table.
+///
+/// Version 4: `turn_figures` holds one row per turn, a column per figure (NULL where the
+/// turn has none), as the SQLite store's version 9: a call log's figures are one row per
+/// turn to write instead of five to seven. Existing rows are folded into their turn's.
 pub const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE call_logs (
@@ -179,6 +183,36 @@ CREATE TABLE shared_keys (
 "#,
     r#"
 CREATE INDEX call_logs_by_stored ON call_logs (stored_at_ms);
+"#,
+    r#"
+CREATE TABLE turn_figures_by_turn (
+    call_id                   TEXT    NOT NULL,
+    trace_id                  TEXT    NOT NULL,
+    agent_id                  TEXT,
+    started_at_ms             BIGINT  NOT NULL,
+    turn                      BIGINT  NOT NULL,
+    stt_ms                    BIGINT,
+    endpointing_ms            BIGINT,
+    llm_ms                    BIGINT,
+    tts_ms                    BIGINT,
+    voice_to_voice_ms         BIGINT,
+    interruption_detection_ms BIGINT,
+    interruption_stop_ms      BIGINT
+);
+INSERT INTO turn_figures_by_turn
+    SELECT call_id, trace_id, MAX(agent_id), MAX(started_at_ms), turn,
+           MAX(CASE figure WHEN 'stt' THEN value_ms END),
+           MAX(CASE figure WHEN 'endpointing' THEN value_ms END),
+           MAX(CASE figure WHEN 'llm' THEN value_ms END),
+           MAX(CASE figure WHEN 'tts' THEN value_ms END),
+           MAX(CASE figure WHEN 'voice_to_voice' THEN value_ms END),
+           MAX(CASE figure WHEN 'interruption_detection' THEN value_ms END),
+           MAX(CASE figure WHEN 'interruption_stop' THEN value_ms END)
+    FROM turn_figures GROUP BY call_id, trace_id, turn;
+DROP TABLE turn_figures;
+ALTER TABLE turn_figures_by_turn RENAME TO turn_figures;
+CREATE INDEX turn_figures_by_time ON turn_figures (started_at_ms);
+CREATE INDEX turn_figures_by_call ON turn_figures (call_id, trace_id);
 "#,
 ];
 

@@ -12,6 +12,7 @@ use rusqlite::params;
 use crate::receiver::store::console::{
     call_counts, delivery_state, status_of, FigureGroups, MAX_FLEET_FIGURES,
 };
+use crate::receiver::store::index::{FigureRow, FIGURE_COLUMN_NAMES};
 
 use super::Sqlite;
 use crate::receiver::calllog::CallQuery;
@@ -100,11 +101,13 @@ impl Sqlite {
         let window = params![q.since_ms, q.until_ms, agent];
         let mut fleet = Fleet::default();
 
-        let mut stmt = conn.prepare_cached(
-            "SELECT agent_id, figure, started_at_ms, value_ms FROM turn_figures
+        // A turn has at least one figure: MAX_FLEET_FIGURES + 1 turns hold more figures than
+        // a fleet answer reads.
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT agent_id, started_at_ms, {FIGURE_COLUMN_NAMES} FROM turn_figures
              WHERE started_at_ms >= ?1 AND started_at_ms < ?2 AND (?3 IS NULL OR agent_id = ?3)
-             ORDER BY started_at_ms DESC LIMIT ?4",
-        )?;
+             ORDER BY started_at_ms DESC LIMIT ?4"
+        ))?;
         let mut groups = FigureGroups::new(q);
         let mut rows = stmt.query(params![
             q.since_ms,
@@ -113,12 +116,11 @@ impl Sqlite {
             (MAX_FLEET_FIGURES + 1) as i64
         ])?;
         while let Some(row) = rows.next()? {
-            if !groups.push(
-                row.get(0)?,
-                &row.get::<_, String>(1)?,
-                row.get(2)?,
-                row.get(3)?,
-            ) {
+            let mut figures = FigureRow::default();
+            for (i, figure) in figures.iter_mut().enumerate() {
+                *figure = row.get(2 + i)?;
+            }
+            if !groups.push_turn(row.get(0)?, row.get(1)?, figures) {
                 break;
             }
         }

@@ -6,7 +6,7 @@
 use rusqlite::{params, Transaction};
 
 use crate::receiver::calllog::CallLog;
-use crate::receiver::store::index::{figures, issue_counts, transcript};
+use crate::receiver::store::index::{figure_row, issue_counts, transcript, FIGURE_COLUMN_NAMES};
 use crate::receiver::store::StoreError;
 
 /// Replaces every index row of the call with those of `log` (its latest revision).
@@ -58,23 +58,29 @@ pub(super) fn refresh(
     refresh_text(tx, log)?;
     tx.prepare_cached("DELETE FROM turn_figures WHERE call_id = ?1 AND trace_id = ?2")?
         .execute(key)?;
-    let mut figure = tx.prepare_cached(
-        "INSERT INTO turn_figures (call_id, trace_id, agent_id, started_at_ms, turn, figure,
-                                   value_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
+    let mut figures = tx.prepare_cached(&format!(
+        "INSERT INTO turn_figures (call_id, trace_id, agent_id, started_at_ms, turn,
+                                   {FIGURE_COLUMN_NAMES})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    ))?;
     for turn in &log.turns {
-        for (name, value) in figures(turn) {
-            figure.execute(params![
-                log.id,
-                log.trace_id,
-                log.agent_id,
-                started_at_ms,
-                turn.index,
-                name.as_str(),
-                value
-            ])?;
-        }
+        let Some([stt, endpointing, llm, tts, v2v, detection, stop]) = figure_row(turn) else {
+            continue;
+        };
+        figures.execute(params![
+            log.id,
+            log.trace_id,
+            log.agent_id,
+            started_at_ms,
+            turn.index,
+            stt,
+            endpointing,
+            llm,
+            tts,
+            v2v,
+            detection,
+            stop
+        ])?;
     }
     Ok(())
 }
