@@ -11,6 +11,7 @@
 
 use smallvec::SmallVec;
 
+use super::signals::next_digit;
 use super::{text_before, Hit, Kind};
 
 /// The longest number a window may hold: a payment card has at most 19 digits, and E.164 at
@@ -70,13 +71,9 @@ pub(super) fn find(text: &str, hits: &mut Vec<Hit>) {
     let bytes = text.as_bytes();
     let mut groups = Groups::new();
     let mut at = 0;
-    while at < bytes.len() {
-        if !bytes[at].is_ascii_digit() {
-            at += 1;
-            continue;
-        }
+    while let Some(start) = next_digit(bytes, at) {
         groups.clear();
-        at = read_run(bytes, at, &mut groups);
+        at = read_run(bytes, start, &mut groups);
         windows(text, &groups, hits);
     }
 }

@@ -258,7 +258,7 @@ fn lane(bytes: &[u8; LANES]) -> Lane {
     let lowest = |n: u8| i8x16::splat(i8::MIN + n as i8);
     let alphabet = (x | i8x16::splat(0x20)) + i8x16::splat((0x80 - b'a') as i8);
     let letters = alphabet.cmp_lt(lowest(26));
-    let digits = (x + i8x16::splat((0x80 - b'0') as i8)).cmp_lt(lowest(10));
+    let digits = digits_of(x);
     let at_signs = x.cmp_eq(i8x16::splat(b'@' as i8));
     let cue_firsts = FIRST_LETTERS
         .map(|(from, to)| {
@@ -267,6 +267,29 @@ fn lane(bytes: &[u8; LANES]) -> Lane {
         .into_iter()
         .fold(i8x16::splat(0), |any, range| any | range);
     [letters, digits, at_signs, cue_firsts].map(|m| m.move_mask() as u16)
+}
+
+/// Which of sixteen bytes are ASCII digits (all bits of a byte set): adding `0x80 - b'0'`
+/// moves the digits to the lowest 10 signed bytes, and no other byte there.
+#[inline(always)]
+fn digits_of(x: i8x16) -> i8x16 {
+    (x + i8x16::splat((0x80 - b'0') as i8)).cmp_lt(i8x16::splat(i8::MIN + 10))
+}
+
+/// Where the first ASCII digit at or after `from` is, sixteen bytes at a time (the detector's
+/// search for a number, and the scan's for a run of them, skip a sentence's letters this way
+/// rather than one byte per turn of a loop).
+pub(super) fn next_digit(bytes: &[u8], from: usize) -> Option<usize> {
+    let (lanes, rest) = chunks::<LANES>(bytes.get(from..)?);
+    let mut at = from;
+    for lane in lanes {
+        let digits = digits_of(i8x16::new(lane.map(|b| b as i8))).move_mask();
+        if digits != 0 {
+            return Some(at + digits.trailing_zeros() as usize);
+        }
+        at += LANES;
+    }
+    rest.iter().position(u8::is_ascii_digit).map(|i| at + i)
 }
 
 /// The whole `N`-byte chunks of `bytes`, as arrays, and what is left after them.
@@ -496,10 +519,12 @@ fn iban_start(bytes: &[u8]) -> bool {
 }
 
 /// Whether one run of digit groups, joined as the digit detector joins them (at most
-/// [`MAX_SEPARATOR`] of its separators between two groups), holds `digits` digits.
+/// [`MAX_SEPARATOR`] of its separators between two groups), holds `digits` digits. A byte that
+/// is neither ends the run, and the next can only start at the next digit ([`next_digit`]).
 fn has_run(bytes: &[u8], digits: usize) -> bool {
     let (mut run, mut gap) = (0, usize::MAX);
-    for &b in bytes {
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
         if b.is_ascii_digit() {
             run = if gap <= MAX_SEPARATOR { run + 1 } else { 1 };
             if run >= digits {
@@ -509,8 +534,14 @@ fn has_run(bytes: &[u8], digits: usize) -> bool {
         } else if is_separator(b) {
             gap = gap.saturating_add(1);
         } else {
+            let Some(next) = next_digit(bytes, at + 1) else {
+                return false;
+            };
             gap = usize::MAX;
+            at = next;
+            continue;
         }
+        at += 1;
     }
     false
 }
@@ -686,6 +717,17 @@ mod tests {
     fn the_one_scan_sees_what_the_plain_way_sees() {
         for text in corpus() {
             assert_eq!(Signals::of(&text), reference(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn next_digit_finds_the_first_digit_at_or_after_where_it_starts() {
+        // Digits on both sides of a lane's end, and in the short rest after the last lane.
+        let text = format!("{}7{}12{}9x", "a".repeat(15), "b".repeat(15), "c ".repeat(9));
+        let bytes = text.as_bytes();
+        for from in 0..=bytes.len() + 1 {
+            let expected = (from..bytes.len()).find(|&i| bytes[i].is_ascii_digit());
+            assert_eq!(super::next_digit(bytes, from), expected, "from {from}");
         }
     }
 
