@@ -178,8 +178,8 @@ pub struct CallLog {
     pub recording: Option<Recording>,
     /// What redaction took out of the call log's texts, counted per kind (`credit_card`,
     /// `email`, ..., or a rule's name); never the values. Absent when nothing was redacted.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub redactions: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Redactions::is_empty")]
+    pub redactions: Redactions,
     /// Usage the agent reported as OTLP metrics (LiveKit's `lk.agents.usage.*`) that its spans
     /// do not say, per stage, provider and model (a figure the spans give is never taken from
     /// the metrics too); absent when there is none.
@@ -189,6 +189,62 @@ pub struct CallLog {
     /// stored before costs were computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<CallCost>,
+}
+
+/// What redaction took out of a call log's texts: a count per kind or rule name, in the
+/// order of the names (a JSON object, as a map's). A short sorted list rather than a map: a
+/// call log has a handful at most, and a list of them is one small allocation where a
+/// `BTreeMap`'s first entry allocates a node for eleven (a tenth of a typical call's
+/// redaction, measured with `benches/redact.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Redactions(Vec<(String, u64)>);
+
+impl Redactions {
+    /// Adds `n` to the count of `name`.
+    pub fn add(&mut self, name: &str, n: u64) {
+        match self.0.binary_search_by(|(known, _)| known.as_str().cmp(name)) {
+            Ok(i) => self.0[i].1 += n,
+            Err(i) => self.0.insert(i, (name.to_string(), n)),
+        }
+    }
+
+    /// The count of `name`, if redaction found any.
+    pub fn get(&self, name: &str) -> Option<u64> {
+        self.iter().find(|(known, _)| *known == name).map(|(_, n)| n)
+    }
+
+    /// Whether nothing was redacted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The counts, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.0.iter().map(|(name, n)| (name.as_str(), *n))
+    }
+}
+
+impl<const N: usize> From<[(&str, u64); N]> for Redactions {
+    fn from(counts: [(&str, u64); N]) -> Redactions {
+        let mut redactions = Redactions::default();
+        for (name, n) in counts {
+            redactions.add(name, n);
+        }
+        redactions
+    }
+}
+
+impl Serialize for Redactions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Redactions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Redactions, D::Error> {
+        let counts = BTreeMap::<String, u64>::deserialize(deserializer)?;
+        Ok(Redactions(counts.into_iter().collect()))
+    }
 }
 
 /// The LiveKit room and job of a call (`room_id` / `lk.room_sid`, `job_id` / `lk.job_id`).
@@ -841,8 +897,26 @@ pub(crate) fn bare_call_log(id: &str) -> CallLog {
         livekit: None,
         deployment: None,
         recording: None,
-        redactions: BTreeMap::new(),
+        redactions: Redactions::default(),
         reported_usage: Vec::new(),
         cost: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Redactions;
+
+    #[test]
+    fn redactions_add_up_by_name_and_read_back_as_a_json_object() {
+        let mut counts = Redactions::from([("phone_number", 1), ("credit_card", 2)]);
+        counts.add("phone_number", 2);
+        counts.add("my_rule", 1);
+        assert_eq!(counts.get("phone_number"), Some(3));
+        assert_eq!(counts.get("email"), None);
+        let json = serde_json::to_string(&counts).unwrap();
+        assert_eq!(json, r#"{"credit_card":2,"my_rule":1,"phone_number":3}"#);
+        assert_eq!(serde_json::from_str::<Redactions>(&json).unwrap(), counts);
+        assert!(serde_json::from_str::<Redactions>("{}").unwrap().is_empty());
     }
 }

@@ -100,7 +100,7 @@ fn proto_messages_mirror_the_call_log_json() {
         duration_ms: 1,
         start_offset_ms: 0,
     });
-    full.redactions = BTreeMap::from([("email".to_string(), 1)]);
+    full.redactions = calllog::Redactions::from([("email", 1)]);
     let call = serde_json::to_value(&full).unwrap();
     let turn = &call["turns"][1];
     assert!(!turn["interruption"].is_null() && !turn["providers"].as_object().unwrap().is_empty());

@@ -390,7 +390,7 @@ impl From<&CallLog> for pb::CallLog {
             redactions: log
                 .redactions
                 .iter()
-                .map(|(kind, n)| (kind.clone(), *n))
+                .map(|(kind, n)| (kind.to_string(), n))
                 .collect(),
         }
     }

@@ -30,7 +30,6 @@ mod spoken;
 pub mod walk;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use regex::{Captures, Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
@@ -40,7 +39,7 @@ pub use attributes::{DroppedAttributes, InvalidKey};
 pub use config::{CallerNumbers, RedactionConfig, RedactionMode, RuleConfig};
 pub use setup::Redaction;
 
-use crate::receiver::calllog::{CallLog, CallUpdate};
+use crate::receiver::calllog::{CallLog, CallUpdate, Redactions};
 use signals::Signals;
 
 /// What a built-in detector finds.
@@ -189,11 +188,11 @@ impl<'r> Counts<'r> {
     }
 
     /// Adds the counts to a call log's `redactions`.
-    fn record(self, redactions: &mut BTreeMap<String, u64>) {
+    fn record(self, redactions: &mut Redactions) {
         let kinds = Kind::ALL.map(|kind| (kind.as_str(), self.kinds[kind as usize]));
         for (name, n) in kinds.into_iter().chain(self.rules) {
             if n > 0 {
-                *redactions.entry(name.to_string()).or_default() += n;
+                redactions.add(name, n);
             }
         }
     }

@@ -15,12 +15,12 @@ fn all() -> Redactor {
     redactor(RedactionConfig::default())
 }
 
-fn redact(r: &Redactor, text: &str) -> (String, BTreeMap<String, u64>) {
+fn redact(r: &Redactor, text: &str) -> (String, Redactions) {
     let mut counts = Counts::default();
     let out = r
         .text(text, &mut counts)
         .unwrap_or_else(|| text.to_string());
-    let mut named = BTreeMap::new();
+    let mut named = Redactions::default();
     counts.record(&mut named);
     (out, named)
 }
@@ -37,17 +37,14 @@ fn one_sentence_loses_its_pii_and_keeps_its_numbers() {
         "Order A-1042 at 10:30 for $49.99: card <CREDIT_CARD>, mail <EMAIL>, call \
          <PHONE_NUMBER>, SSN <SSN>, IBAN <IBAN>, born <DATE_OF_BIRTH>, turn 3 of 30."
     );
-    let expected: BTreeMap<String, u64> = [
-        "credit_card",
-        "email",
-        "phone_number",
-        "ssn",
-        "iban",
-        "date_of_birth",
-    ]
-    .iter()
-    .map(|k| (k.to_string(), 1))
-    .collect();
+    let expected = Redactions::from([
+        ("credit_card", 1),
+        ("email", 1),
+        ("phone_number", 1),
+        ("ssn", 1),
+        ("iban", 1),
+        ("date_of_birth", 1),
+    ]);
     assert_eq!(counts, expected);
 }
 
@@ -90,9 +87,9 @@ fn rules_run_first_with_their_replacement_and_count_by_name() {
     });
     let (kept, counts) = redact(&r, "MBR-123456 and MBR-654321, policy 1234567, jo@x.io");
     assert_eq!(kept, "<MEMBER_ID> and <MEMBER_ID>, policy 12…, <EMAIL>");
-    assert_eq!(counts["member_id"], 2);
-    assert_eq!(counts["policy"], 1);
-    assert_eq!(counts["email"], 1);
+    assert_eq!(counts.get("member_id"), Some(2));
+    assert_eq!(counts.get("policy"), Some(1));
+    assert_eq!(counts.get("email"), Some(1));
 }
 
 #[test]
@@ -133,7 +130,7 @@ fn json_texts_stay_json() {
         value,
         json!({"card": "<CREDIT_CARD>", "phone": "<PHONE_NUMBER>", "order": "A-1042", "qty": 2})
     );
-    assert_eq!(counts.values().sum::<u64>(), 2);
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 2);
     // A find in a key: the plain pass keeps it out, even if the text is then not pretty.
     let (kept, _) = redact(&r, r#"{"jane@example.com": 1}"#);
     assert_eq!(kept, r#"{"<EMAIL>": 1}"#);
@@ -192,11 +189,11 @@ fn a_call_log_counts_what_was_redacted_never_the_values() {
     all().call_log(&mut log);
     assert_eq!(
         log.redactions,
-        BTreeMap::from([
-            ("credit_card".to_string(), 2),
-            ("email".to_string(), 1),
-            ("iban".to_string(), 1),
-            ("phone_number".to_string(), 1),
+        Redactions::from([
+            ("credit_card", 2),
+            ("email", 1),
+            ("iban", 1),
+            ("phone_number", 1),
         ])
     );
     let body = serde_json::to_string(&log).unwrap();

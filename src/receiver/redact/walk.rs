@@ -312,7 +312,7 @@ mod tests {
     use super::*;
     use crate::receiver::calllog::{
         AudioBasis, CallMetrics, CallStatus, Dialect, Interruption, Speaker, SpeechSegment, Stage,
-        StageExtent, TimingSource, TurnCost,
+        Redactions, StageExtent, TimingSource, TurnCost,
     };
 
     /// The strings of a call log that are not texts anyone said: ids, names, times, codes and
@@ -531,7 +531,7 @@ mod tests {
                 duration_ms: 1,
                 start_offset_ms: 0,
             }),
-            redactions: BTreeMap::from([("email".to_string(), 1)]),
+            redactions: Redactions::from([("email", 1)]),
             reported_usage: vec![ReportedUsage {
                 stage: Stage::Llm,
                 provider: Some(s("provider")),
