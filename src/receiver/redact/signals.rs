@@ -329,16 +329,18 @@ fn tail_classes(bytes: &[u8], start: usize) -> Classes {
         return c;
     }
     let drop = LANES - rest.len();
+    // The bytes are chosen first and classed in one place: classing in each arm made the
+    // compiler pack the four classes into one register and unpack them again.
     let last = match bytes.last_chunk::<LANES>() {
-        Some(last) => lane(last),
+        Some(last) => *last,
         None => {
             // A text shorter than a lane: padded with zeros before it.
             let mut padded = [0; LANES];
             padded[drop..].copy_from_slice(rest);
-            lane(&padded)
+            padded
         }
     };
-    c.add(last.map(|class| class >> drop), at);
+    c.add(lane(&last).map(|class| class >> drop), at);
     c
 }
 
