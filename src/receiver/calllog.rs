@@ -202,7 +202,10 @@ pub struct Redactions(Vec<(String, u64)>);
 impl Redactions {
     /// Adds `n` to the count of `name`.
     pub fn add(&mut self, name: &str, n: u64) {
-        match self.0.binary_search_by(|(known, _)| known.as_str().cmp(name)) {
+        match self
+            .0
+            .binary_search_by(|(known, _)| known.as_str().cmp(name))
+        {
             Ok(i) => self.0[i].1 += n,
             Err(i) => self.0.insert(i, (name.to_string(), n)),
         }
@@ -210,7 +213,9 @@ impl Redactions {
 
     /// The count of `name`, if redaction found any.
     pub fn get(&self, name: &str) -> Option<u64> {
-        self.iter().find(|(known, _)| *known == name).map(|(_, n)| n)
+        self.iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, n)| n)
     }
 
     /// Whether nothing was redacted.

@@ -311,8 +311,8 @@ mod tests {
 
     use super::*;
     use crate::receiver::calllog::{
-        AudioBasis, CallMetrics, CallStatus, Dialect, Interruption, Speaker, SpeechSegment, Stage,
-        Redactions, StageExtent, TimingSource, TurnCost,
+        AudioBasis, CallMetrics, CallStatus, Dialect, Interruption, Redactions, Speaker,
+        SpeechSegment, Stage, StageExtent, TimingSource, TurnCost,
     };
 
     /// The strings of a call log that are not texts anyone said: ids, names, times, codes and
