@@ -725,7 +725,12 @@ mod tests {
     #[test]
     fn next_digit_finds_the_first_digit_at_or_after_where_it_starts() {
         // Digits on both sides of a lane's end, and in the short rest after the last lane.
-        let text = format!("{}7{}12{}9x", "a".repeat(15), "b".repeat(15), "c ".repeat(9));
+        let text = format!(
+            "{}7{}12{}9x",
+            "a".repeat(15),
+            "b".repeat(15),
+            "c ".repeat(9)
+        );
         let bytes = text.as_bytes();
         for from in 0..=bytes.len() + 1 {
             let expected = (from..bytes.len()).find(|&i| bytes[i].is_ascii_digit());

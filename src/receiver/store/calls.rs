@@ -23,6 +23,28 @@ pub(super) enum Inserted {
     Unchanged,
 }
 
+/// Whether a call has console index rows to replace when a revision of it is indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IndexRows {
+    /// None: the call's first revision, stored for the first time (call logs are never
+    /// deleted, and revisions are numbered from 1 in the order they are stored), so there is
+    /// nothing to delete first: three statements fewer for most call logs.
+    None,
+    /// Those of an earlier revision, or of this one stored before: deleted first.
+    Earlier,
+}
+
+impl IndexRows {
+    /// The rows the call of `revision` has, given what inserting that revision did.
+    pub(super) fn before(revision: u32, inserted: Inserted) -> IndexRows {
+        if revision == 1 && inserted == Inserted::New {
+            IndexRows::None
+        } else {
+            IndexRows::Earlier
+        }
+    }
+}
+
 /// Unix ms of an RFC 3339 time; 0 when it does not parse (such a call sorts last).
 pub fn rfc3339_ms(text: &str) -> i64 {
     OffsetDateTime::parse(text, &Rfc3339)
@@ -73,6 +95,13 @@ pub(super) fn decode_cursor(cursor: &str) -> Result<Cursor, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_first_revision_stored_for_the_first_time_has_no_index_rows() {
+        assert_eq!(IndexRows::before(1, Inserted::New), IndexRows::None);
+        assert_eq!(IndexRows::before(1, Inserted::Replaced), IndexRows::Earlier);
+        assert_eq!(IndexRows::before(2, Inserted::New), IndexRows::Earlier);
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

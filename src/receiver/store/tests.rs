@@ -551,12 +551,18 @@ fn console_rows_filter_in_the_store() {
         ..deployment
     };
     assert_eq!(ids(next), ["c0"]);
+    // The same revision stored again with another body replaces its indexes.
+    let mut again = calls[0].clone();
+    again.turns[0].user_text = Some("parcel".into());
+    store.store_update(&finished(again), &[], 0).unwrap();
+    assert_eq!(ids(text("where")), Vec::<String>::new());
+    assert_eq!(ids(text("parcel")), ["c0"]);
     // A revision replaces the call's indexes.
     let mut revised = calls[0].clone();
     revised.revision = 2;
     revised.turns[0].user_text = Some("refund".into());
     store.store_update(&finished(revised), &[], 0).unwrap();
-    assert_eq!(ids(text("where")), Vec::<String>::new());
+    assert_eq!(ids(text("parcel")), Vec::<String>::new());
     assert_eq!(ids(text("refund")), ["c0"]);
     assert_eq!(store.agents().unwrap(), ["a", "b"]);
     let deployments = store.deployments(10).unwrap();

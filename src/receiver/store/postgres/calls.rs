@@ -8,7 +8,7 @@ use tokio_postgres::types::ToSql;
 use super::{query, query_opt, Postgres};
 use crate::receiver::calllog::{CallLog, CallPage, CallQuery, SameIdCall};
 use crate::receiver::store::calls::{
-    decode_cursor, encode_cursor, rfc3339_ms, Cursor, Inserted, DEFAULT_PAGE, MAX_PAGE,
+    decode_cursor, encode_cursor, rfc3339_ms, Cursor, IndexRows, Inserted, DEFAULT_PAGE, MAX_PAGE,
 };
 use crate::receiver::store::index::{
     figure_row, issue_counts, transcript, FIGURE_COLUMNS, FIGURE_COLUMN_NAMES,
@@ -88,16 +88,24 @@ pub(super) async fn insert_call_log(
         )
         .await?;
     if latest > 0 {
-        refresh_index(tx, log, started_at_ms).await?;
+        refresh_index(
+            tx,
+            log,
+            started_at_ms,
+            IndexRows::before(log.revision, inserted),
+        )
+        .await?;
     }
     Ok(inserted)
 }
 
-/// Replaces every index row of the call with those of `log` (its latest revision).
+/// Replaces every index row of the call with those of `log` (its latest revision); `rows`
+/// says whether there are any to delete first.
 async fn refresh_index(
     tx: &Transaction<'_>,
     log: &CallLog,
     started_at_ms: i64,
+    rows: IndexRows,
 ) -> Result<(), StoreError> {
     let issues = issue_counts(log);
     let deployment = log.deployment.clone().unwrap_or_default();
@@ -130,12 +138,14 @@ async fn refresh_index(
     )
     .await?;
     let key: [&(dyn ToSql + Sync); 2] = [&log.id, &log.trace_id];
-    tx.execute(
-        &tx.prepare_cached("DELETE FROM call_issues WHERE call_id = $1 AND trace_id = $2")
-            .await?,
-        &key,
-    )
-    .await?;
+    if rows == IndexRows::Earlier {
+        for delete in [
+            "DELETE FROM call_issues WHERE call_id = $1 AND trace_id = $2",
+            "DELETE FROM turn_figures WHERE call_id = $1 AND trace_id = $2",
+        ] {
+            tx.execute(&tx.prepare_cached(delete).await?, &key).await?;
+        }
+    }
     // One statement for all of the call's rows (arrays unnested), not one per row.
     let kinds: Vec<&str> = issues.keys().map(String::as_str).collect();
     let counts: Vec<i64> = issues.values().map(|&n| i64::from(n)).collect();
@@ -153,12 +163,6 @@ async fn refresh_index(
             &kinds,
             &counts,
         ],
-    )
-    .await?;
-    tx.execute(
-        &tx.prepare_cached("DELETE FROM turn_figures WHERE call_id = $1 AND trace_id = $2")
-            .await?,
-        &key,
     )
     .await?;
     // The turns' rows as one array per column, unnested into rows.

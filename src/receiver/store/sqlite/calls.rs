@@ -6,7 +6,7 @@
 use super::{index, Sqlite};
 use crate::receiver::calllog::{CallLog, CallPage, CallQuery, SameIdCall};
 use crate::receiver::store::calls::{
-    decode_cursor, encode_cursor, rfc3339_ms, Cursor, Inserted, DEFAULT_PAGE, MAX_PAGE,
+    decode_cursor, encode_cursor, rfc3339_ms, Cursor, IndexRows, Inserted, DEFAULT_PAGE, MAX_PAGE,
 };
 use crate::receiver::store::StoreError;
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -69,7 +69,12 @@ pub(super) fn insert_call_log(
             log.trace_id
         ])?;
     if latest > 0 {
-        index::refresh(tx, log, started_at_ms)?;
+        index::refresh(
+            tx,
+            log,
+            started_at_ms,
+            IndexRows::before(log.revision, inserted),
+        )?;
     }
     Ok(inserted)
 }

@@ -6,14 +6,17 @@
 use rusqlite::{params, Transaction};
 
 use crate::receiver::calllog::CallLog;
+use crate::receiver::store::calls::IndexRows;
 use crate::receiver::store::index::{figure_row, issue_counts, transcript, FIGURE_COLUMN_NAMES};
 use crate::receiver::store::StoreError;
 
-/// Replaces every index row of the call with those of `log` (its latest revision).
+/// Replaces every index row of the call with those of `log` (its latest revision); `rows`
+/// says whether there are any to delete first.
 pub(super) fn refresh(
     tx: &Transaction<'_>,
     log: &CallLog,
     started_at_ms: i64,
+    rows: IndexRows,
 ) -> Result<(), StoreError> {
     let issues = issue_counts(log);
     let deployment = log.deployment.clone().unwrap_or_default();
@@ -39,8 +42,12 @@ pub(super) fn refresh(
         serde_json::to_string(&issues)?,
     ])?;
     let key = params![log.id, log.trace_id];
-    tx.prepare_cached("DELETE FROM call_issues WHERE call_id = ?1 AND trace_id = ?2")?
-        .execute(key)?;
+    if rows == IndexRows::Earlier {
+        tx.prepare_cached("DELETE FROM call_issues WHERE call_id = ?1 AND trace_id = ?2")?
+            .execute(key)?;
+        tx.prepare_cached("DELETE FROM turn_figures WHERE call_id = ?1 AND trace_id = ?2")?
+            .execute(key)?;
+    }
     let mut issue = tx.prepare_cached(
         "INSERT INTO call_issues (call_id, trace_id, type, count, agent_id, started_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -55,9 +62,7 @@ pub(super) fn refresh(
             started_at_ms
         ])?;
     }
-    refresh_text(tx, log)?;
-    tx.prepare_cached("DELETE FROM turn_figures WHERE call_id = ?1 AND trace_id = ?2")?
-        .execute(key)?;
+    refresh_text(tx, log, rows)?;
     let mut figures = tx.prepare_cached(&format!(
         "INSERT INTO turn_figures (call_id, trace_id, agent_id, started_at_ms, turn,
                                    {FIGURE_COLUMN_NAMES})
@@ -85,18 +90,20 @@ pub(super) fn refresh(
     Ok(())
 }
 
-/// The call's transcript in the FTS5 index, under the call's `call_search` id.
-fn refresh_text(tx: &Transaction<'_>, log: &CallLog) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO call_search (call_id, trace_id) VALUES (?1, ?2)
-         ON CONFLICT (call_id, trace_id) DO NOTHING",
-    )?
-    .execute(params![log.id, log.trace_id])?;
+/// The call's transcript in the FTS5 index, under the call's `call_search` id (one statement
+/// gives it, whether the call had one or not).
+fn refresh_text(tx: &Transaction<'_>, log: &CallLog, rows: IndexRows) -> Result<(), StoreError> {
     let id: i64 = tx
-        .prepare_cached("SELECT id FROM call_search WHERE call_id = ?1 AND trace_id = ?2")?
+        .prepare_cached(
+            "INSERT INTO call_search (call_id, trace_id) VALUES (?1, ?2)
+             ON CONFLICT (call_id, trace_id) DO UPDATE SET call_id = excluded.call_id
+             RETURNING id",
+        )?
         .query_row(params![log.id, log.trace_id], |row| row.get(0))?;
-    tx.prepare_cached("DELETE FROM call_text WHERE rowid = ?1")?
-        .execute(params![id])?;
+    if rows == IndexRows::Earlier {
+        tx.prepare_cached("DELETE FROM call_text WHERE rowid = ?1")?
+            .execute(params![id])?;
+    }
     tx.prepare_cached("INSERT INTO call_text (rowid, transcript) VALUES (?1, ?2)")?
         .execute(params![id, transcript(log)])?;
     Ok(())
