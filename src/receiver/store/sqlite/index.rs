@@ -90,20 +90,31 @@ pub(super) fn refresh(
     Ok(())
 }
 
-/// The call's transcript in the FTS5 index, under the call's `call_search` id (one statement
-/// gives it, whether the call had one or not).
+/// The call's transcript in the FTS5 index, under the call's `call_search` id: a new call's is
+/// the row just inserted (`RETURNING` was tried: SQLite buffers its rows, and storing call
+/// logs took a third longer), an earlier one's is looked up.
 fn refresh_text(tx: &Transaction<'_>, log: &CallLog, rows: IndexRows) -> Result<(), StoreError> {
-    let id: i64 = tx
-        .prepare_cached(
-            "INSERT INTO call_search (call_id, trace_id) VALUES (?1, ?2)
-             ON CONFLICT (call_id, trace_id) DO UPDATE SET call_id = excluded.call_id
-             RETURNING id",
-        )?
-        .query_row(params![log.id, log.trace_id], |row| row.get(0))?;
-    if rows == IndexRows::Earlier {
-        tx.prepare_cached("DELETE FROM call_text WHERE rowid = ?1")?
-            .execute(params![id])?;
-    }
+    let key = params![log.id, log.trace_id];
+    let id: i64 = match rows {
+        IndexRows::None => {
+            tx.prepare_cached("INSERT INTO call_search (call_id, trace_id) VALUES (?1, ?2)")?
+                .execute(key)?;
+            tx.last_insert_rowid()
+        }
+        IndexRows::Earlier => {
+            tx.prepare_cached(
+                "INSERT INTO call_search (call_id, trace_id) VALUES (?1, ?2)
+                 ON CONFLICT (call_id, trace_id) DO NOTHING",
+            )?
+            .execute(key)?;
+            let id = tx
+                .prepare_cached("SELECT id FROM call_search WHERE call_id = ?1 AND trace_id = ?2")?
+                .query_row(key, |row| row.get(0))?;
+            tx.prepare_cached("DELETE FROM call_text WHERE rowid = ?1")?
+                .execute(params![id])?;
+            id
+        }
+    };
     tx.prepare_cached("INSERT INTO call_text (rowid, transcript) VALUES (?1, ?2)")?
         .execute(params![id, transcript(log)])?;
     Ok(())
